@@ -1,0 +1,63 @@
+import type { CachedToken, TokenStore } from './token-store';
+
+export interface MemoryTokenStoreOptions {
+  /** @default 1000 */
+  readonly maxEntries?: number;
+  /**
+   * How long this container trusts its own copy before asking the table again. An eviction made through
+   * another container reaches this one within this time.
+   * @default 60
+   */
+  readonly maxAgeSeconds?: number;
+  readonly now?: () => number;
+}
+
+interface Entry {
+  readonly token: CachedToken;
+  readonly storedAtMs: number;
+}
+
+/** A bounded per-container cache: least recently used entries go first (a Map keeps insertion order). */
+export class MemoryTokenStore implements TokenStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxEntries: number;
+  private readonly maxAgeMs: number;
+  private readonly now: () => number;
+
+  constructor(options: MemoryTokenStoreOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 1000;
+    this.maxAgeMs = (options.maxAgeSeconds ?? 60) * 1000;
+    this.now = options.now ?? Date.now;
+  }
+
+  async get(key: string): Promise<CachedToken | undefined> {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    const nowMs = this.now();
+    if (nowMs - entry.storedAtMs >= this.maxAgeMs || entry.token.expiresAt * 1000 <= nowMs) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.token;
+  }
+
+  async put(key: string, token: CachedToken): Promise<void> {
+    this.entries.delete(key);
+    this.entries.set(key, { token, storedAtMs: this.now() });
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.entries.delete(oldest);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

@@ -1,0 +1,41 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbTokenStore } from './cache/dynamodb-token-store';
+import { MemoryTokenStore } from './cache/memory-token-store';
+import type { ProviderConfig } from './config/provider-schema';
+import type { CredentialSource } from './credentials/client-credentials';
+import { type ApiHandler, createHandler } from './handler';
+import type { Log } from './logging';
+import { OAuthTokenClient, type OAuthTokenClientOptions } from './oauth/token-client';
+import { TokenVendor } from './token-vendor';
+
+export interface ServiceParts {
+  readonly providers: readonly ProviderConfig[];
+  readonly credentials: CredentialSource;
+  readonly dynamoDb?: DynamoDBClient;
+  readonly tableName?: string;
+  readonly log: Log;
+  readonly tokenClient?: OAuthTokenClientOptions;
+  readonly memory?: MemoryTokenStore;
+  readonly now?: () => number;
+}
+
+/** Wires one service instance, as a Lambda container or a local instance holds it. */
+export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
+  const table =
+    parts.dynamoDb && parts.tableName
+      ? new DynamoDbTokenStore({ client: parts.dynamoDb, tableName: parts.tableName })
+      : undefined;
+  const vendor = new TokenVendor({
+    providers: parts.providers,
+    credentials: parts.credentials,
+    tokenClient: new OAuthTokenClient(parts.tokenClient),
+    memory: parts.memory ?? new MemoryTokenStore(),
+    ...(table ? { table } : {}),
+    log: parts.log,
+    ...(parts.now ? { now: parts.now } : {}),
+  });
+  return {
+    handler: createHandler({ vendor, log: parts.log, ...(parts.now ? { now: parts.now } : {}) }),
+    vendor,
+  };
+}

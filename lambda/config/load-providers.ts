@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+import { ConfigurationError } from '../errors';
+import { type ProviderConfig, ProviderConfigFileSchema } from './provider-schema';
+
+/** Formats zod issues as `providers[2].tokenEndpoint: must be ...`, one line per problem. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.reduce<string>(
+      (text, part) =>
+        typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part),
+      '',
+    );
+    return `${path || '(root)'}: ${issue.message}`;
+  });
+}
+
+/**
+ * Validates a providers document, reporting every bad field at once so an operator fixes a file in one pass.
+ * Runs at `cdk synth` and at cold start.
+ */
+export function parseProviderConfig(document: unknown, source = 'providers'): ProviderConfig[] {
+  const result = ProviderConfigFileSchema.safeParse(document);
+  if (!result.success) {
+    throw new ConfigurationError(
+      `${source} is not a valid providers file`,
+      describeIssues(result.error.issues),
+    );
+  }
+  return result.data.providers;
+}
+
+export function loadProvidersFile(path: string): ProviderConfig[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigurationError(
+      `cannot read providers file ${path}: ${(error as NodeJS.ErrnoException).code}`,
+    );
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    throw new ConfigurationError(`providers file ${path} is not valid JSON`);
+  }
+  return parseProviderConfig(document, path);
+}

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+
+/**
+ * RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. Providers put `#`, `:`, `/` and `.`
+ * in scope names (BCC's `persons.name#read`), so nothing narrower would do.
+ */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** A token endpoint must be https, except on loopback where local runs and tests serve plain http. */
+export function isAcceptableTokenEndpoint(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.username || url.password || url.hash) return false;
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+}
+
+/** An IAM role or user ARN; assumed-role session ARNs are normalised to their role before matching. */
+const CALLER_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
+
+const scopeList = z.array(
+  z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope-token (no spaces or quotes)'),
+);
+
+export const ProviderEntrySchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'must be lower-case letters, digits and dashes'),
+    description: z.string().max(500).optional(),
+    tokenEndpoint: z
+      .string()
+      .refine(isAcceptableTokenEndpoint, 'must be an https URL (http only on 127.0.0.1, localhost or [::1])'),
+    clientAuth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']),
+    bodyEncoding: z.enum(['form', 'json']).default('form'),
+    secretId: z.string().min(1).max(512),
+    audienceParameter: z.enum(['audience', 'resource', 'none']).default('none'),
+    defaultAudience: z.string().min(1).max(2048).optional(),
+    allowedAudiences: z.array(z.string().min(1).max(2048)).default([]),
+    defaultScopes: scopeList.default([]),
+    allowedScopes: scopeList.default([]),
+    callers: z
+      .array(
+        z.union([z.literal('*'), z.string().regex(CALLER_ARN, 'must be an IAM role or user ARN, or "*"')]),
+      )
+      .default([]),
+    refreshMarginSeconds: z.int().min(0).max(3600).default(60),
+    timeoutMs: z.int().min(100).max(25_000).default(5000),
+    maxAttempts: z.int().min(1).max(5).default(3),
+    /** JWS algorithm of the client assertion, for `private_key_jwt`. */
+    assertionAlgorithm: z.enum(['RS256', 'PS256', 'ES256']).default('RS256'),
+  })
+  .superRefine((entry, ctx) => {
+    if (entry.audienceParameter === 'none' && (entry.defaultAudience || entry.allowedAudiences.length > 0)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['audienceParameter'],
+        message: 'is "none" but audiences are configured; set "audience" or "resource"',
+      });
+    }
+    if (entry.defaultAudience !== undefined && !entry.allowedAudiences.includes(entry.defaultAudience)) {
+      ctx.addIssue({ code: 'custom', path: ['defaultAudience'], message: 'must be one of allowedAudiences' });
+    }
+    if (entry.audienceParameter === 'resource') {
+      entry.allowedAudiences.forEach((audience, index) => {
+        if (!URL.canParse(audience)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['allowedAudiences', index],
+            message: 'must be an absolute URI when sent as an RFC 8707 resource',
+          });
+        }
+      });
+    }
+    entry.defaultScopes.forEach((scope, index) => {
+      if (!entry.allowedScopes.includes(scope)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['defaultScopes', index],
+          message: 'must be one of allowedScopes',
+        });
+      }
+    });
+  });
+
+export const ProviderConfigFileSchema = z.strictObject({
+  providers: z.array(ProviderEntrySchema).superRefine((providers, ctx) => {
+    const seen = new Set<string>();
+    providers.forEach((provider, index) => {
+      if (seen.has(provider.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'id'],
+          message: `duplicate provider id "${provider.id}"`,
+        });
+      }
+      seen.add(provider.id);
+    });
+  }),
+});
+
+export type ProviderConfig = z.output<typeof ProviderEntrySchema>;
+export type ProviderEntryInput = z.input<typeof ProviderEntrySchema>;

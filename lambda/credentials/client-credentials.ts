@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { ConfigurationError } from '../errors';
+
+/** What a provider's secret holds: only what is secret (DESIGN.md, "Providers"). */
+export type ClientCredentials =
+  | { readonly clientId: string; readonly clientSecret: string }
+  | {
+      readonly clientId: string;
+      readonly privateKey: string | Readonly<Record<string, unknown>>;
+      readonly keyId?: string;
+    };
+
+export interface CredentialSource {
+  /** The credentials stored under `secretId`; cached by the implementation for a bounded time. */
+  get(secretId: string): Promise<ClientCredentials>;
+  /** Forget a cached value, e.g. after the provider answered `invalid_client` because the secret rotated. */
+  invalidate(secretId: string): void;
+}
+
+const SecretDocumentSchema = z.union([
+  z.strictObject({ client_id: z.string().min(1), client_secret: z.string().min(1) }),
+  z.strictObject({
+    client_id: z.string().min(1),
+    // A PEM string (PKCS#8 or PKCS#1), or a private JWK object.
+    private_key: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
+    key_id: z.string().min(1).optional(),
+  }),
+]);
+
+/**
+ * Parses a secret's JSON. Errors name the secret and the expected shape but never quote the text: a
+ * parser's message would echo part of the secret.
+ */
+export function parseSecretDocument(secretId: string, text: string | undefined): ClientCredentials {
+  if (text === undefined)
+    throw new ConfigurationError(`secret ${secretId} has no string value; put its JSON value`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigurationError(`secret ${secretId} is not JSON`);
+  }
+  const parsed = SecretDocumentSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new ConfigurationError(
+      `secret ${secretId} must be {"client_id","client_secret"} or {"client_id","private_key","key_id"?}`,
+    );
+  }
+  const document = parsed.data;
+  if ('client_secret' in document)
+    return { clientId: document.client_id, clientSecret: document.client_secret };
+  return document.key_id === undefined
+    ? { clientId: document.client_id, privateKey: document.private_key }
+    : { clientId: document.client_id, privateKey: document.private_key, keyId: document.key_id };
+}

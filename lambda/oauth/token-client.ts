@@ -1,0 +1,294 @@
+import * as oauth from 'oauth4webapi';
+import type { ProviderConfig } from '../config/provider-schema';
+import type { ClientCredentials } from '../credentials/client-credentials';
+import { VendError } from '../errors';
+import { clientAuthenticationFor } from './client-authentication';
+import {
+  backoffDelayMs,
+  DEFAULT_RETRY_POLICY,
+  parseRetryAfter,
+  type RetryPolicy,
+  sleep,
+} from './retry-policy';
+import { tokenExpiry } from './token-lifetime';
+
+export interface TokenGrantRequest {
+  readonly provider: ProviderConfig;
+  readonly credentials: ClientCredentials;
+  readonly scopes: readonly string[];
+  readonly audience?: string;
+}
+
+/** What the provider granted. Only these fields leave the token client: Keycloak's refresh_token does not. */
+export interface GrantedToken {
+  readonly accessToken: string;
+  /** The granted scope, where the provider says it. */
+  readonly scope?: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface UpstreamExchange {
+  readonly status?: number;
+  readonly attempts: number;
+  readonly latencyMs: number;
+}
+
+export interface TokenGrantResult {
+  readonly token: GrantedToken;
+  readonly upstream: UpstreamExchange;
+}
+
+/** The network seam: runs the client-credentials grant against a provider. */
+export interface TokenClient {
+  requestToken(request: TokenGrantRequest): Promise<TokenGrantResult>;
+}
+
+/** Thrown by {@link OAuthTokenClient}: a {@link VendError} that also says how the exchange went. */
+export class UpstreamError extends VendError {
+  constructor(
+    error: VendError,
+    readonly upstream: UpstreamExchange,
+  ) {
+    super(error.code, error.message, error.details);
+  }
+}
+
+export interface OAuthTokenClientOptions {
+  readonly retry?: Partial<RetryPolicy>;
+  /** All attempts and waits of one grant fit in this; API Gateway gives up at 29 s. @default 20000 */
+  readonly budgetMs?: number;
+  readonly fetch?: typeof fetch;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const MIN_ATTEMPT_MS = 250;
+
+/** A provider-supplied error code, reduced to what is safe to pass on. */
+function sanitizeUpstreamCode(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const cleaned = value.replace(/[^\x21-\x7e]/g, '').slice(0, 64);
+  return cleaned || undefined;
+}
+
+const isTimeout = (error: unknown): boolean =>
+  error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+
+type Attempt =
+  | { readonly kind: 'granted'; readonly token: GrantedToken; readonly status: number }
+  | {
+      readonly kind: 'retryable';
+      readonly reason: string;
+      readonly status?: number;
+      readonly retryAfterMs?: number;
+    };
+
+/**
+ * The OAuth 2.0 client-credentials grant (RFC 6749 §4.4) through oauth4webapi, with the dialects providers
+ * speak: form or JSON body (Auth0), `audience` or RFC 8707 `resource`, client_secret_basic/post and
+ * private_key_jwt. Retries 5xx, 429 and connection failures with jittered backoff inside one time budget;
+ * a timeout ends the grant at once, since a caller is already waiting.
+ */
+export class OAuthTokenClient implements TokenClient {
+  private readonly retry: RetryPolicy;
+  private readonly budgetMs: number;
+  private readonly fetchImpl: typeof fetch;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(options: OAuthTokenClientOptions = {}) {
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.budgetMs = options.budgetMs ?? 20_000;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+  }
+
+  async requestToken(request: TokenGrantRequest): Promise<TokenGrantResult> {
+    const { provider } = request;
+    const started = this.now();
+    const deadline = started + this.budgetMs;
+    const maxAttempts = Math.min(provider.maxAttempts, this.retry.maxAttempts);
+    const exchange = (attempts: number, status?: number): UpstreamExchange => ({
+      attempts,
+      latencyMs: this.now() - started,
+      ...(status === undefined ? {} : { status }),
+    });
+
+    for (let attempt = 1; ; attempt++) {
+      const timeoutMs = Math.min(provider.timeoutMs, deadline - this.now());
+      let outcome: Attempt;
+      try {
+        outcome = await this.attempt(request, timeoutMs);
+      } catch (error) {
+        // A misconfigured secret or key is not an upstream fault: it goes up as it is.
+        if (!(error instanceof VendError)) throw error;
+        throw new UpstreamError(error, exchange(attempt, error.details.upstreamStatus));
+      }
+      if (outcome.kind === 'granted')
+        return { token: outcome.token, upstream: exchange(attempt, outcome.status) };
+
+      const remaining = deadline - this.now();
+      const wait = outcome.retryAfterMs ?? backoffDelayMs(this.retry, attempt, this.random);
+      if (attempt >= maxAttempts || wait + MIN_ATTEMPT_MS > remaining) {
+        const retryAfterSeconds =
+          outcome.retryAfterMs === undefined ? undefined : Math.ceil(outcome.retryAfterMs / 1000);
+        throw new UpstreamError(
+          new VendError(
+            'upstream_unavailable',
+            `Provider "${provider.id}" is unavailable (${outcome.reason}) after ${attempt} attempt(s).`,
+            {
+              ...(outcome.status === undefined ? {} : { upstreamStatus: outcome.status }),
+              ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+            },
+          ),
+          exchange(attempt, outcome.status),
+        );
+      }
+      await sleep(wait);
+    }
+  }
+
+  private async attempt(request: TokenGrantRequest, timeoutMs: number): Promise<Attempt> {
+    const { provider, credentials } = request;
+    const endpoint = new URL(provider.tokenEndpoint);
+    const authorizationServer: oauth.AuthorizationServer = {
+      issuer: endpoint.origin,
+      token_endpoint: provider.tokenEndpoint,
+    };
+    const client: oauth.Client = { client_id: credentials.clientId };
+    const clientAuth = await clientAuthenticationFor(provider, credentials);
+    const parameters = new URLSearchParams();
+    if (request.scopes.length > 0) parameters.set('scope', request.scopes.join(' '));
+    if (request.audience !== undefined && provider.audienceParameter !== 'none') {
+      parameters.set(provider.audienceParameter, request.audience);
+    }
+    const requestedAtSeconds = Math.floor(this.now() / 1000);
+    const options: oauth.TokenEndpointRequestOptions = {
+      signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
+      [oauth.customFetch]: provider.bodyEncoding === 'json' ? this.jsonBodyFetch : this.fetchImpl,
+      [oauth.allowInsecureRequests]: LOOPBACK.has(endpoint.hostname),
+    };
+
+    let response: Response;
+    try {
+      response = await oauth.clientCredentialsGrantRequest(
+        authorizationServer,
+        client,
+        clientAuth,
+        parameters,
+        options,
+      );
+    } catch (error) {
+      if (isTimeout(error)) throw this.timeout(provider, timeoutMs);
+      // fetch rejects with a TypeError for refused, reset and unresolvable connections.
+      if (error instanceof TypeError) return { kind: 'retryable', reason: 'connection failed' };
+      throw error;
+    }
+
+    if (response.status >= 500 || response.status === 429) {
+      await response.body?.cancel().catch(() => undefined);
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now());
+      return {
+        kind: 'retryable',
+        reason: `HTTP ${response.status}`,
+        status: response.status,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      };
+    }
+
+    try {
+      const body = await oauth.processClientCredentialsResponse(authorizationServer, client, response);
+      if (body.token_type !== 'bearer') {
+        throw this.invalid(provider, response.status, 'token_type is not Bearer');
+      }
+      const expiresAt = tokenExpiry(body.access_token, body.expires_in, requestedAtSeconds);
+      if (expiresAt === undefined) {
+        throw this.invalid(provider, response.status, 'no usable expires_in or JWT exp');
+      }
+      const token: GrantedToken = {
+        accessToken: body.access_token,
+        issuedAt: requestedAtSeconds,
+        expiresAt,
+        ...(typeof body.scope === 'string' ? { scope: body.scope } : {}),
+      };
+      return { kind: 'granted', token, status: response.status };
+    } catch (error) {
+      throw this.mapResponseError(provider, response.status, error);
+    }
+  }
+
+  /** Auth0's documented variant: the same parameters as a JSON object. */
+  private readonly jsonBodyFetch = (url: string, init: oauth.CustomFetchOptions<'POST', URLSearchParams>) =>
+    this.fetchImpl(url, {
+      ...init,
+      headers: { ...init.headers, 'content-type': 'application/json' },
+      body: JSON.stringify(Object.fromEntries(init.body)),
+    });
+
+  /**
+   * oauth4webapi's errors carry the response body in `cause`, which may hold an access token: only the
+   * code and status survive this mapping.
+   */
+  private mapResponseError(provider: ProviderConfig, status: number, error: unknown): VendError {
+    if (error instanceof VendError) return error;
+    if (isTimeout(error)) return this.timeout(provider, provider.timeoutMs);
+    if (error instanceof oauth.ResponseBodyError) {
+      const upstreamError = sanitizeUpstreamCode(error.error);
+      return new VendError(
+        'upstream_rejected',
+        `Provider "${provider.id}" refused the request: ${upstreamError}.`,
+        {
+          upstreamStatus: status,
+          ...(upstreamError === undefined ? {} : { upstreamError }),
+        },
+      );
+    }
+    if (error instanceof oauth.WWWAuthenticateChallengeError) {
+      const upstreamError = sanitizeUpstreamCode(error.cause[0]?.parameters.error) ?? 'invalid_client';
+      return new VendError(
+        'upstream_rejected',
+        `Provider "${provider.id}" refused the client: ${upstreamError}.`,
+        {
+          upstreamStatus: status,
+          upstreamError,
+        },
+      );
+    }
+    if (status >= 400 && status < 500) {
+      const meaning =
+        status === 401
+          ? 'bad client credentials'
+          : status === 403
+            ? 'scope or audience not granted to this client'
+            : 'refused';
+      return new VendError(
+        'upstream_rejected',
+        `Provider "${provider.id}" answered HTTP ${status} (${meaning}).`,
+        {
+          upstreamStatus: status,
+        },
+      );
+    }
+    const reason =
+      error instanceof oauth.UnsupportedOperationError
+        ? 'token_type is not Bearer'
+        : 'not a valid token response';
+    return this.invalid(provider, status, reason);
+  }
+
+  private invalid(provider: ProviderConfig, status: number, reason: string): VendError {
+    return new VendError('upstream_invalid_response', `Provider "${provider.id}" sent ${reason}.`, {
+      upstreamStatus: status,
+    });
+  }
+
+  private timeout(provider: ProviderConfig, timeoutMs: number): VendError {
+    return new VendError(
+      'upstream_timeout',
+      `Provider "${provider.id}" did not answer within ${timeoutMs} ms.`,
+    );
+  }
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { SCOPE_TOKEN } from './config/provider-schema';
+import { VendError } from './errors';
+
+/** DESIGN.md: the body is optional JSON of at most 8 KiB. */
+export const MAX_BODY_BYTES = 8 * 1024;
+export const MAX_MIN_TTL_SECONDS = 86_400;
+const MAX_SCOPES = 50;
+
+/** What a caller asks for; scopes are not yet checked against a provider. */
+export interface VendRequest {
+  /** Sorted, de-duplicated; `undefined` when the caller did not ask, so the provider default applies. */
+  readonly scopes?: readonly string[];
+  readonly audience?: string;
+  readonly minTtlSeconds?: number;
+}
+
+const BodySchema = z.strictObject({
+  scope: z.union([z.string().max(4096), z.array(z.string().max(1024)).max(MAX_SCOPES)]).optional(),
+  audience: z.string().min(1).max(2048).optional(),
+  min_ttl: z.int().min(0).max(MAX_MIN_TTL_SECONDS).optional(),
+});
+
+/** Splits, trims, de-duplicates and sorts, so "a b", "b a" and ["b","a"] are the same request. */
+export function normalizeScopes(scope: string | readonly string[]): string[] {
+  const tokens = (typeof scope === 'string' ? [scope] : scope).flatMap((part) => part.split(' '));
+  return [...new Set(tokens.filter((token) => token.length > 0))].sort();
+}
+
+function decodeBody(body: string | null, isBase64Encoded: boolean): string {
+  if (body === null || body === '') return '';
+  const bytes = isBase64Encoded ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) {
+    throw new VendError('invalid_request', `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+  }
+  return bytes.toString('utf8');
+}
+
+function describeBodyIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field(s): ${issue.keys.join(', ')}`;
+  const field = issue.path.join('.') || 'body';
+  if (field === 'min_ttl') return `min_ttl must be an integer from 0 to ${MAX_MIN_TTL_SECONDS}`;
+  if (field.startsWith('scope')) return 'scope must be a space-separated string or an array of strings';
+  return `${field}: ${issue.message}`;
+}
+
+/** Parses and validates the body of a vend or evict call; throws `invalid_request` naming every problem. */
+export function parseVendRequest(body: string | null, isBase64Encoded = false): VendRequest {
+  const text = decodeBody(body, isBase64Encoded);
+  if (text.trim() === '') return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new VendError('invalid_request', 'The request body is not valid JSON.');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new VendError('invalid_request', 'The request body must be a JSON object.');
+  }
+  const parsed = BodySchema.safeParse(json);
+  if (!parsed.success) {
+    throw new VendError(
+      'invalid_request',
+      `Invalid request: ${parsed.error.issues.map(describeBodyIssue).join('; ')}.`,
+    );
+  }
+  const { scope, audience, min_ttl } = parsed.data;
+  const request: { scopes?: string[]; audience?: string; minTtlSeconds?: number } = {};
+  if (scope !== undefined) {
+    const scopes = normalizeScopes(scope);
+    const bad = scopes.filter((token) => !SCOPE_TOKEN.test(token));
+    if (bad.length > 0) {
+      throw new VendError(
+        'invalid_request',
+        'scope contains characters that RFC 6749 does not allow in a scope.',
+      );
+    }
+    if (scopes.length > MAX_SCOPES) throw new VendError('invalid_request', `At most ${MAX_SCOPES} scopes.`);
+    // An empty scope is the same as none given: the provider's default applies.
+    if (scopes.length > 0) request.scopes = scopes;
+  }
+  if (audience !== undefined) request.audience = audience;
+  if (min_ttl !== undefined) request.minTtlSeconds = min_ttl;
+  return request;
+}

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseProviderConfig } from '../lambda/config/load-providers';
+import type { ProviderConfig } from '../lambda/config/provider-schema';
+import { ConfigurationError } from '../lambda/errors';
+import type { CallerKey } from './sigv4-verifier';
+
+/** The local run's settings, from DESIGN.md's table of variables. */
+export interface LocalSettings {
+  readonly port: number;
+  readonly providersFile?: string;
+  readonly secretsFile?: string;
+  readonly callersFile?: string;
+  readonly dynamoDbEndpoint?: string;
+  readonly tableName: string;
+}
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): LocalSettings {
+  const port = Number(env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new ConfigurationError('PORT must be a port number');
+  const optional = <K extends string>(key: K, name: string) => (env[name] ? { [key]: env[name] } : {});
+  return {
+    port,
+    ...optional('providersFile', 'TVM_PROVIDERS'),
+    ...optional('secretsFile', 'TVM_SECRETS'),
+    ...optional('callersFile', 'TVM_CALLERS'),
+    ...optional('dynamoDbEndpoint', 'TVM_DYNAMODB_ENDPOINT'),
+    tableName: env.TVM_TABLE || 'token-vending-local',
+  };
+}
+
+/** Demo keys for loopback only; they open nothing anywhere else. */
+export const DEMO_CALLER: CallerKey = {
+  accessKeyId: 'AKIATVMLOCALDEMO0001',
+  secretAccessKey: 'local-demo-secret-access-key-not-for-aws',
+  principalArn: 'arn:aws:iam::000000000000:role/demo-caller',
+};
+
+export const DEMO_SECRET_ID = 'token-vending/demo';
+
+export function demoProvider(tokenEndpoint: string): ProviderConfig {
+  const [provider] = parseProviderConfig({
+    providers: [
+      {
+        id: 'demo',
+        description: 'Built-in demo authorization server on loopback',
+        tokenEndpoint,
+        clientAuth: 'client_secret_basic',
+        secretId: DEMO_SECRET_ID,
+        audienceParameter: 'audience',
+        defaultAudience: 'https://api.demo.local',
+        allowedAudiences: ['https://api.demo.local'],
+        defaultScopes: ['demo.read'],
+        allowedScopes: ['demo.read', 'demo.write'],
+        callers: [DEMO_CALLER.principalArn],
+      },
+    ],
+  });
+  if (!provider) throw new Error('demo provider did not parse');
+  return provider;
+}
+
+export function demoClient(): { clientId: string; clientSecret: string } {
+  return { clientId: 'tvm-demo-client', clientSecret: randomBytes(24).toString('base64url') };
+}
+
+export function loadCallers(path: string): CallerKey[] {
+  let callers: unknown;
+  try {
+    callers = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new ConfigurationError(`callers file ${path} is missing or not JSON`);
+  }
+  const valid =
+    Array.isArray(callers) &&
+    callers.length > 0 &&
+    callers.every(
+      (caller) =>
+        typeof caller?.accessKeyId === 'string' &&
+        typeof caller?.secretAccessKey === 'string' &&
+        typeof caller?.principalArn === 'string',
+    );
+  if (!valid) {
+    throw new ConfigurationError(
+      `callers file ${path} must be [{"accessKeyId","secretAccessKey","principalArn"}, ...]`,
+    );
+  }
+  return callers as CallerKey[];
+}

@@ -1,0 +1,116 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { composeService } from '../lambda/compose';
+import { loadProvidersFile } from '../lambda/config/load-providers';
+import type { ProviderConfig } from '../lambda/config/provider-schema';
+import type { CredentialSource } from '../lambda/credentials/client-credentials';
+import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
+import { createLogger, type Log } from '../lambda/logging';
+import { type AuthorizationServer, startAuthorizationServer } from './demo-authorization-server';
+import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
+import {
+  DEMO_CALLER,
+  DEMO_SECRET_ID,
+  demoClient,
+  demoProvider,
+  type LocalSettings,
+  loadCallers,
+} from './local-config';
+import { type LocalGateway, startLocalGateway } from './local-gateway';
+import type { CallerKey } from './sigv4-verifier';
+import { ensureTokenTable } from './token-table';
+
+export interface LocalService {
+  readonly gateway: LocalGateway;
+  readonly providers: readonly ProviderConfig[];
+  readonly callers: readonly CallerKey[];
+  readonly dynamoDbEndpoint: string;
+  stop(): Promise<void>;
+}
+
+const isLoopback = (endpoint: string) =>
+  ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(endpoint).hostname);
+
+/**
+ * One local instance: DynamoDB Local (unless an endpoint is given, so instances can share a table), the demo
+ * authorization server (unless providers are configured), the handler, and the SigV4 gateway in front.
+ * Whatever was started is stopped again if a later step fails.
+ */
+export async function startLocalService(
+  settings: LocalSettings,
+  log: Log = createLogger(),
+): Promise<LocalService> {
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const part of started.reverse()) await part.stop().catch(() => undefined);
+  };
+  try {
+    let dynamoDbEndpoint = settings.dynamoDbEndpoint;
+    if (!dynamoDbEndpoint) {
+      const dynamoDbLocal: DynamoDbLocal = await startDynamoDbLocal();
+      started.push(dynamoDbLocal);
+      dynamoDbEndpoint = dynamoDbLocal.endpoint;
+    }
+    const dynamoDb = new DynamoDBClient({
+      endpoint: dynamoDbEndpoint,
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      ...(isLoopback(dynamoDbEndpoint)
+        ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+        : {}),
+    });
+    started.push({ stop: async () => dynamoDb.destroy() });
+    await ensureTokenTable(dynamoDb, settings.tableName);
+
+    let providers: ProviderConfig[];
+    let credentials: CredentialSource;
+    if (settings.providersFile) {
+      providers = loadProvidersFile(settings.providersFile);
+      credentials = settings.secretsFile
+        ? StaticCredentialSource.fromFile(settings.secretsFile)
+        : new StaticCredentialSource({});
+    } else {
+      const client = demoClient();
+      const demoServer: AuthorizationServer = await startAuthorizationServer({
+        clients: [
+          {
+            client_id: client.clientId,
+            client_secret: client.clientSecret,
+            token_endpoint_auth_method: 'client_secret_basic',
+          },
+        ],
+      });
+      started.push({ stop: () => demoServer.close() });
+      providers = [demoProvider(demoServer.tokenEndpoint)];
+      credentials = new StaticCredentialSource({
+        [DEMO_SECRET_ID]: { client_id: client.clientId, client_secret: client.clientSecret },
+      });
+    }
+    const callers = settings.callersFile ? loadCallers(settings.callersFile) : [DEMO_CALLER];
+    const { handler } = composeService({
+      providers,
+      credentials,
+      dynamoDb,
+      tableName: settings.tableName,
+      log,
+    });
+    const gateway = await startLocalGateway({ handler, callers, port: settings.port });
+    started.push({ stop: () => gateway.close() });
+    return { gateway, providers, callers, dynamoDbEndpoint, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** The command DESIGN.md promises: pasted into a shell, it vends a token from the running service. */
+export function curlCommand(service: Pick<LocalService, 'gateway' | 'providers' | 'callers'>): string {
+  const caller = service.callers[0];
+  const provider =
+    service.providers.find((candidate) => caller && candidate.callers.includes(caller.principalArn)) ??
+    service.providers[0];
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  return [
+    `curl --aws-sigv4 'aws:amz:${region}:execute-api'`,
+    `--user '${caller?.accessKeyId}:${caller?.secretAccessKey}'`,
+    `-X POST '${service.gateway.url}/v1/tokens/${provider?.id ?? 'demo'}'`,
+  ].join(' ');
+}
