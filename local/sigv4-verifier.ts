@@ -55,14 +55,14 @@ function parseQuery(search: string): Record<string, string | string[]> {
 }
 
 /**
- * Verifies an AWS Signature Version 4 `Authorization` header for service `execute-api`, as API Gateway does
+ * Verifies an AWS Signature Version 4 `Authorization` header (service `execute-api` unless told), as API Gateway does
  * for AWS_IAM methods: the signature is recomputed with the caller's secret key over exactly the headers the
  * client signed, and compared in constant time. The body counts: its hash is part of the signature.
  */
 export async function verifySigV4(
   request: SignedRequest,
   callers: ReadonlyMap<string, CallerKey>,
-  now: () => number = Date.now,
+  { service: expectedService = 'execute-api', now = Date.now }: { service?: string; now?: () => number } = {},
 ): Promise<VerifiedCaller> {
   const authorization = header(request.headers, 'authorization');
   if (!authorization) throw new SignatureError('Missing Authentication Token');
@@ -105,7 +105,7 @@ export async function verifySigV4(
   const signer = new SignatureV4({
     credentials: { accessKeyId, secretAccessKey: caller.secretAccessKey },
     region,
-    service: 'execute-api',
+    service: expectedService,
     sha256: Sha256,
     uriEscapePath: true,
     applyChecksum: false,

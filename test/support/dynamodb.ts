@@ -1,0 +1,46 @@
+import { randomUUID } from 'node:crypto';
+import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local';
+import { ensureTokenTable } from '../../local/token-table';
+
+export interface TestTable {
+  readonly endpoint: string;
+  readonly tableName: string;
+  readonly client: DynamoDBClient;
+  dispose(): Promise<void>;
+}
+
+export function dynamoDbClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  });
+}
+
+/**
+ * A fresh token table in the run's DynamoDB Local (`npm test` starts one and passes its endpoint), or in a
+ * DynamoDB Local of this file's own when the file runs alone.
+ */
+export async function createTestTable(): Promise<TestTable> {
+  let own: DynamoDbLocal | undefined;
+  let endpoint = process.env.TVM_TEST_DYNAMODB_ENDPOINT;
+  if (!endpoint) {
+    own = await startDynamoDbLocal();
+    endpoint = own.endpoint;
+  }
+  const client = dynamoDbClient(endpoint);
+  const tableName = `tokens-${randomUUID()}`;
+  await ensureTokenTable(client, tableName);
+  return {
+    endpoint,
+    tableName,
+    client,
+    dispose: async () => {
+      await client.send(new DeleteTableCommand({ TableName: tableName })).catch(() => undefined);
+      client.destroy();
+      await own?.stop();
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { composeService } from '../../lambda/compose';
+import { parseProviderConfig } from '../../lambda/config/load-providers';
+import type { ProviderConfig, ProviderEntryInput } from '../../lambda/config/provider-schema';
+import type { CredentialSource } from '../../lambda/credentials/client-credentials';
+import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
+import type { Log } from '../../lambda/logging';
+import type { OAuthTokenClientOptions } from '../../lambda/oauth/token-client';
+import type { TokenVendor } from '../../lambda/token-vendor';
+import { type LocalGateway, startLocalGateway } from '../../local/local-gateway';
+import type { CallerKey } from '../../local/sigv4-verifier';
+import type { TestTable } from './dynamodb';
+import { RecordingLog } from './recording-log';
+import { type CallResult, signedFetch } from './sigv4-client';
+
+export const ORDERS: CallerKey = {
+  accessKeyId: 'AKIAORDERSSERVICE001',
+  secretAccessKey: 'orders-secret-access-key',
+  principalArn: 'arn:aws:sts::111122223333:assumed-role/orders-service/i-0abc',
+};
+export const ORDERS_ROLE = 'arn:aws:iam::111122223333:role/orders-service';
+
+export const BILLING: CallerKey = {
+  accessKeyId: 'AKIABILLINGSERVICE01',
+  secretAccessKey: 'billing-secret-access-key',
+  principalArn: 'arn:aws:iam::111122223333:role/billing-service',
+};
+
+export const OUTSIDER: CallerKey = {
+  accessKeyId: 'AKIAOUTSIDERSERVICE1',
+  secretAccessKey: 'outsider-secret-access-key',
+  principalArn: 'arn:aws:iam::999988887777:role/someone-else',
+};
+
+export interface TestServiceOptions {
+  readonly providers: readonly ProviderEntryInput[];
+  readonly secrets?: Record<string, unknown>;
+  readonly credentials?: CredentialSource;
+  readonly table?: TestTable;
+  readonly log?: Log;
+  readonly tokenClient?: OAuthTokenClientOptions;
+  readonly now?: () => number;
+}
+
+export interface TestService {
+  readonly gateway: LocalGateway;
+  readonly vendor: TokenVendor;
+  readonly log: RecordingLog;
+  readonly providers: readonly ProviderConfig[];
+  vend(providerId: string, body?: unknown, caller?: CallerKey): Promise<CallResult>;
+  evict(providerId: string, body?: unknown, caller?: CallerKey): Promise<CallResult>;
+  call(method: string, path: string, body?: string, caller?: CallerKey): Promise<CallResult>;
+  close(): Promise<void>;
+}
+
+/** The handler behind the real local gateway, called with real SigV4 signatures. */
+export async function startTestService(options: TestServiceOptions): Promise<TestService> {
+  const log = options.log instanceof RecordingLog ? options.log : new RecordingLog();
+  const providers = parseProviderConfig({ providers: options.providers });
+  const { handler, vendor } = composeService({
+    providers,
+    credentials: options.credentials ?? new StaticCredentialSource(options.secrets ?? {}),
+    ...(options.table ? { dynamoDb: options.table.client, tableName: options.table.tableName } : {}),
+    log: options.log ?? log,
+    tokenClient: { retry: { baseDelayMs: 20, maxDelayMs: 100 }, ...options.tokenClient },
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const gateway = await startLocalGateway({ handler, callers: [ORDERS, BILLING, OUTSIDER], port: 0 });
+  const call = (method: string, path: string, body?: string, caller: CallerKey = ORDERS) =>
+    signedFetch({
+      method,
+      url: `${gateway.url}${path}`,
+      ...(body === undefined ? {} : { body }),
+      credentials: caller,
+    });
+  const withBody = (body: unknown) =>
+    body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return {
+    gateway,
+    vendor,
+    log,
+    providers,
+    call,
+    vend: (providerId, body, caller) => call('POST', `/v1/tokens/${providerId}`, withBody(body), caller),
+    evict: (providerId, body, caller) => call('DELETE', `/v1/tokens/${providerId}`, withBody(body), caller),
+    close: () => gateway.close(),
+  };
+}

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cacheKey } from '../../lambda/cache/cache-key';
+
+const base = {
+  providerId: 'p',
+  tokenEndpoint: 'https://idp.example/token',
+  clientId: 'client-1',
+  audience: 'api',
+  scopes: ['a', 'b'],
+};
+
+describe('Function: cacheKey', () => {
+  it('is the same for any order of the same scopes', () => {
+    assert.equal(cacheKey(base), cacheKey({ ...base, scopes: ['b', 'a', 'a'] }));
+  });
+
+  it('changes with every part that changes the token', () => {
+    const variants = [
+      { ...base, providerId: 'q' },
+      { ...base, tokenEndpoint: 'https://idp.example/other' },
+      { ...base, clientId: 'client-2' },
+      { ...base, audience: 'other' },
+      {
+        providerId: base.providerId,
+        tokenEndpoint: base.tokenEndpoint,
+        clientId: base.clientId,
+        scopes: base.scopes,
+      },
+      { ...base, scopes: ['a'] },
+      { ...base, scopes: ['a b'] },
+    ];
+    const keys = new Set([cacheKey(base), ...variants.map(cacheKey)]);
+    assert.equal(keys.size, variants.length + 1);
+  });
+});

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isCallerAllowed, normalizePrincipal, resolveSelectors } from '../../lambda/caller-policy';
+import { parseProviderConfig } from '../../lambda/config/load-providers';
+import { VendError } from '../../lambda/errors';
+
+const [provider] = parseProviderConfig({
+  providers: [
+    {
+      id: 'p',
+      tokenEndpoint: 'https://idp.example/token',
+      clientAuth: 'client_secret_post',
+      secretId: 's',
+      audienceParameter: 'audience',
+      defaultAudience: 'api-a',
+      allowedAudiences: ['api-a', 'api-b'],
+      defaultScopes: ['read'],
+      allowedScopes: ['read', 'write'],
+      callers: ['arn:aws:iam::111122223333:role/teams/orders-service', 'arn:aws:iam::111122223333:user/ci'],
+    },
+  ],
+});
+if (!provider) throw new Error('fixture');
+
+describe('Function: normalizePrincipal', () => {
+  it('turns an assumed-role session into its role', () => {
+    assert.equal(
+      normalizePrincipal('arn:aws:sts::111122223333:assumed-role/orders-service/i-0abc'),
+      'arn:aws:iam::111122223333:role/orders-service',
+    );
+  });
+
+  it('keeps other partitions and leaves role and user ARNs alone', () => {
+    assert.equal(
+      normalizePrincipal('arn:aws-us-gov:sts::111122223333:assumed-role/r/s'),
+      'arn:aws-us-gov:iam::111122223333:role/r',
+    );
+    assert.equal(
+      normalizePrincipal('arn:aws:iam::111122223333:user/ci'),
+      'arn:aws:iam::111122223333:user/ci',
+    );
+  });
+});
+
+describe('Function: isCallerAllowed', () => {
+  it('matches a session of a role configured with a path', () => {
+    assert.ok(
+      isCallerAllowed(
+        provider,
+        normalizePrincipal('arn:aws:sts::111122223333:assumed-role/orders-service/x'),
+      ),
+    );
+  });
+
+  it('refuses the same role name in another account, other roles and no principal', () => {
+    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::999988887777:role/orders-service'));
+    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::111122223333:role/billing'));
+    assert.ok(!isCallerAllowed(provider, undefined));
+  });
+
+  it('matches IAM users exactly', () => {
+    assert.ok(isCallerAllowed(provider, 'arn:aws:iam::111122223333:user/ci'));
+    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::111122223333:user/cid'));
+  });
+
+  it('lets anyone in with "*"', () => {
+    assert.ok(isCallerAllowed({ ...provider, callers: ['*'] }, 'arn:aws:iam::1:role/x'));
+  });
+});
+
+describe('Function: resolveSelectors', () => {
+  it('applies the provider defaults', () => {
+    assert.deepEqual(resolveSelectors(provider, {}), { scopes: ['read'], audience: 'api-a' });
+  });
+
+  it('refuses a scope or an audience outside the allowed lists', () => {
+    for (const request of [{ scopes: ['read', 'admin'] }, { audience: 'api-c' }]) {
+      assert.throws(
+        () => resolveSelectors(provider, request),
+        (error: unknown) => error instanceof VendError && error.code === 'access_denied',
+      );
+    }
+  });
+});

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseProviderConfig } from '../../lambda/config/load-providers';
+import { ConfigurationError } from '../../lambda/errors';
+
+const valid = {
+  id: 'bcc-sandbox',
+  tokenEndpoint: 'https://bcc-sso-sandbox.eu.auth0.com/oauth/token',
+  clientAuth: 'client_secret_post',
+  bodyEncoding: 'json',
+  secretId: 'token-vending/bcc-sandbox',
+  audienceParameter: 'audience',
+  defaultAudience: 'sandbox-api.bcc.no',
+  allowedAudiences: ['sandbox-api.bcc.no'],
+  defaultScopes: ['persons.name#read'],
+  allowedScopes: ['persons.name#read', 'persons.birth_date#read'],
+  callers: ['arn:aws:iam::123456789012:role/orders-service'],
+  refreshMarginSeconds: 60,
+  timeoutMs: 5000,
+};
+
+function problemsOf(document: unknown): readonly string[] {
+  try {
+    parseProviderConfig(document);
+  } catch (error) {
+    assert.ok(error instanceof ConfigurationError);
+    return error.problems;
+  }
+  assert.fail('expected the document to be refused');
+}
+
+describe('Function: parseProviderConfig', () => {
+  it('accepts the DESIGN.md example entry and fills defaults', () => {
+    const [provider] = parseProviderConfig({ providers: [valid] });
+    assert.equal(provider?.id, 'bcc-sandbox');
+    assert.equal(provider?.maxAttempts, 3);
+    assert.equal(provider?.assertionAlgorithm, 'RS256');
+  });
+
+  it('defaults to a form body, no audience parameter and no callers (closed)', () => {
+    const [provider] = parseProviderConfig({
+      providers: [
+        {
+          id: 'p',
+          tokenEndpoint: 'https://idp.example/token',
+          clientAuth: 'client_secret_basic',
+          secretId: 's',
+        },
+      ],
+    });
+    assert.equal(provider?.bodyEncoding, 'form');
+    assert.equal(provider?.audienceParameter, 'none');
+    assert.deepEqual(provider?.callers, []);
+  });
+
+  it('reports every bad field at once, by path', () => {
+    const problems = problemsOf({
+      providers: [
+        {
+          ...valid,
+          tokenEndpoint: 'http://idp.example/token',
+          clientAuth: 'client_secret_jwt',
+          defaultScopes: ['not allowed'],
+          callers: ['orders-service'],
+          timeoutMs: 0,
+          colour: 'blue',
+        },
+      ],
+    });
+    const fields = ['tokenEndpoint', 'clientAuth', 'defaultScopes[0]', 'callers[0]', 'timeoutMs'];
+    for (const field of fields) {
+      assert.ok(
+        problems.some((problem) => problem.startsWith(`providers[0].${field}`)),
+        `${field} in ${problems}`,
+      );
+    }
+    assert.ok(problems.some((problem) => problem.includes('colour')));
+  });
+
+  it('allows plain http only on loopback', () => {
+    for (const endpoint of [
+      'http://127.0.0.1:8080/token',
+      'http://localhost/token',
+      'http://[::1]:9/token',
+    ]) {
+      assert.doesNotThrow(() => parseProviderConfig({ providers: [{ ...valid, tokenEndpoint: endpoint }] }));
+    }
+    for (const endpoint of [
+      'http://10.0.0.1/token',
+      'ftp://idp.example/token',
+      'https://user:pw@idp.example/t',
+      'nonsense',
+    ]) {
+      assert.ok(problemsOf({ providers: [{ ...valid, tokenEndpoint: endpoint }] }).length > 0, endpoint);
+    }
+  });
+
+  it('refuses audiences when no audience parameter is set, and a default outside the allowed list', () => {
+    const problems = problemsOf({
+      providers: [
+        { ...valid, audienceParameter: 'none', defaultAudience: 'elsewhere', allowedAudiences: ['x'] },
+      ],
+    });
+    assert.ok(problems.some((problem) => problem.startsWith('providers[0].audienceParameter')));
+    assert.ok(problems.some((problem) => problem.startsWith('providers[0].defaultAudience')));
+  });
+
+  it('requires RFC 8707 resources to be absolute URIs', () => {
+    const problems = problemsOf({
+      providers: [
+        { ...valid, audienceParameter: 'resource', defaultAudience: undefined, allowedAudiences: ['api'] },
+      ],
+    });
+    assert.ok(problems.some((problem) => problem.startsWith('providers[0].allowedAudiences[0]')));
+  });
+
+  it('refuses duplicate provider ids', () => {
+    const problems = problemsOf({ providers: [valid, valid] });
+    assert.ok(problems.some((problem) => problem.includes('duplicate provider id')));
+  });
+});
