@@ -72,8 +72,9 @@ export async function verifySigV4(
       'Authorization header requires Credential, SignedHeaders and Signature (AWS4-HMAC-SHA256).',
     );
   const [, accessKeyId = '', scopeDate, region = '', service, signedHeaderList = '', signature = ''] = match;
-  if (service !== 'execute-api')
-    throw new SignatureError(`Credential should be scoped to correct service: 'execute-api'.`);
+  if (service !== expectedService) {
+    throw new SignatureError(`Credential should be scoped to correct service: '${expectedService}'.`);
+  }
 
   const signedHeaders = signedHeaderList.split(';');
   if (!signedHeaders.includes('host')) throw new SignatureError("'Host' must be a signed header.");

@@ -29,7 +29,7 @@ export async function startOidcFixture(
   const jwtClient = (client_id: string) => ({
     client_id,
     token_endpoint_auth_method: 'private_key_jwt' as const,
-    token_endpoint_auth_signing_alg: 'RS256',
+    token_endpoint_auth_signing_alg: 'RS256' as const,
     jwks: { keys: [publicJwk] },
   });
   const server = await startAuthorizationServer({

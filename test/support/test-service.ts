@@ -1,6 +1,6 @@
 import { composeService } from '../../lambda/compose';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
-import type { ProviderConfig, ProviderEntryInput } from '../../lambda/config/provider-schema';
+import type { ProviderConfig } from '../../lambda/config/provider-schema';
 import type { CredentialSource } from '../../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
 import type { Log } from '../../lambda/logging';
@@ -32,7 +32,8 @@ export const OUTSIDER: CallerKey = {
 };
 
 export interface TestServiceOptions {
-  readonly providers: readonly ProviderEntryInput[];
+  /** Entries as a providers file holds them; validated by the same schema. */
+  readonly providers: readonly Record<string, unknown>[];
   readonly secrets?: Record<string, unknown>;
   readonly credentials?: CredentialSource;
   readonly table?: TestTable;

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { freePort } from '../../local/dynamodb-local';
+import { createTestTable, type TestTable } from '../support/dynamodb';
+import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
+import { isAlive, startLocalProcess } from '../support/local-process';
+import { assertNothingSensitive } from '../support/recording-log';
+
+const run = promisify(execFile);
+
+/** Runs the printed command exactly as a person pasting it into bash would. */
+async function runPrintedCommand(line: string): Promise<Record<string, unknown>> {
+  const { stdout } = await run('bash', ['-c', `${line} --silent --show-error`]);
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+describe('Local run (npm start)', () => {
+  let table: TestTable;
+  let provider: FakeProvider;
+
+  before(async () => {
+    [table, provider] = await Promise.all([createTestTable(), startFakeProvider()]);
+  });
+
+  after(async () => {
+    await Promise.all([table.dispose(), provider.close()]);
+  });
+
+  it('with no configuration, starts DynamoDB Local and the demo server, prints a curl line that vends, and stops cleanly on Ctrl-C', async () => {
+    const port = await freePort();
+    const local = startLocalProcess({ PORT: String(port), TVM_DYNAMODB_ENDPOINT: '' });
+    try {
+      const line = await local.waitForLine(/^curl --aws-sigv4 /);
+      assert.match(line, new RegExp(`http://127\\.0\\.0\\.1:${port}/v1/tokens/demo`));
+      const jvm = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(local.child.pid)])
+        .toString()
+        .split('\n')
+        .find((row) => row.includes('DynamoDBLocal.jar'));
+      assert.ok(jvm, 'the local run started its own DynamoDB Local');
+      const jvmPid = Number(jvm.trim().split(/\s+/)[0]);
+
+      const body = await runPrintedCommand(line);
+      assert.equal(body.token_type, 'Bearer');
+      assert.equal(typeof body.access_token, 'string');
+      assert.equal(
+        (await runPrintedCommand(line)).access_token,
+        body.access_token,
+        'the second call is a cache hit',
+      );
+
+      local.child.kill('SIGINT');
+      assert.equal(await local.exited(), 0);
+      assert.ok(!isAlive(jvmPid), 'no DynamoDB Local JVM is left behind');
+      // Powertools' JSON log lines, as the process wrote them.
+      const logLines = local
+        .stdout()
+        .split('\n')
+        .filter((row) => row.startsWith('{'));
+      assert.ok(logLines.length >= 2);
+      assertNothingSensitive(logLines, [String(body.access_token)]);
+    } finally {
+      local.child.kill('SIGKILL');
+    }
+  });
+
+  it('honours every variable: providers, secrets, callers, a shared DynamoDB endpoint and table', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tvm-local-'));
+    const files = {
+      providers: join(dir, 'providers.json'),
+      secrets: join(dir, 'secrets.json'),
+      callers: join(dir, 'callers.json'),
+    };
+    writeFileSync(
+      files.providers,
+      JSON.stringify({
+        providers: [
+          {
+            id: 'partner',
+            tokenEndpoint: provider.tokenEndpoint,
+            clientAuth: 'client_secret_post',
+            secretId: 'partner/secret',
+            callers: ['arn:aws:iam::111122223333:role/local-dev'],
+          },
+        ],
+      }),
+    );
+    writeFileSync(
+      files.secrets,
+      JSON.stringify({ 'partner/secret': { client_id: 'c', client_secret: 'local-file-secret' } }),
+    );
+    writeFileSync(
+      files.callers,
+      JSON.stringify([
+        {
+          accessKeyId: 'AKIALOCALDEV00000001',
+          secretAccessKey: 'dev-key',
+          principalArn: 'arn:aws:iam::111122223333:role/local-dev',
+        },
+      ]),
+    );
+    const env = {
+      TVM_PROVIDERS: files.providers,
+      TVM_SECRETS: files.secrets,
+      TVM_CALLERS: files.callers,
+      TVM_DYNAMODB_ENDPOINT: table.endpoint,
+      TVM_TABLE: `shared-${Date.now()}`,
+    };
+    const [portA, portB] = [await freePort(), await freePort()];
+    const first = startLocalProcess({ ...env, PORT: String(portA) });
+    const second = startLocalProcess({ ...env, PORT: String(portB) });
+    try {
+      const [lineA, lineB] = await Promise.all([
+        first.waitForLine(/^curl --aws-sigv4 /),
+        second.waitForLine(/^curl --aws-sigv4 /),
+      ]);
+      assert.match(lineA, /--user 'AKIALOCALDEV00000001:dev-key'/);
+      assert.match(lineA, /\/v1\/tokens\/partner'/);
+      const before = provider.requests.length;
+      const fromA = await runPrintedCommand(lineA);
+      const fromB = await runPrintedCommand(lineB);
+      assert.equal(
+        fromA.access_token,
+        fromB.access_token,
+        'the second instance reads the first one’s token from the table',
+      );
+      assert.equal(provider.requests.length, before + 1);
+      assert.equal(provider.requests.at(-1)?.params.client_secret, 'local-file-secret');
+      assertNothingSensitive([first.stdout(), second.stdout()], ['local-file-secret']);
+    } finally {
+      first.child.kill('SIGINT');
+      second.child.kill('SIGINT');
+      await Promise.all([first.exited(), second.exited()]);
+    }
+  });
+
+  it('says so clearly when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const local = startLocalProcess({ PORT: String(port), TVM_DYNAMODB_ENDPOINT: table.endpoint });
+      assert.equal(await local.exited(30_000), 1);
+      assert.match(local.stderr(), new RegExp(`Port ${port} on 127.0.0.1 is already in use`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('says so clearly when Java is missing', async () => {
+    const local = startLocalProcess({ PORT: '0', TVM_DYNAMODB_ENDPOINT: '', PATH: '/nonexistent' });
+    assert.equal(await local.exited(30_000), 1);
+    assert.match(local.stderr(), /Java 17 or newer is needed/);
+  });
+
+  it('says which field is wrong when the providers file is invalid', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tvm-bad-'));
+    const providers = join(dir, 'providers.json');
+    writeFileSync(
+      providers,
+      JSON.stringify({ providers: [{ id: 'Bad Id', tokenEndpoint: 'http://example.com' }] }),
+    );
+    const local = startLocalProcess({
+      PORT: '0',
+      TVM_PROVIDERS: providers,
+      TVM_DYNAMODB_ENDPOINT: table.endpoint,
+    });
+    assert.equal(await local.exited(30_000), 1);
+    for (const field of [
+      'providers[0].id',
+      'providers[0].tokenEndpoint',
+      'providers[0].clientAuth',
+      'providers[0].secretId',
+    ]) {
+      assert.ok(local.stderr().includes(field), `${field} in ${local.stderr()}`);
+    }
+  });
+});
