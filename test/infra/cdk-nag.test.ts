@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ENVIRONMENTS } from '../../infra/environments';
+import { TokenVendingStack } from '../../infra/token-vending-stack';
+import { parseProviderConfig } from '../../lambda/config/load-providers';
+import { synthService } from './support';
+
+function synthWithNag(build: (app: App) => void): void {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  build(app);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  it('is active: an unacknowledged finding fails synth (control)', () => {
+    assert.throws(
+      () =>
+        synthWithNag((app) => {
+          new dynamodb.Table(new Stack(app, 'Bare'), 'Table', {
+            partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+          });
+        }),
+      /Validation failed/,
+    );
+  });
+
+  for (const settings of Object.values(ENVIRONMENTS)) {
+    it(`reports nothing unacknowledged for the ${settings.name} stack`, () => {
+      assert.doesNotThrow(() =>
+        synthWithNag((app) => {
+          new TokenVendingStack(app, `TokenVending-${settings.name}`, {
+            settings,
+            env: { account: '111122223333', region: 'eu-north-1' },
+          });
+        }),
+      );
+    });
+  }
+
+  it('reports nothing unacknowledged with tracing and reserved concurrency on', () => {
+    const { app } = synthService({ tracing: true, reservedConcurrentExecutions: 5 }, { nag: true });
+    assert.doesNotThrow(() => app.synth());
+  });
+
+  it('gives a reason for every acknowledgement', () => {
+    const { stack } = synthService({ tracing: true });
+    const acknowledgements = stack.node
+      .findAll()
+      .flatMap((construct) => construct.node.metadata)
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) => Object.entries(entry.data as Record<string, string>));
+    assert.ok(acknowledgements.length >= 5);
+    for (const [id, reason] of acknowledgements) assert.ok(reason.length > 30, `${id} needs a real reason`);
+  });
+});
+
+describe('Shipped provider entries', () => {
+  it('validate against the schema and stay closed until an operator adds callers', () => {
+    const dir = join(__dirname, '..', '..', 'config', 'providers');
+    for (const file of readdirSync(dir)) {
+      const providers = parseProviderConfig(JSON.parse(readFileSync(join(dir, file), 'utf8')), file);
+      assert.equal(providers.length, 5, file);
+      for (const provider of providers) assert.deepEqual(provider.callers, [], `${provider.id} is closed`);
+    }
+  });
+});

@@ -1,0 +1,290 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { ConfigurationError } from '../../lambda/errors';
+import { ACCOUNT, PROVIDERS, policyStatements, synthService } from './support';
+
+describe('Construct: TokenVendingService', () => {
+  describe('table', () => {
+    it('is on-demand, keyed by the cache key, with TTL on the expiry attribute, encrypted and retained', () => {
+      const { template } = synthService();
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: Match.objectLike({
+          BillingMode: 'PAY_PER_REQUEST',
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+          SSESpecification: { SSEEnabled: true },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        }),
+      });
+    });
+
+    it('uses a customer-managed key when given one, and may be destroyed in a sandbox', () => {
+      const { template } = synthService((stack) => ({
+        tableEncryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
+        removalPolicy: RemovalPolicy.DESTROY,
+        pointInTimeRecovery: false,
+      }));
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Delete',
+        Properties: Match.objectLike({
+          SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: false },
+        }),
+      });
+    });
+  });
+
+  describe('function', () => {
+    it('runs on the newest Node.js runtime on arm64 with chosen memory and timeout', () => {
+      const { template } = synthService();
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        MemorySize: 512,
+        Timeout: 25,
+        Handler: 'index.handler',
+        TracingConfig: Match.absent(),
+        LoggingConfig: Match.objectLike({ LogFormat: 'JSON', LogGroup: Match.anyValue() }),
+      });
+      template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    });
+
+    it('gets only the table name from the environment, no secret', () => {
+      const { template } = synthService();
+      const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
+      const variables = fn?.Properties.Environment.Variables as Record<string, unknown>;
+      assert.deepEqual(Object.keys(variables).sort(), [
+        'NODE_OPTIONS',
+        'POWERTOOLS_SERVICE_NAME',
+        'TVM_TABLE',
+      ]);
+      assert.ok(
+        !JSON.stringify(template.toJSON()).includes('client_secret"'),
+        'no secret value in the template',
+      );
+    });
+
+    it('offers tracing and reserved concurrency', () => {
+      const { template } = synthService({ tracing: true, reservedConcurrentExecutions: 20 });
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        TracingConfig: { Mode: 'Active' },
+        ReservedConcurrentExecutions: 20,
+      });
+      template.hasResourceProperties('AWS::ApiGateway::Stage', { TracingEnabled: true });
+    });
+  });
+
+  describe('API', () => {
+    it('requires AWS_IAM on every method and has exactly the methods of DESIGN.md', () => {
+      const { template } = synthService();
+      const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
+      assert.deepEqual(methods.map((method) => method.Properties.HttpMethod).sort(), [
+        'DELETE',
+        'GET',
+        'POST',
+      ]);
+      for (const method of methods) assert.equal(method.Properties.AuthorizationType, 'AWS_IAM');
+      const paths = Object.values(template.findResources('AWS::ApiGateway::Resource')).map(
+        (resource) => resource.Properties.PathPart,
+      );
+      assert.deepEqual(paths.sort(), ['providers', 'tokens', 'v1', '{provider}']);
+    });
+
+    it('admits only the configured accounts in its resource policy', () => {
+      const { template } = synthService({ allowedAccounts: ['444455556666'] });
+      template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        EndpointConfiguration: { Types: ['REGIONAL'] },
+        Policy: {
+          Statement: [
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: 'execute-api:Invoke',
+              Principal: {
+                AWS: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':iam::444455556666:root'])] }),
+              },
+              Resource: 'execute-api:/*',
+            }),
+          ],
+          Version: '2012-10-17',
+        },
+      });
+    });
+
+    it('defaults the resource policy to its own account', () => {
+      const { template } = synthService();
+      const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
+      assert.match(JSON.stringify(api?.Properties.Policy), new RegExp(`:iam::${ACCOUNT}:root`));
+    });
+
+    it('can be PRIVATE, reachable only through the given VPC endpoint', () => {
+      const { template } = synthService((stack) => {
+        const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0 });
+        const endpoint = vpc.addInterfaceEndpoint('ExecuteApi', {
+          service: ec2.InterfaceVpcEndpointAwsService.APIGATEWAY,
+        });
+        return { endpoint: { type: 'private', vpcEndpoints: [endpoint] } };
+      });
+      template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        EndpointConfiguration: { Types: ['PRIVATE'], VpcEndpointIds: [Match.anyValue()] },
+        Policy: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Condition: { StringNotEquals: { 'aws:SourceVpce': [Match.anyValue()] } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('logs access as JSON, throttles the stage and logs no bodies', () => {
+      const { template } = synthService({ throttling: { rateLimit: 10, burstLimit: 20 } });
+      template.hasResourceProperties('AWS::ApiGateway::Stage', {
+        StageName: 'live',
+        AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+        MethodSettings: [
+          Match.objectLike({
+            DataTraceEnabled: false,
+            LoggingLevel: 'ERROR',
+            ThrottlingRateLimit: 10,
+            ThrottlingBurstLimit: 20,
+          }),
+        ],
+      });
+    });
+
+    it("answers API Gateway's own refusals in the service's error shape", () => {
+      const { template } = synthService();
+      template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: 'MISSING_AUTHENTICATION_TOKEN',
+        StatusCode: '403',
+        ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"error":"access_denied"') },
+      });
+      template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: 'INVALID_SIGNATURE',
+        ResponseTemplates: { 'application/json': Match.stringLikeRegexp('\\$context.requestId') },
+      });
+    });
+  });
+
+  describe('secrets and IAM', () => {
+    it('creates one secret per provider, named by its secretId, with no value in the template', () => {
+      const { template } = synthService();
+      const secrets = Object.values(template.findResources('AWS::SecretsManager::Secret'));
+      assert.deepEqual(secrets.map((secret) => secret.Properties.Name).sort(), [
+        'token-vending/alpha',
+        'token-vending/beta',
+      ]);
+      for (const secret of secrets) assert.equal(secret.Properties.SecretString, undefined);
+    });
+
+    it('lets the function use exactly its table and its secrets, with no wildcard action or resource', () => {
+      const { template } = synthService();
+      const statements = policyStatements(template);
+      const dynamo = statements.filter((statement) =>
+        statement.Action.some((action) => action.startsWith('dynamodb:')),
+      );
+      assert.equal(dynamo.length, 1);
+      assert.deepEqual(dynamo[0]?.Action.sort(), [
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+      ]);
+      assert.equal(dynamo[0]?.Resource.length, 1);
+      assert.match(JSON.stringify(dynamo[0]?.Resource), /TokenTable.*Arn/);
+      const secrets = statements.filter((statement) =>
+        statement.Action.some((action) => action.startsWith('secretsmanager:')),
+      );
+      for (const statement of secrets) {
+        assert.deepEqual([...statement.Action].sort(), [
+          'secretsmanager:DescribeSecret',
+          'secretsmanager:GetSecretValue',
+        ]);
+      }
+      const secretResources = secrets.flatMap((statement) => statement.Resource);
+      assert.equal(secretResources.length, 2, 'exactly the two providers’ secrets');
+      assert.match(JSON.stringify(secretResources), /Secretalpha.*Secretbeta/);
+      for (const statement of statements) {
+        assert.ok(
+          !statement.Action.some((action) => action.includes('*')),
+          `wildcard action in ${statement.Action}`,
+        );
+        if (statement.Action.some((action) => /^(dynamodb|secretsmanager):/.test(action))) {
+          assert.ok(!statement.Resource.includes('*'), 'no * resource for table or secrets');
+        }
+      }
+    });
+
+    it('references existing secrets by name instead of creating them', () => {
+      const { template } = synthService({ createSecrets: false });
+      template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      const secrets = policyStatements(template).filter((statement) =>
+        statement.Action.includes('secretsmanager:GetSecretValue'),
+      );
+      assert.match(JSON.stringify(secrets[0]?.Resource), /secret:token-vending\/alpha-\?\?\?\?\?\?/);
+    });
+
+    it('grants a caller execute-api:Invoke on exactly one provider’s paths', () => {
+      let role: iam.Role | undefined;
+      const { service, template } = synthService(
+        {},
+        {
+          extend: (stack, built) => {
+            role = new iam.Role(stack, 'OrdersRole', { assumedBy: new iam.AccountPrincipal(ACCOUNT) });
+            built.grantVend(role, 'alpha');
+          },
+        },
+      );
+      const invoke = policyStatements(template).filter((statement) =>
+        statement.Action.includes('execute-api:Invoke'),
+      );
+      assert.equal(invoke.length, 1);
+      const resources = JSON.stringify(invoke[0]?.Resource);
+      assert.equal(invoke[0]?.Resource.length, 3);
+      for (const path of ['/POST/v1/tokens/alpha', '/DELETE/v1/tokens/alpha', '/GET/v1/providers']) {
+        assert.ok(resources.includes(path), `${path} in ${resources}`);
+      }
+      assert.ok(!resources.includes('beta'));
+      assert.ok(role);
+      assert.throws(() => service.grantVend(role as iam.Role, 'gamma'), /no provider "gamma"/);
+    });
+  });
+
+  describe('monitoring', () => {
+    it('alarms on function errors, throttles, API 5xx and upstream failures, and has a dashboard', () => {
+      const { template } = synthService();
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+      const metrics = alarms.map((alarm) => alarm.Properties.MetricName).sort();
+      assert.deepEqual(metrics, ['5XXError', 'Errors', 'Throttles', 'UpstreamFailures']);
+      template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        FilterPattern: Match.stringLikeRegexp('upstream_'),
+        MetricTransformations: [
+          Match.objectLike({ MetricName: 'UpstreamFailures', MetricNamespace: 'TokenVending' }),
+        ],
+      });
+      template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    });
+  });
+
+  describe('configuration', () => {
+    it('fails synth with every bad provider field listed', () => {
+      assert.throws(
+        () =>
+          synthService({
+            providers: [{ ...PROVIDERS[0], tokenEndpoint: 'http://idp.example', clientAuth: 'magic' }],
+          }),
+        (error: unknown) =>
+          error instanceof ConfigurationError &&
+          error.problems.some((problem) => problem.includes('providers[0].tokenEndpoint')) &&
+          error.problems.some((problem) => problem.includes('providers[0].clientAuth')),
+      );
+    });
+  });
+});
