@@ -86,7 +86,6 @@ export class TokenVendingService extends Construct {
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
     this.providers = parseProviderConfig({ providers: props.providers }, `${this.node.path} providers`);
-    const stack = Stack.of(this);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const stageName = props.stageName ?? 'live';
 
