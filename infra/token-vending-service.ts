@@ -159,8 +159,15 @@ export class TokenVendingService extends Construct {
       );
     }
 
-    // Exactly what the function does with its table: read a token, write one, evict one.
-    this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+    // Exactly what the function does with its table: read, write and evict a token; take and give back a
+    // lease (a conditional UpdateItem).
+    this.table.grant(
+      this.function,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:UpdateItem',
+    );
     for (const secret of this.secrets.values()) {
       secret.grantRead(this.function);
     }
@@ -347,7 +354,11 @@ export class TokenVendingService extends Construct {
   private createAlarms(props: TokenVendingServiceProps, logGroup: logs.ILogGroup): cloudwatch.Alarm[] {
     const upstreamFailures = new logs.MetricFilter(this, 'UpstreamFailures', {
       logGroup,
-      filterPattern: logs.FilterPattern.stringValue('$.error', '=', 'upstream_*'),
+      // Failed vends, and vends that the provider failed but a cached token saved.
+      filterPattern: logs.FilterPattern.any(
+        logs.FilterPattern.stringValue('$.error', '=', 'upstream_*'),
+        logs.FilterPattern.stringValue('$.upstream_failure', '=', 'upstream_*'),
+      ),
       metricNamespace: 'TokenVending',
       metricName: 'UpstreamFailures',
       metricValue: '1',

@@ -1,4 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbLeaseCoordinator } from './cache/dynamodb-lease-coordinator';
 import { DynamoDbTokenStore } from './cache/dynamodb-token-store';
 import { MemoryTokenStore } from './cache/memory-token-store';
 import type { ProviderConfig } from './config/provider-schema';
@@ -21,18 +22,26 @@ export interface ServiceParts {
 
 /** Wires one service instance, as a Lambda container or a local instance holds it. */
 export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
-  const table =
+  const now = parts.now ? { now: parts.now } : {};
+  const shared =
     parts.dynamoDb && parts.tableName
-      ? new DynamoDbTokenStore({ client: parts.dynamoDb, tableName: parts.tableName })
-      : undefined;
+      ? {
+          table: new DynamoDbTokenStore({ client: parts.dynamoDb, tableName: parts.tableName }),
+          coordinator: new DynamoDbLeaseCoordinator({
+            client: parts.dynamoDb,
+            tableName: parts.tableName,
+            ...now,
+          }),
+        }
+      : {};
   const vendor = new TokenVendor({
     providers: parts.providers,
     credentials: parts.credentials,
-    tokenClient: new OAuthTokenClient(parts.tokenClient),
-    memory: parts.memory ?? new MemoryTokenStore(),
-    ...(table ? { table } : {}),
+    tokenClient: new OAuthTokenClient({ ...now, ...parts.tokenClient }),
+    memory: parts.memory ?? new MemoryTokenStore(now),
+    ...shared,
     log: parts.log,
-    ...(parts.now ? { now: parts.now } : {}),
+    ...now,
   });
   return {
     handler: createHandler({ vendor, log: parts.log, ...(parts.now ? { now: parts.now } : {}) }),

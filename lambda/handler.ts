@@ -86,7 +86,11 @@ export function createHandler({ vendor, log, now = Date.now }: HandlerDependenci
       if (event.resource === TOKEN_ROUTE && providerId !== undefined && event.httpMethod === 'POST') {
         const request = parseVendRequest(event.body, event.isBase64Encoded);
         const outcome = await vendor.vend(principal, providerId, request);
-        Object.assign(logFields, { cache: outcome.cache, ...upstreamFields(outcome) });
+        Object.assign(logFields, {
+          cache: outcome.cache,
+          ...upstreamFields(outcome),
+          ...(outcome.upstreamFailure ? { upstream_failure: outcome.upstreamFailure } : {}),
+        });
         response = respond(200, requestId, tokenBody(outcome, now()));
       } else if (
         event.resource === TOKEN_ROUTE &&

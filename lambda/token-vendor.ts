@@ -1,21 +1,35 @@
 import { cacheKey } from './cache/cache-key';
+import {
+  countsTowardsBackoff,
+  type FetchCoordinator,
+  InProcessCoordinator,
+  type Lease,
+  type LeaseOutcome,
+  type LeaseResult,
+} from './cache/fetch-coordinator';
 import type { CachedToken, TokenStore } from './cache/token-store';
 import { isCallerAllowed, type ResolvedSelectors, resolveSelectors } from './caller-policy';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
-import { VendError } from './errors';
+import { type ErrorCode, VendError } from './errors';
+import { Freshness } from './freshness';
 import { describeError, type Log } from './logging';
 import type { TokenClient, UpstreamExchange } from './oauth/token-client';
-import { UpstreamError } from './oauth/token-client';
 import { SingleFlight } from './single-flight';
 import type { VendRequest } from './vend-request';
 
-export type CacheOutcome = 'memory' | 'table' | 'miss';
+/**
+ * Where the token came from: this container's memory, the shared table, the provider because nothing
+ * usable was cached (`miss`), or the provider ahead of expiry while others were still served (`refresh`).
+ */
+export type CacheOutcome = 'memory' | 'table' | 'miss' | 'refresh';
 
 export interface VendOutcome {
   readonly token: CachedToken;
   readonly cache: CacheOutcome;
   readonly upstream?: UpstreamExchange;
+  /** The provider failed, and a cached token that still meets the caller's min_ttl was served instead. */
+  readonly upstreamFailure?: ErrorCode;
 }
 
 /** What `GET /v1/providers` shows a caller: never a secret id or an endpoint's credentials. */
@@ -36,28 +50,45 @@ export interface TokenVendorOptions {
   readonly memory: TokenStore;
   /** Shared by all containers; a failing table is bypassed, never fatal. */
   readonly table?: TokenStore;
+  /** Cross-container single flight and backoff; without one, this container decides alone. */
+  readonly coordinator?: FetchCoordinator;
   readonly log: Log;
   readonly now?: () => number;
+  /** How long a caller may wait for another instance's fetch before giving up. @default 20000 */
+  readonly waitBudgetMs?: number;
 }
 
-/**
- * The refresh margin for one token: the provider's margin, but never more than half the token's lifetime,
- * so a 300-second Keycloak token is not refreshed on every call by a margin meant for 24-hour tokens.
- */
-export function effectiveMarginSeconds(provider: ProviderConfig, token: CachedToken): number {
-  const lifetime = token.expiresAt - token.issuedAt;
-  return Math.min(provider.refreshMarginSeconds, Math.floor(lifetime / 2));
+/** Everything one vend needs to know, worked out once. */
+interface VendContext {
+  readonly provider: ProviderConfig;
+  readonly selectors: ResolvedSelectors;
+  readonly key: string;
+  readonly freshness: Freshness;
 }
+
+const UPSTREAM_ERRORS: ReadonlySet<ErrorCode> = new Set([
+  'upstream_rejected',
+  'upstream_invalid_response',
+  'upstream_unavailable',
+  'upstream_timeout',
+]);
+const isUpstreamError = (error: unknown): error is VendError =>
+  error instanceof VendError && UPSTREAM_ERRORS.has(error.code);
 
 /** Cache, single flight and upstream, in that order (DESIGN.md steps 3–5). Knows nothing of HTTP. */
 export class TokenVendor {
   private readonly providers: ReadonlyMap<string, ProviderConfig>;
   private readonly flights = new SingleFlight<VendOutcome>();
   private readonly now: () => number;
+  private readonly localCoordinator: InProcessCoordinator;
+  private readonly waitBudgetMs: number;
+  private readonly leaseIssuers = new WeakMap<Lease, FetchCoordinator>();
 
   constructor(private readonly options: TokenVendorOptions) {
     this.providers = new Map(options.providers.map((provider) => [provider.id, provider]));
     this.now = options.now ?? Date.now;
+    this.localCoordinator = new InProcessCoordinator(this.now);
+    this.waitBudgetMs = options.waitBudgetMs ?? 20_000;
   }
 
   listProviders(principal: string | undefined): ProviderSummary[] {
@@ -74,120 +105,232 @@ export class TokenVendor {
   }
 
   async vend(principal: string | undefined, providerId: string, request: VendRequest): Promise<VendOutcome> {
-    const { provider, selectors } = this.authorize(principal, providerId, request);
-    const key = await this.keyFor(provider, selectors);
-    const minTtl = request.minTtlSeconds ?? 0;
-    const isFresh = (token: CachedToken) =>
-      this.secondsLeft(token) > Math.max(effectiveMarginSeconds(provider, token), minTtl);
-
+    const context = await this.contextFor(principal, providerId, request);
+    const { freshness, key } = context;
     const remembered = await this.options.memory.get(key);
-    if (remembered && isFresh(remembered)) return { token: remembered, cache: 'memory' };
-
+    if (
+      remembered &&
+      freshness.isFresh(remembered, this.nowSeconds()) &&
+      !freshness.isRefreshDue(remembered, this.nowSeconds())
+    ) {
+      return { token: remembered, cache: 'memory' };
+    }
     // Callers with the same key and the same demand share one table read and one upstream request.
-    const outcome = await this.flights.run(`${key}#${minTtl}`, async () => {
-      const stored = await this.readTable(key);
-      if (stored && isFresh(stored)) {
-        await this.options.memory.put(key, stored, { providerId });
-        return { token: stored, cache: 'table' as const };
-      }
-      return this.fetchAndStore(provider, selectors, key);
-    });
-    if (!isFresh(outcome.token)) {
+    const outcome = await this.flights.run(`${key}#${request.minTtlSeconds ?? ''}`, () =>
+      this.resolve(context, remembered),
+    );
+    if (!freshness.isUsable(outcome.token, this.nowSeconds())) {
       const lifetime = outcome.token.expiresAt - outcome.token.issuedAt;
       throw new VendError(
         'invalid_request',
-        `min_ttl ${minTtl} cannot be met: provider "${provider.id}" issues tokens valid for ${lifetime} s.`,
+        `min_ttl ${request.minTtlSeconds} cannot be met: provider "${providerId}" issues tokens valid for ${lifetime} s.`,
       );
     }
     return outcome;
   }
 
   async evict(principal: string | undefined, providerId: string, request: VendRequest): Promise<void> {
-    const { provider, selectors } = this.authorize(principal, providerId, request);
-    const key = await this.keyFor(provider, selectors);
+    const { key } = await this.contextFor(principal, providerId, request);
     await this.options.memory.delete(key);
     try {
       await this.options.table?.delete(key);
     } catch (error) {
-      this.options.log.warn('cache table delete failed', {
-        event: 'cache_table_error',
-        operation: 'delete',
-        ...describeError(error),
-      });
+      this.tableFailed('delete', error);
     }
   }
 
-  private authorize(
+  /** The table's token if it is good, else the provider's, else a wait for another instance's fetch. */
+  private async resolve(context: VendContext, remembered: CachedToken | undefined): Promise<VendOutcome> {
+    const { freshness, key, provider } = context;
+    const stored = await this.readTable(key);
+    const cached = [remembered, stored]
+      .filter((token): token is CachedToken => token !== undefined)
+      .sort((a, b) => b.expiresAt - a.expiresAt)[0];
+    const source: CacheOutcome = cached === stored ? 'table' : 'memory';
+    const nowSeconds = this.nowSeconds();
+
+    if (cached && freshness.isFresh(cached, nowSeconds)) {
+      if (cached === stored) await this.options.memory.put(key, cached, { providerId: provider.id });
+      if (!freshness.isRefreshDue(cached, nowSeconds)) return { token: cached, cache: source };
+      // Refresh ahead: whoever wins the lease renews; everyone else keeps the still-valid token.
+      const result = await this.acquire(key, provider);
+      if (result.kind !== 'acquired') return { token: cached, cache: source };
+      return this.fetchUnderLease(context, result.lease, 'refresh', cached, source);
+    }
+    return this.fetchOrWait(context, cached, source);
+  }
+
+  private async fetchOrWait(
+    context: VendContext,
+    cached: CachedToken | undefined,
+    source: CacheOutcome,
+  ): Promise<VendOutcome> {
+    const { freshness, key, provider } = context;
+    const deadline = this.now() + this.waitBudgetMs;
+    for (;;) {
+      const result = await this.acquire(key, provider);
+      if (result.kind === 'acquired') {
+        // Another instance may have written the token and released its lease just before we took ours.
+        const stored = await this.readTable(key);
+        if (stored && freshness.isFresh(stored, this.nowSeconds())) {
+          await this.releaseLease(result.lease, { kind: 'succeeded' });
+          await this.options.memory.put(key, stored, { providerId: provider.id });
+          return { token: stored, cache: 'table' };
+        }
+        return this.fetchUnderLease(context, result.lease, 'miss', cached, source);
+      }
+      if (result.kind === 'backoff') {
+        const error = new VendError(
+          'upstream_unavailable',
+          `Provider "${provider.id}" failed repeatedly (${result.lastError}); it is left alone until it recovers.`,
+          { retryAfterSeconds: Math.max(1, Math.ceil((result.retryAtMs - this.now()) / 1000)) },
+        );
+        return this.serveWhileValid(context, cached, source, error);
+      }
+      const token = await this.waitForToken(context, Math.min(result.leaseUntilMs, deadline));
+      if (token) {
+        await this.options.memory.put(key, token, { providerId: provider.id });
+        return { token, cache: 'table' };
+      }
+      if (this.now() >= deadline) {
+        throw new VendError(
+          'upstream_timeout',
+          `Waited ${this.waitBudgetMs} ms for another instance to fetch the token.`,
+        );
+      }
+      // The holder's lease ran out without a token: it died or failed. Try to take over.
+    }
+  }
+
+  /** Asks the provider under a lease, stores the token, then gives the lease back (in that order). */
+  private async fetchUnderLease(
+    context: VendContext,
+    lease: Lease,
+    cache: 'miss' | 'refresh',
+    cached: CachedToken | undefined,
+    source: CacheOutcome,
+  ): Promise<VendOutcome> {
+    const { provider, selectors, key, freshness } = context;
+    let result: Awaited<ReturnType<TokenClient['requestToken']>>;
+    try {
+      const credentials = await this.options.credentials.get(provider.secretId);
+      result = await this.options.tokenClient.requestToken({ provider, credentials, ...selectors });
+    } catch (error) {
+      const code: ErrorCode = error instanceof VendError ? error.code : 'internal_error';
+      await this.releaseLease(lease, { kind: 'failed', error: code, counts: countsTowardsBackoff(code) });
+      if (error instanceof VendError && error.details.upstreamError === 'invalid_client') {
+        // The secret may have rotated since it was cached: read it afresh next time.
+        this.options.credentials.invalidate(provider.secretId);
+      }
+      if (isUpstreamError(error)) return this.serveWhileValid(context, cached, source, error);
+      throw error;
+    }
+    const { token, upstream } = result;
+    if (freshness.isWorthCaching(token, this.nowSeconds())) {
+      await this.options.memory.put(key, token, { providerId: provider.id });
+      try {
+        await this.options.table?.put(key, token, { providerId: provider.id });
+      } catch (error) {
+        this.tableFailed('put', error);
+      }
+    }
+    await this.releaseLease(lease, { kind: 'succeeded' });
+    return { token, cache, upstream };
+  }
+
+  /** A failing provider does not fail a caller whose cached token still meets its min_ttl. */
+  private serveWhileValid(
+    context: VendContext,
+    cached: CachedToken | undefined,
+    source: CacheOutcome,
+    error: VendError,
+  ): VendOutcome {
+    if (!cached || !context.freshness.isUsable(cached, this.nowSeconds())) throw error;
+    this.options.log.warn('provider failed; serving the cached token while it is valid', {
+      event: 'served_while_valid',
+      provider: context.provider.id,
+      upstream_failure: error.code,
+    });
+    return { token: cached, cache: source, upstreamFailure: error.code };
+  }
+
+  /** Polls for the lease holder's token (in memory when it is this container, else in the table) until the lease ends. */
+  private async waitForToken(context: VendContext, untilMs: number): Promise<CachedToken | undefined> {
+    let pause = 25;
+    while (this.now() < untilMs) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, untilMs - this.now()))));
+      pause = Math.min(pause * 2, 200);
+      const stored = (await this.options.memory.get(context.key)) ?? (await this.readTable(context.key));
+      if (stored && context.freshness.isFresh(stored, this.nowSeconds())) return stored;
+    }
+    return undefined;
+  }
+
+  /** The lease of the shared table; this container's own when there is no table or it fails. */
+  private async acquire(key: string, provider: ProviderConfig): Promise<LeaseResult> {
+    // Long enough for every attempt and backoff of one grant; a holder that dies frees the key after it.
+    const leaseMs = Math.min(this.waitBudgetMs, provider.timeoutMs * provider.maxAttempts + 2000);
+    let coordinator: FetchCoordinator = this.options.coordinator ?? this.localCoordinator;
+    let result: LeaseResult;
+    try {
+      result = await coordinator.acquire(key, leaseMs);
+    } catch (error) {
+      this.tableFailed('lease', error);
+      coordinator = this.localCoordinator;
+      result = await coordinator.acquire(key, leaseMs);
+    }
+    if (result.kind === 'acquired') this.leaseIssuers.set(result.lease, coordinator);
+    return result;
+  }
+
+  private async releaseLease(lease: Lease, outcome: LeaseOutcome): Promise<void> {
+    try {
+      await this.leaseIssuers.get(lease)?.release(lease, outcome);
+    } catch (error) {
+      this.tableFailed('release', error);
+    }
+  }
+
+  private async contextFor(
     principal: string | undefined,
     providerId: string,
     request: VendRequest,
-  ): { provider: ProviderConfig; selectors: ResolvedSelectors } {
+  ): Promise<VendContext> {
     const provider = this.providers.get(providerId);
     if (!provider) throw new VendError('unknown_provider', `No provider "${providerId}".`);
     if (!isCallerAllowed(provider, principal)) {
       throw new VendError('access_denied', `This caller may not vend tokens from provider "${providerId}".`);
     }
-    return { provider, selectors: resolveSelectors(provider, request) };
-  }
-
-  private async keyFor(provider: ProviderConfig, selectors: ResolvedSelectors): Promise<string> {
+    const selectors = resolveSelectors(provider, request);
     const credentials = await this.options.credentials.get(provider.secretId);
-    return cacheKey({
+    const key = cacheKey({
       providerId: provider.id,
       tokenEndpoint: provider.tokenEndpoint,
       clientId: credentials.clientId,
       scopes: selectors.scopes,
       ...(selectors.audience === undefined ? {} : { audience: selectors.audience }),
     });
-  }
-
-  private async fetchAndStore(
-    provider: ProviderConfig,
-    selectors: ResolvedSelectors,
-    key: string,
-  ): Promise<VendOutcome> {
-    const credentials = await this.options.credentials.get(provider.secretId);
-    let result: Awaited<ReturnType<TokenClient['requestToken']>>;
-    try {
-      result = await this.options.tokenClient.requestToken({ provider, credentials, ...selectors });
-    } catch (error) {
-      if (error instanceof UpstreamError && error.details.upstreamError === 'invalid_client') {
-        // The secret may have rotated since it was cached: read it afresh next time.
-        this.options.credentials.invalidate(provider.secretId);
-      }
-      throw error;
-    }
-    const { token, upstream } = result;
-    // A token that is stale by the provider's own margin would be useless to the next caller: not cached.
-    if (this.secondsLeft(token) > effectiveMarginSeconds(provider, token)) {
-      await this.options.memory.put(key, token, { providerId: provider.id });
-      try {
-        await this.options.table?.put(key, token, { providerId: provider.id });
-      } catch (error) {
-        this.options.log.warn('cache table write failed', {
-          event: 'cache_table_error',
-          operation: 'put',
-          ...describeError(error),
-        });
-      }
-    }
-    return { token, cache: 'miss', upstream };
+    return { provider, selectors, key, freshness: new Freshness(provider, key, request.minTtlSeconds) };
   }
 
   private async readTable(key: string): Promise<CachedToken | undefined> {
     try {
       return await this.options.table?.get(key);
     } catch (error) {
-      this.options.log.warn('cache table read failed', {
-        event: 'cache_table_error',
-        operation: 'get',
-        ...describeError(error),
-      });
+      this.tableFailed('get', error);
       return undefined;
     }
   }
 
-  private secondsLeft(token: CachedToken): number {
-    return token.expiresAt - this.now() / 1000;
+  private tableFailed(operation: string, error: unknown): void {
+    this.options.log.warn(`cache table ${operation} failed`, {
+      event: 'cache_table_error',
+      operation,
+      ...describeError(error),
+    });
+  }
+
+  private nowSeconds(): number {
+    return this.now() / 1000;
   }
 }

@@ -196,6 +196,7 @@ describe('Construct: TokenVendingService', () => {
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
       ]);
       assert.equal(dynamo[0]?.Resource.length, 1);
       assert.match(JSON.stringify(dynamo[0]?.Resource), /TokenTable.*Arn/);

@@ -168,18 +168,18 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
         TableName: table.tableName,
         Item: {
           pk: { S: key },
-          accessToken: { S: 'ten-minutes-left' },
-          issuedAt: { N: String(nowSeconds - 3000) },
-          expiresAt: { N: String(nowSeconds + 600) },
+          accessToken: { S: 'forty-minutes-left' },
+          issuedAt: { N: String(nowSeconds - 1200) },
+          expiresAt: { N: String(nowSeconds + 2400) },
         },
       }),
     );
     const instance = await newInstance();
     const body = { audience: 'https://other.example.test/' };
-    assert.equal((await instance.vend('post', body)).json.access_token, 'ten-minutes-left');
+    assert.equal((await instance.vend('post', body)).json.access_token, 'forty-minutes-left');
     const before = oidc.server.tokenRequests();
-    const refreshed = await vendToken(instance, 'post', { ...body, min_ttl: 1800 });
-    assert.notEqual(refreshed, 'ten-minutes-left');
+    const refreshed = await vendToken(instance, 'post', { ...body, min_ttl: 3000 });
+    assert.notEqual(refreshed, 'forty-minutes-left');
     assert.equal(oidc.server.tokenRequests(), before + 1);
   });
 

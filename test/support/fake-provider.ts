@@ -11,7 +11,13 @@ export interface RecordedRequest {
 }
 
 export type Reply =
-  | { readonly status: number; readonly headers?: Record<string, string>; readonly body?: string | object }
+  | {
+      readonly status: number;
+      readonly headers?: Record<string, string>;
+      readonly body?: string | object;
+      /** Answer only after this long, as a busy provider does. */
+      readonly delayMs?: number;
+    }
   | { readonly hang: true }
   | { readonly destroy: true };
 
@@ -63,6 +69,7 @@ export async function startFakeProvider(behaviour?: Behaviour): Promise<FakeProv
       request.socket.destroy();
       return;
     }
+    if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     const body = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? {});
     response.writeHead(reply.status, {
       'content-type': typeof reply.body === 'string' ? 'text/html' : 'application/json',

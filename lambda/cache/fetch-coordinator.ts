@@ -1,0 +1,99 @@
+import type { ErrorCode } from '../errors';
+
+/**
+ * Who may ask the provider for a key's token right now. Across containers only one holds the lease; the
+ * others wait for its token in the table. After repeated failures the provider is left alone for a while.
+ */
+export type LeaseResult =
+  | { readonly kind: 'acquired'; readonly lease: Lease }
+  /** Another instance is fetching; its lease ends at `leaseUntilMs` (then, if it died, anyone may take over). */
+  | { readonly kind: 'held'; readonly leaseUntilMs: number }
+  /** The provider failed repeatedly; nobody asks it again before `retryAtMs`. */
+  | { readonly kind: 'backoff'; readonly retryAtMs: number; readonly lastError: ErrorCode };
+
+export interface Lease {
+  readonly key: string;
+  readonly owner: string;
+  /** Consecutive counted failures before this lease was taken. */
+  readonly priorFailures: number;
+}
+
+/** How a lease ends. Only failures that say the provider is unwell count towards backing off. */
+export type LeaseOutcome =
+  | { readonly kind: 'succeeded' }
+  | { readonly kind: 'failed'; readonly error: ErrorCode; readonly counts: boolean };
+
+export interface FetchCoordinator {
+  acquire(key: string, leaseMs: number): Promise<LeaseResult>;
+  release(lease: Lease, outcome: LeaseOutcome): Promise<void>;
+}
+
+/** Failures in a row before the provider is left alone. */
+export const FAILURE_THRESHOLD = 3;
+const MAX_BACKOFF_MS = 30_000;
+
+/** After the `failures`-th failure in a row: when may anyone ask the provider again (0: at once). */
+export function backoffUntil(failures: number, nowMs: number, random: () => number = Math.random): number {
+  if (failures < FAILURE_THRESHOLD) return 0;
+  const ceiling = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - FAILURE_THRESHOLD));
+  // Half fixed, half jitter: containers that saw the same failure do not all come back at once.
+  return nowMs + Math.floor(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** Upstream faults that say the provider is unwell; a refusal or a malformed answer is not retried by waiting. */
+export const countsTowardsBackoff = (error: ErrorCode): boolean =>
+  error === 'upstream_unavailable' || error === 'upstream_timeout';
+
+interface LocalState {
+  leaseUntilMs: number;
+  owner?: string;
+  failures: number;
+  retryAtMs: number;
+  lastError?: ErrorCode;
+}
+
+/**
+ * The coordinator of one process, for a service without a table (and as the fallback when the table fails):
+ * in-process single flight already makes one request per key, so this only keeps the backoff.
+ */
+export class InProcessCoordinator implements FetchCoordinator {
+  private readonly states = new Map<string, LocalState>();
+  private sequence = 0;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  async acquire(key: string, leaseMs: number): Promise<LeaseResult> {
+    const nowMs = this.now();
+    const state = this.states.get(key) ?? { leaseUntilMs: 0, failures: 0, retryAtMs: 0 };
+    if (state.retryAtMs > nowMs) {
+      return {
+        kind: 'backoff',
+        retryAtMs: state.retryAtMs,
+        lastError: state.lastError ?? 'upstream_unavailable',
+      };
+    }
+    if (state.leaseUntilMs > nowMs) return { kind: 'held', leaseUntilMs: state.leaseUntilMs };
+    const owner = `local-${++this.sequence}`;
+    this.states.set(key, { ...state, leaseUntilMs: nowMs + leaseMs, owner });
+    return { kind: 'acquired', lease: { key, owner, priorFailures: state.failures } };
+  }
+
+  async release(lease: Lease, outcome: LeaseOutcome): Promise<void> {
+    const state = this.states.get(lease.key);
+    if (!state || state.owner !== lease.owner) return;
+    if (outcome.kind === 'succeeded') {
+      this.states.delete(lease.key);
+      return;
+    }
+    const failures = outcome.counts ? lease.priorFailures + 1 : lease.priorFailures;
+    this.states.set(lease.key, {
+      leaseUntilMs: 0,
+      failures,
+      retryAtMs: outcome.counts ? backoffUntil(failures, this.now(), this.random) : 0,
+      lastError: outcome.error,
+    });
+  }
+}

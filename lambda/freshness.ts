@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import type { CachedToken } from './cache/token-store';
+import type { ProviderConfig } from './config/provider-schema';
+
+/**
+ * When a cached token is good enough, and when it is due for renewal. Times are epoch seconds.
+ *
+ *   issuedAt ─────────────── refresh-ahead point ──── margin ──── expiresAt
+ *            served as is     one caller renews,      a miss:      expired
+ *                             the others are served   renewed before serving
+ *
+ * The margin is the provider's `refreshMarginSeconds`, never more than half the token's lifetime, so one
+ * setting fits 24-hour tokens and Keycloak's 300-second ones. Renewal starts a further 10–20 % of the
+ * lifetime before the margin, jittered per key so that many keys issued together are not renewed together.
+ */
+export class Freshness {
+  private readonly refreshFraction: number;
+
+  constructor(
+    private readonly provider: ProviderConfig,
+    key: string,
+    /** The caller's `min_ttl`, if it gave one. */
+    private readonly minTtlSeconds?: number,
+  ) {
+    const jitter = createHash('sha256').update(key).digest().readUInt32BE(0) / 0xffffffff;
+    this.refreshFraction = 0.1 + 0.1 * jitter;
+  }
+
+  marginSeconds(token: CachedToken): number {
+    return Math.min(this.provider.refreshMarginSeconds, Math.floor(lifetime(token) / 2));
+  }
+
+  /** Served without a second thought: outside the margin and the caller's min_ttl. */
+  isFresh(token: CachedToken, nowSeconds: number): boolean {
+    return secondsLeft(token, nowSeconds) > Math.max(this.marginSeconds(token), this.minTtlSeconds ?? 0);
+  }
+
+  /**
+   * Good enough when the provider cannot give a better one: it meets the caller's min_ttl, which defaults
+   * to the margin (DESIGN.md).
+   */
+  isUsable(token: CachedToken, nowSeconds: number): boolean {
+    return secondsLeft(token, nowSeconds) > (this.minTtlSeconds ?? this.marginSeconds(token));
+  }
+
+  isRefreshDue(token: CachedToken, nowSeconds: number): boolean {
+    const refreshAhead = this.marginSeconds(token) + Math.floor(lifetime(token) * this.refreshFraction);
+    return secondsLeft(token, nowSeconds) <= refreshAhead;
+  }
+
+  /** Worth keeping for the next caller at all. */
+  isWorthCaching(token: CachedToken, nowSeconds: number): boolean {
+    return secondsLeft(token, nowSeconds) > this.marginSeconds(token);
+  }
+}
+
+const lifetime = (token: CachedToken) => token.expiresAt - token.issuedAt;
+const secondsLeft = (token: CachedToken, nowSeconds: number) => token.expiresAt - nowSeconds;
