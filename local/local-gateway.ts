@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { ApiHandler } from '../lambda/handler';
+import { proxyEvent } from './proxy-event';
 import { type CallerKey, SignatureError, verifySigV4 } from './sigv4-verifier';
 
 /** API Gateway's own payload limit is 10 MB; the handler enforces the API's 8 KiB. */
@@ -68,16 +68,6 @@ function rawHeaderPairs(rawHeaders: readonly string[]): Array<[string, string]> 
   return pairs;
 }
 
-function singleValues(values: Record<string, string[]>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(values).map(([name, list]) => [name, list[list.length - 1] ?? '']),
-  );
-}
-
-function accountOf(arn: string): string | null {
-  return /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(arn)?.[1] ?? null;
-}
-
 /**
  * The API Gateway REST API on loopback: verifies SigV4 against the callers file, then builds the proxy
  * event API Gateway would build (identity included) and hands it to the same handler Lambda runs.
@@ -108,54 +98,23 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         throw error;
       }
 
-      const multiValueHeaders = groupValues(rawHeaderPairs(request.rawHeaders));
-      const multiValueQuery = groupValues(url.searchParams);
       const providerSegment = route.pattern.exec(url.pathname)?.[1];
-      const hasQuery = url.searchParams.size > 0;
-      const event: APIGatewayProxyEvent = {
+      const event = proxyEvent({
+        method,
         resource: route.resource,
         path: url.pathname,
-        httpMethod: method,
-        headers: singleValues(multiValueHeaders),
-        multiValueHeaders,
-        queryStringParameters: hasQuery ? singleValues(multiValueQuery) : null,
-        multiValueQueryStringParameters: hasQuery ? multiValueQuery : null,
-        pathParameters:
-          providerSegment === undefined ? null : { provider: decodeURIComponent(providerSegment) },
-        stageVariables: null,
-        body: body.length > 0 ? body.toString('utf8') : null,
-        isBase64Encoded: false,
-        requestContext: {
-          accountId: '000000000000',
-          apiId: 'local',
-          authorizer: null,
-          protocol: `HTTP/${request.httpVersion}`,
-          httpMethod: method,
-          path: `/local${url.pathname}`,
-          stage: 'local',
-          requestId,
-          requestTimeEpoch: Date.now(),
-          resourceId: 'local',
-          resourcePath: route.resource,
-          identity: {
-            accessKey: caller.accessKeyId,
-            accountId: accountOf(caller.principalArn),
-            caller: caller.accessKeyId,
-            user: caller.accessKeyId,
-            userArn: caller.principalArn,
-            userAgent: request.headers['user-agent'] ?? null,
-            sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
-            apiKey: null,
-            apiKeyId: null,
-            clientCert: null,
-            cognitoAuthenticationProvider: null,
-            cognitoAuthenticationType: null,
-            cognitoIdentityId: null,
-            cognitoIdentityPoolId: null,
-            principalOrgId: null,
-          },
-        },
-      };
+        ...(providerSegment === undefined
+          ? {}
+          : { pathParameters: { provider: decodeURIComponent(providerSegment) } }),
+        multiValueHeaders: groupValues(rawHeaderPairs(request.rawHeaders)),
+        multiValueQuery: groupValues(url.searchParams),
+        ...(body.length > 0 ? { body: body.toString('utf8') } : {}),
+        accessKeyId: caller.accessKeyId,
+        principalArn: caller.principalArn,
+        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        protocol: `HTTP/${request.httpVersion}`,
+        requestId,
+      });
       const result = await options.handler(event);
       const headers: Record<string, string> = { 'x-amzn-requestid': requestId };
       for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
