@@ -38,7 +38,10 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     providers: parts.providers,
     credentials: parts.credentials,
     tokenClient: new OAuthTokenClient({ ...now, ...parts.tokenClient }),
-    memory: parts.memory ?? new MemoryTokenStore(now),
+    // With a shared table, memory is trusted a minute (evictions elsewhere show within it); alone, it is the cache.
+    memory:
+      parts.memory ??
+      new MemoryTokenStore({ ...now, ...(shared.table ? {} : { maxAgeSeconds: Number.POSITIVE_INFINITY }) }),
     ...shared,
     log: parts.log,
     ...now,

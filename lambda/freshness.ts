@@ -48,11 +48,17 @@ export class Freshness {
     return secondsLeft(token, nowSeconds) <= refreshAhead;
   }
 
-  /** Worth keeping for the next caller at all. */
+  /**
+   * Worth keeping for the next caller at all: outside its margin and with more than a few seconds left. A
+   * token that is not is returned to the caller who asked, and the next caller gets a new one.
+   */
   isWorthCaching(token: CachedToken, nowSeconds: number): boolean {
-    return secondsLeft(token, nowSeconds) > this.marginSeconds(token);
+    return secondsLeft(token, nowSeconds) > Math.max(this.marginSeconds(token), MIN_CACHEABLE_SECONDS);
   }
 }
+
+/** Below this, a token would expire in the hands of whoever got it from the cache. */
+const MIN_CACHEABLE_SECONDS = 10;
 
 const lifetime = (token: CachedToken) => token.expiresAt - token.issuedAt;
 const secondsLeft = (token: CachedToken, nowSeconds: number) => token.expiresAt - nowSeconds;

@@ -21,7 +21,7 @@ export type Reply =
   | { readonly hang: true }
   | { readonly destroy: true };
 
-export type Behaviour = (request: RecordedRequest, index: number) => Reply;
+export type Behaviour = (request: RecordedRequest, index: number) => Reply | Promise<Reply>;
 
 export interface FakeProvider {
   readonly tokenEndpoint: string;
@@ -63,7 +63,7 @@ export async function startFakeProvider(behaviour?: Behaviour): Promise<FakeProv
     }
     const recorded: RecordedRequest = { headers: request.headers, contentType, rawBody, params };
     requests.push(recorded);
-    const reply = queue.shift() ?? current(recorded, requests.length);
+    const reply = queue.shift() ?? (await current(recorded, requests.length));
     if ('hang' in reply) return;
     if ('destroy' in reply) {
       request.socket.destroy();
