@@ -1,5 +1,4 @@
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { signRequest } from '../../client/sigv4-signer';
 
 export interface Credentials {
   readonly accessKeyId: string;
@@ -25,37 +24,24 @@ export interface CallResult {
   readonly json: Record<string, unknown>;
 }
 
-/** A request signed with the AWS SDK's own SigV4 signer, as any service calling the API would sign it. */
+/** A request signed with the AWS SDK's own SigV4 signer (through the client's), as any caller would sign it. */
 export async function signedFetch(call: SignedCall): Promise<CallResult> {
   const url = new URL(call.url);
-  const headers: Record<string, string> = { host: url.host, ...call.headers };
+  const headers: Record<string, string> = { ...call.headers };
   if (call.body !== undefined) headers['content-type'] ??= 'application/json';
-  let finalHeaders = headers;
-  if (call.credentials) {
-    const signer = new SignatureV4({
-      credentials: call.credentials,
-      region: 'us-east-1',
-      service: call.service ?? 'execute-api',
-      sha256: Sha256,
-    });
-    const signed = await signer.sign(
-      {
-        method: call.method,
-        protocol: url.protocol,
-        hostname: url.hostname,
-        port: Number(url.port),
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        headers,
-        ...(call.body === undefined ? {} : { body: call.body }),
-      },
-      call.signingDate ? { signingDate: call.signingDate } : {},
-    );
-    finalHeaders = signed.headers as Record<string, string>;
-  }
+  const finalHeaders = call.credentials
+    ? await signRequest(
+        { method: call.method, url, headers, ...(call.body === undefined ? {} : { body: call.body }) },
+        {
+          credentials: call.credentials,
+          region: 'us-east-1',
+          ...(call.service ? { service: call.service } : {}),
+          ...(call.signingDate ? { signingDate: call.signingDate } : {}),
+        },
+      )
+    : headers;
   const request = { headers: { ...finalHeaders }, ...(call.body === undefined ? {} : { body: call.body }) };
   call.tamper?.(request);
-  delete request.headers.host;
   const response = await fetch(url, {
     method: call.method,
     headers: request.headers,

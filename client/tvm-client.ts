@@ -1,0 +1,249 @@
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { TvmError, type TvmErrorCode } from './errors';
+import { signRequest } from './sigv4-signer';
+
+export interface TokenSelectors {
+  /** Space-separated string or an array; order and duplicates do not matter. */
+  readonly scope?: string | readonly string[];
+  readonly audience?: string;
+  /** Seconds the token must stay valid at least. */
+  readonly minTtl?: number;
+}
+
+export interface VendedToken {
+  readonly accessToken: string;
+  readonly tokenType: 'Bearer';
+  readonly expiresAt: Date;
+  /** Seconds left when it was vended. */
+  readonly expiresIn: number;
+  readonly scope?: string;
+}
+
+/** The service's 200 body, as the CLI prints it. */
+export interface TokenResponse {
+  readonly access_token: string;
+  readonly token_type: 'Bearer';
+  readonly expires_in: number;
+  readonly expires_at: string;
+  readonly scope?: string;
+}
+
+export interface ProviderInfo {
+  readonly id: string;
+  readonly description?: string;
+  readonly defaultAudience?: string;
+  readonly allowedAudiences: readonly string[];
+  readonly defaultScopes: readonly string[];
+  readonly allowedScopes: readonly string[];
+}
+
+export interface TvmClientOptions {
+  /** The API's base URL, stage included: `https://abc123.execute-api.eu-north-1.amazonaws.com/live`. */
+  readonly endpoint: string;
+  /** @default AWS_REGION, else the region in an execute-api host name, else us-east-1 */
+  readonly region?: string;
+  /** @default the AWS SDK's default chain: environment, profile, container or instance role */
+  readonly credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /**
+   * A cached token is used while it has more than this (or the call's minTtl) left.
+   * @default 60
+   */
+  readonly refreshSkewSeconds?: number;
+  /** Attempts for a call answered 503 or 504. @default 3 */
+  readonly maxAttempts?: number;
+  readonly fetch?: typeof fetch;
+  readonly now?: () => number;
+}
+
+const EXECUTE_API_HOST = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/;
+const MAX_RETRY_WAIT_MS = 5000;
+
+function normalizeScope(scope: TokenSelectors['scope']): string[] | undefined {
+  if (scope === undefined) return undefined;
+  const tokens = (typeof scope === 'string' ? [scope] : scope)
+    .flatMap((part) => part.split(' '))
+    .filter(Boolean);
+  return [...new Set(tokens)].sort();
+}
+
+function requestBody(selectors: TokenSelectors): string | undefined {
+  const scope = normalizeScope(selectors.scope);
+  const body = {
+    ...(scope === undefined ? {} : { scope }),
+    ...(selectors.audience === undefined ? {} : { audience: selectors.audience }),
+    ...(selectors.minTtl === undefined ? {} : { min_ttl: selectors.minTtl }),
+  };
+  return Object.keys(body).length > 0 ? JSON.stringify(body) : undefined;
+}
+
+const cacheKeyOf = (provider: string, selectors: TokenSelectors) =>
+  JSON.stringify([provider, normalizeScope(selectors.scope) ?? null, selectors.audience ?? null]);
+
+/**
+ * A caller of the token vending service: signs with the caller's AWS credentials, keeps tokens in process
+ * until they near expiry, makes one call for concurrent requests of the same token, and retries 503/504.
+ */
+export class TvmClient {
+  private readonly endpoint: string;
+  private readonly region: string;
+  private readonly credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  private readonly refreshSkewSeconds: number;
+  private readonly maxAttempts: number;
+  private readonly fetchImpl: typeof fetch;
+  private readonly now: () => number;
+  private readonly tokens = new Map<string, VendedToken>();
+  private readonly inFlight = new Map<string, Promise<VendedToken>>();
+
+  constructor(options: TvmClientOptions) {
+    this.endpoint = options.endpoint.replace(/\/+$/, '');
+    const host = new URL(this.endpoint).hostname;
+    this.region = options.region ?? process.env.AWS_REGION ?? EXECUTE_API_HOST.exec(host)?.[1] ?? 'us-east-1';
+    this.credentials = options.credentials ?? fromNodeProviderChain();
+    this.refreshSkewSeconds = options.refreshSkewSeconds ?? 60;
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** A token for `provider`, from this process's cache while it has enough life left. */
+  async getToken(provider: string, selectors: TokenSelectors = {}): Promise<VendedToken> {
+    const key = cacheKeyOf(provider, selectors);
+    const cached = this.tokens.get(key);
+    const needed = Math.max(this.refreshSkewSeconds, selectors.minTtl ?? 0) * 1000;
+    if (cached && cached.expiresAt.getTime() - this.now() > needed) return cached;
+    // Concurrent callers of the same token share one call; min_ttl is sent as the largest anyone needs.
+    const pending = this.inFlight.get(key);
+    if (pending) return pending;
+    const call = this.vend(provider, {
+      ...selectors,
+      minTtl: Math.max(selectors.minTtl ?? 0, this.refreshSkewSeconds),
+    })
+      .then(({ token }) => {
+        this.tokens.set(key, token);
+        return token;
+      })
+      .finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, call);
+    return call;
+  }
+
+  /** One vend call, uncached: the service's answer as it came. */
+  async vend(
+    provider: string,
+    selectors: TokenSelectors = {},
+  ): Promise<{ token: VendedToken; response: TokenResponse }> {
+    const response = (await this.call(
+      'POST',
+      `/v1/tokens/${encodeURIComponent(provider)}`,
+      requestBody(selectors),
+    )) as TokenResponse;
+    if (typeof response.access_token !== 'string' || typeof response.expires_at !== 'string') {
+      throw new TvmError('invalid_response', 'The service answered 200 without a token.');
+    }
+    return {
+      response,
+      token: {
+        accessToken: response.access_token,
+        tokenType: 'Bearer',
+        expiresAt: new Date(response.expires_at),
+        expiresIn: response.expires_in,
+        ...(response.scope === undefined ? {} : { scope: response.scope }),
+      },
+    };
+  }
+
+  /** Drops the token here and in the service, e.g. after the third-party API rejected it. */
+  async evict(provider: string, selectors: TokenSelectors = {}): Promise<void> {
+    this.tokens.delete(cacheKeyOf(provider, selectors));
+    await this.call(
+      'DELETE',
+      `/v1/tokens/${encodeURIComponent(provider)}`,
+      requestBody({ ...selectors, minTtl: undefined }),
+    );
+  }
+
+  async listProviders(): Promise<ProviderInfo[]> {
+    const body = (await this.call('GET', '/v1/providers')) as { providers?: ProviderInfo[] };
+    return body.providers ?? [];
+  }
+
+  /**
+   * A `fetch` for the third-party API that adds `Authorization: Bearer …`. On a 401 it evicts the token
+   * (here and in the service) and retries once with a new one. The request body must be replayable
+   * (a string, bytes or URLSearchParams, not a stream).
+   */
+  authorizedFetch(provider: string, selectors: TokenSelectors = {}): typeof fetch {
+    const send = async (input: Parameters<typeof fetch>[0], init: RequestInit | undefined) => {
+      const token = await this.getToken(provider, selectors);
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', `Bearer ${token.accessToken}`);
+      return this.fetchImpl(input, { ...init, headers });
+    };
+    return async (input, init) => {
+      const first = await send(input, init);
+      if (first.status !== 401) return first;
+      await first.body?.cancel().catch(() => undefined);
+      await this.evict(provider, selectors);
+      return send(input, init);
+    };
+  }
+
+  private async call(method: string, path: string, body?: string): Promise<unknown> {
+    const url = new URL(`${this.endpoint}${path}`);
+    for (let attempt = 1; ; attempt++) {
+      const headers = await signRequest(
+        {
+          method,
+          url,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body }),
+        },
+        { credentials: this.credentials, region: this.region },
+      );
+      let response: Response;
+      try {
+        response = await this.fetchImpl(url, { method, headers, ...(body === undefined ? {} : { body }) });
+      } catch (error) {
+        throw new TvmError('network_error', `Cannot reach ${url.origin}: ${(error as Error).message}`);
+      }
+      if ((response.status === 503 || response.status === 504) && attempt < this.maxAttempts) {
+        await response.body?.cancel().catch(() => undefined);
+        const retryAfter = Number(response.headers.get('retry-after'));
+        const backoff = Math.random() * 200 * 2 ** attempt;
+        await new Promise((resolve) =>
+          setTimeout(
+            resolve,
+            Math.min(
+              MAX_RETRY_WAIT_MS,
+              Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : backoff,
+            ),
+          ),
+        );
+        continue;
+      }
+      if (response.status === 204) return undefined;
+      const text = await response.text();
+      let json: Record<string, unknown>;
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        throw new TvmError('invalid_response', `The service answered HTTP ${response.status} with no JSON.`, {
+          status: response.status,
+        });
+      }
+      if (response.ok) return json;
+      const retryAfter = Number(response.headers.get('retry-after'));
+      throw new TvmError(
+        (typeof json.error === 'string' ? json.error : 'invalid_response') as TvmErrorCode,
+        typeof json.message === 'string' ? json.message : `HTTP ${response.status}`,
+        {
+          status: response.status,
+          ...(typeof json.request_id === 'string' ? { requestId: json.request_id } : {}),
+          ...(typeof json.upstream_error === 'string' ? { upstreamError: json.upstream_error } : {}),
+          ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}),
+        },
+      );
+    }
+  }
+}

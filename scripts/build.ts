@@ -1,0 +1,52 @@
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+/**
+ * `npm run build`: the client (`token-vending-service/client`) and the `tvm` CLI as CommonJS for Node 20+,
+ * with type declarations for the client. The AWS SDK and smithy packages stay dependencies, not bundled.
+ */
+const root = join(__dirname, '..');
+const dist = join(root, 'dist');
+
+async function main(): Promise<void> {
+  rmSync(dist, { recursive: true, force: true });
+  const common = {
+    bundle: true,
+    platform: 'node' as const,
+    target: 'node20',
+    format: 'cjs' as const,
+    packages: 'external' as const,
+    sourcemap: true,
+    logLevel: 'warning' as const,
+  };
+  await build({
+    ...common,
+    entryPoints: [join(root, 'client', 'index.ts')],
+    outfile: join(dist, 'client', 'index.js'),
+  });
+  await build({ ...common, entryPoints: [join(root, 'cli', 'main.ts')], outfile: join(dist, 'tvm.js') });
+  execFileSync(
+    process.execPath,
+    [
+      join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '--declaration',
+      '--emitDeclarationOnly',
+      '--noEmit',
+      'false',
+      '--rootDir',
+      root,
+      '--outDir',
+      join(dist, 'types'),
+      '-p',
+      join(root, 'tsconfig.client.json'),
+    ],
+    { stdio: 'inherit' },
+  );
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+});
