@@ -1,5 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import type { $ZodIssue } from 'zod/v4/core';
 import { SCOPE_TOKEN } from './config/provider-schema';
+import './config/zod-locale';
 import { VendError } from './errors';
 
 /** DESIGN.md: the body is optional JSON of at most 8 KiB. */
@@ -16,9 +18,14 @@ export interface VendRequest {
 }
 
 const BodySchema = z.strictObject({
-  scope: z.union([z.string().max(4096), z.array(z.string().max(1024)).max(MAX_SCOPES)]).optional(),
-  audience: z.string().min(1).max(2048).optional(),
-  min_ttl: z.int().min(0).max(MAX_MIN_TTL_SECONDS).optional(),
+  scope: z.optional(
+    z.union([
+      z.string().check(z.maxLength(4096)),
+      z.array(z.string().check(z.maxLength(1024))).check(z.maxLength(MAX_SCOPES)),
+    ]),
+  ),
+  audience: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+  min_ttl: z.optional(z.int().check(z.minimum(0), z.maximum(MAX_MIN_TTL_SECONDS))),
 });
 
 /** Splits, trims, de-duplicates and sorts, so "a b", "b a" and ["b","a"] are the same request. */
@@ -36,7 +43,7 @@ function decodeBody(body: string | null, isBase64Encoded: boolean): string {
   return bytes.toString('utf8');
 }
 
-function describeBodyIssue(issue: z.core.$ZodIssue): string {
+function describeBodyIssue(issue: $ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown field(s): ${issue.keys.join(', ')}`;
   const field = issue.path.join('.') || 'body';
   if (field === 'min_ttl') return `min_ttl must be an integer from 0 to ${MAX_MIN_TTL_SECONDS}`;

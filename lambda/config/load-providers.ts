@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
+import type { $ZodIssue } from 'zod/v4/core';
 import { ConfigurationError } from '../errors';
 import { type ProviderConfig, ProviderConfigFileSchema } from './provider-schema';
 
 /** Formats zod issues as `providers[2].tokenEndpoint: must be ...`, one line per problem. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+export function describeIssues(issues: readonly $ZodIssue[]): string[] {
   return issues.map((issue) => {
     const path = issue.path.reduce<string>(
       (text, part) =>

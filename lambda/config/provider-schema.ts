@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import './zod-locale';
 
 /**
  * RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. Providers put `#`, `:`, `/` and `.`
@@ -25,84 +26,110 @@ export function isAcceptableTokenEndpoint(value: string): boolean {
 const CALLER_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
 
 const scopeList = z.array(
-  z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope-token (no spaces or quotes)'),
+  z.string().check(z.regex(SCOPE_TOKEN, 'must be an RFC 6749 scope-token (no spaces or quotes)')),
 );
+const text = (max: number) => z.string().check(z.minLength(1), z.maxLength(max));
+const withDefault = <T extends z.ZodMiniType>(schema: T, value: z.output<T>) =>
+  z._default(schema, value as never);
+const whole = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
 
 export const ProviderEntrySchema = z
   .strictObject({
     id: z
       .string()
-      .regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'must be lower-case letters, digits and dashes'),
-    description: z.string().max(500).optional(),
+      .check(
+        z.regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'must be lower-case letters, digits and dashes'),
+      ),
+    description: z.optional(z.string().check(z.maxLength(500))),
     tokenEndpoint: z
       .string()
-      .refine(isAcceptableTokenEndpoint, 'must be an https URL (http only on 127.0.0.1, localhost or [::1])'),
+      .check(
+        z.refine(
+          isAcceptableTokenEndpoint,
+          'must be an https URL (http only on 127.0.0.1, localhost or [::1])',
+        ),
+      ),
     clientAuth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']),
-    bodyEncoding: z.enum(['form', 'json']).default('form'),
-    secretId: z.string().min(1).max(512),
-    audienceParameter: z.enum(['audience', 'resource', 'none']).default('none'),
-    defaultAudience: z.string().min(1).max(2048).optional(),
-    allowedAudiences: z.array(z.string().min(1).max(2048)).default([]),
-    defaultScopes: scopeList.default([]),
-    allowedScopes: scopeList.default([]),
-    callers: z
-      .array(
-        z.union([z.literal('*'), z.string().regex(CALLER_ARN, 'must be an IAM role or user ARN, or "*"')]),
-      )
-      .default([]),
-    refreshMarginSeconds: z.int().min(0).max(3600).default(60),
-    timeoutMs: z.int().min(100).max(25_000).default(5000),
-    maxAttempts: z.int().min(1).max(5).default(3),
+    bodyEncoding: withDefault(z.enum(['form', 'json']), 'form'),
+    secretId: text(512),
+    audienceParameter: withDefault(z.enum(['audience', 'resource', 'none']), 'none'),
+    defaultAudience: z.optional(text(2048)),
+    allowedAudiences: withDefault(z.array(text(2048)), []),
+    defaultScopes: withDefault(scopeList, []),
+    allowedScopes: withDefault(scopeList, []),
+    callers: withDefault(
+      z.array(
+        z.union([
+          z.literal('*'),
+          z.string().check(z.regex(CALLER_ARN, 'must be an IAM role or user ARN, or "*"')),
+        ]),
+      ),
+      [],
+    ),
+    refreshMarginSeconds: withDefault(whole(0, 3600), 60),
+    timeoutMs: withDefault(whole(100, 25_000), 5000),
+    maxAttempts: withDefault(whole(1, 5), 3),
     /** JWS algorithm of the client assertion, for `private_key_jwt`. */
-    assertionAlgorithm: z.enum(['RS256', 'PS256', 'ES256']).default('RS256'),
+    assertionAlgorithm: withDefault(z.enum(['RS256', 'PS256', 'ES256']), 'RS256'),
   })
-  .superRefine((entry, ctx) => {
-    if (entry.audienceParameter === 'none' && (entry.defaultAudience || entry.allowedAudiences.length > 0)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['audienceParameter'],
-        message: 'is "none" but audiences are configured; set "audience" or "resource"',
-      });
-    }
-    if (entry.defaultAudience !== undefined && !entry.allowedAudiences.includes(entry.defaultAudience)) {
-      ctx.addIssue({ code: 'custom', path: ['defaultAudience'], message: 'must be one of allowedAudiences' });
-    }
-    if (entry.audienceParameter === 'resource') {
-      entry.allowedAudiences.forEach((audience, index) => {
-        if (!URL.canParse(audience)) {
+  .check(
+    z.superRefine((entry, ctx) => {
+      if (
+        entry.audienceParameter === 'none' &&
+        (entry.defaultAudience || entry.allowedAudiences.length > 0)
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['audienceParameter'],
+          message: 'is "none" but audiences are configured; set "audience" or "resource"',
+        });
+      }
+      if (entry.defaultAudience !== undefined && !entry.allowedAudiences.includes(entry.defaultAudience)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['defaultAudience'],
+          message: 'must be one of allowedAudiences',
+        });
+      }
+      if (entry.audienceParameter === 'resource') {
+        entry.allowedAudiences.forEach((audience, index) => {
+          if (!URL.canParse(audience)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['allowedAudiences', index],
+              message: 'must be an absolute URI when sent as an RFC 8707 resource',
+            });
+          }
+        });
+      }
+      entry.defaultScopes.forEach((scope, index) => {
+        if (!entry.allowedScopes.includes(scope)) {
           ctx.addIssue({
             code: 'custom',
-            path: ['allowedAudiences', index],
-            message: 'must be an absolute URI when sent as an RFC 8707 resource',
+            path: ['defaultScopes', index],
+            message: 'must be one of allowedScopes',
           });
         }
       });
-    }
-    entry.defaultScopes.forEach((scope, index) => {
-      if (!entry.allowedScopes.includes(scope)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['defaultScopes', index],
-          message: 'must be one of allowedScopes',
-        });
-      }
-    });
-  });
+    }),
+  );
 
 export const ProviderConfigFileSchema = z.strictObject({
-  providers: z.array(ProviderEntrySchema).superRefine((providers, ctx) => {
-    const seen = new Set<string>();
-    providers.forEach((provider, index) => {
-      if (seen.has(provider.id)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [index, 'id'],
-          message: `duplicate provider id "${provider.id}"`,
-        });
-      }
-      seen.add(provider.id);
-    });
-  }),
+  providers: z.array(ProviderEntrySchema).check(
+    z.superRefine((providers, ctx) => {
+      const seen = new Set<string>();
+      providers.forEach((provider, index) => {
+        if (seen.has(provider.id)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [index, 'id'],
+            message: `duplicate provider id "${provider.id}"`,
+          });
+        }
+        seen.add(provider.id);
+      });
+    }),
+  ),
 });
 
 export type ProviderConfig = z.output<typeof ProviderEntrySchema>;

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../config/zod-locale';
 import { ConfigurationError } from '../errors';
 
 /** What a provider's secret holds: only what is secret (DESIGN.md, "Providers"). */
@@ -17,13 +18,14 @@ export interface CredentialSource {
   invalidate(secretId: string): void;
 }
 
+const nonEmpty = () => z.string().check(z.minLength(1));
 const SecretDocumentSchema = z.union([
-  z.strictObject({ client_id: z.string().min(1), client_secret: z.string().min(1) }),
+  z.strictObject({ client_id: nonEmpty(), client_secret: nonEmpty() }),
   z.strictObject({
-    client_id: z.string().min(1),
+    client_id: nonEmpty(),
     // A PEM string (PKCS#8 or PKCS#1), or a private JWK object.
-    private_key: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
-    key_id: z.string().min(1).optional(),
+    private_key: z.union([nonEmpty(), z.record(z.string(), z.unknown())]),
+    key_id: z.optional(nonEmpty()),
   }),
 ]);
 
