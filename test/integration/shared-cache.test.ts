@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { cacheKey } from '../../lambda/cache/cache-key';
-import { createTestTable, type TestTable } from '../support/dynamodb';
+import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
@@ -161,18 +161,10 @@ describe('Shared cache across instances', () => {
 
   it('serves a cached token while the provider is down, and says so in the log', async () => {
     const providerEntry = entry({ maxAttempts: 2 });
-    const nowSeconds = Math.floor(Date.now() / 1000);
-    await table.client.send(
-      new PutItemCommand({
-        TableName: table.tableName,
-        Item: {
-          pk: { S: keyOf(providerEntry.id) },
-          accessToken: { S: 'still-valid-token' },
-          issuedAt: { N: String(nowSeconds - 230) },
-          expiresAt: { N: String(nowSeconds + 70) },
-        },
-      }),
-    );
+    await seedToken(table, keyOf(providerEntry.id), 'still-valid-token', {
+      ageSeconds: 230,
+      leftSeconds: 70,
+    });
     provider.setBehaviour(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
     const [instance] = await startInstances(1, providerEntry);
     const before = provider.requests.length;
@@ -186,17 +178,10 @@ describe('Shared cache across instances', () => {
     assert.equal(line?.upstream_failure, 'upstream_unavailable');
 
     // Inside the margin, a caller who asks for less than the margin is still served; the default is not.
-    await table.client.send(
-      new PutItemCommand({
-        TableName: table.tableName,
-        Item: {
-          pk: { S: keyOf(providerEntry.id) },
-          accessToken: { S: 'thirty-seconds-left' },
-          issuedAt: { N: String(nowSeconds - 270) },
-          expiresAt: { N: String(nowSeconds + 30) },
-        },
-      }),
-    );
+    await seedToken(table, keyOf(providerEntry.id), 'thirty-seconds-left', {
+      ageSeconds: 270,
+      leftSeconds: 30,
+    });
     const [fresh] = await startInstances(1, providerEntry);
     assert.equal(
       (await fresh?.vend(providerEntry.id, { min_ttl: 10 }))?.json.access_token,

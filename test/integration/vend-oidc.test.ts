@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { cacheKey } from '../../lambda/cache/cache-key';
-import { createTestTable, type TestTable } from '../support/dynamodb';
+import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
 import { AUDIENCE, claimsOf, type OidcFixture, oidcProvider, startOidcFixture } from '../support/oidc';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { BILLING, startTestService, type TestService } from '../support/test-service';
@@ -135,18 +134,7 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
       audience: AUDIENCE,
       scopes: ['demo.write'],
     });
-    const nowSeconds = Math.floor(Date.now() / 1000);
-    await table.client.send(
-      new PutItemCommand({
-        TableName: table.tableName,
-        Item: {
-          pk: { S: key },
-          accessToken: { S: 'about-to-expire' },
-          issuedAt: { N: String(nowSeconds - 3570) },
-          expiresAt: { N: String(nowSeconds + 30) },
-        },
-      }),
-    );
+    await seedToken(table, key, 'about-to-expire', { ageSeconds: 3570, leftSeconds: 30 });
     const before = oidc.server.tokenRequests();
     const token = await vendToken(await newInstance(), 'basic', { scope: 'demo.write' });
     assert.notEqual(token, 'about-to-expire');
@@ -162,18 +150,7 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
       audience: 'https://other.example.test/',
       scopes: ['demo.read'],
     });
-    const nowSeconds = Math.floor(Date.now() / 1000);
-    await table.client.send(
-      new PutItemCommand({
-        TableName: table.tableName,
-        Item: {
-          pk: { S: key },
-          accessToken: { S: 'forty-minutes-left' },
-          issuedAt: { N: String(nowSeconds - 1200) },
-          expiresAt: { N: String(nowSeconds + 2400) },
-        },
-      }),
-    );
+    await seedToken(table, key, 'forty-minutes-left', { ageSeconds: 1200, leftSeconds: 2400 });
     const instance = await newInstance();
     const body = { audience: 'https://other.example.test/' };
     assert.equal((await instance.vend('post', body)).json.access_token, 'forty-minutes-left');

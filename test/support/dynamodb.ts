@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbTokenStore } from '../../lambda/cache/dynamodb-token-store';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local';
 import { ensureTokenTable } from '../../local/token-table';
 
@@ -43,4 +44,22 @@ export async function createTestTable(): Promise<TestTable> {
       await own?.stop();
     },
   };
+}
+
+/**
+ * Puts a token item as a container would have left it: issued `ageSeconds` ago, expiring in `leftSeconds`.
+ * Written through the real table adapter.
+ */
+export async function seedToken(
+  table: TestTable,
+  key: string,
+  accessToken: string,
+  { ageSeconds, leftSeconds }: { ageSeconds: number; leftSeconds: number },
+): Promise<void> {
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  await new DynamoDbTokenStore({ client: table.client, tableName: table.tableName }).put(
+    key,
+    { accessToken, issuedAt: nowSeconds - ageSeconds, expiresAt: nowSeconds + leftSeconds },
+    { providerId: 'seeded' },
+  );
 }
