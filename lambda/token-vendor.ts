@@ -6,6 +6,7 @@ import {
   type Lease,
   type LeaseOutcome,
   type LeaseResult,
+  type LeaseState,
 } from './cache/fetch-coordinator';
 import type { CachedToken, TokenStore } from './cache/token-store';
 import { isCallerAllowed, type ResolvedSelectors, resolveSelectors } from './caller-policy';
@@ -168,6 +169,7 @@ export class TokenVendor {
     const { freshness, key, provider } = context;
     const deadline = this.now() + this.waitBudgetMs;
     for (;;) {
+      const askedAt = this.now();
       const result = await this.acquire(key, provider);
       if (result.kind === 'acquired') {
         // Another instance may have written the token and released its lease just before we took ours.
@@ -187,10 +189,17 @@ export class TokenVendor {
         );
         return this.serveWhileValid(context, cached, source, error);
       }
-      const token = await this.waitForToken(context, Math.min(result.leaseUntilMs, deadline));
-      if (token) {
-        await this.options.memory.put(key, token, { providerId: provider.id });
-        return { token, cache: 'table' };
+      const waited = await this.waitForHolder(context, askedAt, Math.min(result.leaseUntilMs, deadline));
+      if (waited?.token) {
+        await this.options.memory.put(key, waited.token, { providerId: provider.id });
+        return { token: waited.token, cache: 'table' };
+      }
+      if (waited?.failed) {
+        const error = new VendError(
+          waited.failed,
+          `Provider "${provider.id}" failed moments ago for another caller of the same token (${waited.failed}).`,
+        );
+        return this.serveWhileValid(context, cached, source, error);
       }
       if (this.now() >= deadline) {
         throw new VendError(
@@ -254,16 +263,46 @@ export class TokenVendor {
     return { token: cached, cache: source, upstreamFailure: error.code };
   }
 
-  /** Polls for the lease holder's token (in memory when it is this container, else in the table) until the lease ends. */
-  private async waitForToken(context: VendContext, untilMs: number): Promise<CachedToken | undefined> {
+  /**
+   * Polls until the lease holder's token appears (in memory when the holder is this container, else in the
+   * table), the holder gives the lease back after a failure (its answer is then everyone's), or the lease
+   * runs out (the holder died; the caller may take over).
+   */
+  private async waitForHolder(
+    context: VendContext,
+    since: number,
+    untilMs: number,
+  ): Promise<{ token?: CachedToken; failed?: ErrorCode } | undefined> {
     let pause = 25;
     while (this.now() < untilMs) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, untilMs - this.now()))));
       pause = Math.min(pause * 2, 200);
-      const stored = (await this.options.memory.get(context.key)) ?? (await this.readTable(context.key));
-      if (stored && context.freshness.isFresh(stored, this.nowSeconds())) return stored;
+      const [token, lease] = await Promise.all([this.readAnywhere(context.key), this.peekLease(context.key)]);
+      if (token && context.freshness.isFresh(token, this.nowSeconds())) return { token };
+      if (lease && lease.leaseUntilMs > this.now()) continue;
+      // Given back after a failure while we waited: the holder's answer is ours too.
+      if (lease?.lastError !== undefined && (lease.failedAtMs ?? 0) >= since) {
+        return { failed: lease.lastError };
+      }
+      // Gone (the holder stored its token and left) or run out (it died): take the lease, double-check.
+      return undefined;
     }
     return undefined;
+  }
+
+  private async readAnywhere(key: string): Promise<CachedToken | undefined> {
+    return (await this.options.memory.get(key)) ?? (await this.readTable(key));
+  }
+
+  /** The lease's state in the shared table, or in this container when there is no table or it fails. */
+  private async peekLease(key: string): Promise<LeaseState | undefined> {
+    if (!this.options.coordinator) return this.localCoordinator.peek(key);
+    try {
+      return await this.options.coordinator.peek(key);
+    } catch (error) {
+      this.tableFailed('lease', error);
+      return this.localCoordinator.peek(key);
+    }
   }
 
   /** The lease of the shared table; this container's own when there is no table or it fails. */

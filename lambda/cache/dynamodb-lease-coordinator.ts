@@ -3,6 +3,7 @@ import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
+  GetItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { ErrorCode } from '../errors';
@@ -13,6 +14,7 @@ import {
   type Lease,
   type LeaseOutcome,
   type LeaseResult,
+  type LeaseState,
 } from './fetch-coordinator';
 
 /** Lease items live beside the tokens, under their own key, and vanish by TTL an hour after last use. */
@@ -33,8 +35,9 @@ export interface DynamoDbLeaseCoordinatorOptions {
  * is live and no backoff is running). B, C… fail the condition, learn from the old item who holds it until
  * when, and poll the token item. A writes the token, then deletes the lease — in that order, so whoever
  * takes the next lease finds the token on its double-check. If A dies, its lease simply runs out and the
- * next caller takes over. If A fails, it counts the failure on the item; enough in a row start a backoff that
- * every container honours.
+ * next caller takes over. If A fails, it says so on the item (code and time), so the waiting callers share
+ * its answer instead of each asking the provider in turn, and counts the failure; enough in a row start a
+ * backoff that every container honours.
  */
 export class DynamoDbLeaseCoordinator implements FetchCoordinator {
   private readonly client: DynamoDBClient;
@@ -96,6 +99,22 @@ export class DynamoDbLeaseCoordinator implements FetchCoordinator {
     }
   }
 
+  async peek(key: string): Promise<LeaseState | undefined> {
+    const { Item: item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [TOKEN_TABLE.partitionKey]: { S: leaseKey(key) } },
+        ConsistentRead: true,
+      }),
+    );
+    if (!item) return undefined;
+    return {
+      leaseUntilMs: Number(item.leaseUntil?.N ?? 0),
+      ...(item.failedAt?.N === undefined ? {} : { failedAtMs: Number(item.failedAt.N) }),
+      ...(item.lastError?.S === undefined ? {} : { lastError: item.lastError.S as ErrorCode }),
+    };
+  }
+
   async release(lease: Lease, outcome: LeaseOutcome): Promise<void> {
     const condition = {
       ConditionExpression: '#owner = :owner',
@@ -120,7 +139,7 @@ export class DynamoDbLeaseCoordinator implements FetchCoordinator {
           TableName: this.tableName,
           Key: { [TOKEN_TABLE.partitionKey]: { S: leaseKey(lease.key) } },
           UpdateExpression:
-            'SET #leaseUntil = :zero, #failures = :failures, #retryAt = :retryAt, #lastError = :lastError',
+            'SET #leaseUntil = :zero, #failures = :failures, #retryAt = :retryAt, #lastError = :lastError, #failedAt = :now',
           ...condition,
           ExpressionAttributeNames: {
             ...condition.ExpressionAttributeNames,
@@ -128,6 +147,7 @@ export class DynamoDbLeaseCoordinator implements FetchCoordinator {
             '#failures': 'failures',
             '#retryAt': 'retryAt',
             '#lastError': 'lastError',
+            '#failedAt': 'failedAt',
           },
           ExpressionAttributeValues: {
             ':owner': { S: lease.owner },
@@ -135,6 +155,7 @@ export class DynamoDbLeaseCoordinator implements FetchCoordinator {
             ':failures': { N: String(failures) },
             ':retryAt': { N: String(retryAtMs) },
             ':lastError': { S: outcome.error },
+            ':now': { N: String(this.now()) },
           },
         }),
       );

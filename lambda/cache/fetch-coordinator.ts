@@ -23,9 +23,19 @@ export type LeaseOutcome =
   | { readonly kind: 'succeeded' }
   | { readonly kind: 'failed'; readonly error: ErrorCode; readonly counts: boolean };
 
+/** What a waiting caller needs to know about someone else's lease. */
+export interface LeaseState {
+  readonly leaseUntilMs: number;
+  /** When the last holder gave the lease back after a failure, and which. */
+  readonly failedAtMs?: number;
+  readonly lastError?: ErrorCode;
+}
+
 export interface FetchCoordinator {
   acquire(key: string, leaseMs: number): Promise<LeaseResult>;
   release(lease: Lease, outcome: LeaseOutcome): Promise<void>;
+  /** The key's lease as it stands, without taking it; undefined when there is none. */
+  peek(key: string): Promise<LeaseState | undefined>;
 }
 
 /** Failures in a row before the provider is left alone. */
@@ -50,6 +60,7 @@ interface LocalState {
   failures: number;
   retryAtMs: number;
   lastError?: ErrorCode;
+  failedAtMs?: number;
 }
 
 /**
@@ -94,6 +105,17 @@ export class InProcessCoordinator implements FetchCoordinator {
       failures,
       retryAtMs: outcome.counts ? backoffUntil(failures, this.now(), this.random) : 0,
       lastError: outcome.error,
+      failedAtMs: this.now(),
     });
+  }
+
+  async peek(key: string): Promise<LeaseState | undefined> {
+    const state = this.states.get(key);
+    if (!state) return undefined;
+    return {
+      leaseUntilMs: state.leaseUntilMs,
+      ...(state.failedAtMs === undefined ? {} : { failedAtMs: state.failedAtMs }),
+      ...(state.lastError === undefined ? {} : { lastError: state.lastError }),
+    };
   }
 }

@@ -87,6 +87,24 @@ describe('Shared cache across instances', () => {
     issued.push(...(tokens as Set<string>));
   });
 
+  it("shares a lease holder's failure with the callers waiting on it: one upstream request, one answer", async () => {
+    provider.setBehaviour(() => ({ status: 401, body: { error: 'invalid_client' }, delayMs: 200 }));
+    const providerEntry = entry();
+    const group = await startInstances(3, providerEntry);
+    const before = provider.requests.length;
+    const responses = await Promise.all(
+      Array.from(
+        { length: 30 },
+        (_, index) => group[index % group.length]?.vend(providerEntry.id) as ReturnType<TestService['vend']>,
+      ),
+    );
+    assert.equal(provider.requests.length - before, 1);
+    for (const response of responses) {
+      assert.equal(response.status, 502);
+      assert.equal(response.json.error, 'upstream_rejected');
+    }
+  });
+
   it('recovers when a lease holder died mid-fetch: the lease runs out and another instance fetches', async () => {
     provider.setBehaviour((_request, index) => grant(`after-dead-holder-${index}`));
     const providerEntry = entry();
