@@ -4,21 +4,27 @@ import { environmentNamed } from './environments';
 import { TokenVendingStack } from './token-vending-stack';
 
 /**
- * `npx cdk deploy -c env=sandbox|production [-c allowedAccounts=111122223333,444455556666]`.
+ * `npx cdk deploy -c env=sandbox|production [-c allowedAccounts=111122223333,…] [-c allowedPrincipals=arn:…,…]`.
  * Account and region come from the CLI's credentials (CDK_DEFAULT_*); synth needs neither.
  */
 const app = new App();
 const settings = environmentNamed(app.node.tryGetContext('env') ?? 'sandbox');
-const allowedAccounts = String(app.node.tryGetContext('allowedAccounts') ?? '')
-  .split(',')
-  .map((account) => account.trim())
-  .filter(Boolean);
+const listFromContext = (name: string): string[] =>
+  String(app.node.tryGetContext(name) ?? '')
+    .split(',')
+    .map((value) => value.trim())
+    .filter(Boolean);
+const allowedAccounts = listFromContext('allowedAccounts');
+const allowedPrincipalArns = listFromContext('allowedPrincipals');
 
 new TokenVendingStack(app, `TokenVending-${settings.name}`, {
   settings,
   description: `OAuth2 token vending service (${settings.name})`,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-  ...(allowedAccounts.length > 0 ? { service: { allowedAccounts } } : {}),
+  service: {
+    ...(allowedAccounts.length > 0 ? { allowedAccounts } : {}),
+    ...(allowedPrincipalArns.length > 0 ? { allowedPrincipalArns } : {}),
+  },
 });
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

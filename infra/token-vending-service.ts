@@ -35,6 +35,12 @@ export interface TokenVendingServiceProps {
    * @default the stack's own account
    */
   readonly allowedAccounts?: readonly string[];
+  /**
+   * IAM role or user ARNs the resource policy admits, beside (or, with no `allowedAccounts`, instead of)
+   * whole accounts: for a tighter gate than an account.
+   * @default none
+   */
+  readonly allowedPrincipalArns?: readonly string[];
   /** @default { type: 'regional' } */
   readonly endpoint?: ApiEndpoint;
   /**
@@ -113,7 +119,7 @@ export class TokenVendingService extends Construct {
 
     const logGroup = new logs.LogGroup(this, 'FunctionLogs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
+      removalPolicy,
     });
     const role = new iam.Role(this, 'FunctionRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -224,12 +230,20 @@ export class TokenVendingService extends Construct {
   private restApi(props: TokenVendingServiceProps, stageName: string): apigateway.RestApi {
     const stack = Stack.of(this);
     const endpoint = props.endpoint ?? { type: 'regional' };
+    const roles = props.allowedPrincipalArns ?? [];
     const accounts =
-      props.allowedAccounts && props.allowedAccounts.length > 0 ? props.allowedAccounts : [stack.account];
+      props.allowedAccounts && props.allowedAccounts.length > 0
+        ? props.allowedAccounts
+        : roles.length > 0
+          ? []
+          : [stack.account];
     const statements = [
       new iam.PolicyStatement({
         effect: iam.Effect.ALLOW,
-        principals: accounts.map((account) => new iam.AccountPrincipal(account)),
+        principals: [
+          ...accounts.map((account) => new iam.AccountPrincipal(account)),
+          ...roles.map((arn) => new iam.ArnPrincipal(arn)),
+        ],
         actions: ['execute-api:Invoke'],
         resources: ['execute-api:/*'],
       }),
@@ -249,7 +263,7 @@ export class TokenVendingService extends Construct {
     }
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     const api = new apigateway.RestApi(this, 'Api', {
       description: 'Token vending service: SigV4-signed calls get OAuth bearer tokens for third-party APIs',

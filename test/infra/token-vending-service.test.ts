@@ -117,6 +117,15 @@ describe('Construct: TokenVendingService', () => {
       });
     });
 
+    it('admits named principals instead of whole accounts when given only those', () => {
+      const role = `arn:aws:iam::${ACCOUNT}:role/orders-service`;
+      const { template } = synthService({ allowedPrincipalArns: [role] });
+      const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
+      const policy = JSON.stringify(api?.Properties.Policy);
+      assert.ok(policy.includes(role));
+      assert.ok(!policy.includes(':root'), 'no whole account is admitted');
+    });
+
     it('defaults the resource policy to its own account', () => {
       const { template } = synthService();
       const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
