@@ -15,7 +15,7 @@ import type { CredentialSource } from './credentials/client-credentials';
 import { type ErrorCode, VendError } from './errors';
 import { Freshness } from './freshness';
 import { describeError, type Log } from './logging';
-import type { TokenClient, UpstreamExchange } from './oauth/token-client';
+import { type TokenClient, UPSTREAM_BUDGET_MS, type UpstreamExchange } from './oauth/token-client';
 import { SingleFlight } from './single-flight';
 import type { VendRequest } from './vend-request';
 
@@ -55,7 +55,10 @@ export interface TokenVendorOptions {
   readonly coordinator?: FetchCoordinator;
   readonly log: Log;
   readonly now?: () => number;
-  /** How long a caller may wait for another instance's fetch before giving up. @default 20000 */
+  /**
+   * How long a caller may wait for another instance's fetch before giving up; also the longest lease.
+   * @default 12000 (one upstream budget and 2 s for the table)
+   */
   readonly waitBudgetMs?: number;
 }
 
@@ -89,7 +92,7 @@ export class TokenVendor {
     this.providers = new Map(options.providers.map((provider) => [provider.id, provider]));
     this.now = options.now ?? Date.now;
     this.localCoordinator = new InProcessCoordinator(this.now);
-    this.waitBudgetMs = options.waitBudgetMs ?? 20_000;
+    this.waitBudgetMs = options.waitBudgetMs ?? UPSTREAM_BUDGET_MS + 2000;
   }
 
   listProviders(principal: string | undefined): ProviderSummary[] {

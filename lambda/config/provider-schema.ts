@@ -67,7 +67,7 @@ export const ProviderEntrySchema = z
       [],
     ),
     refreshMarginSeconds: withDefault(whole(0, 3600), 60),
-    timeoutMs: withDefault(whole(100, 25_000), 5000),
+    timeoutMs: withDefault(whole(100, 10_000), 5000),
     maxAttempts: withDefault(whole(1, 5), 3),
     /** JWS algorithm of the client assertion, for `private_key_jwt`. */
     assertionAlgorithm: withDefault(z.enum(['RS256', 'PS256', 'ES256']), 'RS256'),

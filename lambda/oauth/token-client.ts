@@ -56,12 +56,18 @@ export class UpstreamError extends VendError {
 
 export interface OAuthTokenClientOptions {
   readonly retry?: Partial<RetryPolicy>;
-  /** All attempts and waits of one grant fit in this; API Gateway gives up at 29 s. @default 20000 */
+  /**
+   * All attempts and waits of one grant fit in this. With the vendor's wait for another instance's lease
+   * (12 s at most) a vend stays inside the function's 28 s timeout and API Gateway's 29 s. @default 10000
+   */
   readonly budgetMs?: number;
   readonly fetch?: typeof fetch;
   readonly now?: () => number;
   readonly random?: () => number;
 }
+
+/** The time one grant may take, all attempts and waits included. */
+export const UPSTREAM_BUDGET_MS = 10_000;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MIN_ATTEMPT_MS = 250;
@@ -100,7 +106,7 @@ export class OAuthTokenClient implements TokenClient {
 
   constructor(options: OAuthTokenClientOptions = {}) {
     this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
-    this.budgetMs = options.budgetMs ?? 20_000;
+    this.budgetMs = options.budgetMs ?? UPSTREAM_BUDGET_MS;
     this.fetchImpl = options.fetch ?? fetch;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;

@@ -48,7 +48,7 @@ describe('Construct: TokenVendingService', () => {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         MemorySize: 512,
-        Timeout: 25,
+        Timeout: 28,
         Handler: 'index.handler',
         TracingConfig: Match.absent(),
         LoggingConfig: Match.objectLike({ LogFormat: 'JSON', LogGroup: Match.anyValue() }),
