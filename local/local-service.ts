@@ -21,6 +21,8 @@ import { ensureTokenTable } from './token-table';
 
 export interface LocalService {
   readonly gateway: LocalGateway;
+  /** Providers the local run cannot vend for as configured (e.g. no secret for them), one line each. */
+  readonly warnings: readonly string[];
   readonly providers: readonly ProviderConfig[];
   readonly callers: readonly CallerKey[];
   readonly dynamoDbEndpoint: string;
@@ -85,6 +87,12 @@ export async function startLocalService(
       });
     }
     const callers = settings.callersFile ? loadCallers(settings.callersFile) : [DEMO_CALLER];
+    const warnings: string[] = [];
+    for (const provider of providers) {
+      await credentials.get(provider.secretId).catch((error: Error) => {
+        warnings.push(`provider ${provider.id} cannot vend: ${error.message}`);
+      });
+    }
     const { handler } = composeService({
       providers,
       credentials,
@@ -94,7 +102,7 @@ export async function startLocalService(
     });
     const gateway = await startLocalGateway({ handler, callers, port: settings.port });
     started.push({ stop: () => gateway.close() });
-    return { gateway, providers, callers, dynamoDbEndpoint, stop: stopAll };
+    return { gateway, warnings, providers, callers, dynamoDbEndpoint, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

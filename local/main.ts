@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     }
     process.exit(1);
   }
+  for (const warning of service.warnings) process.stderr.write(`Warning: ${warning}\n`);
   process.stderr.write(
     `Token vending service on ${service.gateway.url} (table ${settings.tableName} at ${service.dynamoDbEndpoint}); Ctrl-C stops it.\n`,
   );

@@ -139,6 +139,39 @@ describe('Local run (npm start)', () => {
     }
   });
 
+  it('warns at start-up about a provider whose secret is missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tvm-nosecret-'));
+    const providers = join(dir, 'providers.json');
+    writeFileSync(
+      providers,
+      JSON.stringify({
+        providers: [
+          {
+            id: 'lonely',
+            tokenEndpoint: provider.tokenEndpoint,
+            clientAuth: 'client_secret_basic',
+            secretId: 'absent',
+          },
+        ],
+      }),
+    );
+    const local = startLocalProcess({
+      PORT: '0',
+      TVM_PROVIDERS: providers,
+      TVM_DYNAMODB_ENDPOINT: table.endpoint,
+    });
+    try {
+      await local.waitForLine(/^curl --aws-sigv4 /);
+      assert.match(
+        local.stderr(),
+        /Warning: provider lonely cannot vend: secret absent is not in the secrets file/,
+      );
+    } finally {
+      local.child.kill('SIGINT');
+      await local.exited();
+    }
+  });
+
   it('says so clearly when the port is taken', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
