@@ -88,7 +88,8 @@ describe('Shared cache across instances', () => {
   });
 
   it("shares a lease holder's failure with the callers waiting on it: one upstream request, one answer", async () => {
-    provider.setBehaviour(() => ({ status: 401, body: { error: 'invalid_client' }, delayMs: 200 }));
+    // Slow enough that every instance asks for the lease while the first holds it.
+    provider.setBehaviour(() => ({ status: 401, body: { error: 'invalid_client' }, delayMs: 500 }));
     const providerEntry = entry();
     const group = await startInstances(3, providerEntry);
     const before = provider.requests.length;
@@ -132,7 +133,7 @@ describe('Shared cache across instances', () => {
 
   for (const [margin, least, most] of [
     [60, 4, 7],
-    [900, 6, 12],
+    [900, 7, 13],
   ] as const) {
     it(`refreshes a hot 300-second token ahead of expiry with a ${margin}-second margin: no caller meets a miss`, async () => {
       let clock = Date.now();

@@ -116,11 +116,11 @@ describe('Upstream faults', () => {
 
   it('answers 504 upstream_timeout when the provider never answers', async () => {
     provider.enqueue({ hang: true });
-    const started = Date.now();
+    const before = provider.requests.length;
     const response = await vendCold();
     assert.equal(response.status, 504);
     assert.equal(response.json.error, 'upstream_timeout');
-    assert.ok(Date.now() - started < 3000, 'gave up near the provider timeout');
+    assert.equal(provider.requests.length - before, 1, 'a timeout is not retried');
   });
 
   it('retries a dropped connection', async () => {
