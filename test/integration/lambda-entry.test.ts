@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { proxyEvent } from '../../local/proxy-event';
+import { createTestTable, type TestTable } from '../support/dynamodb';
+import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
+import { assertNothingSensitive } from '../support/recording-log';
+import {
+  type SecretsManagerEndpoint,
+  startSecretsManagerEndpoint,
+} from '../support/secrets-manager-endpoint';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+const CLIENT_SECRET = 'lambda-entry-client-secret';
+
+/**
+ * The Lambda entry (`lambda/index.ts`) as the CDK stack ships it: bundled by esbuild with the stack's options,
+ * the providers file beside it, run in a fresh Node process that talks to DynamoDB Local and a loopback
+ * Secrets Manager through the SDK's own endpoint variables (AWS_ENDPOINT_URL_*).
+ */
+describe('Lambda entry, bundled', () => {
+  let table: TestTable;
+  let provider: FakeProvider;
+  let secretsManager: SecretsManagerEndpoint;
+  const dir = join(ROOT, '.cache', `lambda-entry-${process.pid}`);
+
+  before(async () => {
+    [table, provider, secretsManager] = await Promise.all([
+      createTestTable(),
+      startFakeProvider(),
+      startSecretsManagerEndpoint(),
+    ]);
+    secretsManager.setSecret(
+      'tvm/lambda',
+      JSON.stringify({ client_id: 'lambda-client', client_secret: CLIENT_SECRET }),
+    );
+    mkdirSync(dir, { recursive: true });
+    await build({
+      entryPoints: [join(ROOT, 'lambda', 'index.ts')],
+      outfile: join(dir, 'index.js'),
+      bundle: true,
+      minify: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      external: ['@aws-sdk/*'],
+      logLevel: 'silent',
+    });
+    writeFileSync(
+      join(dir, 'providers.json'),
+      JSON.stringify({
+        providers: [
+          {
+            id: 'partner',
+            tokenEndpoint: provider.tokenEndpoint,
+            clientAuth: 'client_secret_post',
+            secretId: 'tvm/lambda',
+            callers: ['arn:aws:iam::111122223333:role/orders-service'],
+          },
+        ],
+      }),
+    );
+  });
+
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await Promise.all([table.dispose(), provider.close(), secretsManager.close()]);
+  });
+
+  it('vends through the real entry: cold-start config, Secrets Manager, the table, Powertools logs', async () => {
+    const event = (id: string) =>
+      proxyEvent({
+        method: 'POST',
+        resource: '/v1/tokens/{provider}',
+        path: '/v1/tokens/partner',
+        pathParameters: { provider: 'partner' },
+        accessKeyId: 'ASIAORDERS',
+        principalArn: 'arn:aws:sts::111122223333:assumed-role/orders-service/task',
+        requestId: id,
+      });
+    const resultFile = join(dir, 'results.json');
+    const script = `
+      const { handler } = require(${JSON.stringify(join(dir, 'index.js'))});
+      const context = { awsRequestId: 'lambda-request', functionName: 'vend', memoryLimitInMB: '512',
+        functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:us-east-1:111122223333:function:vend' };
+      (async () => {
+        const results = [];
+        for (const event of ${JSON.stringify([event('first-request'), event('second-request')])}) {
+          results.push(await handler(event, context));
+        }
+        require('node:fs').writeFileSync(${JSON.stringify(resultFile)}, JSON.stringify(results));
+      })();`;
+    const { stdout } = await run(process.execPath, ['-e', script], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_NO_WARNINGS: '1',
+        TVM_TABLE: table.tableName,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: secretsManager.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: secretsManager.credentials.secretAccessKey,
+        AWS_ENDPOINT_URL_DYNAMODB: table.endpoint,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
+      },
+    });
+    const results = JSON.parse(readFileSync(resultFile, 'utf8')) as Array<{
+      statusCode: number;
+      body: string;
+    }>;
+    assert.deepEqual(
+      results.map((result) => result.statusCode),
+      [200, 200],
+    );
+    const tokens = results.map(
+      (result) => (JSON.parse(result.body) as { access_token: string }).access_token,
+    );
+    assert.equal(tokens[0], tokens[1]);
+    assert.equal(provider.requests.length, 1);
+    assert.equal(provider.requests[0]?.params.client_secret, CLIENT_SECRET);
+    assert.deepEqual(secretsManager.reads, ['tvm/lambda'], 'the secret was read once and then cached');
+
+    const lines = stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.message === 'request');
+    assert.deepEqual(
+      lines.map((line) => [line.request_id, line.cache, line.function_request_id]),
+      [
+        ['first-request', 'miss', 'lambda-request'],
+        ['second-request', 'memory', 'lambda-request'],
+      ],
+    );
+    assertNothingSensitive([stdout], [CLIENT_SECRET, ...tokens]);
+  });
+});
