@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 
 /**
- * `npm run build`: the client (`token-vending-service/client`) and the `tvm` CLI as CommonJS for Node 20+,
- * with type declarations for the client. The AWS SDK and smithy packages stay dependencies, not bundled.
+ * `npm run build`: the client (`token-vending-service/client`), the CDK grant helper
+ * (`token-vending-service/grant-vend`) and the `tvm` CLI as CommonJS for Node 20+, with type declarations.
+ * Packages (AWS SDK, smithy, aws-cdk-lib) stay dependencies, not bundled.
  */
 const root = join(__dirname, '..');
 const dist = join(root, 'dist');
@@ -27,6 +28,11 @@ async function main(): Promise<void> {
     outfile: join(dist, 'client', 'index.js'),
   });
   await build({ ...common, entryPoints: [join(root, 'cli', 'main.ts')], outfile: join(dist, 'tvm.js') });
+  await build({
+    ...common,
+    entryPoints: [join(root, 'infra', 'grant-vend.ts')],
+    outfile: join(dist, 'grant-vend', 'index.js'),
+  });
   execFileSync(
     process.execPath,
     [

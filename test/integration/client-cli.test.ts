@@ -245,6 +245,19 @@ describe('Client and CLI against the local run', () => {
       await run('npm', ['run', 'build', '--silent'], { cwd: ROOT });
     });
 
+    it('is importable through the package exports, as services and stacks import it', async () => {
+      const { stdout } = await run(
+        process.execPath,
+        [
+          '-e',
+          "const c = require('token-vending-service/client'); const g = require('token-vending-service/grant-vend');" +
+            'console.log(typeof c.TvmClient, typeof c.TvmError, typeof g.grantVend)',
+        ],
+        { cwd: ROOT },
+      );
+      assert.equal(stdout.trim(), 'function function function');
+    });
+
     it('vends and prints the JSON answer, or with --raw the bare token', async () => {
       const vended = await tvm(['vend', 'partner', '--scope', 'read', '--scope', 'write', '--min-ttl', '60']);
       assert.equal(vended.code, 0, vended.stderr);
