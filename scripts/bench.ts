@@ -3,7 +3,7 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 import * as oauth from 'oauth4webapi';
 import { cacheKey } from '../lambda/cache/cache-key';
 import { MemoryTokenStore } from '../lambda/cache/memory-token-store';
@@ -130,6 +130,7 @@ async function bundleFigures(): Promise<{ bytes: number; initMs: number[] }> {
         .trim(),
     ),
   ).sort((a, b) => a - b);
+  await stop();
   return { bytes: statSync(join(outdir, 'index.js')).size, initMs };
 }
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 
 /**
  * `npm run build`: the client (`token-vending-service/client`), the CDK grant helper
@@ -52,7 +52,10 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`${error.message}\n`);
-  process.exit(1);
-});
+main()
+  .catch((error: Error) => {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = 1;
+  })
+  // esbuild keeps a service process while the API is in use; end it rather than leave it to exit.
+  .finally(() => stop());

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 import { proxyEvent } from '../../local/proxy-event';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
@@ -51,6 +51,7 @@ describe('Lambda entry, bundled', () => {
       external: ['@aws-sdk/*'],
       logLevel: 'silent',
     });
+    await stop();
     writeFileSync(
       join(dir, 'providers.json'),
       JSON.stringify({
