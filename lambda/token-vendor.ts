@@ -120,8 +120,8 @@ export class TokenVendor {
       return { token: remembered, cache: 'memory' };
     }
     // Callers with the same key and the same demand share one table read and one upstream request.
-    const outcome = await this.flights.run(`${key}#${request.minTtlSeconds ?? ''}`, () =>
-      this.resolve(context, remembered),
+    const outcome = await this.flights.run(`${key}#${request.minTtlSeconds ?? ''}`, (publish) =>
+      this.resolve(context, remembered, publish),
     );
     if (!freshness.isUsable(outcome.token, this.nowSeconds())) {
       const lifetime = outcome.token.expiresAt - outcome.token.issuedAt;
@@ -144,7 +144,11 @@ export class TokenVendor {
   }
 
   /** The table's token if it is good, else the provider's, else a wait for another instance's fetch. */
-  private async resolve(context: VendContext, remembered: CachedToken | undefined): Promise<VendOutcome> {
+  private async resolve(
+    context: VendContext,
+    remembered: CachedToken | undefined,
+    publish: (early: VendOutcome) => void,
+  ): Promise<VendOutcome> {
     const { freshness, key, provider } = context;
     const stored = await this.readTable(key);
     const cached = [remembered, stored]
@@ -159,6 +163,8 @@ export class TokenVendor {
       // Refresh ahead: whoever wins the lease renews; everyone else keeps the still-valid token.
       const result = await this.acquire(key, provider);
       if (result.kind !== 'acquired') return { token: cached, cache: source };
+      // Callers of this container who joined this renewal take the current token and go.
+      publish({ token: cached, cache: source });
       return this.fetchUnderLease(context, result.lease, 'refresh', cached, source);
     }
     return this.fetchOrWait(context, cached, source);

@@ -178,6 +178,35 @@ describe('Shared cache across instances', () => {
     });
   }
 
+  it('lets one caller renew ahead of expiry while concurrent callers in the same instance are served at once', async () => {
+    let clock = Date.now();
+    provider.setBehaviour((_request, index) => ({
+      ...grant(`renewed-${index}`, { expires_in: 300 }),
+      delayMs: 300,
+    }));
+    const providerEntry = entry();
+    const [instance] = await startInstances(1, providerEntry, () => clock);
+    const first = await instance?.vend(providerEntry.id);
+    assert.equal(first?.status, 200);
+    clock += 220_000; // 80 s left of 300: past every refresh point (90–120 s left), outside the 60 s margin
+    const before = provider.requests.length;
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () => instance?.vend(providerEntry.id) as ReturnType<TestService['vend']>),
+    );
+    assert.equal(provider.requests.length - before, 1);
+    const tokens = responses.map((response) => String(response.json.access_token));
+    issued.push(...tokens);
+    const renewed = tokens.filter((token) => token !== first?.json.access_token);
+    assert.equal(renewed.length, 1, 'exactly one caller waited for the renewal');
+    const outcomes = log
+      .entries()
+      .filter((line) => line.provider === providerEntry.id && line.message === 'request')
+      .slice(-10)
+      .map((line) => line.cache);
+    assert.equal(outcomes.filter((outcome) => outcome === 'refresh').length, 1);
+    assert.equal(outcomes.filter((outcome) => outcome === 'memory' || outcome === 'table').length, 9);
+  });
+
   it('serves a cached token while the provider is down, and says so in the log', async () => {
     const providerEntry = entry({ maxAttempts: 2 });
     await seedToken(table, keyOf(providerEntry.id), 'still-valid-token', {
