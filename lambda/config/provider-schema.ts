@@ -29,6 +29,8 @@ const scopeList = z.array(
   z.string().check(z.regex(SCOPE_TOKEN, 'must be an RFC 6749 scope-token (no spaces or quotes)')),
 );
 const text = (max: number) => z.string().check(z.minLength(1), z.maxLength(max));
+// zod/mini types `_default`'s value through a conditional type that a generic `T` cannot satisfy; the
+// signature here still ties the default to the schema's output.
 const withDefault = <T extends z.ZodMiniType>(schema: T, value: z.output<T>) =>
   z._default(schema, value as never);
 const whole = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
