@@ -15,7 +15,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct, type IConstruct } from 'constructs';
-import { TOKEN_TABLE } from '../lambda/cache/dynamodb-token-store';
+import { TOKEN_TABLE } from '../lambda/cache/dynamodb-token-table';
 import { parseProviderConfig } from '../lambda/config/load-providers';
 import type { ProviderConfig } from '../lambda/config/provider-schema';
 import { grantVend } from './grant-vend';
@@ -166,15 +166,9 @@ export class TokenVendingService extends Construct {
       );
     }
 
-    // Exactly what the function does with its table: read, write and evict a token; take and give back a
-    // lease (a conditional UpdateItem).
-    this.table.grant(
-      this.function,
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:UpdateItem',
-    );
+    // Exactly what the function does with its table: read a token, evict one, and (conditional UpdateItem)
+    // take a lease, write a token and give the lease back.
+    this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     for (const secret of this.secrets.values()) {
       secret.grantRead(this.function);
     }

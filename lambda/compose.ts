@@ -1,6 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDbLeaseCoordinator } from './cache/dynamodb-lease-coordinator';
-import { DynamoDbTokenStore } from './cache/dynamodb-token-store';
+import { DynamoDbTokenTable } from './cache/dynamodb-token-table';
 import { MemoryTokenStore } from './cache/memory-token-store';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
@@ -23,17 +22,12 @@ export interface ServiceParts {
 /** Wires one service instance, as a Lambda container or a local instance holds it. */
 export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
   const now = parts.now ? { now: parts.now } : {};
-  const shared =
+  const tokenTable =
     parts.dynamoDb && parts.tableName
-      ? {
-          table: new DynamoDbTokenStore({ client: parts.dynamoDb, tableName: parts.tableName }),
-          coordinator: new DynamoDbLeaseCoordinator({
-            client: parts.dynamoDb,
-            tableName: parts.tableName,
-            ...now,
-          }),
-        }
-      : {};
+      ? new DynamoDbTokenTable({ client: parts.dynamoDb, tableName: parts.tableName, ...now })
+      : undefined;
+  // One item per key holds the token and the lease, so the table is both the store and the coordinator.
+  const shared = tokenTable ? { table: tokenTable, coordinator: tokenTable } : {};
   const vendor = new TokenVendor({
     providers: parts.providers,
     credentials: parts.credentials,

@@ -161,34 +161,46 @@ export class TokenVendor {
       if (cached === stored) await this.options.memory.put(key, cached, { providerId: provider.id });
       if (!freshness.isRefreshDue(cached, nowSeconds)) return { token: cached, cache: source };
       // Refresh ahead: whoever wins the lease renews; everyone else keeps the still-valid token.
-      const result = await this.acquire(key, provider);
+      const result = await this.acquire(key, provider, stored);
+      if (
+        result.kind === 'superseded' &&
+        result.token &&
+        freshness.isFresh(result.token, this.nowSeconds())
+      ) {
+        await this.options.memory.put(key, result.token, { providerId: provider.id });
+        return { token: result.token, cache: 'table' };
+      }
       if (result.kind !== 'acquired') return { token: cached, cache: source };
       // Callers of this container who joined this renewal take the current token and go.
       publish({ token: cached, cache: source });
       return this.fetchUnderLease(context, result.lease, 'refresh', cached, source);
     }
-    return this.fetchOrWait(context, cached, source);
+    return this.fetchOrWait(context, cached, source, stored);
   }
 
   private async fetchOrWait(
     context: VendContext,
     cached: CachedToken | undefined,
     source: CacheOutcome,
+    stored: CachedToken | undefined,
   ): Promise<VendOutcome> {
     const { freshness, key, provider } = context;
     const deadline = this.now() + this.waitBudgetMs;
+    // The table's token as this caller last saw it: the lease is taken only if it is still that one.
+    let seen = stored;
     for (;;) {
       const askedAt = this.now();
-      const result = await this.acquire(key, provider);
-      if (result.kind === 'acquired') {
-        // Another instance may have written the token and released its lease just before we took ours.
-        const stored = await this.readTable(key);
-        if (stored && freshness.isFresh(stored, this.nowSeconds())) {
-          await this.releaseLease(result.lease, { kind: 'succeeded' });
-          await this.options.memory.put(key, stored, { providerId: provider.id });
-          return { token: stored, cache: 'table' };
-        }
+      const result = await this.acquire(key, provider, seen);
+      if (result.kind === 'acquired')
         return this.fetchUnderLease(context, result.lease, 'miss', cached, source);
+      if (result.kind === 'superseded') {
+        // Another instance stored a token (or evicted one) since we read: use it if it is good, else retry.
+        if (result.token && freshness.isFresh(result.token, this.nowSeconds())) {
+          await this.options.memory.put(key, result.token, { providerId: provider.id });
+          return { token: result.token, cache: 'table' };
+        }
+        seen = result.token;
+        continue;
       }
       if (result.kind === 'backoff') {
         const error = new VendError(
@@ -244,15 +256,21 @@ export class TokenVendor {
       throw error;
     }
     const { token, upstream } = result;
-    if (freshness.isWorthCaching(token, this.nowSeconds())) {
-      await this.options.memory.put(key, token, { providerId: provider.id });
+    const worthCaching = freshness.isWorthCaching(token, this.nowSeconds());
+    if (worthCaching) await this.options.memory.put(key, token, { providerId: provider.id });
+    if (worthCaching && this.leaseIssuers.get(lease) === this.localCoordinator && this.options.table) {
+      // The shared lease could not be had (the table failed): store the token the plain way, if it can be.
       try {
-        await this.options.table?.put(key, token, { providerId: provider.id });
+        await this.options.table.put(key, token, { providerId: provider.id });
       } catch (error) {
         this.tableFailed('put', error);
       }
     }
-    await this.releaseLease(lease, { kind: 'succeeded' });
+    // Where the coordinator is the table, this one write stores the token and gives the lease back.
+    await this.releaseLease(lease, {
+      kind: 'succeeded',
+      ...(worthCaching ? { stored: { token, providerId: provider.id } } : {}),
+    });
     return { token, cache, upstream };
   }
 
@@ -286,7 +304,12 @@ export class TokenVendor {
     while (this.now() < untilMs) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, untilMs - this.now()))));
       pause = Math.min(pause * 2, 200);
-      const [token, lease] = await Promise.all([this.readAnywhere(context.key), this.peekLease(context.key)]);
+      // The holder's token shows in this container's memory when it is here, else beside the lease.
+      const [remembered, lease] = await Promise.all([
+        this.options.memory.get(context.key),
+        this.peekLease(context.key),
+      ]);
+      const token = remembered ?? lease?.token;
       if (token && context.freshness.isFresh(token, this.nowSeconds())) return { token };
       if (lease && lease.leaseUntilMs > this.now()) continue;
       // Given back after a failure while we waited: the holder's answer is ours too.
@@ -297,10 +320,6 @@ export class TokenVendor {
       return undefined;
     }
     return undefined;
-  }
-
-  private async readAnywhere(key: string): Promise<CachedToken | undefined> {
-    return (await this.options.memory.get(key)) ?? (await this.readTable(key));
   }
 
   /** The lease's state in the shared table, or in this container when there is no table or it fails. */
@@ -315,13 +334,13 @@ export class TokenVendor {
   }
 
   /** The lease of the shared table; this container's own when there is no table or it fails. */
-  private async acquire(key: string, provider: ProviderConfig): Promise<LeaseResult> {
+  private async acquire(key: string, provider: ProviderConfig, seen?: CachedToken): Promise<LeaseResult> {
     // Long enough for every attempt and backoff of one grant; a holder that dies frees the key after it.
     const leaseMs = Math.min(this.waitBudgetMs, provider.timeoutMs * provider.maxAttempts + 2000);
     let coordinator: FetchCoordinator = this.options.coordinator ?? this.localCoordinator;
     let result: LeaseResult;
     try {
-      result = await coordinator.acquire(key, leaseMs);
+      result = await coordinator.acquire(key, leaseMs, seen);
     } catch (error) {
       this.tableFailed('lease', error);
       coordinator = this.localCoordinator;

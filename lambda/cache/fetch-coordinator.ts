@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors';
+import type { CachedToken } from './token-store';
 
 /**
  * Who may ask the provider for a key's token right now. Across containers only one holds the lease; the
@@ -9,7 +10,9 @@ export type LeaseResult =
   /** Another instance is fetching; its lease ends at `leaseUntilMs` (then, if it died, anyone may take over). */
   | { readonly kind: 'held'; readonly leaseUntilMs: number }
   /** The provider failed repeatedly; nobody asks it again before `retryAtMs`. */
-  | { readonly kind: 'backoff'; readonly retryAtMs: number; readonly lastError: ErrorCode };
+  | { readonly kind: 'backoff'; readonly retryAtMs: number; readonly lastError: ErrorCode }
+  /** The token changed since the caller read it (another instance renewed or evicted it): look again. */
+  | { readonly kind: 'superseded'; readonly token?: CachedToken };
 
 export interface Lease {
   readonly key: string;
@@ -20,7 +23,11 @@ export interface Lease {
 
 /** How a lease ends. Only failures that say the provider is unwell count towards backing off. */
 export type LeaseOutcome =
-  | { readonly kind: 'succeeded' }
+  /** With the token to store, where the coordinator keeps tokens too. */
+  | {
+      readonly kind: 'succeeded';
+      readonly stored?: { readonly token: CachedToken; readonly providerId: string };
+    }
   | { readonly kind: 'failed'; readonly error: ErrorCode; readonly counts: boolean };
 
 /** What a waiting caller needs to know about someone else's lease. */
@@ -29,10 +36,13 @@ export interface LeaseState {
   /** When the last holder gave the lease back after a failure, and which. */
   readonly failedAtMs?: number;
   readonly lastError?: ErrorCode;
+  /** The token beside the lease, where the coordinator keeps tokens too. */
+  readonly token?: CachedToken;
 }
 
 export interface FetchCoordinator {
-  acquire(key: string, leaseMs: number): Promise<LeaseResult>;
+  /** Takes the key's lease unless it is held, backing off, or the token is no longer `seen`. */
+  acquire(key: string, leaseMs: number, seen?: CachedToken): Promise<LeaseResult>;
   release(lease: Lease, outcome: LeaseOutcome): Promise<void>;
   /** The key's lease as it stands, without taking it; undefined when there is none. */
   peek(key: string): Promise<LeaseState | undefined>;

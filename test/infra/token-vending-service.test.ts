@@ -204,7 +204,6 @@ describe('Construct: TokenVendingService', () => {
       assert.deepEqual(dynamo[0]?.Action.sort(), [
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
-        'dynamodb:PutItem',
         'dynamodb:UpdateItem',
       ]);
       assert.equal(dynamo[0]?.Resource.length, 1);

@@ -114,7 +114,7 @@ describe('Shared cache across instances', () => {
       new PutItemCommand({
         TableName: table.tableName,
         Item: {
-          pk: { S: `lease#${keyOf(providerEntry.id)}` },
+          pk: { S: keyOf(providerEntry.id) },
           owner: { S: 'a-container-that-crashed' },
           leaseUntil: { N: String(nowMs + 1500) },
           retryAt: { N: '0' },

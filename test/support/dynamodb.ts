@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDbTokenStore } from '../../lambda/cache/dynamodb-token-store';
+import { DynamoDbTokenTable } from '../../lambda/cache/dynamodb-token-table';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local';
 import { ensureTokenTable } from '../../local/token-table';
 
@@ -57,7 +57,7 @@ export async function seedToken(
   { ageSeconds, leftSeconds }: { ageSeconds: number; leftSeconds: number },
 ): Promise<void> {
   const nowSeconds = Math.floor(Date.now() / 1000);
-  await new DynamoDbTokenStore({ client: table.client, tableName: table.tableName }).put(
+  await new DynamoDbTokenTable({ client: table.client, tableName: table.tableName }).put(
     key,
     { accessToken, issuedAt: nowSeconds - ageSeconds, expiresAt: nowSeconds + leftSeconds },
     { providerId: 'seeded' },
