@@ -76,6 +76,14 @@ const UPSTREAM_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'upstream_unavailable',
   'upstream_timeout',
 ]);
+/** Of the tokens at hand, the one that lasts longest. */
+function longestLived(...tokens: Array<CachedToken | undefined>): CachedToken | undefined {
+  return tokens.reduce<CachedToken | undefined>(
+    (best, token) => (token && (!best || token.expiresAt > best.expiresAt) ? token : best),
+    undefined,
+  );
+}
+
 const isUpstreamError = (error: unknown): error is VendError =>
   error instanceof VendError && UPSTREAM_ERRORS.has(error.code);
 
@@ -151,9 +159,7 @@ export class TokenVendor {
   ): Promise<VendOutcome> {
     const { freshness, key, provider } = context;
     const stored = await this.readTable(key);
-    const cached = [remembered, stored]
-      .filter((token): token is CachedToken => token !== undefined)
-      .sort((a, b) => b.expiresAt - a.expiresAt)[0];
+    const cached = longestLived(remembered, stored);
     const source: CacheOutcome = cached === stored ? 'table' : 'memory';
     const nowSeconds = this.nowSeconds();
 
@@ -309,7 +315,7 @@ export class TokenVendor {
         this.options.memory.get(context.key),
         this.peekLease(context.key),
       ]);
-      const token = remembered ?? lease?.token;
+      const token = longestLived(remembered, lease?.token);
       if (token && context.freshness.isFresh(token, this.nowSeconds())) return { token };
       if (lease && lease.leaseUntilMs > this.now()) continue;
       // Given back after a failure while we waited: the holder's answer is ours too.
