@@ -18,6 +18,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { TOKEN_TABLE } from '../lambda/cache/dynamodb-token-table';
 import { parseProviderConfig } from '../lambda/config/load-providers';
 import type { ProviderConfig } from '../lambda/config/provider-schema';
+import { FUNCTION_BUNDLE } from './function-bundle';
 import { grantVend } from './grant-vend';
 
 /** How callers reach the API. */
@@ -149,10 +150,11 @@ export class TokenVendingService extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: {
-        minify: true,
-        sourceMap: true,
-        target: 'node24',
+        minify: FUNCTION_BUNDLE.minify,
+        sourceMap: FUNCTION_BUNDLE.sourceMap,
+        target: FUNCTION_BUNDLE.target,
         format: nodejs.OutputFormat.CJS,
+        externalModules: [...FUNCTION_BUNDLE.externalModules],
         // The providers file travels inside the code asset: configuration, never in the environment.
         commandHooks: providersFileHook(this.providers),
       },

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { build, stop } from 'esbuild';
 import * as oauth from 'oauth4webapi';
+import { FUNCTION_BUNDLE } from '../infra/function-bundle';
 import { cacheKey } from '../lambda/cache/cache-key';
 import { MemoryTokenStore } from '../lambda/cache/memory-token-store';
 import { composeService } from '../lambda/compose';
@@ -107,16 +108,15 @@ const row = (name: string, figures: Figures) =>
 async function bundleFigures(): Promise<{ bytes: number; initMs: number[] }> {
   const outdir = join(ROOT, '.cache', 'bench-bundle');
   mkdirSync(outdir, { recursive: true });
-  // The options the CDK stack gives NodejsFunction: minified CommonJS for Node 24, AWS SDK from the runtime.
   await build({
     entryPoints: [join(ROOT, 'lambda', 'index.ts')],
     outfile: join(outdir, 'index.js'),
     bundle: true,
-    minify: true,
     platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    external: ['@aws-sdk/*'],
+    minify: FUNCTION_BUNDLE.minify,
+    target: FUNCTION_BUNDLE.target,
+    format: FUNCTION_BUNDLE.format,
+    external: [...FUNCTION_BUNDLE.externalModules],
     logLevel: 'silent',
   });
   writeFileSync(join(outdir, 'providers.json'), JSON.stringify({ providers: [] }));

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { build, stop } from 'esbuild';
+import { FUNCTION_BUNDLE } from '../../infra/function-bundle';
 import { proxyEvent } from '../../local/proxy-event';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
@@ -44,11 +45,11 @@ describe('Lambda entry, bundled', () => {
       entryPoints: [join(ROOT, 'lambda', 'index.ts')],
       outfile: join(dir, 'index.js'),
       bundle: true,
-      minify: true,
       platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      external: ['@aws-sdk/*'],
+      minify: FUNCTION_BUNDLE.minify,
+      target: FUNCTION_BUNDLE.target,
+      format: FUNCTION_BUNDLE.format,
+      external: [...FUNCTION_BUNDLE.externalModules],
       logLevel: 'silent',
     });
     await stop();

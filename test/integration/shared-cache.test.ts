@@ -57,6 +57,16 @@ describe('Shared cache across instances', () => {
     return started;
   }
 
+  /** `count` vends at once, spread round-robin over the instances. */
+  const burst = (group: readonly TestService[], providerId: string, count: number) =>
+    Promise.all(
+      Array.from({ length: count }, (_, index) => {
+        const instance = group[index % group.length];
+        assert.ok(instance);
+        return instance.vend(providerId);
+      }),
+    );
+
   const keyOf = (providerId: string) =>
     cacheKey({ providerId, tokenEndpoint: provider.tokenEndpoint, clientId: 'shared-client', scopes: [] });
 
@@ -74,12 +84,7 @@ describe('Shared cache across instances', () => {
     const providerEntry = entry();
     const group = await startInstances(4, providerEntry);
     const before = provider.requests.length;
-    const responses = await Promise.all(
-      Array.from(
-        { length: 200 },
-        (_, index) => group[index % group.length]?.vend(providerEntry.id) as ReturnType<TestService['vend']>,
-      ),
-    );
+    const responses = await burst(group, providerEntry.id, 200);
     assert.ok(responses.every((response) => response.status === 200));
     const tokens = new Set(responses.map((response) => response.json.access_token));
     assert.equal(tokens.size, 1);
@@ -93,12 +98,7 @@ describe('Shared cache across instances', () => {
     const providerEntry = entry();
     const group = await startInstances(3, providerEntry);
     const before = provider.requests.length;
-    const responses = await Promise.all(
-      Array.from(
-        { length: 30 },
-        (_, index) => group[index % group.length]?.vend(providerEntry.id) as ReturnType<TestService['vend']>,
-      ),
-    );
+    const responses = await burst(group, providerEntry.id, 30);
     assert.equal(provider.requests.length - before, 1);
     for (const response of responses) {
       assert.equal(response.status, 502);

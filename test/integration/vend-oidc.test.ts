@@ -48,6 +48,16 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
     return token as string;
   }
 
+  /** The cache key the service computes for a provider of this fixture. */
+  const keyOf = (providerId: string, secretId: string, audience: string, scopes: string[]) =>
+    cacheKey({
+      providerId,
+      tokenEndpoint: oidc.server.tokenEndpoint,
+      clientId: String(oidc.secrets[secretId]?.client_id),
+      audience,
+      scopes,
+    });
+
   before(async () => {
     [oidc, table] = await Promise.all([startOidcFixture(), createTestTable()]);
     service = await newInstance();
@@ -126,14 +136,7 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
   });
 
   it('treats an item that expires within the margin as a miss, though the table still holds it', async () => {
-    const credentials = oidc.secrets['tvm/basic'] as { client_id: string };
-    const key = cacheKey({
-      providerId: 'basic',
-      tokenEndpoint: oidc.server.tokenEndpoint,
-      clientId: credentials.client_id,
-      audience: AUDIENCE,
-      scopes: ['demo.write'],
-    });
+    const key = keyOf('basic', 'tvm/basic', AUDIENCE, ['demo.write']);
     await seedToken(table, key, 'about-to-expire', { ageSeconds: 3570, leftSeconds: 30 });
     const before = oidc.server.tokenRequests();
     const token = await vendToken(await newInstance(), 'basic', { scope: 'demo.write' });
@@ -142,14 +145,7 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
   });
 
   it('refreshes when min_ttl asks for more than the cached token has left', async () => {
-    const credentials = oidc.secrets['tvm/post'] as { client_id: string };
-    const key = cacheKey({
-      providerId: 'post',
-      tokenEndpoint: oidc.server.tokenEndpoint,
-      clientId: credentials.client_id,
-      audience: 'https://other.example.test/',
-      scopes: ['demo.read'],
-    });
+    const key = keyOf('post', 'tvm/post', 'https://other.example.test/', ['demo.read']);
     await seedToken(table, key, 'forty-minutes-left', { ageSeconds: 1200, leftSeconds: 2400 });
     const instance = await newInstance();
     const body = { audience: 'https://other.example.test/' };
