@@ -1,11 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { build, stop } from 'esbuild';
 import * as oauth from 'oauth4webapi';
-import { FUNCTION_BUNDLE } from '../infra/function-bundle';
 import { cacheKey } from '../lambda/cache/cache-key';
 import { MemoryTokenStore } from '../lambda/cache/memory-token-store';
 import { composeService } from '../lambda/compose';
@@ -18,6 +16,7 @@ import { startDynamoDbLocal } from '../local/dynamodb-local';
 import { proxyEvent } from '../local/proxy-event';
 import { ensureTokenTable } from '../local/token-table';
 import { dynamoDbClient } from '../test/support/dynamodb';
+import { bundleFunction } from './bundle-function';
 
 /**
  * `npm run bench`: figures from one run on this machine, each beside a baseline measured in the same run.
@@ -107,19 +106,7 @@ const row = (name: string, figures: Figures) =>
 
 async function bundleFigures(): Promise<{ bytes: number; initMs: number[] }> {
   const outdir = join(ROOT, '.cache', 'bench-bundle');
-  mkdirSync(outdir, { recursive: true });
-  await build({
-    entryPoints: [join(ROOT, 'lambda', 'index.ts')],
-    outfile: join(outdir, 'index.js'),
-    bundle: true,
-    platform: 'node',
-    minify: FUNCTION_BUNDLE.minify,
-    target: FUNCTION_BUNDLE.target,
-    format: FUNCTION_BUNDLE.format,
-    external: [...FUNCTION_BUNDLE.externalModules],
-    logLevel: 'silent',
-  });
-  writeFileSync(join(outdir, 'providers.json'), JSON.stringify({ providers: [] }));
+  await bundleFunction(outdir, { providers: [] });
   const script = `const t=process.hrtime.bigint();require(${JSON.stringify(join(outdir, 'index.js'))});console.log(Number(process.hrtime.bigint()-t)/1e6)`;
   const initMs = Array.from({ length: 5 }, () =>
     Number(
@@ -130,7 +117,6 @@ async function bundleFigures(): Promise<{ bytes: number; initMs: number[] }> {
         .trim(),
     ),
   ).sort((a, b) => a - b);
-  await stop();
   return { bytes: statSync(join(outdir, 'index.js')).size, initMs };
 }
 

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { build, stop } from 'esbuild';
-import { FUNCTION_BUNDLE } from '../../infra/function-bundle';
 import { proxyEvent } from '../../local/proxy-event';
+import { bundleFunction } from '../../scripts/bundle-function';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive } from '../support/recording-log';
@@ -40,33 +39,17 @@ describe('Lambda entry, bundled', () => {
       'tvm/lambda',
       JSON.stringify({ client_id: 'lambda-client', client_secret: CLIENT_SECRET }),
     );
-    mkdirSync(dir, { recursive: true });
-    await build({
-      entryPoints: [join(ROOT, 'lambda', 'index.ts')],
-      outfile: join(dir, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      minify: FUNCTION_BUNDLE.minify,
-      target: FUNCTION_BUNDLE.target,
-      format: FUNCTION_BUNDLE.format,
-      external: [...FUNCTION_BUNDLE.externalModules],
-      logLevel: 'silent',
+    await bundleFunction(dir, {
+      providers: [
+        {
+          id: 'partner',
+          tokenEndpoint: provider.tokenEndpoint,
+          clientAuth: 'client_secret_post',
+          secretId: 'tvm/lambda',
+          callers: ['arn:aws:iam::111122223333:role/orders-service'],
+        },
+      ],
     });
-    await stop();
-    writeFileSync(
-      join(dir, 'providers.json'),
-      JSON.stringify({
-        providers: [
-          {
-            id: 'partner',
-            tokenEndpoint: provider.tokenEndpoint,
-            clientAuth: 'client_secret_post',
-            secretId: 'tvm/lambda',
-            callers: ['arn:aws:iam::111122223333:role/orders-service'],
-          },
-        ],
-      }),
-    );
   });
 
   after(async () => {
