@@ -15,7 +15,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct, type IConstruct } from 'constructs';
-import { TOKEN_TABLE } from '../lambda/cache/dynamodb-token-table';
+import { TOKEN_TABLE } from '../lambda/cache/dynamodb-tier';
 import { parseProviderConfig } from '../lambda/config/load-providers';
 import type { ProviderConfig } from '../lambda/config/provider-schema';
 import { FUNCTION_BUNDLE } from './function-bundle';

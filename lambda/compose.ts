@@ -1,8 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDbTokenTable } from './cache/dynamodb-token-table';
+import { DynamoDbTier } from './cache/dynamodb-tier';
+import { FallbackTier } from './cache/fallback-tier';
+import { InProcessTier } from './cache/in-process-tier';
 import { MemoryTokenStore } from './cache/memory-token-store';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
+import { LastGoodCredentials } from './credentials/last-good-credentials';
 import { type ApiHandler, createHandler } from './handler';
 import type { Log } from './logging';
 import { OAuthTokenClient, type OAuthTokenClientOptions } from './oauth/token-client';
@@ -17,31 +20,45 @@ export interface ServiceParts {
   readonly tokenClient?: OAuthTokenClientOptions;
   readonly memory?: MemoryTokenStore;
   readonly now?: () => number;
+  /** Bound of one table call. @default TABLE_CALL_TIMEOUT_MS */
+  readonly tableCallTimeoutMs?: number;
 }
 
 /** Wires one service instance, as a Lambda container or a local instance holds it. */
 export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
   const now = parts.now ? { now: parts.now } : {};
-  const tokenTable =
+  const local = new InProcessTier(now);
+  // The table is shared by every container; when it fails or hangs, this container's own tier stands in.
+  const tier =
     parts.dynamoDb && parts.tableName
-      ? new DynamoDbTokenTable({ client: parts.dynamoDb, tableName: parts.tableName, ...now })
-      : undefined;
-  // One item per key holds the token and the lease, so the table is both the store and the coordinator.
-  const shared = tokenTable ? { table: tokenTable, coordinator: tokenTable } : {};
+      ? new FallbackTier(
+          new DynamoDbTier({
+            client: parts.dynamoDb,
+            tableName: parts.tableName,
+            ...now,
+            ...(parts.tableCallTimeoutMs === undefined ? {} : { callTimeoutMs: parts.tableCallTimeoutMs }),
+          }),
+          local,
+          { log: parts.log, ...now },
+        )
+      : local;
   const vendor = new TokenVendor({
     providers: parts.providers,
-    credentials: parts.credentials,
+    credentials: new LastGoodCredentials(parts.credentials, { log: parts.log, ...now }),
     tokenClient: new OAuthTokenClient({ ...now, ...parts.tokenClient }),
     // With a shared table, memory is trusted a minute (evictions elsewhere show within it); alone, it is the cache.
     memory:
       parts.memory ??
-      new MemoryTokenStore({ ...now, ...(shared.table ? {} : { maxAgeSeconds: Number.POSITIVE_INFINITY }) }),
-    ...shared,
+      new MemoryTokenStore({
+        ...now,
+        ...(tier === local ? { maxAgeSeconds: Number.POSITIVE_INFINITY } : {}),
+      }),
+    tier,
     log: parts.log,
     ...now,
   });
   return {
-    handler: createHandler({ vendor, log: parts.log, ...(parts.now ? { now: parts.now } : {}) }),
+    handler: createHandler({ vendor, log: parts.log, ...now }),
     vendor,
   };
 }

@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   upstream_invalid_response: 502,
   upstream_unavailable: 503,
   upstream_timeout: 504,
+  service_unavailable: 503,
   internal_error: 500,
 } as const;
 
@@ -20,7 +21,7 @@ export interface VendErrorDetails {
   readonly upstreamError?: string;
   /** The HTTP status the provider answered with, where there was one. */
   readonly upstreamStatus?: number;
-  /** Seconds a caller should wait before trying again, for `upstream_unavailable`. */
+  /** Seconds a caller should wait before trying again, for `upstream_unavailable` and `service_unavailable`. */
   readonly retryAfterSeconds?: number;
 }
 

@@ -37,10 +37,11 @@ export class Freshness {
 
   /**
    * Good enough when the provider cannot give a better one: it meets the caller's min_ttl, which defaults
-   * to the margin (DESIGN.md).
+   * to the margin (DESIGN.md). Never one with less than a second left: a caller would be told `expires_in: 0`.
    */
   isUsable(token: CachedToken, nowSeconds: number): boolean {
-    return secondsLeft(token, nowSeconds) > (this.minTtlSeconds ?? this.marginSeconds(token));
+    const left = secondsLeft(token, nowSeconds);
+    return left >= 1 && left > (this.minTtlSeconds ?? this.marginSeconds(token));
   }
 
   isRefreshDue(token: CachedToken, nowSeconds: number): boolean {

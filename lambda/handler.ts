@@ -57,7 +57,8 @@ function tokenBody(outcome: VendOutcome, nowMs: number) {
   return {
     access_token: token.accessToken,
     token_type: 'Bearer',
-    expires_in: Math.max(0, Math.floor(token.expiresAt - nowMs / 1000)),
+    // The vendor serves only tokens with at least a second left; never tell a caller 0.
+    expires_in: Math.max(1, Math.floor(token.expiresAt - nowMs / 1000)),
     expires_at: new Date(token.expiresAt * 1000).toISOString(),
     ...(token.scope === undefined ? {} : { scope: token.scope }),
   };

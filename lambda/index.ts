@@ -1,10 +1,12 @@
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { createTableClient } from './cache/dynamodb-tier';
 import { composeService } from './compose';
 import { loadProvidersFile } from './config/load-providers';
-import { SecretsManagerCredentialSource } from './credentials/secrets-manager-credential-source';
+import {
+  createSecretsClient,
+  SecretsManagerCredentialSource,
+} from './credentials/secrets-manager-credential-source';
 import { createLogger } from './logging';
 
 /**
@@ -18,8 +20,8 @@ if (!tableName) throw new Error('TVM_TABLE is not set');
 const logger = createLogger();
 const { handler: apiHandler } = composeService({
   providers: loadProvidersFile(process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json')),
-  credentials: new SecretsManagerCredentialSource({ client: new SecretsManagerClient({}) }),
-  dynamoDb: new DynamoDBClient({}),
+  credentials: new SecretsManagerCredentialSource({ client: createSecretsClient() }),
+  dynamoDb: createTableClient(),
   tableName,
   log: logger,
 });

@@ -34,9 +34,22 @@ export function normalizeScopes(scope: string | readonly string[]): string[] {
   return [...new Set(tokens.filter((token) => token.length > 0))].sort();
 }
 
-function decodeBody(body: string | null, isBase64Encoded: boolean): string {
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The body as API Gateway passes it: a string, or null when there is none. Anything else, and base64 that is
+ * not strictly base64 (Node would decode it leniently into something else), is refused rather than guessed at.
+ */
+function decodeBody(body: unknown, isBase64Encoded: unknown): string {
   if (body === null || body === '') return '';
-  const bytes = isBase64Encoded ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');
+  if (typeof body !== 'string') throw new VendError('invalid_request', 'The request has no readable body.');
+  if (body.length > MAX_BODY_BYTES * 2) {
+    throw new VendError('invalid_request', `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+  }
+  if (isBase64Encoded === true && !BASE64.test(body)) {
+    throw new VendError('invalid_request', 'The request body is marked base64 but is not valid base64.');
+  }
+  const bytes = isBase64Encoded === true ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');
   if (bytes.length > MAX_BODY_BYTES) {
     throw new VendError('invalid_request', `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
   }
@@ -52,7 +65,7 @@ function describeBodyIssue(issue: $ZodIssue): string {
 }
 
 /** Parses and validates the body of a vend or evict call; throws `invalid_request` naming every problem. */
-export function parseVendRequest(body: string | null, isBase64Encoded = false): VendRequest {
+export function parseVendRequest(body: unknown, isBase64Encoded: unknown = false): VendRequest {
   const text = decodeBody(body, isBase64Encoded);
   if (text.trim() === '') return {};
   let json: unknown;

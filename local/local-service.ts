@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createTableClient } from '../lambda/cache/dynamodb-tier';
 import { composeService } from '../lambda/compose';
 import { loadProvidersFile } from '../lambda/config/load-providers';
 import type { ProviderConfig } from '../lambda/config/provider-schema';
@@ -52,8 +52,10 @@ export async function startLocalService(
       started.push(dynamoDbLocal);
       dynamoDbEndpoint = dynamoDbLocal.endpoint;
     }
-    const dynamoDb = new DynamoDBClient({
+    const dynamoDb = createTableClient({
       endpoint: dynamoDbEndpoint,
+      // Creating the table may take a moment on a JVM just started; each vend's call is bounded by the tier.
+      requestHandler: { connectionTimeout: 2000, requestTimeout: 10_000 },
       region: process.env.AWS_REGION ?? 'us-east-1',
       ...(isLoopback(dynamoDbEndpoint)
         ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }

@@ -7,7 +7,7 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { TOKEN_TABLE } from '../lambda/cache/dynamodb-token-table';
+import { TOKEN_TABLE } from '../lambda/cache/dynamodb-tier';
 
 /** Creates the token table as the CDK stack defines it (on-demand, TTL on), unless it exists. */
 export async function ensureTokenTable(client: DynamoDBClient, tableName: string): Promise<void> {

@@ -71,6 +71,11 @@ export const ProviderEntrySchema = z
     refreshMarginSeconds: withDefault(whole(0, 3600), 60),
     timeoutMs: withDefault(whole(100, 10_000), 5000),
     maxAttempts: withDefault(whole(1, 5), 3),
+    /**
+     * The longest a token of this provider is trusted and cached for, whatever its `expires_in` or JWT `exp`
+     * says; a longer one is served as if it expired then. Never more than 366 days.
+     */
+    maxTokenLifetimeSeconds: z.optional(whole(60, 366 * 86_400)),
     /** JWS algorithm of the client assertion, for `private_key_jwt`. */
     assertionAlgorithm: withDefault(z.enum(['RS256', 'PS256', 'ES256']), 'RS256'),
   })

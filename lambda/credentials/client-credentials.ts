@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import '../config/zod-locale';
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, VendError } from '../errors';
 
 /** What a provider's secret holds: only what is secret (DESIGN.md, "Providers"). */
 export type ClientCredentials =
@@ -14,8 +14,22 @@ export type ClientCredentials =
 export interface CredentialSource {
   /** The credentials stored under `secretId`; cached by the implementation for a bounded time. */
   get(secretId: string): Promise<ClientCredentials>;
+  /** The client id of `secretId`: what the cache key needs, from the last good read when there is one. */
+  clientId(secretId: string): Promise<string>;
   /** Forget a cached value, e.g. after the provider answered `invalid_client` because the secret rotated. */
   invalidate(secretId: string): void;
+}
+
+/** Secrets Manager did not answer, or answered that it is unwell: nothing is wrong with the secret. */
+export class SecretStoreUnavailableError extends VendError {
+  constructor(
+    readonly secretId: string,
+    readonly reason: string,
+  ) {
+    super('service_unavailable', 'The secret store is unavailable; try again shortly.', {
+      retryAfterSeconds: 5,
+    });
+  }
 }
 
 const nonEmpty = () => z.string().check(z.minLength(1));

@@ -37,6 +37,10 @@ export class StaticCredentialSource implements CredentialSource {
     return credentials;
   }
 
+  async clientId(secretId: string): Promise<string> {
+    return (await this.get(secretId)).clientId;
+  }
+
   invalidate(): void {
     // Nothing to refresh: the file was read once at start-up.
   }

@@ -10,7 +10,7 @@ import {
   type RetryPolicy,
   sleep,
 } from './retry-policy';
-import { tokenExpiry } from './token-lifetime';
+import { MIN_LIFETIME_SECONDS, MIN_SECONDS_LEFT_ON_ARRIVAL, tokenExpiry } from './token-lifetime';
 
 export interface TokenGrantRequest {
   readonly provider: ProviderConfig;
@@ -71,6 +71,46 @@ export const UPSTREAM_BUDGET_MS = 10_000;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MIN_ATTEMPT_MS = 250;
+/** A token response is a few KiB; a body past this is refused unread, never buffered whole. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Statuses whose Response may not carry a body. */
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+/** A provider's body past {@link MAX_RESPONSE_BYTES}, by its content-length or by counting. */
+class ResponseTooLargeError extends Error {
+  override readonly name = 'ResponseTooLargeError';
+
+  constructor(readonly status: number) {
+    super(`response larger than ${MAX_RESPONSE_BYTES} bytes`);
+  }
+}
+
+/**
+ * Reads a body up to `limit` bytes, counting as it goes. A body that trickles in is cut off by the request's
+ * signal (its timeout), which the stream honours, so it ends as a timeout rather than a malformed answer.
+ */
+async function readBounded(response: Response, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new ResponseTooLargeError(response.status);
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = response.body?.getReader();
+  if (!reader) return new Uint8Array();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new ResponseTooLargeError(response.status);
+    }
+    chunks.push(value);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
 
 /** A provider-supplied error code, reduced to what is safe to pass on. */
 function sanitizeUpstreamCode(value: unknown): string | undefined {
@@ -174,7 +214,7 @@ export class OAuthTokenClient implements TokenClient {
     const requestedAtSeconds = Math.floor(this.now() / 1000);
     const options: oauth.TokenEndpointRequestOptions = {
       signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
-      [oauth.customFetch]: provider.bodyEncoding === 'json' ? this.jsonBodyFetch : this.fetchImpl,
+      [oauth.customFetch]: this.boundedFetch(provider.bodyEncoding),
       [oauth.allowInsecureRequests]: LOOPBACK.has(endpoint.hostname),
     };
 
@@ -189,6 +229,9 @@ export class OAuthTokenClient implements TokenClient {
       );
     } catch (error) {
       if (isTimeout(error)) throw this.timeout(provider, timeoutMs);
+      if (error instanceof ResponseTooLargeError) {
+        throw this.invalid(provider, error.status, `a response larger than ${MAX_RESPONSE_BYTES} bytes`);
+      }
       // fetch rejects with a TypeError for refused, reset and unresolvable connections.
       if (error instanceof TypeError) return { kind: 'retryable', reason: 'connection failed' };
       throw error;
@@ -210,9 +253,23 @@ export class OAuthTokenClient implements TokenClient {
       if (body.token_type !== 'bearer') {
         throw this.invalid(provider, response.status, 'token_type is not Bearer');
       }
-      const expiresAt = tokenExpiry(body.access_token, body.expires_in, requestedAtSeconds);
+      const expiresAt = tokenExpiry(
+        body.access_token,
+        body.expires_in,
+        requestedAtSeconds,
+        provider.maxTokenLifetimeSeconds,
+      );
       if (expiresAt === undefined) {
         throw this.invalid(provider, response.status, 'no usable expires_in or JWT exp');
+      }
+      const lifetime = expiresAt - requestedAtSeconds;
+      const left = Math.floor(expiresAt - this.now() / 1000);
+      if (lifetime < MIN_LIFETIME_SECONDS || left < MIN_SECONDS_LEFT_ON_ARRIVAL) {
+        throw this.invalid(
+          provider,
+          response.status,
+          `a token valid for ${lifetime} s (${Math.max(0, left)} s left on arrival); at least ${MIN_LIFETIME_SECONDS} s are needed`,
+        );
       }
       const token: GrantedToken = {
         accessToken: body.access_token,
@@ -226,13 +283,34 @@ export class OAuthTokenClient implements TokenClient {
     }
   }
 
-  /** Auth0's documented variant: the same parameters as a JSON object. */
-  private readonly jsonBodyFetch = (url: string, init: oauth.CustomFetchOptions<'POST', URLSearchParams>) =>
-    this.fetchImpl(url, {
-      ...init,
-      headers: { ...init.headers, 'content-type': 'application/json' },
-      body: JSON.stringify(Object.fromEntries(init.body)),
-    });
+  /**
+   * The fetch every token request goes through: Auth0's documented JSON variant of the body where the entry
+   * asks for it, and the answer read in full, within the request's time and {@link MAX_RESPONSE_BYTES}, before
+   * oauth4webapi parses it.
+   */
+  private boundedFetch(encoding: ProviderConfig['bodyEncoding']) {
+    return async (
+      url: string,
+      init: oauth.CustomFetchOptions<'POST', URLSearchParams>,
+    ): Promise<Response> => {
+      const response = await this.fetchImpl(
+        url,
+        encoding === 'json'
+          ? {
+              ...init,
+              headers: { ...init.headers, 'content-type': 'application/json' },
+              body: JSON.stringify(Object.fromEntries(init.body)),
+            }
+          : init,
+      );
+      const bytes = await readBounded(response, MAX_RESPONSE_BYTES);
+      return new Response(NULL_BODY_STATUSES.has(response.status) ? null : bytes, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    };
+  }
 
   /**
    * oauth4webapi's errors carry the response body in `cause`, which may hold an access token: only the

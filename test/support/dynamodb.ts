@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDbTokenTable } from '../../lambda/cache/dynamodb-token-table';
+import { DynamoDbTier } from '../../lambda/cache/dynamodb-tier';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local';
 import { ensureTokenTable } from '../../local/token-table';
 
@@ -57,9 +57,9 @@ export async function seedToken(
   { ageSeconds, leftSeconds }: { ageSeconds: number; leftSeconds: number },
 ): Promise<void> {
   const nowSeconds = Math.floor(Date.now() / 1000);
-  await new DynamoDbTokenTable({ client: table.client, tableName: table.tableName }).put(
+  await new DynamoDbTier({ client: table.client, tableName: table.tableName }).store(
     key,
     { accessToken, issuedAt: nowSeconds - ageSeconds, expiresAt: nowSeconds + leftSeconds },
-    { providerId: 'seeded' },
+    'seeded',
   );
 }

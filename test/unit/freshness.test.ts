@@ -78,3 +78,12 @@ describe('Class: Freshness', () => {
     });
   });
 });
+
+describe('Freshness: the last second', () => {
+  it('never finds a token with less than a second left usable, even for min_ttl 0', () => {
+    const provider = providerWith(60);
+    const token = { accessToken: 't', issuedAt: 0, expiresAt: 100 };
+    assert.ok(new Freshness(provider, 'k', 0).isUsable(token, 98.9));
+    assert.ok(!new Freshness(provider, 'k', 0).isUsable(token, 99.5));
+  });
+});

@@ -29,3 +29,18 @@ describe('Function: tokenExpiry', () => {
     assert.equal(tokenExpiry(jwtWithExp(now - 1), undefined, now), undefined);
   });
 });
+
+describe('Function: tokenExpiry, the ceiling', () => {
+  const now = 1_800_000_000;
+
+  it("applies the same ceiling to a JWT's exp as to expires_in: a 50-year exp is nonsense", () => {
+    assert.equal(tokenExpiry(jwtWithExp(now + 50 * 365 * 86_400), undefined, now), undefined);
+    assert.equal(tokenExpiry('opaque', 50 * 365 * 86_400, now), undefined);
+  });
+
+  it("shortens a lifetime to the provider's own ceiling", () => {
+    assert.equal(tokenExpiry(jwtWithExp(now + 86_400), undefined, now, 3600), now + 3600);
+    assert.equal(tokenExpiry('opaque', 86_400, now, 3600), now + 3600);
+    assert.equal(tokenExpiry('opaque', 300, now, 3600), now + 300);
+  });
+});

@@ -1,0 +1,311 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { recordFailure } from '../backoff-policy';
+import type { ErrorCode } from '../errors';
+import type { Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
+import type { CachedToken } from './token-store';
+
+/** The table's layout, shared with the CDK stack and the local run. */
+export const TOKEN_TABLE = {
+  partitionKey: 'pk',
+  /** Epoch seconds; the table's TTL attribute. TTL deletes late, so every read checks it too. */
+  ttlAttribute: 'expiresAt',
+} as const;
+
+/** A key that has only ever been leased (its first fetch failed) still goes, by TTL, an hour later. */
+const LEASE_ONLY_TTL_SECONDS = 3600;
+
+/**
+ * How long one table call may take, retries included. A healthy table answers in milliseconds; past this
+ * the table is treated as down and bypassed (see {@link FallbackTier}).
+ */
+export const TABLE_CALL_TIMEOUT_MS = 1000;
+
+/** A table call that did not answer within its bound. */
+export class TableTimeoutError extends Error {
+  override readonly name = 'TableTimeoutError';
+
+  constructor(
+    readonly operation: string,
+    timeoutMs: number,
+  ) {
+    super(`DynamoDB ${operation} did not answer within ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * A DynamoDB client bounded at the socket too: a connection that is not made, or a request that is not
+ * answered, fails fast instead of holding the vend until the function times out.
+ */
+export function createTableClient(
+  config: ConstructorParameters<typeof DynamoDBClient>[0] = {},
+): DynamoDBClient {
+  return new DynamoDBClient({
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 500, requestTimeout: TABLE_CALL_TIMEOUT_MS },
+    ...config,
+  });
+}
+
+export interface DynamoDbTierOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly callTimeoutMs?: number;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+type Item = Record<string, AttributeValue>;
+
+const NAMES = {
+  '#pk': TOKEN_TABLE.partitionKey,
+  '#accessToken': 'accessToken',
+  '#scope': 'scope',
+  '#issuedAt': 'issuedAt',
+  '#expiresAt': TOKEN_TABLE.ttlAttribute,
+  '#version': 'version',
+  '#provider': 'provider',
+  '#owner': 'owner',
+  '#leaseUntil': 'leaseUntil',
+  '#failures': 'failures',
+  '#retryAt': 'retryAt',
+  '#lastError': 'lastError',
+  '#failedAt': 'failedAt',
+} as const;
+
+const LEASE_AND_FAILURES = ['#owner', '#leaseUntil', '#failures', '#retryAt', '#lastError', '#failedAt'];
+
+/** Only the names an expression uses may be passed with it. */
+function namesFor(...expressions: string[]): Record<string, string> {
+  const text = expressions.join(' ');
+  return Object.fromEntries(Object.entries(NAMES).filter(([placeholder]) => text.includes(placeholder)));
+}
+
+function tokenOf(item: Item | undefined, nowSeconds: number): CachedToken | undefined {
+  const accessToken = item?.accessToken?.S;
+  const issuedAt = Number(item?.issuedAt?.N);
+  const expiresAt = Number(item?.[TOKEN_TABLE.ttlAttribute]?.N);
+  if (!accessToken || !Number.isFinite(issuedAt) || !Number.isFinite(expiresAt)) return undefined;
+  // TTL deletes late: an expired token may still be on the item.
+  if (expiresAt <= nowSeconds) return undefined;
+  const scope = item?.scope?.S;
+  return scope === undefined
+    ? { accessToken, issuedAt, expiresAt }
+    : { accessToken, issuedAt, expiresAt, scope };
+}
+
+/**
+ * The shared tier on DynamoDB: one item per key.
+ *
+ * The item holds the token and its `version` (one GetItem on a hit) and, while someone fetches, a lease:
+ * owner and `leaseUntil`. Timeline of a miss: container A read no usable token and takes the lease with one
+ * conditional UpdateItem — free only when no lease is live, no backoff runs, and the version is still the
+ * one A read, so a token written since makes the write fail and hands A the item instead. B, C… fail the
+ * condition and learn from the old item who holds it until when; they poll the item. A writes its token
+ * (with a new version) and clears the lease in one UpdateItem. If A dies, its lease runs out and the next
+ * caller takes over. If A fails, it says so on the item (error and time), so waiting callers share its
+ * answer instead of each asking the provider; enough failures in a row start a backoff every container
+ * honours. Every call is bounded by `callTimeoutMs` and fails with {@link TableTimeoutError} past it.
+ */
+export class DynamoDbTier implements SharedTier {
+  private readonly client: DynamoDBClient;
+  private readonly tableName: string;
+  private readonly callTimeoutMs: number;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(options: DynamoDbTierOptions) {
+    this.client = options.client;
+    this.tableName = options.tableName;
+    this.callTimeoutMs = options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+  }
+
+  async read(key: string): Promise<TierItem | undefined> {
+    // A strongly consistent read sees an eviction, a token or a lease written a moment ago elsewhere.
+    const { Item: item } = await this.bounded('get', (abortSignal) =>
+      this.client.send(new GetItemCommand({ ...this.address(key), ConsistentRead: true }), { abortSignal }),
+    );
+    return item ? this.itemOf(item) : undefined;
+  }
+
+  async store(key: string, token: CachedToken, providerId: string): Promise<void> {
+    const { update, values } = this.tokenUpdate(token, providerId, false);
+    await this.bounded('store', (abortSignal) =>
+      this.client.send(
+        new UpdateItemCommand({
+          ...this.address(key),
+          UpdateExpression: update,
+          ExpressionAttributeNames: namesFor(update),
+          ExpressionAttributeValues: values,
+        }),
+        { abortSignal },
+      ),
+    );
+  }
+
+  async evict(key: string): Promise<void> {
+    await this.bounded('evict', (abortSignal) =>
+      this.client.send(new DeleteItemCommand(this.address(key)), { abortSignal }),
+    );
+  }
+
+  async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
+    const nowMs = this.now();
+    const owner = randomUUID();
+    const update =
+      'SET #owner = :owner, #leaseUntil = :leaseUntil, #expiresAt = if_not_exists(#expiresAt, :leaseTtl)';
+    const condition = [
+      '(attribute_not_exists(#leaseUntil) OR #leaseUntil < :now)',
+      '(attribute_not_exists(#retryAt) OR #retryAt < :now)',
+      seenVersion === undefined ? 'attribute_not_exists(#version)' : '#version = :seen',
+    ].join(' AND ');
+    try {
+      const { Attributes: old } = await this.bounded('lease', (abortSignal) =>
+        this.client.send(
+          new UpdateItemCommand({
+            ...this.address(key),
+            UpdateExpression: update,
+            ConditionExpression: condition,
+            ExpressionAttributeNames: namesFor(update, condition),
+            ExpressionAttributeValues: {
+              ':owner': { S: owner },
+              ':leaseUntil': { N: String(nowMs + leaseMs) },
+              ':leaseTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
+              ':now': { N: String(nowMs) },
+              ...(seenVersion === undefined ? {} : { ':seen': { S: seenVersion } }),
+            },
+            ReturnValues: 'ALL_OLD',
+            // The loser learns what won: a live lease, a running backoff, or a token written since it read.
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+          { abortSignal },
+        ),
+      );
+      return { kind: 'acquired', lease: { key, owner, priorFailures: Number(old?.failures?.N ?? 0) } };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const item = error.Item;
+      const retryAtMs = Number(item?.retryAt?.N ?? 0);
+      if (retryAtMs >= nowMs) {
+        return {
+          kind: 'backoff',
+          retryAtMs,
+          lastError: (item?.lastError?.S as ErrorCode) ?? 'upstream_unavailable',
+        };
+      }
+      const leaseUntilMs = Number(item?.leaseUntil?.N ?? 0);
+      if (leaseUntilMs >= nowMs) return { kind: 'held', leaseUntilMs };
+      return item ? { kind: 'superseded', item: this.itemOf(item) } : { kind: 'superseded' };
+    }
+  }
+
+  async release(lease: Lease, outcome: LeaseOutcome): Promise<void> {
+    if (outcome.kind === 'succeeded') {
+      const { update, values } = this.tokenUpdate(outcome.token, outcome.providerId, true);
+      // If the lease ran out and someone took over, the token is written all the same: it is valid, and
+      // theirs will follow.
+      if (!(await this.ifOwner(lease, update, values))) {
+        await this.store(lease.key, outcome.token, outcome.providerId);
+      }
+      return;
+    }
+    const failure = recordFailure(lease.priorFailures, outcome.error, this.now(), this.random);
+    await this.ifOwner(
+      lease,
+      'SET #leaseUntil = :zero, #failures = :failures, #retryAt = :retryAt, #lastError = :lastError, #failedAt = :failedAt',
+      {
+        ':zero': { N: '0' },
+        ':failures': { N: String(failure.failures) },
+        ':retryAt': { N: String(failure.retryAtMs) },
+        ':lastError': { S: failure.lastError },
+        ':failedAt': { N: String(failure.failedAtMs) },
+      },
+    );
+  }
+
+  /** The update that writes a token with a new version; under a lease it also clears lease and failures. */
+  private tokenUpdate(
+    token: CachedToken,
+    providerId: string,
+    endsLease: boolean,
+  ): { update: string; values: Item } {
+    const set = `SET #accessToken = :accessToken, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider${
+      token.scope === undefined ? '' : ', #scope = :scope'
+    }`;
+    const remove = [
+      ...(token.scope === undefined ? ['#scope'] : []),
+      ...(endsLease ? LEASE_AND_FAILURES : []),
+    ];
+    return {
+      update: remove.length > 0 ? `${set} REMOVE ${remove.join(', ')}` : set,
+      values: {
+        ':accessToken': { S: token.accessToken },
+        ':issuedAt': { N: String(token.issuedAt) },
+        ':expiresAt': { N: String(token.expiresAt) },
+        ':version': { S: randomUUID() },
+        ':provider': { S: providerId },
+        ...(token.scope === undefined ? {} : { ':scope': { S: token.scope } }),
+      },
+    };
+  }
+
+  /** An update that applies only while the lease is still ours; false when someone else's it is now. */
+  private async ifOwner(lease: Lease, update: string, values: Item): Promise<boolean> {
+    const condition = '#owner = :owner';
+    try {
+      await this.bounded('release', (abortSignal) =>
+        this.client.send(
+          new UpdateItemCommand({
+            ...this.address(lease.key),
+            UpdateExpression: update,
+            ConditionExpression: condition,
+            ExpressionAttributeNames: namesFor(update, condition),
+            ExpressionAttributeValues: { ...values, ':owner': { S: lease.owner } },
+          }),
+          { abortSignal },
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  private itemOf(item: Item): TierItem {
+    const token = tokenOf(item, this.now() / 1000);
+    return {
+      leaseUntilMs: Number(item.leaseUntil?.N ?? 0),
+      // The version stays visible when the token has expired, so the lease condition can still name it.
+      ...(item.version?.S ? { version: item.version.S } : {}),
+      ...(token && item.version?.S ? { token } : {}),
+      ...(item.failedAt?.N === undefined ? {} : { failedAtMs: Number(item.failedAt.N) }),
+      ...(item.lastError?.S === undefined ? {} : { lastError: item.lastError.S as ErrorCode }),
+    };
+  }
+
+  /** One bounded call: aborted, and reported as a timeout, once `callTimeoutMs` has passed. */
+  private async bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const abortSignal = AbortSignal.timeout(this.callTimeoutMs);
+    try {
+      return await call(abortSignal);
+    } catch (error) {
+      if (abortSignal.aborted) throw new TableTimeoutError(operation, this.callTimeoutMs);
+      throw error;
+    }
+  }
+
+  /** The table and key of one key's item. */
+  private address(key: string): { TableName: string; Key: Item } {
+    return { TableName: this.tableName, Key: { [TOKEN_TABLE.partitionKey]: { S: key } } };
+  }
+}

@@ -1,0 +1,54 @@
+import type { ErrorCode } from '../errors';
+import type { CachedToken } from './token-store';
+
+/**
+ * The cache every container of the service shares, and its single flight, on one item per key: the token,
+ * the version of that token, and — while someone fetches — a lease. DynamoDB is the real one; the
+ * in-process tier stands in for it when there is no table or the table fails.
+ */
+export interface SharedTier {
+  /** The key's item as it stands, without taking anything; undefined when there is none. */
+  read(key: string): Promise<TierItem | undefined>;
+  /**
+   * Takes the key's lease unless it is held, the provider is backing off, or the token is no longer the one
+   * of `seenVersion` (undefined: the caller saw no token).
+   */
+  acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult>;
+  /** Ends a lease: on success stores the token and clears the failure count; on failure records it. */
+  release(lease: Lease, outcome: LeaseOutcome): Promise<void>;
+  /** Stores a token outside any lease (the fallback's write-back once the table answers again). */
+  store(key: string, token: CachedToken, providerId: string): Promise<void>;
+  /** Evicts the token; a lease or backoff on the key goes with it. */
+  evict(key: string): Promise<void>;
+}
+
+export interface TierItem {
+  readonly token?: CachedToken;
+  /** Changes with every token written; the lease condition compares it, never the token itself. */
+  readonly version?: string;
+  /** Epoch ms; 0 or past when nobody holds the lease. */
+  readonly leaseUntilMs: number;
+  /** When the last holder gave the lease back after a failure, and which. */
+  readonly failedAtMs?: number;
+  readonly lastError?: ErrorCode;
+}
+
+export type LeaseResult =
+  | { readonly kind: 'acquired'; readonly lease: Lease }
+  /** Another instance is fetching; its lease ends at `leaseUntilMs` (then, if it died, anyone may take over). */
+  | { readonly kind: 'held'; readonly leaseUntilMs: number }
+  /** The provider failed repeatedly; nobody asks it again before `retryAtMs`. */
+  | { readonly kind: 'backoff'; readonly retryAtMs: number; readonly lastError: ErrorCode }
+  /** The token changed since the caller read it (renewed or evicted elsewhere): here is the item now. */
+  | { readonly kind: 'superseded'; readonly item?: TierItem };
+
+export interface Lease {
+  readonly key: string;
+  readonly owner: string;
+  /** Consecutive counted failures before this lease was taken. */
+  readonly priorFailures: number;
+}
+
+export type LeaseOutcome =
+  | { readonly kind: 'succeeded'; readonly token: CachedToken; readonly providerId: string }
+  | { readonly kind: 'failed'; readonly error: ErrorCode };

@@ -1,0 +1,36 @@
+import type { CachedToken } from './cache/token-store';
+import { VendError } from './errors';
+import type { VendContext } from './vend-context';
+
+/**
+ * The lifetime each key's provider issues, learnt from every token seen (fetched, or read from a cache).
+ * A `min_ttl` no token of that key can meet is then refused without asking the provider again.
+ */
+export class KnownLifetimes {
+  private readonly lifetimes = new Map<string, number>();
+
+  constructor(private readonly maxEntries = 1000) {}
+
+  record(key: string, token: CachedToken): void {
+    this.lifetimes.delete(key);
+    this.lifetimes.set(key, token.expiresAt - token.issuedAt);
+    if (this.lifetimes.size > this.maxEntries) {
+      const oldest = this.lifetimes.keys().next().value;
+      if (oldest !== undefined) this.lifetimes.delete(oldest);
+    }
+  }
+
+  /** Throws `invalid_request` when the key's tokens are known to be too short for the caller's min_ttl. */
+  assertCanMeet(context: VendContext): void {
+    const lifetime = this.lifetimes.get(context.key);
+    if (lifetime !== undefined && context.minTtlSeconds !== undefined && context.minTtlSeconds >= lifetime) {
+      throw minTtlError(context, lifetime);
+    }
+  }
+}
+
+export const minTtlError = (context: VendContext, lifetime: number): VendError =>
+  new VendError(
+    'invalid_request',
+    `min_ttl ${context.minTtlSeconds} cannot be met: provider "${context.provider.id}" issues tokens valid for ${lifetime} s.`,
+  );

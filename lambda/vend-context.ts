@@ -1,0 +1,60 @@
+import { cacheKey } from './cache/cache-key';
+import { isCallerAllowed, type ResolvedSelectors, resolveSelectors } from './caller-policy';
+import type { ProviderConfig } from './config/provider-schema';
+import type { CredentialSource } from './credentials/client-credentials';
+import { VendError } from './errors';
+import { Freshness } from './freshness';
+import type { VendRequest } from './vend-request';
+
+/** Everything one vend needs to know, worked out once: which provider, what exactly, under which key. */
+export interface VendContext {
+  readonly provider: ProviderConfig;
+  readonly selectors: ResolvedSelectors;
+  readonly key: string;
+  readonly minTtlSeconds?: number;
+  readonly freshness: Freshness;
+}
+
+/** The request policy: who may ask what of which provider, and the cache key of the answer. */
+export class RequestPolicy {
+  private readonly providers: ReadonlyMap<string, ProviderConfig>;
+
+  constructor(
+    providers: readonly ProviderConfig[],
+    private readonly credentials: CredentialSource,
+  ) {
+    this.providers = new Map(providers.map((provider) => [provider.id, provider]));
+  }
+
+  allowedProviders(principal: string | undefined): ProviderConfig[] {
+    return [...this.providers.values()].filter((provider) => isCallerAllowed(provider, principal));
+  }
+
+  async contextFor(
+    principal: string | undefined,
+    providerId: string,
+    request: VendRequest,
+  ): Promise<VendContext> {
+    const provider = this.providers.get(providerId);
+    if (!provider) throw new VendError('unknown_provider', `No provider "${providerId}".`);
+    if (!isCallerAllowed(provider, principal)) {
+      throw new VendError('access_denied', `This caller may not vend tokens from provider "${providerId}".`);
+    }
+    const selectors = resolveSelectors(provider, request);
+    // The client id is part of the key; it comes from the last good read of the secret, not a fresh one.
+    const key = cacheKey({
+      providerId: provider.id,
+      tokenEndpoint: provider.tokenEndpoint,
+      clientId: await this.credentials.clientId(provider.secretId),
+      scopes: selectors.scopes,
+      ...(selectors.audience === undefined ? {} : { audience: selectors.audience }),
+    });
+    return {
+      provider,
+      selectors,
+      key,
+      ...(request.minTtlSeconds === undefined ? {} : { minTtlSeconds: request.minTtlSeconds }),
+      freshness: new Freshness(provider, key, request.minTtlSeconds),
+    };
+  }
+}

@@ -1,0 +1,17 @@
+import type { CachedToken } from './cache/token-store';
+import type { ErrorCode } from './errors';
+import type { UpstreamExchange } from './oauth/token-client';
+
+/**
+ * Where the token came from: this container's memory, the shared table, the provider because nothing
+ * usable was cached (`miss`), or the provider ahead of expiry while others were still served (`refresh`).
+ */
+export type CacheOutcome = 'memory' | 'table' | 'miss' | 'refresh';
+
+export interface VendOutcome {
+  readonly token: CachedToken;
+  readonly cache: CacheOutcome;
+  readonly upstream?: UpstreamExchange;
+  /** The provider failed, and a cached token that still meets the caller's min_ttl was served instead. */
+  readonly upstreamFailure?: ErrorCode;
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { FAILURE_THRESHOLD } from '../../lambda/backoff-policy';
+import { DynamoDbTier, TableTimeoutError } from '../../lambda/cache/dynamodb-tier';
+import type { Lease } from '../../lambda/cache/shared-tier';
+import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
+
+const token = (accessToken: string) => ({ accessToken, issuedAt: 1_800_000_000, expiresAt: 1_800_003_600 });
+
+/** The token item and its lease, against DynamoDB Local: the conditions that make one fetch per key. */
+describe('Class: DynamoDbTier', () => {
+  let table: TestTable;
+  let clock = 1_800_000_000_000;
+  let tier: DynamoDbTier;
+  let keySeq = 0;
+  const freshKey = () => `key-${++keySeq}`;
+
+  before(async () => {
+    table = await createTestTable();
+    tier = new DynamoDbTier({
+      client: table.client,
+      tableName: table.tableName,
+      now: () => clock,
+      random: () => 0,
+    });
+  });
+
+  after(() => table.dispose());
+
+  const acquired = async (key: string, seenVersion?: string): Promise<Lease> => {
+    const result = await tier.acquire(key, 5000, seenVersion);
+    assert.equal(result.kind, 'acquired');
+    return (result as { lease: Lease }).lease;
+  };
+  const versionOf = async (key: string) => (await tier.read(key))?.version;
+
+  it('gives the lease to one caller; the next learns until when it is held', async () => {
+    const key = freshKey();
+    await acquired(key);
+    const second = await tier.acquire(key, 5000, undefined);
+    assert.deepEqual(second, { kind: 'held', leaseUntilMs: clock + 5000 });
+  });
+
+  it('writes the token with a new version and gives the lease back in one release', async () => {
+    const key = freshKey();
+    const lease = await acquired(key);
+    await tier.release(lease, { kind: 'succeeded', token: token('t1'), providerId: 'p' });
+    const item = await tier.read(key);
+    assert.deepEqual(item?.token, token('t1'));
+    assert.equal(item?.leaseUntilMs, 0);
+    assert.ok(item?.version);
+    await acquired(key, item.version);
+  });
+
+  it('refuses the lease to a caller whose version is out of date, and hands it the item as it is', async () => {
+    const key = freshKey();
+    await tier.store(key, token('older'), 'p');
+    const older = await versionOf(key);
+    await tier.store(key, token('newer'), 'p');
+    const stale = await tier.acquire(key, 5000, undefined);
+    assert.equal(stale.kind, 'superseded');
+    assert.deepEqual(stale.kind === 'superseded' && stale.item?.token, token('newer'));
+    const other = await tier.acquire(key, 5000, older);
+    assert.equal(other.kind, 'superseded');
+    await acquired(key, await versionOf(key));
+  });
+
+  it('compares versions, not tokens: the same token written again is a new version', async () => {
+    const key = freshKey();
+    await tier.store(key, token('same'), 'p');
+    const first = await versionOf(key);
+    await tier.store(key, token('same'), 'p');
+    assert.notEqual(await versionOf(key), first);
+    assert.equal((await tier.acquire(key, 5000, first)).kind, 'superseded');
+  });
+
+  it('keeps the version of an expired token visible, so a lease can still be taken on it', async () => {
+    const key = freshKey();
+    await tier.store(key, { accessToken: 'gone', issuedAt: 1, expiresAt: 2 }, 'p');
+    const item = await tier.read(key);
+    assert.equal(item?.token, undefined);
+    assert.ok(item?.version);
+    await acquired(key, item.version);
+  });
+
+  it('lets anyone take over a lease that ran out (its holder died)', async () => {
+    const key = freshKey();
+    await acquired(key);
+    clock += 5001;
+    await acquired(key);
+  });
+
+  it('records a failure for the waiters, and backs off after repeated counted failures', async () => {
+    const key = freshKey();
+    for (let failure = 1; failure <= FAILURE_THRESHOLD; failure++) {
+      const lease = await acquired(key);
+      assert.equal(lease.priorFailures, failure - 1);
+      await tier.release(lease, { kind: 'failed', error: 'upstream_unavailable' });
+      const item = await tier.read(key);
+      assert.equal(item?.lastError, 'upstream_unavailable');
+      assert.equal(item?.failedAtMs, clock);
+    }
+    const refused = await tier.acquire(key, 5000, undefined);
+    assert.deepEqual(refused, { kind: 'backoff', retryAtMs: clock + 500, lastError: 'upstream_unavailable' });
+    clock += 501;
+    const lease = await acquired(key);
+    await tier.release(lease, { kind: 'succeeded', token: token('recovered'), providerId: 'p' });
+    assert.equal((await acquired(key, await versionOf(key))).priorFailures, 0, 'a success clears the count');
+  });
+
+  it('writes a token even when its lease was taken over meanwhile', async () => {
+    const key = freshKey();
+    const slow = await acquired(key);
+    clock += 5001;
+    const fast = await acquired(key);
+    await tier.release(slow, { kind: 'succeeded', token: token('slow'), providerId: 'p' });
+    assert.deepEqual((await tier.read(key))?.token, token('slow'));
+    assert.ok(((await tier.read(key))?.leaseUntilMs ?? 0) > clock, 'the new holder keeps its lease');
+    await tier.release(fast, { kind: 'succeeded', token: token('fast'), providerId: 'p' });
+    assert.deepEqual((await tier.read(key))?.token, token('fast'));
+  });
+
+  it('evicts the token with its lease and backoff state', async () => {
+    const key = freshKey();
+    await tier.store(key, token('t'), 'p');
+    await tier.evict(key);
+    assert.equal(await tier.read(key), undefined);
+  });
+
+  it('stores the version beside the token on the item itself', async () => {
+    const key = freshKey();
+    await tier.store(key, token('t'), 'p');
+    const { Item } = await table.client.send(
+      new GetItemCommand({ TableName: table.tableName, Key: { pk: { S: key } }, ConsistentRead: true }),
+    );
+    assert.equal(Item?.version?.S, await versionOf(key));
+  });
+
+  it('bounds every call: a table that accepts connections and never answers times out', async () => {
+    const sockets = new Set<Socket>();
+    const hung = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const { port } = hung.address() as { port: number };
+    const client = dynamoDbClient(`http://127.0.0.1:${port}`);
+    const bounded = new DynamoDbTier({ client, tableName: 'hung', callTimeoutMs: 200 });
+    try {
+      for (const call of [
+        () => bounded.read('k'),
+        () => bounded.acquire('k', 1000, undefined),
+        () => bounded.store('k', token('t'), 'p'),
+        () => bounded.evict('k'),
+      ]) {
+        await assert.rejects(call(), (error: unknown) => error instanceof TableTimeoutError);
+      }
+      assert.ok(sockets.size > 0, 'the calls reached the hung endpoint');
+    } finally {
+      client.destroy();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+    }
+  });
+});
