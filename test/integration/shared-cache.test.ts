@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { cacheKey } from '../../lambda/cache/cache-key';
-import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
+import {
+  createTestTable,
+  seedToken,
+  type TestTable,
+  type WatchedTable,
+  watchLeaseRefusals,
+} from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
@@ -17,6 +23,8 @@ const SECRET = 'shared-cache-client-secret';
 describe('Shared cache across instances', () => {
   let provider: FakeProvider;
   let table: TestTable;
+  /** The same table, counting refused leases: bursts hold the provider's answer until all are waiting. */
+  let watched: WatchedTable;
   const log = new RecordingLog();
   const instances: TestService[] = [];
   const issued: string[] = [];
@@ -41,15 +49,18 @@ describe('Shared cache across instances', () => {
     count: number,
     providerEntry: Record<string, unknown>,
     now?: () => number,
+    through: TestTable = table,
+    onRequest?: () => void,
   ): Promise<TestService[]> {
     const started = await Promise.all(
       Array.from({ length: count }, () =>
         startTestService({
           providers: [providerEntry],
           secrets: { 'tvm/shared': { client_id: 'shared-client', client_secret: SECRET } },
-          table,
+          table: through,
           log,
           ...(now ? { now } : {}),
+          ...(onRequest ? { onRequest } : {}),
         }),
       ),
     );
@@ -72,17 +83,24 @@ describe('Shared cache across instances', () => {
 
   before(async () => {
     [provider, table] = await Promise.all([startFakeProvider(), createTestTable()]);
+    watched = watchLeaseRefusals(table);
   });
 
   after(async () => {
     await Promise.all(instances.map((instance) => instance.close()));
+    await watched.table.dispose();
     await Promise.all([provider.close(), table.dispose()]);
   });
 
   it('makes exactly one upstream request for 200 concurrent vends over 4 instances', async () => {
-    provider.setBehaviour((_request, index) => ({ ...grant(`burst-token-${index}`), delayMs: 150 }));
     const providerEntry = entry();
-    const group = await startInstances(4, providerEntry);
+    const group = await startInstances(4, providerEntry, undefined, watched.table);
+    // The holder answers only once the three other instances have been refused the lease.
+    const allWaiting = watched.refused(watched.refusals() + group.length - 1);
+    provider.setBehaviour(async (_request, index) => {
+      await allWaiting;
+      return grant(`burst-token-${index}`);
+    });
     const before = provider.requests.length;
     const responses = await burst(group, providerEntry.id, 200);
     assert.ok(responses.every((response) => response.status === 200));
@@ -93,10 +111,22 @@ describe('Shared cache across instances', () => {
   });
 
   it("shares a lease holder's failure with the callers waiting on it: one upstream request, one answer", async () => {
-    // Slow enough that every instance asks for the lease while the first holds it.
-    provider.setBehaviour(() => ({ status: 401, body: { error: 'invalid_client' }, delayMs: 500 }));
     const providerEntry = entry();
-    const group = await startInstances(3, providerEntry);
+    let received = 0;
+    let allReceived: () => void = () => undefined;
+    const thirtyReceived = new Promise<void>((resolve) => {
+      allReceived = resolve;
+    });
+    const group = await startInstances(3, providerEntry, undefined, watched.table, () => {
+      received += 1;
+      if (received === 30) allReceived();
+    });
+    // The holder fails only once all 30 calls are in and every other instance is waiting on its lease.
+    const allWaiting = watched.refused(watched.refusals() + group.length - 1);
+    provider.setBehaviour(async () => {
+      await Promise.all([allWaiting, thirtyReceived]);
+      return { status: 401, body: { error: 'invalid_client' } };
+    });
     const before = provider.requests.length;
     const responses = await burst(group, providerEntry.id, 30);
     assert.equal(provider.requests.length - before, 1);
@@ -180,23 +210,38 @@ describe('Shared cache across instances', () => {
 
   it('lets one caller renew ahead of expiry while concurrent callers in the same instance are served at once', async () => {
     let clock = Date.now();
-    provider.setBehaviour((_request, index) => ({
-      ...grant(`renewed-${index}`, { expires_in: 300 }),
-      delayMs: 300,
-    }));
+    let joinersServed: () => void = () => undefined;
+    const nineServed = new Promise<void>((resolve) => {
+      joinersServed = resolve;
+    });
+    // The renewal answers only after the nine other callers were served: they must not wait for it.
+    let renewing = false;
+    provider.setBehaviour(async (_request, index) => {
+      if (renewing) await nineServed;
+      return grant(`renewed-${index}`, { expires_in: 300 });
+    });
     const providerEntry = entry();
     const [instance] = await startInstances(1, providerEntry, () => clock);
-    const first = await instance?.vend(providerEntry.id);
-    assert.equal(first?.status, 200);
+    assert.ok(instance);
+    const first = await instance.vend(providerEntry.id);
+    assert.equal(first.status, 200);
+    renewing = true;
     clock += 220_000; // 80 s left of 300: past every refresh point (90–120 s left), outside the 60 s margin
     const before = provider.requests.length;
+    let served = 0;
     const responses = await Promise.all(
-      Array.from({ length: 10 }, () => instance?.vend(providerEntry.id) as ReturnType<TestService['vend']>),
+      Array.from({ length: 10 }, () =>
+        instance.vend(providerEntry.id).then((response) => {
+          served += 1;
+          if (served === 9) joinersServed();
+          return response;
+        }),
+      ),
     );
     assert.equal(provider.requests.length - before, 1);
     const tokens = responses.map((response) => String(response.json.access_token));
     issued.push(...tokens);
-    const renewed = tokens.filter((token) => token !== first?.json.access_token);
+    const renewed = tokens.filter((token) => token !== first.json.access_token);
     assert.equal(renewed.length, 1, 'exactly one caller waited for the renewal');
     const outcomes = log
       .entries()

@@ -63,3 +63,56 @@ export async function seedToken(
     'seeded',
   );
 }
+
+/** A table whose client counts the leases DynamoDB refused (someone else held it): a gate for bursts. */
+export interface WatchedTable {
+  readonly table: TestTable;
+  refusals(): number;
+  /** Resolves once `count` lease requests in all have been refused. */
+  refused(count: number): Promise<void>;
+}
+
+/**
+ * The same table through a client of its own that counts refused lease requests (a conditional UpdateItem
+ * that failed), so a test can hold the provider's answer until every other instance is waiting on the lease
+ * instead of hoping a fixed delay is long enough.
+ */
+export function watchLeaseRefusals(table: TestTable): WatchedTable {
+  const client = dynamoDbClient(table.endpoint);
+  let refusals = 0;
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        if (
+          context.commandName === 'UpdateItemCommand' &&
+          (error as Error).name === 'ConditionalCheckFailedException' &&
+          (args.input as { ExpressionAttributeValues?: Record<string, unknown> }).ExpressionAttributeValues?.[
+            ':leaseUntil'
+          ]
+        ) {
+          refusals += 1;
+          for (const waiter of waiters.filter((candidate) => candidate.count <= refusals)) waiter.resolve();
+        }
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'countLeaseRefusals' },
+  );
+  return {
+    table: {
+      ...table,
+      client,
+      dispose: async () => {
+        client.destroy();
+      },
+    },
+    refusals: () => refusals,
+    refused: (count) =>
+      count <= refusals
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => waiters.push({ count, resolve })),
+  };
+}

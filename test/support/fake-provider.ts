@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One request the fake token endpoint received, parsed as the provider would parse it. */
@@ -19,7 +19,9 @@ export type Reply =
       readonly delayMs?: number;
     }
   | { readonly hang: true }
-  | { readonly destroy: true };
+  | { readonly destroy: true }
+  /** Answers by hand: bodies that trickle in, never end, or lie about their length. */
+  | { readonly raw: (response: ServerResponse) => void | Promise<void> };
 
 export type Behaviour = (request: RecordedRequest, index: number) => Reply | Promise<Reply>;
 
@@ -65,6 +67,10 @@ export async function startFakeProvider(behaviour?: Behaviour): Promise<FakeProv
     requests.push(recorded);
     const reply = queue.shift() ?? (await current(recorded, requests.length));
     if ('hang' in reply) return;
+    if ('raw' in reply) {
+      await reply.raw(response);
+      return;
+    }
     if ('destroy' in reply) {
       request.socket.destroy();
       return;

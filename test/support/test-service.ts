@@ -40,6 +40,8 @@ export interface TestServiceOptions {
   readonly log?: Log;
   readonly tokenClient?: OAuthTokenClientOptions;
   readonly now?: () => number;
+  /** Called as each request reaches the handler: lets a test gate on how many are in flight. */
+  readonly onRequest?: () => void;
 }
 
 export interface TestService {
@@ -65,7 +67,17 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     tokenClient: { retry: { baseDelayMs: 20, maxDelayMs: 100 }, ...options.tokenClient },
     ...(options.now ? { now: options.now } : {}),
   });
-  const gateway = await startLocalGateway({ handler, callers: [ORDERS, BILLING, OUTSIDER], port: 0 });
+  const { onRequest } = options;
+  const gateway = await startLocalGateway({
+    handler: onRequest
+      ? (event) => {
+          onRequest();
+          return handler(event);
+        }
+      : handler,
+    callers: [ORDERS, BILLING, OUTSIDER],
+    port: 0,
+  });
   const call = (method: string, path: string, body?: string, caller: CallerKey = ORDERS) =>
     signedFetch({
       method,
