@@ -8,6 +8,8 @@ export interface SecretsManagerEndpoint {
   /** GetSecretValue calls received, by secret id. */
   readonly reads: string[];
   setSecret(secretId: string, value: string): void;
+  /** `error`: every call answers 500 InternalServiceError; `hang`: calls are accepted and never answered. */
+  setOutage(outage: 'none' | 'error' | 'hang'): void;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
   };
   const secrets = new Map<string, string>();
   const reads: string[] = [];
+  let outage: 'none' | 'error' | 'hang' = 'none';
   const server: Server = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
@@ -47,6 +50,8 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
     }
     const { SecretId: secretId } = JSON.parse(body.toString('utf8')) as { SecretId: string };
     reads.push(secretId);
+    if (outage === 'hang') return;
+    if (outage === 'error') return fail(500, 'InternalServiceError', 'An error occurred on the server side.');
     const value = secrets.get(secretId);
     if (value === undefined)
       return fail(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
@@ -69,6 +74,9 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
     credentials,
     reads,
     setSecret: (secretId, value) => secrets.set(secretId, value),
+    setOutage: (next) => {
+      outage = next;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
