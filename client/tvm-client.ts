@@ -93,7 +93,10 @@ export class TvmClient {
   private readonly fetchImpl: typeof fetch;
   private readonly now: () => number;
   private readonly tokens = new Map<string, VendedToken>();
-  private readonly inFlight = new Map<string, Promise<VendedToken>>();
+  private readonly inFlight = new Map<
+    string,
+    { readonly call: Promise<VendedToken>; readonly minTtl: number }
+  >();
 
   constructor(options: TvmClientOptions) {
     this.endpoint = options.endpoint.replace(/\/+$/, '');
@@ -109,22 +112,21 @@ export class TvmClient {
   /** A token for `provider`, from this process's cache while it has enough life left. */
   async getToken(provider: string, selectors: TokenSelectors = {}): Promise<VendedToken> {
     const key = cacheKeyOf(provider, selectors);
+    const minTtl = Math.max(this.refreshSkewSeconds, selectors.minTtl ?? 0);
     const cached = this.tokens.get(key);
-    const needed = Math.max(this.refreshSkewSeconds, selectors.minTtl ?? 0) * 1000;
-    if (cached && cached.expiresAt.getTime() - this.now() > needed) return cached;
-    // Concurrent callers of the same token share one call; min_ttl is sent as the largest anyone needs.
+    if (cached && cached.expiresAt.getTime() - this.now() > minTtl * 1000) return cached;
+    // Concurrent callers of the same token share one call, if it asks for at least as long as they need.
     const pending = this.inFlight.get(key);
-    if (pending) return pending;
-    const call = this.vend(provider, {
-      ...selectors,
-      minTtl: Math.max(selectors.minTtl ?? 0, this.refreshSkewSeconds),
-    })
+    if (pending && pending.minTtl >= minTtl) return pending.call;
+    const call = this.vend(provider, { ...selectors, minTtl })
       .then(({ token }) => {
         this.tokens.set(key, token);
         return token;
       })
-      .finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, call);
+      .finally(() => {
+        if (this.inFlight.get(key)?.call === call) this.inFlight.delete(key);
+      });
+    this.inFlight.set(key, { call, minTtl });
     return call;
   }
 

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { TvmClient, TvmError } from '../../client';
+import { cacheKey } from '../../lambda/cache/cache-key';
 import { type LocalService, startLocalService } from '../../local/local-service';
-import { createTestTable, type TestTable } from '../support/dynamodb';
+import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 
@@ -139,6 +140,28 @@ describe('Client and CLI against the local run', () => {
       clock += 3560 * 1000;
       await tvm.getToken('partner');
       assert.equal(calls, 2);
+    });
+
+    it('does not let a caller with a longer minTtl join a call that asks for less', async () => {
+      // The service holds a token with 1000 s left; a fresh one lasts 3600 s.
+      const key = cacheKey({
+        providerId: 'partner',
+        tokenEndpoint: provider.tokenEndpoint,
+        clientId: 'c',
+        scopes: ['write'],
+      });
+      await seedToken(table, key, 'seeded-thousand-seconds', { ageSeconds: 2600, leftSeconds: 1000 });
+      const tvm = client();
+      // Issued together: the second is made while the first is in flight.
+      const [short, long] = await Promise.all([
+        tvm.getToken('partner', { scope: 'write', minTtl: 100 }),
+        tvm.getToken('partner', { scope: 'write', minTtl: 2000 }),
+      ]);
+      assert.equal(short.accessToken, 'seeded-thousand-seconds');
+      assert.ok(
+        long.expiresAt.getTime() - Date.now() >= 2000 * 1000,
+        `the minTtl 2000 caller got a token with ${long.expiresIn} s left`,
+      );
     });
 
     it('throws typed errors carrying the service code', async () => {
