@@ -7,6 +7,8 @@ export type TvmErrorCode =
   | 'upstream_invalid_response'
   | 'upstream_unavailable'
   | 'upstream_timeout'
+  /** A dependency of the service (Secrets Manager) is unavailable; retried like 503s. */
+  | 'service_unavailable'
   | 'internal_error'
   /** No answer: connection refused, DNS, TLS. */
   | 'network_error'
