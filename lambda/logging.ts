@@ -16,6 +16,13 @@ export function createLogger(): Logger {
 
 /** An error's kind and message for a log line; never its `cause`, which may hold a provider's response body. */
 export function describeError(error: unknown): { error_name: string; error_message: string } {
-  if (error instanceof Error) return { error_name: error.name, error_message: error.message.slice(0, 500) };
+  // Duck-typed: an error thrown by Node's fetch or the SDK may come from another realm than this code.
+  const { name, message } = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: unknown;
+    message?: unknown;
+  };
+  if (typeof name === 'string' && typeof message === 'string') {
+    return { error_name: name, error_message: message.slice(0, 500) };
+  }
   return { error_name: typeof error, error_message: 'non-Error thrown' };
 }

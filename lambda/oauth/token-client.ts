@@ -119,8 +119,12 @@ function sanitizeUpstreamCode(value: unknown): string | undefined {
   return cleaned || undefined;
 }
 
+/** An error's name, read without `instanceof`: fetch's errors may come from another realm than this code. */
+const nameOf = (error: unknown): unknown =>
+  typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
+
 const isTimeout = (error: unknown): boolean =>
-  error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+  nameOf(error) === 'TimeoutError' || nameOf(error) === 'AbortError';
 
 type Attempt =
   | { readonly kind: 'granted'; readonly token: GrantedToken; readonly status: number }
@@ -233,7 +237,7 @@ export class OAuthTokenClient implements TokenClient {
         throw this.invalid(provider, error.status, `a response larger than ${MAX_RESPONSE_BYTES} bytes`);
       }
       // fetch rejects with a TypeError for refused, reset and unresolvable connections.
-      if (error instanceof TypeError) return { kind: 'retryable', reason: 'connection failed' };
+      if (nameOf(error) === 'TypeError') return { kind: 'retryable', reason: 'connection failed' };
       throw error;
     }
 

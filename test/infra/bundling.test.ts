@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { synthService } from './support';
 

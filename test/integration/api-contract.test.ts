@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 import { signedFetch } from '../support/sigv4-client';
@@ -21,7 +20,7 @@ describe('API contract: authentication, authorization and input errors', () => {
   let service: TestService;
   const log = new RecordingLog();
 
-  before(async () => {
+  beforeAll(async () => {
     provider = await startFakeProvider();
     service = await startTestService({
       providers: [
@@ -50,7 +49,7 @@ describe('API contract: authentication, authorization and input errors', () => {
     });
   });
 
-  after(async () => {
+  afterAll(async () => {
     await service.close();
     await provider.close();
   });

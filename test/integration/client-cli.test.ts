@@ -5,7 +5,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { TvmClient, TvmError } from '../../client';
 import { cacheKey } from '../../lambda/cache/cache-key';
@@ -41,7 +40,7 @@ describe('Client and CLI against the local run', () => {
   const client = (overrides: Partial<ConstructorParameters<typeof TvmClient>[0]> = {}) =>
     new TvmClient({ endpoint, region: 'us-east-1', credentials: CALLER, ...overrides });
 
-  before(async () => {
+  beforeAll(async () => {
     [table, provider, failing] = await Promise.all([
       createTestTable(),
       startFakeProvider(),
@@ -98,7 +97,7 @@ describe('Client and CLI against the local run', () => {
     apiUrl = `http://127.0.0.1:${(thirdPartyApi.address() as AddressInfo).port}/resource`;
   });
 
-  after(async () => {
+  afterAll(async () => {
     thirdPartyApi.close();
     await local.stop();
     await Promise.all([provider.close(), failing.close(), table.dispose()]);
@@ -263,7 +262,7 @@ describe('Client and CLI against the local run', () => {
       }
     };
 
-    before(async () => {
+    beforeAll(async () => {
       // The package's bin runs the built CLI, as an installed package would.
       await run('npm', ['run', 'build', '--silent'], { cwd: ROOT });
     });

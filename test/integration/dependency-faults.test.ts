@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerCredentialSource } from '../../lambda/credentials/secrets-manager-credential-source';
 import {
@@ -96,21 +95,19 @@ describe('Dependency faults', () => {
     return service;
   };
 
-  before(async () => {
+  beforeAll(async () => {
     [provider, table] = await Promise.all([startFakeProvider(), createTestTable()]);
     watched = watchLeaseRefusals(table);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await Promise.all(services.map((service) => service.close()));
     await watched.table.dispose();
     await Promise.all([provider.close(), table.dispose()]);
   });
 
   describe('a table that accepts connections and never answers', () => {
-    it('is bypassed: a cold vend answers 200, concurrent vends make one upstream request, evict answers', {
-      timeout: 20_000,
-    }, async () => {
+    it('is bypassed: a cold vend answers 200, concurrent vends make one upstream request, evict answers', async () => {
       const hung = await startHungEndpoint();
       const client = dynamoDbClient(hung.endpoint);
       try {
@@ -148,14 +145,14 @@ describe('Dependency faults', () => {
         client.destroy();
         await hung.close();
       }
-    });
+    }, 20_000);
   });
 
   describe('Secrets Manager unavailable', () => {
     let secretsManager: SecretsManagerEndpoint;
     let client: SecretsManagerClient;
 
-    before(async () => {
+    beforeAll(async () => {
       secretsManager = await startSecretsManagerEndpoint();
       secretsManager.setSecret('tvm/faults', JSON.stringify(secrets['tvm/faults']));
       client = new SecretsManagerClient({
@@ -166,7 +163,7 @@ describe('Dependency faults', () => {
       });
     });
 
-    after(async () => {
+    afterAll(async () => {
       client.destroy();
       await secretsManager.close();
     });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { FAILURE_THRESHOLD } from '../../lambda/backoff-policy';
 import { DynamoDbTier, TableTimeoutError } from '../../lambda/cache/dynamodb-tier';
@@ -17,7 +16,7 @@ describe('Class: DynamoDbTier', () => {
   let keySeq = 0;
   const freshKey = () => `key-${++keySeq}`;
 
-  before(async () => {
+  beforeAll(async () => {
     table = await createTestTable();
     tier = new DynamoDbTier({
       client: table.client,
@@ -27,7 +26,7 @@ describe('Class: DynamoDbTier', () => {
     });
   });
 
-  after(() => table.dispose());
+  afterAll(() => table.dispose());
 
   const acquired = async (key: string, seenVersion?: string): Promise<Lease> => {
     const result = await tier.acquire(key, 5000, seenVersion);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { proxyEvent } from '../../local/proxy-event';
@@ -19,11 +18,11 @@ import { assertNothingSensitive } from '../support/recording-log';
 describe('Handler: events from API Gateway', () => {
   let target: FuzzTarget;
 
-  before(async () => {
+  beforeAll(async () => {
     target = await startFuzzTarget();
   });
 
-  after(() => target.close());
+  afterAll(() => target.close());
 
   const vendEvent = (overrides: Partial<APIGatewayProxyEvent>): APIGatewayProxyEvent => ({
     ...proxyEvent({

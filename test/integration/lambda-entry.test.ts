@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { proxyEvent } from '../../local/proxy-event';
 import { bundleFunction } from '../../scripts/bundle-function';
@@ -29,7 +28,7 @@ describe('Lambda entry, bundled', () => {
   let secretsManager: SecretsManagerEndpoint;
   const dir = join(ROOT, '.cache', `lambda-entry-${process.pid}`);
 
-  before(async () => {
+  beforeAll(async () => {
     [table, provider, secretsManager] = await Promise.all([
       createTestTable(),
       startFakeProvider(),
@@ -52,7 +51,7 @@ describe('Lambda entry, bundled', () => {
     });
   });
 
-  after(async () => {
+  afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
     await Promise.all([table.dispose(), provider.close(), secretsManager.close()]);
   });

@@ -4,7 +4,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { freePort } from '../../local/dynamodb-local';
 import { createTestTable, type TestTable } from '../support/dynamodb';
@@ -24,11 +23,11 @@ describe('Local run (npm start)', () => {
   let table: TestTable;
   let provider: FakeProvider;
 
-  before(async () => {
+  beforeAll(async () => {
     [table, provider] = await Promise.all([createTestTable(), startFakeProvider()]);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([table.dispose(), provider.close()]);
   });
 

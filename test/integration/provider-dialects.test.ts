@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import {
   bccDialect,
@@ -57,7 +56,7 @@ async function serve(
   return { server, service };
 }
 
-after(async () => {
+afterAll(async () => {
   await Promise.all(services.map((service) => service.close()));
   await Promise.all(servers.map((server) => server.close()));
 });
@@ -130,7 +129,7 @@ describe('Bokbasen (Auth0, JSON or form, bare 401/403)', () => {
   let lifetime = () => ({ expiresIn: 86_400, exp: Math.floor(Date.now() / 1000) + 86_400 });
   let fixture: { server: FakeProvider; service: TestService };
 
-  before(async () => {
+  beforeAll(async () => {
     fixture = await serve(
       bokbasenDialect(client, [metadata], () => lifetime()),
       (endpoint) => [
@@ -233,7 +232,7 @@ describe('Signaturgruppen (private_key_jwt or client secret)', () => {
   });
   let fixture: { server: FakeProvider; service: TestService };
 
-  before(async () => {
+  beforeAll(async () => {
     fixture = await serve(
       dialect.behaviour,
       (tokenEndpoint) => {

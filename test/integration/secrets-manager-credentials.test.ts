@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerCredentialSource } from '../../lambda/credentials/secrets-manager-credential-source';
 import { ConfigurationError } from '../../lambda/errors';
@@ -15,7 +14,7 @@ describe('Class: SecretsManagerCredentialSource', () => {
   let secretsManager: SecretsManagerEndpoint;
   let client: SecretsManagerClient;
 
-  before(async () => {
+  beforeAll(async () => {
     secretsManager = await startSecretsManagerEndpoint();
     client = new SecretsManagerClient({
       endpoint: secretsManager.endpoint,
@@ -25,7 +24,7 @@ describe('Class: SecretsManagerCredentialSource', () => {
     });
   });
 
-  after(async () => {
+  afterAll(async () => {
     client.destroy();
     await secretsManager.close();
   });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import {
@@ -81,12 +80,12 @@ describe('Shared cache across instances', () => {
   const keyOf = (providerId: string) =>
     cacheKey({ providerId, tokenEndpoint: provider.tokenEndpoint, clientId: 'shared-client', scopes: [] });
 
-  before(async () => {
+  beforeAll(async () => {
     [provider, table] = await Promise.all([startFakeProvider(), createTestTable()]);
     watched = watchLeaseRefusals(table);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await Promise.all(instances.map((instance) => instance.close()));
     await watched.table.dispose();
     await Promise.all([provider.close(), table.dispose()]);

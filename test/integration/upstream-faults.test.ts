@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../local/dynamodb-local';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
@@ -31,12 +30,12 @@ describe('Upstream faults', () => {
   });
   const secrets = { 'tvm/fake': { client_id: 'fake-client', client_secret: CLIENT_SECRET } };
 
-  before(async () => {
+  beforeAll(async () => {
     [provider, table] = await Promise.all([startFakeProvider(), createTestTable()]);
     service = await startTestService({ providers: [entry()], secrets, table, log });
   });
 
-  after(async () => {
+  afterAll(async () => {
     await service.close();
     await Promise.all([provider.close(), table.dispose()]);
   });

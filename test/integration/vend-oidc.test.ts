@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
 import { AUDIENCE, claimsOf, type OidcFixture, oidcProvider, startOidcFixture } from '../support/oidc';
@@ -58,12 +57,12 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
       scopes,
     });
 
-  before(async () => {
+  beforeAll(async () => {
     [oidc, table] = await Promise.all([startOidcFixture(), createTestTable()]);
     service = await newInstance();
   });
 
-  after(async () => {
+  afterAll(async () => {
     await Promise.all(services.map((instance) => instance.close()));
     await Promise.all([oidc.server.close(), table.dispose()]);
   });
@@ -110,14 +109,14 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
   });
 
   it('serves a hit from memory, then from the table in another instance, with no upstream request', async () => {
-    const before = oidc.server.tokenRequests();
+    const before = await oidc.server.tokenRequests();
     const token = await vendToken(service, 'basic', { scope: 'demo.read' });
-    const afterMiss = oidc.server.tokenRequests();
+    const afterMiss = await oidc.server.tokenRequests();
     assert.equal(afterMiss, before + 1);
     assert.equal(await vendToken(service, 'basic', { scope: 'demo.read' }), token);
     const other = await newInstance();
     assert.equal(await vendToken(other, 'basic', { scope: 'demo.read' }), token);
-    assert.equal(oidc.server.tokenRequests(), afterMiss);
+    assert.equal(await oidc.server.tokenRequests(), afterMiss);
     const outcomes = log.entries().filter((entry) => entry.provider === 'basic' && entry.cache !== undefined);
     assert.deepEqual(
       outcomes.slice(-3).map((entry) => entry.cache),
@@ -126,22 +125,22 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
   });
 
   it('shares one token across scope order and form', async () => {
-    const before = oidc.server.tokenRequests();
+    const before = await oidc.server.tokenRequests();
     const a = await vendToken(service, 'post', { scope: 'demo.write demo.read' });
     const b = await vendToken(service, 'post', { scope: 'demo.read demo.write' });
     const c = await vendToken(service, 'post', { scope: ['demo.write', 'demo.read', 'demo.read'] });
     assert.equal(a, b);
     assert.equal(b, c);
-    assert.ok(oidc.server.tokenRequests() - before <= 1);
+    assert.ok((await oidc.server.tokenRequests()) - before <= 1);
   });
 
   it('treats an item that expires within the margin as a miss, though the table still holds it', async () => {
     const key = keyOf('basic', 'tvm/basic', AUDIENCE, ['demo.write']);
     await seedToken(table, key, 'about-to-expire', { ageSeconds: 3570, leftSeconds: 30 });
-    const before = oidc.server.tokenRequests();
+    const before = await oidc.server.tokenRequests();
     const token = await vendToken(await newInstance(), 'basic', { scope: 'demo.write' });
     assert.notEqual(token, 'about-to-expire');
-    assert.equal(oidc.server.tokenRequests(), before + 1);
+    assert.equal(await oidc.server.tokenRequests(), before + 1);
   });
 
   it('refreshes when min_ttl asks for more than the cached token has left', async () => {
@@ -150,10 +149,10 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
     const instance = await newInstance();
     const body = { audience: 'https://other.example.test/' };
     assert.equal((await instance.vend('post', body)).json.access_token, 'forty-minutes-left');
-    const before = oidc.server.tokenRequests();
+    const before = await oidc.server.tokenRequests();
     const refreshed = await vendToken(instance, 'post', { ...body, min_ttl: 3000 });
     assert.notEqual(refreshed, 'forty-minutes-left');
-    assert.equal(oidc.server.tokenRequests(), before + 1);
+    assert.equal(await oidc.server.tokenRequests(), before + 1);
   });
 
   it('refuses a min_ttl longer than the tokens the provider issues', async () => {
@@ -167,14 +166,14 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
     const first = await vendToken(service, 'jwt-jwk', { scope: 'demo.read' });
     const evicted = await service.evict('jwt-jwk', { scope: 'demo.read' });
     assert.equal(evicted.status, 204);
-    const before = oidc.server.tokenRequests();
+    const before = await oidc.server.tokenRequests();
     const second = await vendToken(await newInstance(), 'jwt-jwk', { scope: 'demo.read' });
     assert.notEqual(first, second);
-    assert.equal(oidc.server.tokenRequests(), before + 1);
+    assert.equal(await oidc.server.tokenRequests(), before + 1);
   });
 
   it('makes one upstream request for 50 concurrent vends of a cold key', async () => {
-    const before = oidc.server.tokenRequests();
+    const before = await oidc.server.tokenRequests();
     const responses = await Promise.all(
       Array.from({ length: 50 }, () =>
         service.vend('jwt-pkcs1', { scope: 'demo.read demo.write', audience: 'https://other.example.test/' }),
@@ -182,7 +181,7 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
     );
     assert.ok(responses.every((response) => response.status === 200));
     assert.equal(new Set(responses.map((response) => response.json.access_token)).size, 1);
-    assert.equal(oidc.server.tokenRequests(), before + 1);
+    assert.equal(await oidc.server.tokenRequests(), before + 1);
     issuedTokens.push(String(responses[0]?.json.access_token));
   });
 
@@ -202,10 +201,10 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
   it('never gives a new client_id the token cached for the old one', async () => {
     const token = await vendToken(service, 'post', { scope: 'demo.write' });
     const rotated = { ...oidc.secrets, 'tvm/post': { ...oidc.secrets['tvm/basic'] } };
-    const before = oidc.server.tokenRequests();
+    const before = await oidc.server.tokenRequests();
     // The entry authenticates with client_secret_post; the basic client accepts only basic, so it is refused.
     const response = await (await newInstance(rotated)).vend('post', { scope: 'demo.write' });
-    assert.equal(oidc.server.tokenRequests(), before + 1);
+    assert.equal(await oidc.server.tokenRequests(), before + 1);
     assert.notEqual(response.json.access_token, token);
   });
 
@@ -215,7 +214,7 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
       'tvm/basic': { client_id: 'basic-client', client_secret: 'not-the-secret' },
     };
     const instance = await newInstance(wrong);
-    const before = oidc.server.tokenRequests();
+    const before = await oidc.server.tokenRequests();
     for (let attempt = 0; attempt < 2; attempt++) {
       const response = await instance.vend('basic', {
         scope: 'demo.read demo.write',
@@ -226,7 +225,7 @@ describe('Vend against oidc-provider and DynamoDB Local', () => {
       assert.equal(response.json.upstream_error, 'invalid_client');
       assert.ok(!response.text.includes('not-the-secret'));
     }
-    assert.equal(oidc.server.tokenRequests(), before + 2);
+    assert.equal(await oidc.server.tokenRequests(), before + 2);
   });
 
   it('lists only the providers this caller may vend', async () => {

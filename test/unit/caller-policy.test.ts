@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { isCallerAllowed, normalizePrincipal, resolveSelectors } from '../../lambda/caller-policy';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { VendError } from '../../lambda/errors';

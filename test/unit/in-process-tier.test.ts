@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { backoffUntil, FAILURE_THRESHOLD, recordFailure } from '../../lambda/backoff-policy';
 import { InProcessTier } from '../../lambda/cache/in-process-tier';
 

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { MemoryTokenStore } from '../../lambda/cache/memory-token-store';
 
 const token = (name: string, expiresAt = 2_000_000_000) => ({ accessToken: name, issuedAt: 0, expiresAt });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { ConfigurationError } from '../../lambda/errors';
 

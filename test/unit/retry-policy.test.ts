@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from '../../lambda/oauth/retry-policy';
 
 describe('Function: parseRetryAfter', () => {

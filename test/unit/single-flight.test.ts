@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { SingleFlight } from '../../lambda/single-flight';
 
 const deferred = <T>() => {

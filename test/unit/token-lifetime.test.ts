@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { tokenExpiry } from '../../lambda/oauth/token-lifetime';
 
 const jwtWithExp = (exp: number) =>
