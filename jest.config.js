@@ -31,7 +31,7 @@ module.exports = {
   testTimeout: 60_000,
   maxWorkers: 2,
   coverageProvider: 'v8',
-  collectCoverageFrom: ['lambda/**/*.ts', 'client/**/*.ts', '!lambda/index.ts'],
+  collectCoverageFrom: ['common/**/*.ts', 'lambda/**/*.ts', 'client/**/*.ts', '!lambda/index.ts'],
   coverageReporters: ['text-summary', 'text'],
   coverageThreshold: {
     './lambda/': { branches: 90 },

@@ -1,15 +1,8 @@
-/** The service's error codes (DESIGN.md), plus what can go wrong before an answer arrives. */
+import type { ErrorCode } from '../common/wire-contract';
+
+/** The service's error codes (docs/api contract), plus what can go wrong before an answer arrives. */
 export type TvmErrorCode =
-  | 'invalid_request'
-  | 'access_denied'
-  | 'unknown_provider'
-  | 'upstream_rejected'
-  | 'upstream_invalid_response'
-  | 'upstream_unavailable'
-  | 'upstream_timeout'
-  /** A dependency of the service (Secrets Manager) is unavailable; retried like 503s. */
-  | 'service_unavailable'
-  | 'internal_error'
+  | ErrorCode
   /** No answer: connection refused, DNS, TLS. */
   | 'network_error'
   /** An answer that is not the service's JSON. */

@@ -1,5 +1,7 @@
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { backoffDelayMs } from '../common/backoff';
+import { normalizeScopes, type ProviderSummary, type TokenResponse } from '../common/wire-contract';
 import { TvmError, type TvmErrorCode } from './errors';
 import { signRequest } from './sigv4-signer';
 
@@ -21,22 +23,9 @@ export interface VendedToken {
 }
 
 /** The service's 200 body, as the CLI prints it. */
-export interface TokenResponse {
-  readonly access_token: string;
-  readonly token_type: 'Bearer';
-  readonly expires_in: number;
-  readonly expires_at: string;
-  readonly scope?: string;
-}
-
-export interface ProviderInfo {
-  readonly id: string;
-  readonly description?: string;
-  readonly defaultAudience?: string;
-  readonly allowedAudiences: readonly string[];
-  readonly defaultScopes: readonly string[];
-  readonly allowedScopes: readonly string[];
-}
+export type { TokenResponse } from '../common/wire-contract';
+/** What `GET /v1/providers` lists. */
+export type ProviderInfo = ProviderSummary;
 
 export interface TvmClientOptions {
   /** The API's base URL, stage included: `https://abc123.execute-api.eu-north-1.amazonaws.com/live`. */
@@ -57,15 +46,12 @@ export interface TvmClientOptions {
 }
 
 const EXECUTE_API_HOST = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/;
-const MAX_RETRY_WAIT_MS = 5000;
+/** Between retries of a 503/504 without `Retry-After`: 0–400 ms, then 0–800 ms, … never more than 5 s. */
+const RETRY_BACKOFF = { baseMs: 400, maxMs: 5000, jitter: 'full' } as const;
+const MAX_RETRY_WAIT_MS = RETRY_BACKOFF.maxMs;
 
-function normalizeScope(scope: TokenSelectors['scope']): string[] | undefined {
-  if (scope === undefined) return undefined;
-  const tokens = (typeof scope === 'string' ? [scope] : scope)
-    .flatMap((part) => part.split(' '))
-    .filter(Boolean);
-  return [...new Set(tokens)].sort();
-}
+const normalizeScope = (scope: TokenSelectors['scope']): string[] | undefined =>
+  scope === undefined ? undefined : normalizeScopes(scope);
 
 function requestBody(selectors: TokenSelectors): string | undefined {
   const scope = normalizeScope(selectors.scope);
@@ -212,7 +198,7 @@ export class TvmClient {
       if ((response.status === 503 || response.status === 504) && attempt < this.maxAttempts) {
         await response.body?.cancel().catch(() => undefined);
         const retryAfter = Number(response.headers.get('retry-after'));
-        const backoff = Math.random() * 200 * 2 ** attempt;
+        const backoff = backoffDelayMs(RETRY_BACKOFF, attempt);
         await new Promise((resolve) =>
           setTimeout(
             resolve,

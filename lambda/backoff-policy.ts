@@ -1,3 +1,4 @@
+import { backoffDelayMs } from '../common/backoff';
 import type { ErrorCode } from './errors';
 
 /**
@@ -7,7 +8,9 @@ import type { ErrorCode } from './errors';
 
 /** Failures in a row before the provider is left alone. */
 export const FAILURE_THRESHOLD = 3;
-const MAX_BACKOFF_MS = 30_000;
+/** 1 s after the threshold, doubling to 30 s; half fixed, half jitter, so that containers that saw the same
+ * failure do not all come back at once. */
+const PROVIDER_BACKOFF = { baseMs: 1000, maxMs: 30_000, jitter: 'half' } as const;
 
 /** Upstream faults that say the provider is unwell; a refusal or a malformed answer is not cured by waiting. */
 export const countsTowardsBackoff = (error: ErrorCode): boolean =>
@@ -16,9 +19,7 @@ export const countsTowardsBackoff = (error: ErrorCode): boolean =>
 /** After the `failures`-th failure in a row: when may anyone ask the provider again (0: at once). */
 export function backoffUntil(failures: number, nowMs: number, random: () => number = Math.random): number {
   if (failures < FAILURE_THRESHOLD) return 0;
-  const ceiling = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - FAILURE_THRESHOLD));
-  // Half fixed, half jitter: containers that saw the same failure do not all come back at once.
-  return nowMs + Math.floor(ceiling / 2 + (random() * ceiling) / 2);
+  return nowMs + backoffDelayMs(PROVIDER_BACKOFF, failures - FAILURE_THRESHOLD + 1, random);
 }
 
 /** What a shared tier records when a lease holder gives the lease back after a failure. */

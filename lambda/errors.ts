@@ -2,19 +2,9 @@
  * The closed set of errors a caller can see (DESIGN.md, "Errors"). Only the handler turns them into HTTP;
  * everything below it throws {@link VendError} and never builds a response.
  */
-export const ERROR_STATUS = {
-  invalid_request: 400,
-  access_denied: 403,
-  unknown_provider: 404,
-  upstream_rejected: 502,
-  upstream_invalid_response: 502,
-  upstream_unavailable: 503,
-  upstream_timeout: 504,
-  service_unavailable: 503,
-  internal_error: 500,
-} as const;
+import { ERROR_STATUS, type ErrorCode } from '../common/wire-contract';
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export { ERROR_STATUS, type ErrorCode };
 
 export interface VendErrorDetails {
   /** The provider's own OAuth `error` code, for `upstream_rejected` (sanitised: printable ASCII only). */
@@ -38,6 +28,23 @@ export class VendError extends Error {
 
   get status(): number {
     return ERROR_STATUS[this.code];
+  }
+}
+
+/** How one exchange with a provider went: attempts, latency and the last status. */
+export interface UpstreamExchange {
+  readonly status?: number;
+  readonly attempts: number;
+  readonly latencyMs: number;
+}
+
+/** A {@link VendError} from the provider's token endpoint that also says how the exchange went. */
+export class UpstreamError extends VendError {
+  constructor(
+    error: VendError,
+    readonly upstream: UpstreamExchange,
+  ) {
+    super(error.code, error.message, error.details);
   }
 }
 

@@ -1,8 +1,8 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { TokenResponse } from '../common/wire-contract';
 import { normalizePrincipal } from './caller-policy';
-import { ConfigurationError, ERROR_STATUS, type ErrorCode, VendError } from './errors';
+import { ConfigurationError, ERROR_STATUS, type ErrorCode, UpstreamError, VendError } from './errors';
 import { describeError, type Log } from './logging';
-import { UpstreamError } from './oauth/token-client';
 import type { TokenVendor, VendOutcome } from './token-vendor';
 import { parseVendRequest } from './vend-request';
 
@@ -52,7 +52,7 @@ function errorResponse(error: VendError, requestId: string): APIGatewayProxyResu
   );
 }
 
-function tokenBody(outcome: VendOutcome, nowMs: number) {
+function tokenBody(outcome: VendOutcome, nowMs: number): TokenResponse {
   const { token } = outcome;
   return {
     access_token: token.accessToken,

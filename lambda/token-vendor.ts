@@ -1,3 +1,4 @@
+import type { ProviderSummary } from '../common/wire-contract';
 import type { SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
 import type { ProviderConfig } from './config/provider-schema';
@@ -14,16 +15,6 @@ import type { VendOutcome } from './vend-outcome';
 import type { VendRequest } from './vend-request';
 
 export type { CacheOutcome, VendOutcome } from './vend-outcome';
-
-/** What `GET /v1/providers` shows a caller: never a secret id or an endpoint's credentials. */
-export interface ProviderSummary {
-  readonly id: string;
-  readonly description?: string;
-  readonly defaultAudience?: string;
-  readonly allowedAudiences: readonly string[];
-  readonly defaultScopes: readonly string[];
-  readonly allowedScopes: readonly string[];
-}
 
 export interface TokenVendorOptions {
   readonly providers: readonly ProviderConfig[];

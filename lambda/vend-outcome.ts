@@ -1,6 +1,5 @@
 import type { CachedToken } from './cache/token-store';
-import type { ErrorCode } from './errors';
-import type { UpstreamExchange } from './oauth/token-client';
+import type { ErrorCode, UpstreamExchange } from './errors';
 
 /**
  * Where the token came from: this container's memory, the shared table, the provider because nothing

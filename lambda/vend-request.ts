@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import type { $ZodIssue } from 'zod/v4/core';
+import { normalizeScopes } from '../common/wire-contract';
 import { SCOPE_TOKEN } from './config/provider-schema';
 import './config/zod-locale';
 import { VendError } from './errors';
@@ -27,12 +28,6 @@ const BodySchema = z.strictObject({
   audience: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   min_ttl: z.optional(z.int().check(z.minimum(0), z.maximum(MAX_MIN_TTL_SECONDS))),
 });
-
-/** Splits, trims, de-duplicates and sorts, so "a b", "b a" and ["b","a"] are the same request. */
-export function normalizeScopes(scope: string | readonly string[]): string[] {
-  const tokens = (typeof scope === 'string' ? [scope] : scope).flatMap((part) => part.split(' '));
-  return [...new Set(tokens.filter((token) => token.length > 0))].sort();
-}
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 

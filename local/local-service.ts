@@ -2,6 +2,7 @@ import { createTableClient } from '../lambda/cache/dynamodb-tier';
 import { composeService } from '../lambda/compose';
 import { loadProvidersFile } from '../lambda/config/load-providers';
 import type { ProviderConfig } from '../lambda/config/provider-schema';
+import { isLoopbackHost } from '../lambda/config/provider-schema';
 import type { CredentialSource } from '../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
 import { createLogger, type Log } from '../lambda/logging';
@@ -29,8 +30,7 @@ export interface LocalService {
   stop(): Promise<void>;
 }
 
-const isLoopback = (endpoint: string) =>
-  ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(endpoint).hostname);
+const isLoopback = (endpoint: string) => isLoopbackHost(new URL(endpoint).hostname);
 
 /**
  * One local instance: DynamoDB Local (unless an endpoint is given, so instances can share a table), the demo

@@ -9,6 +9,9 @@ export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+/** Loopback, where local runs and tests serve plain http: the one list of such host names. */
+export const isLoopbackHost = (hostname: string): boolean => LOOPBACK_HOSTS.has(hostname);
+
 /** A token endpoint must be https, except on loopback where local runs and tests serve plain http. */
 export function isAcceptableTokenEndpoint(value: string): boolean {
   let url: URL;
@@ -19,7 +22,7 @@ export function isAcceptableTokenEndpoint(value: string): boolean {
   }
   if (url.username || url.password || url.hash) return false;
   if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+  return url.protocol === 'http:' && isLoopbackHost(url.hostname);
 }
 
 /** An IAM role or user ARN; assumed-role session ARNs are normalised to their role before matching. */

@@ -1,3 +1,5 @@
+import { backoffDelayMs as jitteredDelayMs } from '../../common/backoff';
+
 /**
  * When to try the provider again. Exponential backoff with full jitter, so containers that failed together
  * do not retry together; a `Retry-After` the provider sent is honoured when it fits in the time left.
@@ -10,14 +12,17 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 2000 };
 
-/** Delay before attempt `attempt + 1` (attempts count from 1). */
+/** Delay before attempt `attempt + 1` (attempts count from 1): full jitter up to a doubling ceiling. */
 export function backoffDelayMs(
   policy: RetryPolicy,
   attempt: number,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.floor(random() * ceiling);
+  return jitteredDelayMs(
+    { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: 'full' },
+    attempt,
+    random,
+  );
 }
 
 /** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. Returns milliseconds from `nowMs`, or undefined. */

@@ -1,7 +1,9 @@
 import * as oauth from 'oauth4webapi';
+import type { CachedToken } from '../cache/token-store';
 import type { ProviderConfig } from '../config/provider-schema';
+import { isLoopbackHost } from '../config/provider-schema';
 import type { ClientCredentials } from '../credentials/client-credentials';
-import { VendError } from '../errors';
+import { UpstreamError, type UpstreamExchange, VendError } from '../errors';
 import { clientAuthenticationFor } from './client-authentication';
 import {
   backoffDelayMs,
@@ -19,39 +21,15 @@ export interface TokenGrantRequest {
   readonly audience?: string;
 }
 
-/** What the provider granted. Only these fields leave the token client: Keycloak's refresh_token does not. */
-export interface GrantedToken {
-  readonly accessToken: string;
-  /** The granted scope, where the provider says it. */
-  readonly scope?: string;
-  readonly issuedAt: number;
-  readonly expiresAt: number;
-}
-
-export interface UpstreamExchange {
-  readonly status?: number;
-  readonly attempts: number;
-  readonly latencyMs: number;
-}
-
+/** What the provider granted: only these fields leave the token client (Keycloak's refresh_token does not). */
 export interface TokenGrantResult {
-  readonly token: GrantedToken;
+  readonly token: CachedToken;
   readonly upstream: UpstreamExchange;
 }
 
 /** The network seam: runs the client-credentials grant against a provider. */
 export interface TokenClient {
   requestToken(request: TokenGrantRequest): Promise<TokenGrantResult>;
-}
-
-/** Thrown by {@link OAuthTokenClient}: a {@link VendError} that also says how the exchange went. */
-export class UpstreamError extends VendError {
-  constructor(
-    error: VendError,
-    readonly upstream: UpstreamExchange,
-  ) {
-    super(error.code, error.message, error.details);
-  }
 }
 
 export interface OAuthTokenClientOptions {
@@ -69,7 +47,6 @@ export interface OAuthTokenClientOptions {
 /** The time one grant may take, all attempts and waits included. */
 export const UPSTREAM_BUDGET_MS = 10_000;
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MIN_ATTEMPT_MS = 250;
 /** A token response is a few KiB; a body past this is refused unread, never buffered whole. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -127,7 +104,7 @@ const isTimeout = (error: unknown): boolean =>
   nameOf(error) === 'TimeoutError' || nameOf(error) === 'AbortError';
 
 type Attempt =
-  | { readonly kind: 'granted'; readonly token: GrantedToken; readonly status: number }
+  | { readonly kind: 'granted'; readonly token: CachedToken; readonly status: number }
   | {
       readonly kind: 'retryable';
       readonly reason: string;
@@ -219,7 +196,7 @@ export class OAuthTokenClient implements TokenClient {
     const options: oauth.TokenEndpointRequestOptions = {
       signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
       [oauth.customFetch]: this.boundedFetch(provider.bodyEncoding),
-      [oauth.allowInsecureRequests]: LOOPBACK.has(endpoint.hostname),
+      [oauth.allowInsecureRequests]: isLoopbackHost(endpoint.hostname),
     };
 
     let response: Response;
@@ -275,7 +252,7 @@ export class OAuthTokenClient implements TokenClient {
           `a token valid for ${lifetime} s (${Math.max(0, left)} s left on arrival); at least ${MIN_LIFETIME_SECONDS} s are needed`,
         );
       }
-      const token: GrantedToken = {
+      const token: CachedToken = {
         accessToken: body.access_token,
         issuedAt: requestedAtSeconds,
         expiresAt,

@@ -317,14 +317,14 @@ describe('Dependency faults', () => {
         raw: async (response) => {
           response.writeHead(200, { 'content-type': 'application/json' });
           const chunk = Buffer.alloc(64 * 1024, 'a');
-          while (written < offered && !response.destroyed) {
+          let closed = false;
+          response.once('close', () => {
+            closed = true;
+            response.emit('drain');
+          });
+          while (written < offered && !closed) {
             written += chunk.length;
-            if (!response.write(chunk)) {
-              await new Promise((resolve) => {
-                response.once('drain', resolve);
-                response.once('close', resolve);
-              });
-            }
+            if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));
           }
           response.end();
         },

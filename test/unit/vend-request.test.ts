@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { normalizeScopes } from '../../common/wire-contract';
 import { VendError } from '../../lambda/errors';
-import { normalizeScopes, parseVendRequest } from '../../lambda/vend-request';
+import { parseVendRequest } from '../../lambda/vend-request';
 
 function refusal(body: string | null, base64 = false): VendError {
   try {

@@ -1,0 +1,55 @@
+/**
+ * The API's wire contract, shared by the function (which answers it) and the client (which reads it):
+ * error codes with their statuses, the token response, the provider summary, and how scopes are compared.
+ * Nothing here may import from the function or the client.
+ */
+
+/** Every error a caller can see, with its HTTP status (docs/DESIGN.md, "Errors"). */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  access_denied: 403,
+  unknown_provider: 404,
+  upstream_rejected: 502,
+  upstream_invalid_response: 502,
+  upstream_unavailable: 503,
+  upstream_timeout: 504,
+  service_unavailable: 503,
+  internal_error: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Every error's body; a `Retry-After` header goes with it where known. */
+export interface ErrorBody {
+  readonly error: ErrorCode;
+  readonly message: string;
+  readonly request_id: string;
+  /** The provider's OAuth `error`, where it said one. */
+  readonly upstream_error?: string;
+}
+
+/** The 200 body of `POST /v1/tokens/{provider}`. */
+export interface TokenResponse {
+  readonly access_token: string;
+  readonly token_type: 'Bearer';
+  /** Whole seconds left, at least 1. */
+  readonly expires_in: number;
+  readonly expires_at: string;
+  readonly scope?: string;
+}
+
+/** One entry of `GET /v1/providers`: what this caller may vend; never a secret id or an endpoint's credentials. */
+export interface ProviderSummary {
+  readonly id: string;
+  readonly description?: string;
+  readonly defaultAudience?: string;
+  readonly allowedAudiences: readonly string[];
+  readonly defaultScopes: readonly string[];
+  readonly allowedScopes: readonly string[];
+}
+
+/** Splits, trims, de-duplicates and sorts, so "a b", "b a" and ["b","a"] are the same request. */
+export function normalizeScopes(scope: string | readonly string[]): string[] {
+  const tokens = (typeof scope === 'string' ? [scope] : scope).flatMap((part) => part.split(' '));
+  return [...new Set(tokens.filter((token) => token.length > 0))].sort();
+}
