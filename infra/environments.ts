@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RemovalPolicy } from 'aws-cdk-lib';
+import type { ProviderEntryInput } from '../lambda/config/provider-schema';
 
 /** What differs between deployments of the service. */
 export interface EnvironmentSettings {
@@ -41,8 +42,9 @@ export function environmentNamed(name: string): EnvironmentSettings {
   return settings;
 }
 
-export function readProvidersFile(settings: EnvironmentSettings): unknown[] {
+/** The environment's provider entries, unchecked: the construct validates them at synth. */
+export function readProvidersFile(settings: EnvironmentSettings): ProviderEntryInput[] {
   const path = join(__dirname, '..', 'config', 'providers', settings.providersFile);
-  const document = JSON.parse(readFileSync(path, 'utf8')) as { providers?: unknown[] };
+  const document = JSON.parse(readFileSync(path, 'utf8')) as { providers?: ProviderEntryInput[] };
   return document.providers ?? [];
 }

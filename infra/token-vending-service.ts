@@ -1,12 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as apigateway from 'aws-cdk-lib/aws-apigateway';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -17,19 +13,18 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct, type IConstruct } from 'constructs';
 import { TOKEN_TABLE } from '../lambda/cache/dynamodb-tier';
 import { parseProviderConfig } from '../lambda/config/load-providers';
-import type { ProviderConfig } from '../lambda/config/provider-schema';
+import type { ProviderConfig, ProviderEntryInput } from '../lambda/config/provider-schema';
+import { acknowledge } from './cdk-nag';
 import { FUNCTION_BUNDLE } from './function-bundle';
 import { grantVend } from './grant-vend';
+import { type ApiEndpoint, admittedAccounts, createServiceApi } from './service-api';
+import { createServiceMonitoring } from './service-monitoring';
 
-/** How callers reach the API. */
-export type ApiEndpoint =
-  | { readonly type: 'regional' }
-  /** Only through these interface VPC endpoints (service `execute-api`), for callers inside a VPC. */
-  | { readonly type: 'private'; readonly vpcEndpoints: readonly ec2.IInterfaceVpcEndpoint[] };
+export type { ApiEndpoint } from './service-api';
 
 export interface TokenVendingServiceProps {
   /** Provider entries as a providers file holds them; validated here, so a bad file fails `cdk synth`. */
-  readonly providers: readonly unknown[];
+  readonly providers: readonly ProviderEntryInput[];
   /**
    * Accounts whose principals the API's resource policy admits. Each caller must still be allowed by its own
    * IAM policy ({@link TokenVendingService.grantVend}) and by the provider's `callers`.
@@ -72,8 +67,18 @@ export interface TokenVendingServiceProps {
   readonly alarmTopic?: sns.ITopic;
 }
 
-/** Upstream failures per 5 minutes before the alarm fires. */
-const UPSTREAM_FAILURE_THRESHOLD = 5;
+/** The props with every default applied, worked out once. */
+function withDefaults(props: TokenVendingServiceProps) {
+  return {
+    removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    stageName: props.stageName ?? 'live',
+    logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    tracing: props.tracing ?? false,
+    throttling: props.throttling ?? { rateLimit: 100, burstLimit: 200 },
+    endpoint: props.endpoint ?? ({ type: 'regional' } as const),
+    allowedPrincipalArns: props.allowedPrincipalArns ?? [],
+  };
+}
 
 /**
  * The token vending service: an IAM-authorized REST API, the vend function, its DynamoDB token cache, one
@@ -93,8 +98,8 @@ export class TokenVendingService extends Construct {
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
     this.providers = parseProviderConfig({ providers: props.providers }, `${this.node.path} providers`);
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const stageName = props.stageName ?? 'live';
+    const settings = withDefaults(props);
+    const { removalPolicy } = settings;
 
     this.table = new dynamodb.Table(this, 'TokenTable', {
       partitionKey: { name: TOKEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
@@ -119,7 +124,7 @@ export class TokenVendingService extends Construct {
     );
 
     const logGroup = new logs.LogGroup(this, 'FunctionLogs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: settings.logRetention,
       removalPolicy,
     });
     const role = new iam.Role(this, 'FunctionRole', {
@@ -140,7 +145,7 @@ export class TokenVendingService extends Construct {
       role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
+      tracing: settings.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
       ...(props.reservedConcurrentExecutions === undefined
         ? {}
         : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
@@ -159,7 +164,7 @@ export class TokenVendingService extends Construct {
         commandHooks: providersFileHook(this.providers),
       },
     });
-    if (props.tracing) {
+    if (settings.tracing) {
       acknowledge(
         role,
         'AwsSolutions-IAM5',
@@ -175,9 +180,19 @@ export class TokenVendingService extends Construct {
       secret.grantRead(this.function);
     }
 
-    this.api = this.restApi(props, stageName);
-    this.alarms = this.createAlarms(props, logGroup);
-    this.dashboard = this.createDashboard();
+    this.api = createServiceApi(this, {
+      ...settings,
+      handler: this.function,
+      allowedAccounts: admittedAccounts(this, props.allowedAccounts, settings.allowedPrincipalArns),
+    });
+    const monitoring = createServiceMonitoring(this, {
+      handler: this.function,
+      api: this.api,
+      functionLogs: logGroup,
+      ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
+    });
+    this.alarms = monitoring.alarms;
+    this.dashboard = monitoring.dashboard;
   }
 
   /**
@@ -223,228 +238,19 @@ export class TokenVendingService extends Construct {
     );
     return secret;
   }
-
-  private restApi(props: TokenVendingServiceProps, stageName: string): apigateway.RestApi {
-    const stack = Stack.of(this);
-    const endpoint = props.endpoint ?? { type: 'regional' };
-    const roles = props.allowedPrincipalArns ?? [];
-    const accounts =
-      props.allowedAccounts && props.allowedAccounts.length > 0
-        ? props.allowedAccounts
-        : roles.length > 0
-          ? []
-          : [stack.account];
-    const statements = [
-      new iam.PolicyStatement({
-        effect: iam.Effect.ALLOW,
-        principals: [
-          ...accounts.map((account) => new iam.AccountPrincipal(account)),
-          ...roles.map((arn) => new iam.ArnPrincipal(arn)),
-        ],
-        actions: ['execute-api:Invoke'],
-        resources: ['execute-api:/*'],
-      }),
-    ];
-    if (endpoint.type === 'private') {
-      statements.push(
-        new iam.PolicyStatement({
-          effect: iam.Effect.DENY,
-          principals: [new iam.AnyPrincipal()],
-          actions: ['execute-api:Invoke'],
-          resources: ['execute-api:/*'],
-          conditions: {
-            StringNotEquals: { 'aws:SourceVpce': endpoint.vpcEndpoints.map((vpce) => vpce.vpcEndpointId) },
-          },
-        }),
-      );
-    }
-    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-    });
-    const api = new apigateway.RestApi(this, 'Api', {
-      description: 'Token vending service: SigV4-signed calls get OAuth bearer tokens for third-party APIs',
-      endpointConfiguration:
-        endpoint.type === 'private'
-          ? { types: [apigateway.EndpointType.PRIVATE], vpcEndpoints: [...endpoint.vpcEndpoints] }
-          : { types: [apigateway.EndpointType.REGIONAL] },
-      policy: new iam.PolicyDocument({ statements }),
-      defaultMethodOptions: { authorizationType: apigateway.AuthorizationType.IAM },
-      cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
-      deployOptions: {
-        stageName,
-        accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
-        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
-        // Errors only, never request or response bodies: a response body holds a token.
-        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
-        dataTraceEnabled: false,
-        metricsEnabled: true,
-        tracingEnabled: props.tracing ?? false,
-        throttlingRateLimit: props.throttling?.rateLimit ?? 100,
-        throttlingBurstLimit: props.throttling?.burstLimit ?? 200,
-      },
-    });
-    this.addGatewayResponses(api);
-
-    const integration = new apigateway.LambdaIntegration(this.function, { proxy: true });
-    const v1 = api.root.addResource('v1');
-    const token = v1.addResource('tokens').addResource('{provider}');
-    token.addMethod('POST', integration);
-    token.addMethod('DELETE', integration);
-    v1.addResource('providers').addMethod('GET', integration);
-
-    acknowledge(
-      api,
-      'AwsSolutions-APIG2',
-      'The function validates every body against its schema and answers in the documented error shape; a gateway model would duplicate it with a different error shape.',
-    );
-    acknowledge(
-      api,
-      'AwsSolutions-APIG3',
-      'An internal, IAM-authorized API whose resource policy admits only configured accounts; attach a WAF web ACL where a deployment wants one.',
-    );
-    acknowledge(
-      api,
-      'AwsSolutions-COG4',
-      'Callers are AWS principals authorized with SigV4 (AWS_IAM), not Cognito users.',
-    );
-    for (const method of api.methods) {
-      acknowledge(
-        method,
-        'AwsSolutions-COG4',
-        'Callers are AWS principals authorized with SigV4 (AWS_IAM), not Cognito users.',
-      );
-    }
-    const cloudWatchRole = api.node.tryFindChild('CloudWatchRole');
-    if (cloudWatchRole) {
-      acknowledge(
-        cloudWatchRole,
-        'AwsSolutions-IAM4',
-        'The account-level logging role of API Gateway uses the AWS managed policy made for it.',
-        'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs',
-      );
-    }
-    return api;
-  }
-
-  /** API Gateway's own refusals answer in the service's error shape, as the local gateway does. */
-  private addGatewayResponses(api: apigateway.RestApi): void {
-    const body = (error: string, message: string) =>
-      `{"error":"${error}","message":${message},"request_id":"$context.requestId"}`;
-    const responses: Array<[apigateway.ResponseType, string, string, string?]> = [
-      [
-        apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-        'access_denied',
-        '"Missing Authentication Token"',
-        '403',
-      ],
-      [apigateway.ResponseType.INVALID_SIGNATURE, 'access_denied', '$context.error.messageString'],
-      [apigateway.ResponseType.EXPIRED_TOKEN, 'access_denied', '$context.error.messageString'],
-      [apigateway.ResponseType.ACCESS_DENIED, 'access_denied', '$context.error.messageString'],
-      [apigateway.ResponseType.UNAUTHORIZED, 'access_denied', '$context.error.messageString'],
-      [apigateway.ResponseType.REQUEST_TOO_LARGE, 'invalid_request', '$context.error.messageString'],
-      [
-        apigateway.ResponseType.THROTTLED,
-        'upstream_unavailable',
-        '"Too many requests to the token vending service"',
-      ],
-      [apigateway.ResponseType.DEFAULT_4XX, 'invalid_request', '$context.error.messageString'],
-      [apigateway.ResponseType.DEFAULT_5XX, 'internal_error', '"Internal server error"'],
-    ];
-    for (const [type, error, message, statusCode] of responses) {
-      api.addGatewayResponse(`Response${type.responseType}`, {
-        type,
-        ...(statusCode ? { statusCode } : {}),
-        responseHeaders: { 'Cache-Control': "'no-store'" },
-        templates: { 'application/json': body(error, message) },
-      });
-    }
-  }
-
-  private createAlarms(props: TokenVendingServiceProps, logGroup: logs.ILogGroup): cloudwatch.Alarm[] {
-    const upstreamFailures = new logs.MetricFilter(this, 'UpstreamFailures', {
-      logGroup,
-      // Failed vends, and vends that the provider failed but a cached token saved.
-      filterPattern: logs.FilterPattern.any(
-        logs.FilterPattern.stringValue('$.error', '=', 'upstream_*'),
-        logs.FilterPattern.stringValue('$.upstream_failure', '=', 'upstream_*'),
-      ),
-      metricNamespace: 'TokenVending',
-      metricName: 'UpstreamFailures',
-      metricValue: '1',
-      defaultValue: 0,
-    }).metric({ statistic: 'Sum', period: Duration.minutes(5) });
-
-    const alarms = [
-      this.function.metricErrors({ period: Duration.minutes(5) }).createAlarm(this, 'FunctionErrors', {
-        alarmDescription: 'The vend function failed (a bug or a timeout): see its log group.',
-        threshold: 1,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      this.function.metricThrottles({ period: Duration.minutes(5) }).createAlarm(this, 'FunctionThrottles', {
-        alarmDescription:
-          'The vend function was throttled: raise its reserved concurrency or the account limit.',
-        threshold: 1,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      this.api
-        .metricServerError({ period: Duration.minutes(5), statistic: 'Sum' })
-        .createAlarm(this, 'Api5xx', {
-          alarmDescription: 'The API answered 5xx: upstream providers unavailable, or internal errors.',
-          threshold: 5,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-      upstreamFailures.createAlarm(this, 'UpstreamFailuresAlarm', {
-        alarmDescription:
-          'Providers refused, timed out or failed: the log lines with error=upstream_* name which.',
-        threshold: UPSTREAM_FAILURE_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    ];
-    if (props.alarmTopic) {
-      for (const alarm of alarms) alarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
-    }
-    return alarms;
-  }
-
-  private createDashboard(): cloudwatch.Dashboard {
-    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: `${Stack.of(this).stackName}-token-vending`,
-    });
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Requests and errors',
-        left: [this.api.metricCount(), this.api.metricClientError(), this.api.metricServerError()],
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Latency (p50, p99)',
-        left: [this.api.metricLatency({ statistic: 'p50' }), this.api.metricLatency({ statistic: 'p99' })],
-        right: [this.function.metricDuration({ statistic: 'p99' })],
-      }),
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms] }),
-    );
-    return dashboard;
-  }
 }
 
-/** Records a cdk-nag finding as acknowledged, with the reason a reviewer would ask for. */
-function acknowledge(scope: IConstruct, id: string, reason: string, finding?: string): void {
-  Validations.of(scope).acknowledge({ id: finding ? `${id}[${finding}]` : id, reason });
-}
-
-/** Writes the validated providers beside the bundle as `providers.json`, where the function reads them. */
+/**
+ * Writes the validated providers beside the bundle as `providers.json`, where the function reads them. The
+ * file is written by the bundling command itself, from the JSON carried in the command: nothing is left on
+ * disk outside the asset.
+ */
 function providersFileHook(providers: readonly ProviderConfig[]): nodejs.ICommandHooks {
-  const dir = mkdtempSync(join(tmpdir(), 'tvm-providers-'));
-  const file = join(dir, 'providers.json');
-  writeFileSync(file, `${JSON.stringify({ providers }, null, 2)}\n`);
+  const encoded = Buffer.from(`${JSON.stringify({ providers }, null, 2)}\n`).toString('base64');
+  const write = `require('fs').writeFileSync(process.argv[1], Buffer.from(process.argv[2], 'base64'))`;
   return {
     beforeBundling: () => [],
     beforeInstall: () => [],
-    afterBundling: (_inputDir, outputDir) => [`cp "${file}" "${outputDir}/providers.json"`],
+    afterBundling: (_inputDir, outputDir) => [`node -e "${write}" "${outputDir}/providers.json" ${encoded}`],
   };
 }

@@ -2,10 +2,11 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { TokenVendingService, type TokenVendingServiceProps } from '../../infra/token-vending-service';
+import type { ProviderEntryInput } from '../../lambda/config/provider-schema';
 
 export const ACCOUNT = '111122223333';
 
-export const PROVIDERS = [
+export const PROVIDERS: ProviderEntryInput[] = [
   {
     id: 'alpha',
     tokenEndpoint: 'https://idp.alpha.example/oauth/token',

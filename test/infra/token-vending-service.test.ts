@@ -286,7 +286,10 @@ describe('Construct: TokenVendingService', () => {
       assert.throws(
         () =>
           synthService({
-            providers: [{ ...PROVIDERS[0], tokenEndpoint: 'http://idp.example', clientAuth: 'magic' }],
+            // Deliberately not a valid entry: the construct must refuse it.
+            providers: [
+              { ...PROVIDERS[0], tokenEndpoint: 'http://idp.example', clientAuth: 'magic' } as never,
+            ],
           }),
         (error: unknown) =>
           error instanceof ConfigurationError &&

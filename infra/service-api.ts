@@ -1,0 +1,167 @@
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { acknowledge } from './cdk-nag';
+
+/** How callers reach the API. */
+export type ApiEndpoint =
+  | { readonly type: 'regional' }
+  /** Only through these interface VPC endpoints (service `execute-api`), for callers inside a VPC. */
+  | { readonly type: 'private'; readonly vpcEndpoints: readonly ec2.IInterfaceVpcEndpoint[] };
+
+export interface ServiceApiProps {
+  readonly handler: lambda.IFunction;
+  readonly endpoint: ApiEndpoint;
+  /** Accounts and single principals the resource policy admits. */
+  readonly allowedAccounts: readonly string[];
+  readonly allowedPrincipalArns: readonly string[];
+  readonly stageName: string;
+  readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
+  readonly tracing: boolean;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/**
+ * The IAM-authorized REST API in front of the function: a resource policy admitting only the allowed
+ * accounts (and VPC endpoints, when private), JSON access logs without bodies, stage throttling, and API
+ * Gateway's own refusals in the service's error shape. Its constructs are children of `scope`, so their
+ * logical IDs are those of the construct that calls this.
+ */
+export function createServiceApi(scope: Construct, props: ServiceApiProps): apigateway.RestApi {
+  const { endpoint } = props;
+  const statements = [
+    new iam.PolicyStatement({
+      effect: iam.Effect.ALLOW,
+      principals: [
+        ...props.allowedAccounts.map((account) => new iam.AccountPrincipal(account)),
+        ...props.allowedPrincipalArns.map((arn) => new iam.ArnPrincipal(arn)),
+      ],
+      actions: ['execute-api:Invoke'],
+      resources: ['execute-api:/*'],
+    }),
+  ];
+  if (endpoint.type === 'private') {
+    statements.push(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['execute-api:Invoke'],
+        resources: ['execute-api:/*'],
+        conditions: {
+          StringNotEquals: { 'aws:SourceVpce': endpoint.vpcEndpoints.map((vpce) => vpce.vpcEndpointId) },
+        },
+      }),
+    );
+  }
+  const accessLogs = new logs.LogGroup(scope, 'ApiAccessLogs', {
+    retention: props.logRetention,
+    removalPolicy: props.removalPolicy,
+  });
+  const api = new apigateway.RestApi(scope, 'Api', {
+    description: 'Token vending service: SigV4-signed calls get OAuth bearer tokens for third-party APIs',
+    endpointConfiguration:
+      endpoint.type === 'private'
+        ? { types: [apigateway.EndpointType.PRIVATE], vpcEndpoints: [...endpoint.vpcEndpoints] }
+        : { types: [apigateway.EndpointType.REGIONAL] },
+    policy: new iam.PolicyDocument({ statements }),
+    defaultMethodOptions: { authorizationType: apigateway.AuthorizationType.IAM },
+    cloudWatchRole: true,
+    cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
+    deployOptions: {
+      stageName: props.stageName,
+      accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
+      accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+      // Errors only, never request or response bodies: a response body holds a token.
+      loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+      dataTraceEnabled: false,
+      metricsEnabled: true,
+      tracingEnabled: props.tracing,
+      throttlingRateLimit: props.throttling.rateLimit,
+      throttlingBurstLimit: props.throttling.burstLimit,
+    },
+  });
+  addGatewayResponses(api);
+
+  const integration = new apigateway.LambdaIntegration(props.handler, { proxy: true });
+  const v1 = api.root.addResource('v1');
+  const token = v1.addResource('tokens').addResource('{provider}');
+  token.addMethod('POST', integration);
+  token.addMethod('DELETE', integration);
+  v1.addResource('providers').addMethod('GET', integration);
+  acknowledgeApiFindings(api);
+  return api;
+}
+
+/** The stack's own account when neither accounts nor single principals are named. */
+export function admittedAccounts(
+  scope: Construct,
+  allowedAccounts: readonly string[] | undefined,
+  allowedPrincipalArns: readonly string[],
+): readonly string[] {
+  if (allowedAccounts && allowedAccounts.length > 0) return allowedAccounts;
+  return allowedPrincipalArns.length > 0 ? [] : [Stack.of(scope).account];
+}
+
+/** API Gateway's own refusals answer in the service's error shape, as the local gateway does. */
+function addGatewayResponses(api: apigateway.RestApi): void {
+  const body = (error: string, message: string) =>
+    `{"error":"${error}","message":${message},"request_id":"$context.requestId"}`;
+  const responses: Array<[apigateway.ResponseType, string, string, string?]> = [
+    [
+      apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+      'access_denied',
+      '"Missing Authentication Token"',
+      '403',
+    ],
+    [apigateway.ResponseType.INVALID_SIGNATURE, 'access_denied', '$context.error.messageString'],
+    [apigateway.ResponseType.EXPIRED_TOKEN, 'access_denied', '$context.error.messageString'],
+    [apigateway.ResponseType.ACCESS_DENIED, 'access_denied', '$context.error.messageString'],
+    [apigateway.ResponseType.UNAUTHORIZED, 'access_denied', '$context.error.messageString'],
+    [apigateway.ResponseType.REQUEST_TOO_LARGE, 'invalid_request', '$context.error.messageString'],
+    [
+      apigateway.ResponseType.THROTTLED,
+      'upstream_unavailable',
+      '"Too many requests to the token vending service"',
+    ],
+    [apigateway.ResponseType.DEFAULT_4XX, 'invalid_request', '$context.error.messageString'],
+    [apigateway.ResponseType.DEFAULT_5XX, 'internal_error', '"Internal server error"'],
+  ];
+  for (const [type, error, message, statusCode] of responses) {
+    api.addGatewayResponse(`Response${type.responseType}`, {
+      type,
+      ...(statusCode ? { statusCode } : {}),
+      responseHeaders: { 'Cache-Control': "'no-store'" },
+      templates: { 'application/json': body(error, message) },
+    });
+  }
+}
+
+function acknowledgeApiFindings(api: apigateway.RestApi): void {
+  acknowledge(
+    api,
+    'AwsSolutions-APIG2',
+    'The function validates every body against its schema and answers in the documented error shape; a gateway model would duplicate it with a different error shape.',
+  );
+  acknowledge(
+    api,
+    'AwsSolutions-APIG3',
+    'An internal, IAM-authorized API whose resource policy admits only configured accounts; attach a WAF web ACL where a deployment wants one.',
+  );
+  const cognito = 'Callers are AWS principals authorized with SigV4 (AWS_IAM), not Cognito users.';
+  acknowledge(api, 'AwsSolutions-COG4', cognito);
+  for (const method of api.methods) acknowledge(method, 'AwsSolutions-COG4', cognito);
+  const cloudWatchRole = api.node.tryFindChild('CloudWatchRole');
+  if (cloudWatchRole) {
+    acknowledge(
+      cloudWatchRole,
+      'AwsSolutions-IAM4',
+      'The account-level logging role of API Gateway uses the AWS managed policy made for it.',
+      'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+    );
+  }
+}
