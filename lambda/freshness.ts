@@ -37,7 +37,7 @@ export class Freshness {
 
   /**
    * Good enough when the provider cannot give a better one: it meets the caller's min_ttl, which defaults
-   * to the margin (DESIGN.md). Never one with less than a second left: a caller would be told `expires_in: 0`.
+   * to the margin (docs/DESIGN.md). Never one with less than a second left: a caller would be told `expires_in: 0`.
    */
   isUsable(token: CachedToken, nowSeconds: number): boolean {
     const left = secondsLeft(token, nowSeconds);

@@ -5,7 +5,7 @@ import { SCOPE_TOKEN } from './config/provider-schema';
 import './config/zod-locale';
 import { VendError } from './errors';
 
-/** DESIGN.md: the body is optional JSON of at most 8 KiB. */
+/** docs/DESIGN.md: the body is optional JSON of at most 8 KiB. */
 export const MAX_BODY_BYTES = 8 * 1024;
 export const MAX_MIN_TTL_SECONDS = 86_400;
 const MAX_SCOPES = 50;

@@ -5,7 +5,7 @@ import type { ProviderConfig } from '../lambda/config/provider-schema';
 import { ConfigurationError } from '../lambda/errors';
 import type { CallerKey } from './sigv4-verifier';
 
-/** The local run's settings, from DESIGN.md's table of variables. */
+/** The local run's settings, from docs/DESIGN.md's table of variables. */
 export interface LocalSettings {
   readonly port: number;
   readonly providersFile?: string;

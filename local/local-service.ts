@@ -111,7 +111,7 @@ export async function startLocalService(
   }
 }
 
-/** The command DESIGN.md promises: pasted into a shell, it vends a token from the running service. */
+/** The command docs/DESIGN.md promises: pasted into a shell, it vends a token from the running service. */
 export function curlCommand(service: Pick<LocalService, 'gateway' | 'providers' | 'callers'>): string {
   const caller = service.callers[0];
   const provider =

@@ -3,7 +3,7 @@ import { LocalSetupError } from './dynamodb-local';
 import { readSettings } from './local-config';
 import { curlCommand, type LocalService, startLocalService } from './local-service';
 
-/** `npm start`: the service on 127.0.0.1 as DESIGN.md "Local run" describes. Ctrl-C stops everything. */
+/** `npm start`: the service on 127.0.0.1 as docs/DESIGN.md "Local run" describes. Ctrl-C stops everything. */
 async function main(): Promise<void> {
   const settings = readSettings();
   let service: LocalService | undefined;

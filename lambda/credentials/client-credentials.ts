@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import '../config/zod-locale';
 import { ConfigurationError, VendError } from '../errors';
 
-/** What a provider's secret holds: only what is secret (DESIGN.md, "Providers"). */
+/** What a provider's secret holds: only what is secret (docs/DESIGN.md, "Providers"). */
 export type ClientCredentials =
   | { readonly clientId: string; readonly clientSecret: string }
   | {

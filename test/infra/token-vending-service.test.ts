@@ -81,7 +81,7 @@ describe('Construct: TokenVendingService', () => {
   });
 
   describe('API', () => {
-    it('requires AWS_IAM on every method and has exactly the methods of DESIGN.md', () => {
+    it('requires AWS_IAM on every method and has exactly the methods of docs/DESIGN.md', () => {
       const { template } = synthService();
       const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
       assert.deepEqual(methods.map((method) => method.Properties.HttpMethod).sort(), [

@@ -12,7 +12,7 @@ import {
 } from '../support/test-service';
 
 /**
- * The request side of DESIGN.md's error table through the local gateway: real SigV4 signing by the AWS
+ * The request side of docs/DESIGN.md's error table through the local gateway: real SigV4 signing by the AWS
  * SDK's signer, real verification, and bad input that must change nothing (no upstream request).
  */
 describe('API contract: authentication, authorization and input errors', () => {

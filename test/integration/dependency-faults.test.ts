@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerCredentialSource } from '../../lambda/credentials/secrets-manager-credential-source';
 import {
   createTestTable,
@@ -13,6 +13,7 @@ import { type FakeProvider, grant, startFakeProvider } from '../support/fake-pro
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import {
   type SecretsManagerEndpoint,
+  secretsManagerClient,
   startSecretsManagerEndpoint,
 } from '../support/secrets-manager-endpoint';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
@@ -155,12 +156,7 @@ describe('Dependency faults', () => {
     beforeAll(async () => {
       secretsManager = await startSecretsManagerEndpoint();
       secretsManager.setSecret('tvm/faults', JSON.stringify(secrets['tvm/faults']));
-      client = new SecretsManagerClient({
-        endpoint: secretsManager.endpoint,
-        region: 'us-east-1',
-        credentials: secretsManager.credentials,
-        maxAttempts: 1,
-      });
+      client = secretsManagerClient(secretsManager);
     });
 
     afterAll(async () => {

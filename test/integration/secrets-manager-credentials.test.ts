@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerCredentialSource } from '../../lambda/credentials/secrets-manager-credential-source';
 import { ConfigurationError } from '../../lambda/errors';
 import { grant, startFakeProvider } from '../support/fake-provider';
 import {
   type SecretsManagerEndpoint,
+  secretsManagerClient,
   startSecretsManagerEndpoint,
 } from '../support/secrets-manager-endpoint';
 import { ORDERS_ROLE, startTestService } from '../support/test-service';
@@ -16,12 +17,7 @@ describe('Class: SecretsManagerCredentialSource', () => {
 
   beforeAll(async () => {
     secretsManager = await startSecretsManagerEndpoint();
-    client = new SecretsManagerClient({
-      endpoint: secretsManager.endpoint,
-      region: 'us-east-1',
-      credentials: secretsManager.credentials,
-      maxAttempts: 1,
-    });
+    client = secretsManagerClient(secretsManager);
   });
 
   afterAll(async () => {

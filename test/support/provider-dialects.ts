@@ -3,7 +3,7 @@ import { createLocalJWKSet, type JSONWebKeySet, jwtVerify, SignJWT } from 'jose'
 import type { Behaviour, RecordedRequest, Reply } from './fake-provider';
 
 /**
- * Token endpoints that behave as each provider's own document says (../shared/seeds/), including what they
+ * Token endpoints that behave as each provider's own document says (summarised per provider in docs/providers/), including what they
  * refuse. Each returns a fake-provider behaviour; the credentials and grants are the test's.
  */
 

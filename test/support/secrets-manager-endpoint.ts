@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type CallerKey, SignatureError, verifySigV4 } from '../../local/sigv4-verifier';
 
 export interface SecretsManagerEndpoint {
@@ -83,4 +84,14 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
         server.closeAllConnections();
       }),
   };
+}
+
+/** The real SDK client, pointed at the loopback endpoint, one attempt per call. */
+export function secretsManagerClient(endpoint: SecretsManagerEndpoint): SecretsManagerClient {
+  return new SecretsManagerClient({
+    endpoint: endpoint.endpoint,
+    region: 'us-east-1',
+    credentials: endpoint.credentials,
+    maxAttempts: 1,
+  });
 }

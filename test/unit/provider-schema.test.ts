@@ -29,7 +29,7 @@ function problemsOf(document: unknown): readonly string[] {
 }
 
 describe('Function: parseProviderConfig', () => {
-  it('accepts the DESIGN.md example entry and fills defaults', () => {
+  it('accepts the docs/DESIGN.md example entry and fills defaults', () => {
     const [provider] = parseProviderConfig({ providers: [valid] });
     assert.equal(provider?.id, 'bcc-sandbox');
     assert.equal(provider?.maxAttempts, 3);
