@@ -4,7 +4,7 @@ import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -90,6 +90,8 @@ export class TokenVendingService extends Construct {
   public readonly api: apigateway.RestApi;
   public readonly function: nodejs.NodejsFunction;
   public readonly table: dynamodb.Table;
+  /** Seals the tokens the function stores in the table; only the function's role may use it. */
+  public readonly sealingKey: kms.Key;
   public readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
   public readonly providers: readonly ProviderConfig[];
   public readonly dashboard: cloudwatch.Dashboard;
@@ -132,6 +134,7 @@ export class TokenVendingService extends Construct {
       description: 'Token vending function: its log group, its table, the secrets of its providers',
     });
     logGroup.grantWrite(role);
+    this.sealingKey = this.createSealingKey(role, removalPolicy);
 
     this.function = new nodejs.NodejsFunction(this, 'VendFunction', {
       entry: join(__dirname, '..', 'lambda', 'index.ts'),
@@ -151,6 +154,7 @@ export class TokenVendingService extends Construct {
         : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
       environment: {
         TVM_TABLE: this.table.tableName,
+        TVM_SEALING_KEY_ID: this.sealingKey.keyArn,
         POWERTOOLS_SERVICE_NAME: 'token-vending',
         NODE_OPTIONS: '--enable-source-maps',
       },
@@ -176,6 +180,8 @@ export class TokenVendingService extends Construct {
     // Exactly what the function does with its table: read a token, evict one, and (conditional UpdateItem)
     // take a lease, write a token and give the lease back.
     this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+    // A customer-managed table key must let the function use the table at all, or every call fails.
+    props.tableEncryptionKey?.grantEncryptDecrypt(this.function);
     for (const secret of this.secrets.values()) {
       secret.grantRead(this.function);
     }
@@ -213,6 +219,57 @@ export class TokenVendingService extends Construct {
       },
       providerId,
     );
+  }
+
+  /**
+   * The key that seals cached tokens (envelope encryption: the function asks it for data keys and to unwrap
+   * them). Its key policy lets the account administer it but not use it; only the function's role may, and
+   * only under the service's encryption context.
+   */
+  private createSealingKey(role: iam.IRole, removalPolicy: RemovalPolicy): kms.Key {
+    const account = Stack.of(this).account;
+    return new kms.Key(this, 'TokenSealingKey', {
+      description: 'Seals the OAuth tokens the token vending function caches in its table',
+      enableKeyRotation: true,
+      removalPolicy,
+      policy: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'AdministerButNotUse',
+            principals: [new iam.AccountRootPrincipal()],
+            actions: [
+              'kms:Create*',
+              'kms:Describe*',
+              'kms:Enable*',
+              'kms:List*',
+              'kms:Put*',
+              'kms:Update*',
+              'kms:Revoke*',
+              'kms:Disable*',
+              'kms:Get*',
+              'kms:Delete*',
+              'kms:TagResource',
+              'kms:UntagResource',
+              'kms:ScheduleKeyDeletion',
+              'kms:CancelKeyDeletion',
+            ],
+            resources: ['*'],
+          }),
+          new iam.PolicyStatement({
+            sid: 'SealAndOpenTokens',
+            principals: [new iam.ArnPrincipal(role.roleArn)],
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: ['*'],
+            conditions: {
+              StringEquals: {
+                'kms:EncryptionContext:service': 'token-vending',
+                'aws:PrincipalAccount': account,
+              },
+            },
+          }),
+        ],
+      }),
+    });
   }
 
   private secretFor(

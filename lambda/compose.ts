@@ -3,6 +3,7 @@ import { DynamoDbTier } from './cache/dynamodb-tier';
 import { FallbackTier } from './cache/fallback-tier';
 import { InProcessTier } from './cache/in-process-tier';
 import { MemoryTokenStore } from './cache/memory-token-store';
+import type { TokenSealer } from './cache/token-sealer';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
 import { LastGoodCredentials } from './credentials/last-good-credentials';
@@ -22,12 +23,16 @@ export interface ServiceParts {
   readonly now?: () => number;
   /** Bound of one table call. @default TABLE_CALL_TIMEOUT_MS */
   readonly tableCallTimeoutMs?: number;
+  /** Seals tokens written to the table; required with a table. */
+  readonly sealer?: TokenSealer;
 }
 
 /** Wires one service instance, as a Lambda container or a local instance holds it. */
 export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
   const now = parts.now ? { now: parts.now } : {};
   const local = new InProcessTier(now);
+  if (parts.dynamoDb && !parts.sealer)
+    throw new Error('a shared table needs a sealer: tokens are never stored in the clear');
   // The table is shared by every container; when it fails or hangs, this container's own tier stands in.
   const tier =
     parts.dynamoDb && parts.tableName
@@ -35,6 +40,8 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
           new DynamoDbTier({
             client: parts.dynamoDb,
             tableName: parts.tableName,
+            sealer: parts.sealer as TokenSealer,
+            log: parts.log,
             ...now,
             ...(parts.tableCallTimeoutMs === undefined ? {} : { callTimeoutMs: parts.tableCallTimeoutMs }),
           }),

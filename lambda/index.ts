@@ -1,6 +1,9 @@
 import { join } from 'node:path';
+import { KMSClient } from '@aws-sdk/client-kms';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createTableClient } from './cache/dynamodb-tier';
+import { KmsDataKeys } from './cache/kms-data-keys';
+import { EnvelopeSealer } from './cache/token-sealer';
 import { composeService } from './compose';
 import { loadProvidersFile } from './config/load-providers';
 import {
@@ -16,6 +19,8 @@ import { createLogger } from './logging';
  */
 const tableName = process.env.TVM_TABLE;
 if (!tableName) throw new Error('TVM_TABLE is not set');
+const sealingKeyId = process.env.TVM_SEALING_KEY_ID;
+if (!sealingKeyId) throw new Error('TVM_SEALING_KEY_ID is not set');
 
 const logger = createLogger();
 const { handler: apiHandler } = composeService({
@@ -23,6 +28,15 @@ const { handler: apiHandler } = composeService({
   credentials: new SecretsManagerCredentialSource({ client: createSecretsClient() }),
   dynamoDb: createTableClient(),
   tableName,
+  sealer: new EnvelopeSealer({
+    dataKeys: new KmsDataKeys({
+      client: new KMSClient({
+        maxAttempts: 2,
+        requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+      }),
+      keyId: sealingKeyId,
+    }),
+  }),
   log: logger,
 });
 

@@ -17,6 +17,7 @@ import {
   loadCallers,
 } from './local-config';
 import { type LocalGateway, startLocalGateway } from './local-gateway';
+import { localSealer } from './sealing';
 import type { CallerKey } from './sigv4-verifier';
 import { ensureTokenTable } from './token-table';
 
@@ -100,6 +101,7 @@ export async function startLocalService(
       credentials,
       dynamoDb,
       tableName: settings.tableName,
+      sealer: localSealer(),
       log,
     });
     const gateway = await startLocalGateway({ handler, callers, port: settings.port });

@@ -9,7 +9,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { recordFailure } from '../backoff-policy';
 import type { ErrorCode } from '../errors';
+import type { Log } from '../logging';
 import type { Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
+import { SealError, type TokenSealer } from './token-sealer';
 import type { CachedToken } from './token-store';
 
 /** The table's layout, shared with the CDK stack and the local run. */
@@ -58,6 +60,10 @@ export interface DynamoDbTierOptions {
   readonly client: DynamoDBClient;
   readonly tableName: string;
   readonly callTimeoutMs?: number;
+  /** Seals each token before it is written, opens it when read: the table never holds a token in the clear. */
+  readonly sealer: TokenSealer;
+  /** Where a sealed token that does not open is reported (`sealed_token_rejected`). */
+  readonly log?: Log;
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -66,6 +72,7 @@ type Item = Record<string, AttributeValue>;
 
 const NAMES = {
   '#pk': TOKEN_TABLE.partitionKey,
+  '#sealed': 'sealed',
   '#accessToken': 'accessToken',
   '#scope': 'scope',
   '#issuedAt': 'issuedAt',
@@ -88,19 +95,6 @@ function namesFor(...expressions: string[]): Record<string, string> {
   return Object.fromEntries(Object.entries(NAMES).filter(([placeholder]) => text.includes(placeholder)));
 }
 
-function tokenOf(item: Item | undefined, nowSeconds: number): CachedToken | undefined {
-  const accessToken = item?.accessToken?.S;
-  const issuedAt = Number(item?.issuedAt?.N);
-  const expiresAt = Number(item?.[TOKEN_TABLE.ttlAttribute]?.N);
-  if (!accessToken || !Number.isFinite(issuedAt) || !Number.isFinite(expiresAt)) return undefined;
-  // TTL deletes late: an expired token may still be on the item.
-  if (expiresAt <= nowSeconds) return undefined;
-  const scope = item?.scope?.S;
-  return scope === undefined
-    ? { accessToken, issuedAt, expiresAt }
-    : { accessToken, issuedAt, expiresAt, scope };
-}
-
 /**
  * The shared tier on DynamoDB: one item per key.
  *
@@ -118,6 +112,8 @@ export class DynamoDbTier implements SharedTier {
   private readonly client: DynamoDBClient;
   private readonly tableName: string;
   private readonly callTimeoutMs: number;
+  private readonly sealer: TokenSealer;
+  private readonly log: Log | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
 
@@ -125,6 +121,8 @@ export class DynamoDbTier implements SharedTier {
     this.client = options.client;
     this.tableName = options.tableName;
     this.callTimeoutMs = options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
+    this.sealer = options.sealer;
+    this.log = options.log;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
   }
@@ -134,11 +132,11 @@ export class DynamoDbTier implements SharedTier {
     const { Item: item } = await this.bounded('get', (abortSignal) =>
       this.client.send(new GetItemCommand({ ...this.address(key), ConsistentRead: true }), { abortSignal }),
     );
-    return item ? this.itemOf(item) : undefined;
+    return item ? this.itemOf(key, item) : undefined;
   }
 
   async store(key: string, token: CachedToken, providerId: string): Promise<void> {
-    const { update, values } = this.tokenUpdate(token, providerId, false);
+    const { update, values } = await this.tokenUpdate(key, token, providerId, false);
     await this.bounded('store', (abortSignal) =>
       this.client.send(
         new UpdateItemCommand({
@@ -204,13 +202,13 @@ export class DynamoDbTier implements SharedTier {
       }
       const leaseUntilMs = Number(item?.leaseUntil?.N ?? 0);
       if (leaseUntilMs >= nowMs) return { kind: 'held', leaseUntilMs };
-      return item ? { kind: 'superseded', item: this.itemOf(item) } : { kind: 'superseded' };
+      return item ? { kind: 'superseded', item: await this.itemOf(key, item) } : { kind: 'superseded' };
     }
   }
 
   async release(lease: Lease, outcome: LeaseOutcome): Promise<void> {
     if (outcome.kind === 'succeeded') {
-      const { update, values } = this.tokenUpdate(outcome.token, outcome.providerId, true);
+      const { update, values } = await this.tokenUpdate(lease.key, outcome.token, outcome.providerId, true);
       // If the lease ran out and someone took over, the token is written all the same: it is valid, and
       // theirs will follow.
       if (!(await this.ifOwner(lease, update, values))) {
@@ -232,30 +230,55 @@ export class DynamoDbTier implements SharedTier {
     );
   }
 
-  /** The update that writes a token with a new version; under a lease it also clears lease and failures. */
-  private tokenUpdate(
+  /**
+   * The update that writes a sealed token with a new version; under a lease it also clears lease and
+   * failures. Items of before sealing lose their clear-text token on the way.
+   */
+  private async tokenUpdate(
+    key: string,
     token: CachedToken,
     providerId: string,
     endsLease: boolean,
-  ): { update: string; values: Item } {
-    const set = `SET #accessToken = :accessToken, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider${
-      token.scope === undefined ? '' : ', #scope = :scope'
-    }`;
-    const remove = [
-      ...(token.scope === undefined ? ['#scope'] : []),
-      ...(endsLease ? LEASE_AND_FAILURES : []),
-    ];
+  ): Promise<{ update: string; values: Item }> {
+    const sealed = await this.sealer.seal(token, { key, providerId });
+    const set =
+      'SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider';
+    const remove = ['#accessToken', '#scope', ...(endsLease ? LEASE_AND_FAILURES : [])];
     return {
-      update: remove.length > 0 ? `${set} REMOVE ${remove.join(', ')}` : set,
+      update: `${set} REMOVE ${remove.join(', ')}`,
       values: {
-        ':accessToken': { S: token.accessToken },
+        ':sealed': { B: sealed },
         ':issuedAt': { N: String(token.issuedAt) },
         ':expiresAt': { N: String(token.expiresAt) },
         ':version': { S: randomUUID() },
         ':provider': { S: providerId },
-        ...(token.scope === undefined ? {} : { ':scope': { S: token.scope } }),
       },
     };
+  }
+
+  /**
+   * The item's token, opened; undefined when there is none, it has expired (TTL deletes late), or it does not
+   * open (copied from another key, tampered with, or sealed by another key): such a token is a miss, never
+   * served and never an error.
+   */
+  private async tokenOf(key: string, item: Item): Promise<CachedToken | undefined> {
+    const sealed = item.sealed?.B;
+    const providerId = item.provider?.S;
+    const issuedAt = Number(item.issuedAt?.N);
+    const expiresAt = Number(item[TOKEN_TABLE.ttlAttribute]?.N);
+    if (!sealed || !providerId || !Number.isFinite(issuedAt) || !Number.isFinite(expiresAt)) return undefined;
+    if (expiresAt <= this.now() / 1000) return undefined;
+    try {
+      return await this.sealer.open(sealed, { issuedAt, expiresAt }, { key, providerId });
+    } catch (error) {
+      if (!(error instanceof SealError)) throw error;
+      this.log?.warn('a sealed token in the table does not open; treated as a miss', {
+        event: 'sealed_token_rejected',
+        provider: providerId,
+        reason: error.message,
+      });
+      return undefined;
+    }
   }
 
   /** An update that applies only while the lease is still ours; false when someone else's it is now. */
@@ -281,8 +304,8 @@ export class DynamoDbTier implements SharedTier {
     }
   }
 
-  private itemOf(item: Item): TierItem {
-    const token = tokenOf(item, this.now() / 1000);
+  private async itemOf(key: string, item: Item): Promise<TierItem> {
+    const token = await this.tokenOf(key, item);
     return {
       leaseUntilMs: Number(item.leaseUntil?.N ?? 0),
       // The version stays visible when the token has expired, so the lease condition can still name it.

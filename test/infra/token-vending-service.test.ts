@@ -55,18 +55,56 @@ describe('Construct: TokenVendingService', () => {
       template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     });
 
-    it('gets only the table name from the environment, no secret', () => {
+    it('gets only the table name and the sealing key id from the environment, no secret', () => {
       const { template } = synthService();
       const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
       const variables = fn?.Properties.Environment.Variables as Record<string, unknown>;
       assert.deepEqual(Object.keys(variables).sort(), [
         'NODE_OPTIONS',
         'POWERTOOLS_SERVICE_NAME',
+        'TVM_SEALING_KEY_ID',
         'TVM_TABLE',
       ]);
       assert.ok(
         !JSON.stringify(template.toJSON()).includes('client_secret"'),
         'no secret value in the template',
+      );
+    });
+
+    it('seals tokens with a rotating key that only the function role may use, under its encryption context', () => {
+      const { template } = synthService();
+      const keys = Object.values(template.findResources('AWS::KMS::Key'));
+      assert.equal(keys.length, 1);
+      const key = keys[0]?.Properties as {
+        EnableKeyRotation: boolean;
+        KeyPolicy: {
+          Statement: Array<{ Sid: string; Action: string[]; Principal: unknown; Condition?: unknown }>;
+        };
+      };
+      assert.equal(key.EnableKeyRotation, true);
+      const [administer, use] = key.KeyPolicy.Statement;
+      assert.ok(administer && use);
+      for (const action of ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:*']) {
+        assert.ok(!administer.Action.includes(action), `the account may administer, not use: ${action}`);
+      }
+      assert.deepEqual(use.Action, ['kms:GenerateDataKey', 'kms:Decrypt']);
+      assert.match(JSON.stringify(use.Principal), /FunctionRole/);
+      assert.match(JSON.stringify(use.Condition), /kms:EncryptionContext:service/);
+    });
+
+    it("grants the function the table's customer-managed key when one is given", () => {
+      const { template } = synthService((stack) => ({
+        tableEncryptionKey: new kms.Key(stack, 'TableKey', { enableKeyRotation: true }),
+      }));
+      const statements = policyStatements(template);
+      assert.ok(
+        statements.some(
+          (statement) =>
+            statement.Action.includes('kms:Decrypt') &&
+            statement.Action.includes('kms:GenerateDataKey*') &&
+            JSON.stringify(statement.Resource).includes('TableKey'),
+        ),
+        'the function may use the table key',
       );
     });
 

@@ -4,6 +4,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { FAILURE_THRESHOLD } from '../../lambda/backoff-policy';
 import { DynamoDbTier, TableTimeoutError } from '../../lambda/cache/dynamodb-tier';
 import type { Lease } from '../../lambda/cache/shared-tier';
+import { localSealer } from '../../local/sealing';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
 
 const token = (accessToken: string) => ({ accessToken, issuedAt: 1_800_000_000, expiresAt: 1_800_003_600 });
@@ -21,6 +22,7 @@ describe('Class: DynamoDbTier', () => {
     tier = new DynamoDbTier({
       client: table.client,
       tableName: table.tableName,
+      sealer: localSealer(),
       now: () => clock,
       random: () => 0,
     });
@@ -143,7 +145,12 @@ describe('Class: DynamoDbTier', () => {
     await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
     const { port } = hung.address() as { port: number };
     const client = dynamoDbClient(`http://127.0.0.1:${port}`);
-    const bounded = new DynamoDbTier({ client, tableName: 'hung', callTimeoutMs: 200 });
+    const bounded = new DynamoDbTier({
+      client,
+      tableName: 'hung',
+      callTimeoutMs: 200,
+      sealer: localSealer(),
+    });
     try {
       for (const call of [
         () => bounded.read('k'),

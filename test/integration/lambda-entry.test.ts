@@ -7,6 +7,7 @@ import { proxyEvent } from '../../local/proxy-event';
 import { bundleFunction } from '../../scripts/bundle-function';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
+import { type KmsEndpoint, startKmsEndpoint } from '../support/kms-endpoint';
 import { assertNothingSensitive } from '../support/recording-log';
 import {
   type SecretsManagerEndpoint,
@@ -19,13 +20,14 @@ const CLIENT_SECRET = 'lambda-entry-client-secret';
 
 /**
  * The Lambda entry (`lambda/index.ts`) as the CDK stack ships it: bundled by esbuild with the stack's options,
- * the providers file beside it, run in a fresh Node process that talks to DynamoDB Local and a loopback
- * Secrets Manager through the SDK's own endpoint variables (AWS_ENDPOINT_URL_*).
+ * the providers file beside it, run in a fresh Node process that talks to DynamoDB Local, a loopback
+ * Secrets Manager and a loopback KMS through the SDK's own endpoint variables (AWS_ENDPOINT_URL_*).
  */
 describe('Lambda entry, bundled', () => {
   let table: TestTable;
   let provider: FakeProvider;
   let secretsManager: SecretsManagerEndpoint;
+  let kms: KmsEndpoint;
   const dir = join(ROOT, '.cache', `lambda-entry-${process.pid}`);
 
   beforeAll(async () => {
@@ -34,6 +36,7 @@ describe('Lambda entry, bundled', () => {
       startFakeProvider(),
       startSecretsManagerEndpoint(),
     ]);
+    kms = await startKmsEndpoint(secretsManager.credentials);
     secretsManager.setSecret(
       'tvm/lambda',
       JSON.stringify({ client_id: 'lambda-client', client_secret: CLIENT_SECRET }),
@@ -53,7 +56,7 @@ describe('Lambda entry, bundled', () => {
 
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
-    await Promise.all([table.dispose(), provider.close(), secretsManager.close()]);
+    await Promise.all([table.dispose(), provider.close(), secretsManager.close(), kms.close()]);
   });
 
   it('vends through the real entry: cold-start config, Secrets Manager, the table, Powertools logs', async () => {
@@ -84,6 +87,8 @@ describe('Lambda entry, bundled', () => {
         PATH: process.env.PATH ?? '',
         NODE_NO_WARNINGS: '1',
         TVM_TABLE: table.tableName,
+        TVM_SEALING_KEY_ID: kms.keyId,
+        AWS_ENDPOINT_URL_KMS: kms.endpoint,
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: secretsManager.credentials.accessKeyId,
         AWS_SECRET_ACCESS_KEY: secretsManager.credentials.secretAccessKey,
@@ -106,6 +111,7 @@ describe('Lambda entry, bundled', () => {
     assert.equal(provider.requests.length, 1);
     assert.equal(provider.requests[0]?.params.client_secret, CLIENT_SECRET);
     assert.deepEqual(secretsManager.reads, ['tvm/lambda'], 'the secret was read once and then cached');
+    assert.deepEqual(kms.calls, ['GenerateDataKey'], 'one data key sealed the token for the table');
 
     const lines = stdout
       .split('\n')

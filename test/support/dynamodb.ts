@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbTier } from '../../lambda/cache/dynamodb-tier';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local';
+import { localSealer } from '../../local/sealing';
 import { ensureTokenTable } from '../../local/token-table';
 
 export interface TestTable {
@@ -57,7 +58,7 @@ export async function seedToken(
   { ageSeconds, leftSeconds }: { ageSeconds: number; leftSeconds: number },
 ): Promise<void> {
   const nowSeconds = Math.floor(Date.now() / 1000);
-  await new DynamoDbTier({ client: table.client, tableName: table.tableName }).store(
+  await new DynamoDbTier({ client: table.client, tableName: table.tableName, sealer: localSealer() }).store(
     key,
     { accessToken, issuedAt: nowSeconds - ageSeconds, expiresAt: nowSeconds + leftSeconds },
     'seeded',

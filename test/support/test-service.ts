@@ -1,3 +1,4 @@
+import type { TokenSealer } from '../../lambda/cache/token-sealer';
 import { composeService } from '../../lambda/compose';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import type { ProviderConfig } from '../../lambda/config/provider-schema';
@@ -7,6 +8,7 @@ import type { Log } from '../../lambda/logging';
 import type { OAuthTokenClientOptions } from '../../lambda/oauth/token-client';
 import type { TokenVendor } from '../../lambda/token-vendor';
 import { type LocalGateway, startLocalGateway } from '../../local/local-gateway';
+import { localSealer } from '../../local/sealing';
 import type { CallerKey } from '../../local/sigv4-verifier';
 import type { TestTable } from './dynamodb';
 import { RecordingLog } from './recording-log';
@@ -42,6 +44,8 @@ export interface TestServiceOptions {
   readonly now?: () => number;
   /** Called as each request reaches the handler: lets a test gate on how many are in flight. */
   readonly onRequest?: () => void;
+  /** @default a sealer on the local run's wrapping key, so that instances open each other's tokens */
+  readonly sealer?: TokenSealer;
 }
 
 export interface TestService {
@@ -62,7 +66,13 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
   const { handler, vendor } = composeService({
     providers,
     credentials: options.credentials ?? new StaticCredentialSource(options.secrets ?? {}),
-    ...(options.table ? { dynamoDb: options.table.client, tableName: options.table.tableName } : {}),
+    ...(options.table
+      ? {
+          dynamoDb: options.table.client,
+          tableName: options.table.tableName,
+          sealer: options.sealer ?? localSealer(),
+        }
+      : {}),
     log: options.log ?? log,
     tokenClient: { retry: { baseDelayMs: 20, maxDelayMs: 100 }, ...options.tokenClient },
     ...(options.now ? { now: options.now } : {}),

@@ -1,0 +1,247 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { CachedToken } from './token-store';
+
+/** Where a sealed token belongs: a ciphertext opens only under the same key and provider. */
+export interface SealContext {
+  readonly key: string;
+  readonly providerId: string;
+}
+
+/**
+ * Seals a token before it leaves the container for the shared table, and opens it when read back: a reader of
+ * the table (a role with `dynamodb:GetItem`, an export, a backup) sees no token, and a writer cannot plant one.
+ */
+export interface TokenSealer {
+  seal(token: CachedToken, context: SealContext): Promise<Uint8Array>;
+  /** The token, or a {@link SealError} when the ciphertext is not one this service sealed for this context. */
+  open(
+    sealed: Uint8Array,
+    times: Pick<CachedToken, 'issuedAt' | 'expiresAt'>,
+    context: SealContext,
+  ): Promise<CachedToken>;
+}
+
+export class SealError extends Error {
+  override readonly name = 'SealError';
+}
+
+/** A data key in the clear, and the same key as the key service wrapped it. */
+export interface DataKey {
+  readonly plaintext: Uint8Array;
+  readonly wrapped: Uint8Array;
+}
+
+/**
+ * Where data keys come from: KMS in AWS (`GenerateDataKey` and `Decrypt` under the stack's key), a local
+ * wrapping key in the local run and tests. `context` is the KMS encryption context: it names the provider, so
+ * a data key serves one provider's tokens only.
+ */
+export interface DataKeySource {
+  generate(context: Readonly<Record<string, string>>): Promise<DataKey>;
+  unwrap(wrapped: Uint8Array, context: Readonly<Record<string, string>>): Promise<Uint8Array>;
+}
+
+export interface EnvelopeSealerOptions {
+  readonly dataKeys: DataKeySource;
+  readonly now?: () => number;
+  /** How long one data key seals new tokens. @default 300 s */
+  readonly dataKeyMaxAgeMs?: number;
+  /** How many tokens one data key seals at most. @default 1000 */
+  readonly dataKeyMaxUses?: number;
+  /** Unwrapped data keys kept for opening, least recently used out first. @default 100 */
+  readonly maxOpenKeys?: number;
+}
+
+const FORMAT = 1;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const SERVICE = 'token-vending';
+
+/** A data key sealing new tokens; a promise, so that concurrent seals share one key-service call. */
+interface SealingKey {
+  readonly key: Promise<DataKey>;
+  readonly createdAtMs: number;
+  uses: number;
+}
+
+/**
+ * Envelope encryption of a token: AES-256-GCM under a data key, the data key wrapped by the key service and
+ * stored beside the ciphertext. The additional authenticated data binds the ciphertext to its cache key,
+ * provider and lifetime, so an item copied onto another key, or given a later expiry, does not open.
+ *
+ * Data keys are cached, as the AWS Encryption SDK's caching materials manager does: one key seals a provider's
+ * tokens for `dataKeyMaxAgeMs` or `dataKeyMaxUses`, whichever comes first, and unwrapped keys are kept for
+ * opening (bounded, least recently used out first). A table hit therefore costs no key-service call once the
+ * container has opened one token under that data key.
+ *
+ * Layout: format (1 byte) | wrapped-key length (2 bytes) | wrapped key | IV (12) | tag (16) | ciphertext.
+ */
+export class EnvelopeSealer implements TokenSealer {
+  private readonly dataKeys: DataKeySource;
+  private readonly now: () => number;
+  private readonly maxAgeMs: number;
+  private readonly maxUses: number;
+  private readonly maxOpenKeys: number;
+  private readonly sealing = new Map<string, SealingKey>();
+  private readonly opening = new Map<string, Promise<Uint8Array>>();
+
+  constructor(options: EnvelopeSealerOptions) {
+    this.dataKeys = options.dataKeys;
+    this.now = options.now ?? Date.now;
+    this.maxAgeMs = options.dataKeyMaxAgeMs ?? 300_000;
+    this.maxUses = options.dataKeyMaxUses ?? 1000;
+    this.maxOpenKeys = options.maxOpenKeys ?? 100;
+  }
+
+  async seal(token: CachedToken, context: SealContext): Promise<Uint8Array> {
+    const key = await this.sealingKeyFor(context.providerId);
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key.plaintext, iv);
+    cipher.setAAD(additionalData(token, context));
+    const plaintext = Buffer.from(JSON.stringify({ t: token.accessToken, s: token.scope }), 'utf8');
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(key.wrapped.length);
+    return Buffer.concat([Buffer.from([FORMAT]), length, key.wrapped, iv, cipher.getAuthTag(), ciphertext]);
+  }
+
+  async open(
+    sealed: Uint8Array,
+    times: Pick<CachedToken, 'issuedAt' | 'expiresAt'>,
+    context: SealContext,
+  ): Promise<CachedToken> {
+    const bytes = Buffer.from(sealed);
+    if (bytes.length < 3 || bytes[0] !== FORMAT) throw new SealError('not a sealed token of a known format');
+    const wrappedLength = bytes.readUInt16BE(1);
+    const ivAt = 3 + wrappedLength;
+    if (bytes.length < ivAt + IV_BYTES + TAG_BYTES) throw new SealError('a sealed token cut short');
+    const wrapped = bytes.subarray(3, ivAt);
+    const dataKey = await this.openingKey(wrapped, context.providerId);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', dataKey, bytes.subarray(ivAt, ivAt + IV_BYTES));
+      decipher.setAAD(additionalData(times, context));
+      decipher.setAuthTag(bytes.subarray(ivAt + IV_BYTES, ivAt + IV_BYTES + TAG_BYTES));
+      const plaintext = Buffer.concat([
+        decipher.update(bytes.subarray(ivAt + IV_BYTES + TAG_BYTES)),
+        decipher.final(),
+      ]);
+      const { t, s } = JSON.parse(plaintext.toString('utf8')) as { t: string; s?: string };
+      return {
+        accessToken: t,
+        issuedAt: times.issuedAt,
+        expiresAt: times.expiresAt,
+        ...(s === undefined ? {} : { scope: s }),
+      };
+    } catch {
+      throw new SealError('the sealed token does not open under its key, provider and lifetime');
+    }
+  }
+
+  private sealingKeyFor(providerId: string): Promise<DataKey> {
+    let current = this.sealing.get(providerId);
+    if (!current || current.uses >= this.maxUses || this.now() - current.createdAtMs >= this.maxAgeMs) {
+      const key = this.dataKeys.generate(encryptionContext(providerId));
+      const fresh: SealingKey = { key, createdAtMs: this.now(), uses: 0 };
+      current = fresh;
+      this.sealing.set(providerId, fresh);
+      key.then(
+        (made) => this.remember(openingId(providerId, made.wrapped), Promise.resolve(made.plaintext)),
+        // A failed call is not kept: the next seal asks again.
+        () => this.sealing.get(providerId) === fresh && this.sealing.delete(providerId),
+      );
+    }
+    current.uses += 1;
+    return current.key;
+  }
+
+  private openingKey(wrapped: Uint8Array, providerId: string): Promise<Uint8Array> {
+    const id = openingId(providerId, wrapped);
+    const known = this.opening.get(id);
+    if (known) {
+      this.opening.delete(id);
+      this.opening.set(id, known);
+      return known;
+    }
+    const unwrapping = this.dataKeys
+      .unwrap(wrapped, encryptionContext(providerId))
+      .catch((error: unknown) => {
+        this.opening.delete(id);
+        // A wrapped key of another provider, or one not made by this service's key, is not ours to open.
+        if (
+          (error as { name?: unknown }).name === 'InvalidCiphertextException' ||
+          error instanceof SealError
+        ) {
+          throw new SealError('the data key does not unwrap for this provider');
+        }
+        throw error;
+      });
+    this.remember(id, unwrapping);
+    return unwrapping;
+  }
+
+  private remember(id: string, plaintext: Promise<Uint8Array>): void {
+    this.opening.set(id, plaintext);
+    while (this.opening.size > this.maxOpenKeys) {
+      const oldest = this.opening.keys().next().value;
+      if (oldest === undefined) break;
+      this.opening.delete(oldest);
+    }
+  }
+}
+
+/** An unwrapped data key is kept per provider: a wrapped key presented for another provider is unwrapped anew, and fails. */
+const openingId = (providerId: string, wrapped: Uint8Array): string =>
+  `${providerId}:${Buffer.from(wrapped).toString('base64')}`;
+
+/** The KMS encryption context of a data key: the service, and the provider whose tokens it seals. */
+const encryptionContext = (providerId: string): Record<string, string> => ({
+  service: SERVICE,
+  provider: providerId,
+});
+
+/** What the ciphertext is bound to besides the key: where it belongs and how long it lives. */
+function additionalData(times: Pick<CachedToken, 'issuedAt' | 'expiresAt'>, context: SealContext): Buffer {
+  return Buffer.from(
+    JSON.stringify([SERVICE, FORMAT, context.key, context.providerId, times.issuedAt, times.expiresAt]),
+    'utf8',
+  );
+}
+
+/**
+ * Data keys wrapped under a local 256-bit key with AES-256-GCM, the encryption context as additional data:
+ * the local run's and the tests' stand-in for KMS, with the same semantics (a key wrapped for one provider
+ * does not unwrap for another). Counts its calls, as KMS calls would be counted.
+ */
+export class LocalDataKeys implements DataKeySource {
+  calls = 0;
+
+  constructor(private readonly wrappingKey: Uint8Array) {
+    if (wrappingKey.length !== 32) throw new Error('a local wrapping key is 32 bytes');
+  }
+
+  async generate(context: Readonly<Record<string, string>>): Promise<DataKey> {
+    this.calls += 1;
+    const plaintext = randomBytes(32);
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.wrappingKey, iv);
+    cipher.setAAD(Buffer.from(JSON.stringify(context)));
+    const wrapped = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    return { plaintext, wrapped };
+  }
+
+  async unwrap(wrapped: Uint8Array, context: Readonly<Record<string, string>>): Promise<Uint8Array> {
+    this.calls += 1;
+    const bytes = Buffer.from(wrapped);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.wrappingKey, bytes.subarray(0, IV_BYTES));
+      decipher.setAAD(Buffer.from(JSON.stringify(context)));
+      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+      return Buffer.concat([
+        decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
+    } catch {
+      throw new SealError('the data key does not unwrap under the local key');
+    }
+  }
+}

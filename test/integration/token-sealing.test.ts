@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { cacheKey } from '../../lambda/cache/cache-key';
+import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
+import { EnvelopeSealer, SealError } from '../../lambda/cache/token-sealer';
+import { createTestTable, type TestTable } from '../support/dynamodb';
+import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
+import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../support/kms-endpoint';
+import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
+import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
+
+const secrets = { 'tvm/sealed': { client_id: 'sealed-client', client_secret: 'sealed-client-secret' } };
+
+/**
+ * Tokens at rest in the table are sealed (envelope encryption, KMS data keys): the raw item holds no token
+ * bytes, and a ciphertext moved to another key's item, or given another lifetime, is a logged miss.
+ */
+describe('Sealed tokens in the table', () => {
+  let provider: FakeProvider;
+  let table: TestTable;
+  let kms: KmsEndpoint;
+  const log = new RecordingLog();
+  const services: TestService[] = [];
+  const issued: string[] = [];
+
+  const entry = (id: string) => ({
+    id,
+    tokenEndpoint: provider.tokenEndpoint,
+    clientAuth: 'client_secret_post',
+    secretId: 'tvm/sealed',
+    callers: [ORDERS_ROLE],
+  });
+  const keyOf = (providerId: string) =>
+    cacheKey({ providerId, tokenEndpoint: provider.tokenEndpoint, clientId: 'sealed-client', scopes: [] });
+  const rawItem = async (key: string) =>
+    (
+      await table.client.send(
+        new GetItemCommand({ TableName: table.tableName, Key: { pk: { S: key } }, ConsistentRead: true }),
+      )
+    ).Item;
+  const instance = async (providers: Record<string, unknown>[]) => {
+    const service = await startTestService({ providers, secrets, table, log });
+    services.push(service);
+    return service;
+  };
+
+  beforeAll(async () => {
+    [provider, table, kms] = await Promise.all([startFakeProvider(), createTestTable(), startKmsEndpoint()]);
+    provider.setBehaviour((_request, index) => grant(`sealed-token-${index}-${'x'.repeat(40)}`));
+  });
+
+  afterAll(async () => {
+    await Promise.all(services.map((service) => service.close()));
+    await Promise.all([provider.close(), table.dispose(), kms.close()]);
+  });
+
+  it('stores no token bytes in the item, and another instance opens it', async () => {
+    const [first, second] = [await instance([entry('alpha')]), await instance([entry('alpha')])];
+    const vended = await first.vend('alpha');
+    assert.equal(vended.status, 200);
+    const token = String(vended.json.access_token);
+    issued.push(token);
+    const item = await rawItem(keyOf('alpha'));
+    assert.ok(item?.sealed?.B, 'the item holds a sealed token');
+    assert.equal(item?.accessToken, undefined);
+    const raw = JSON.stringify(item, (_key, value) =>
+      value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : value,
+    );
+    assert.ok(!raw.includes(token), 'the token is nowhere in the item');
+    assert.ok(!raw.includes(token.slice(0, 16)), 'not even in part');
+    const before = provider.requests.length;
+    const fromTable = await second.vend('alpha');
+    assert.equal(fromTable.json.access_token, token);
+    assert.equal(provider.requests.length, before, 'the second instance opened the sealed token');
+  });
+
+  it("treats a ciphertext moved onto another key's item as a logged miss, never served", async () => {
+    const service = await instance([entry('bravo'), entry('charlie')]);
+    const bravo = await service.vend('bravo');
+    issued.push(String(bravo.json.access_token));
+    const stolen = await rawItem(keyOf('bravo'));
+    assert.ok(stolen);
+    // A principal that can write the table plants bravo's sealed token under charlie's key.
+    await table.client.send(
+      new PutItemCommand({ TableName: table.tableName, Item: { ...stolen, pk: { S: keyOf('charlie') } } }),
+    );
+    const cold = await instance([entry('bravo'), entry('charlie')]);
+    const before = provider.requests.length;
+    const charlie = await cold.vend('charlie');
+    assert.equal(charlie.status, 200);
+    assert.notEqual(charlie.json.access_token, bravo.json.access_token);
+    assert.equal(provider.requests.length - before, 1, 'a miss: the provider was asked');
+    issued.push(String(charlie.json.access_token));
+    assert.ok(log.entries().some((line) => line.event === 'sealed_token_rejected'));
+  });
+
+  it('does not open a token whose expiry was moved on the item', async () => {
+    const service = await instance([entry('delta')]);
+    const delta = await service.vend('delta');
+    issued.push(String(delta.json.access_token));
+    await table.client.send(
+      new UpdateItemCommand({
+        TableName: table.tableName,
+        Key: { pk: { S: keyOf('delta') } },
+        UpdateExpression: 'SET expiresAt = expiresAt + :day',
+        ExpressionAttributeValues: { ':day': { N: '86400' } },
+      }),
+    );
+    const cold = await instance([entry('delta')]);
+    const again = await cold.vend('delta');
+    assert.notEqual(again.json.access_token, delta.json.access_token);
+    issued.push(String(again.json.access_token));
+  });
+
+  it('does not serve a token written in the clear (an item of before sealing, or a planted one)', async () => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    await table.client.send(
+      new PutItemCommand({
+        TableName: table.tableName,
+        Item: {
+          pk: { S: keyOf('echo') },
+          accessToken: { S: 'planted-in-the-clear' },
+          issuedAt: { N: String(nowSeconds) },
+          expiresAt: { N: String(nowSeconds + 3600) },
+          version: { S: 'planted' },
+          provider: { S: 'echo' },
+        },
+      }),
+    );
+    const service = await instance([entry('echo')]);
+    const vended = await service.vend('echo');
+    assert.notEqual(vended.json.access_token, 'planted-in-the-clear');
+    issued.push(String(vended.json.access_token));
+    assert.equal((await rawItem(keyOf('echo')))?.accessToken, undefined, 'the clear-text token is gone');
+  });
+
+  it('with KMS: one data key seals many tokens, one Decrypt per container opens them, and a provider cannot open another provider data key', async () => {
+    const client = kmsClient(kms);
+    try {
+      const sealer = () => new EnvelopeSealer({ dataKeys: new KmsDataKeys({ client, keyId: kms.keyId }) });
+      const writer = sealer();
+      const token = (n: number) => ({ accessToken: `kms-token-${n}`, issuedAt: 1, expiresAt: 4_000_000_000 });
+      const sealed = await Promise.all(
+        Array.from({ length: 50 }, (_, n) => writer.seal(token(n), { key: `k${n}`, providerId: 'kms' })),
+      );
+      assert.equal(kms.calls.filter((call) => call === 'GenerateDataKey').length, 1);
+      const reader = sealer();
+      for (const [n, ciphertext] of sealed.entries()) {
+        const opened = await reader.open(ciphertext, token(n), { key: `k${n}`, providerId: 'kms' });
+        assert.equal(opened.accessToken, `kms-token-${n}`);
+      }
+      assert.equal(kms.calls.filter((call) => call === 'Decrypt').length, 1);
+      await assert.rejects(
+        reader.open(sealed[0] ?? new Uint8Array(), token(0), { key: 'k0', providerId: 'other-provider' }),
+        (error: unknown) => error instanceof SealError,
+      );
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('logs no token or secret', () => {
+    assertNothingSensitive(log.lines, ['sealed-client-secret', ...issued]);
+  });
+});

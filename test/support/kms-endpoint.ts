@@ -1,0 +1,117 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { type CallerKey, SignatureError, verifySigV4 } from '../../local/sigv4-verifier';
+
+export interface KmsEndpoint {
+  readonly endpoint: string;
+  readonly credentials: CallerKey;
+  readonly keyId: string;
+  /** Operations received, in order (`GenerateDataKey`, `Decrypt`). */
+  readonly calls: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A minimal KMS on loopback: the AWS JSON 1.1 protocol's `GenerateDataKey` and `Decrypt` for one key, with
+ * SigV4 verified for service `kms`, and the encryption context enforced as KMS enforces it (a data key
+ * decrypts only under the context it was generated with). No KMS emulator is in reach here, so the real SDK
+ * client is exercised against this instead.
+ */
+export async function startKmsEndpoint(
+  credentials: CallerKey = {
+    accessKeyId: 'AKIAKMSTEST000000001',
+    secretAccessKey: 'kms-test-secret-key',
+    principalArn: 'arn:aws:iam::111122223333:role/token-vending-function',
+  },
+): Promise<KmsEndpoint> {
+  const keyId = 'arn:aws:kms:us-east-1:111122223333:key/0b7c8a4e-0000-4000-8000-000000000001';
+  const masterKey = randomBytes(32);
+  const calls: string[] = [];
+  const contextOf = (context: unknown) =>
+    Buffer.from(JSON.stringify(Object.entries((context ?? {}) as Record<string, string>).sort()));
+
+  const server: Server = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const answer = (status: number, payload: unknown, type?: string) => {
+      response.writeHead(status, {
+        'content-type': 'application/x-amz-json-1.1',
+        ...(type ? { 'x-amzn-errortype': type } : {}),
+      });
+      response.end(JSON.stringify(type ? { __type: type, message: String(payload) } : payload));
+    };
+    try {
+      await verifySigV4(
+        { method: request.method ?? 'POST', target: request.url ?? '/', headers: request.headers, body },
+        new Map([[credentials.accessKeyId, credentials]]),
+        { service: 'kms' },
+      );
+    } catch (error) {
+      if (error instanceof SignatureError) return answer(400, error.message, 'InvalidSignatureException');
+      throw error;
+    }
+    const operation = String(request.headers['x-amz-target'] ?? '').replace('TrentService.', '');
+    calls.push(operation);
+    const input = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    if (input.KeyId !== undefined && input.KeyId !== keyId)
+      return answer(400, 'no such key', 'NotFoundException');
+    if (operation === 'GenerateDataKey') {
+      const plaintext = randomBytes(32);
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', masterKey, iv);
+      cipher.setAAD(contextOf(input.EncryptionContext));
+      const blob = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+      return answer(200, {
+        KeyId: keyId,
+        Plaintext: plaintext.toString('base64'),
+        CiphertextBlob: blob.toString('base64'),
+      });
+    }
+    if (operation === 'Decrypt') {
+      const blob = Buffer.from(String(input.CiphertextBlob), 'base64');
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', masterKey, blob.subarray(0, 12));
+        decipher.setAAD(contextOf(input.EncryptionContext));
+        decipher.setAuthTag(blob.subarray(blob.length - 16));
+        const plaintext = Buffer.concat([
+          decipher.update(blob.subarray(12, blob.length - 16)),
+          decipher.final(),
+        ]);
+        return answer(200, { KeyId: keyId, Plaintext: plaintext.toString('base64') });
+      } catch {
+        return answer(
+          400,
+          'the ciphertext or its encryption context is not valid',
+          'InvalidCiphertextException',
+        );
+      }
+    }
+    return answer(400, `only GenerateDataKey and Decrypt, not ${operation}`, 'UnknownOperationException');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    credentials,
+    keyId,
+    calls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The real SDK client, pointed at the loopback endpoint. */
+export function kmsClient(endpoint: KmsEndpoint): KMSClient {
+  return new KMSClient({
+    endpoint: endpoint.endpoint,
+    region: 'us-east-1',
+    credentials: endpoint.credentials,
+    maxAttempts: 1,
+  });
+}
