@@ -6,6 +6,7 @@ import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import * as oauth from 'oauth4webapi';
 import { cacheKey } from '../lambda/cache/cache-key';
 import { MemoryTokenStore } from '../lambda/cache/memory-token-store';
+import { EnvelopeSealer, LocalDataKeys } from '../lambda/cache/token-sealer';
 import { composeService } from '../lambda/compose';
 import { parseProviderConfig } from '../lambda/config/load-providers';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
@@ -14,6 +15,7 @@ import type { Log } from '../lambda/logging';
 import { startAuthorizationServer } from '../local/demo-authorization-server';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
 import { proxyEvent } from '../local/proxy-event';
+import { localWrappingKey } from '../local/sealing';
 import { ensureTokenTable } from '../local/token-table';
 import { dynamoDbClient } from '../test/support/dynamodb';
 import { bundleFunction } from './bundle-function';
@@ -87,9 +89,9 @@ async function measurePair(
   }) as [Figures, Figures];
 }
 
-const vendEvent = (providerId: string) =>
+const vendEvent = (providerId: string, method = 'POST') =>
   proxyEvent({
-    method: 'POST',
+    method,
     resource: '/v1/tokens/{provider}',
     path: `/v1/tokens/${providerId}`,
     pathParameters: { provider: providerId },
@@ -99,6 +101,12 @@ const vendEvent = (providerId: string) =>
 async function vendOk(handler: ApiHandler, providerId = 'bench'): Promise<void> {
   const response = await handler(vendEvent(providerId));
   if (response.statusCode !== 200) throw new Error(`vend failed: ${response.statusCode} ${response.body}`);
+}
+
+/** Evicts through the API, as a caller would: the next vend is a miss. */
+async function evictOk(handler: ApiHandler, providerId = 'bench'): Promise<void> {
+  const response = await handler(vendEvent(providerId, 'DELETE'));
+  if (response.statusCode !== 204) throw new Error(`evict failed: ${response.statusCode} ${response.body}`);
 }
 
 const row = (name: string, figures: Figures) =>
@@ -111,7 +119,13 @@ async function bundleFigures(): Promise<{ bytes: number; initMs: number[] }> {
   const initMs = Array.from({ length: 5 }, () =>
     Number(
       execFileSync(process.execPath, ['-e', script], {
-        env: { ...process.env, TVM_TABLE: 'bench', AWS_REGION: 'us-east-1', NODE_NO_WARNINGS: '1' },
+        env: {
+          ...process.env,
+          TVM_TABLE: 'bench',
+          TVM_SEALING_KEY_ID: 'alias/bench',
+          AWS_REGION: 'us-east-1',
+          NODE_NO_WARNINGS: '1',
+        },
       })
         .toString()
         .trim(),
@@ -152,12 +166,15 @@ async function main(): Promise<void> {
     const credentials = new StaticCredentialSource({
       'bench/secret': { client_id: client.clientId, client_secret: client.clientSecret },
     });
+    // Data keys as KMS would give them; each call counted, as each would be a KMS request in AWS.
+    const dataKeys = new LocalDataKeys(localWrappingKey());
     const instance = (memory?: MemoryTokenStore, shared = true) =>
       composeService({
         providers,
         credentials,
         log: silent,
-        ...(shared ? { dynamoDb: db, tableName } : {}),
+        // Each instance its own sealer and data-key cache, as each container has.
+        ...(shared ? { dynamoDb: db, tableName, sealer: new EnvelopeSealer({ dataKeys }) } : {}),
         ...(memory ? { memory } : {}),
       }).handler;
     const key = cacheKey({
@@ -176,6 +193,7 @@ async function main(): Promise<void> {
     const memoryHits = await measure(5000, () => vendOk(warm));
     const tableHandler = instance(noMemory());
     await measure(100, () => vendOk(tableHandler));
+    const keyCallsBefore = dataKeys.calls;
     const [tableHits, rawGet] = await measurePair(
       1000,
       () => vendOk(tableHandler),
@@ -183,6 +201,7 @@ async function main(): Promise<void> {
         db.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: key } }, ConsistentRead: true })),
     );
 
+    const keyCallsPerThousandHits = ((dataKeys.calls - keyCallsBefore) / tableHits.count) * 1000;
     const missHandler = instance(noMemory());
     const aloneHandler = instance(noMemory(), false);
     const as: oauth.AuthorizationServer = { issuer: server.issuer, token_endpoint: server.tokenEndpoint };
@@ -211,7 +230,14 @@ async function main(): Promise<void> {
       },
     );
     // The same pipeline without the shared table: what the service adds to a bare grant.
-    const [missesAlone, directAlone] = await measurePair(200, () => vendOk(aloneHandler), directGrant);
+    const [missesAlone, directAlone] = await measurePair(
+      200,
+      async () => {
+        await evictOk(aloneHandler);
+        await vendOk(aloneHandler);
+      },
+      directGrant,
+    );
 
     // A burst of N concurrent vends of a cold key over K instances sharing the table, against K services
     // that each cache for themselves (no shared table).
@@ -252,7 +278,8 @@ async function main(): Promise<void> {
       row('miss without a shared table', missesAlone),
       row('  baseline: direct oauth4webapi grant', directAlone),
       '',
-      `table hit / raw GetItem (p50):                ${(tableHits.p50 / rawGet.p50).toFixed(2)}x`,
+      `table hit (with unsealing) / raw GetItem (p50): ${(tableHits.p50 / rawGet.p50).toFixed(2)}x`,
+      `KMS calls (data-key requests) per 1,000 table hits: ${keyCallsPerThousandHits.toFixed(1)}`,
       `miss / (evict + direct oauth4webapi) (p50):    ${(misses.p50 / direct.p50).toFixed(2)}x`,
       `miss without table / direct oauth4webapi (p50): ${(missesAlone.p50 / directAlone.p50).toFixed(2)}x`,
       `memory hit / table hit (p50):                 ${(memoryHits.p50 / tableHits.p50).toFixed(3)}x`,
