@@ -7,8 +7,8 @@
 /** Every error a caller can see, with its HTTP status (docs/DESIGN.md, "Errors"). */
 export const ERROR_STATUS = {
   invalid_request: 400,
+  /** Also for a provider that does not exist: one answer, so that provider ids cannot be probed. */
   access_denied: 403,
-  unknown_provider: 404,
   upstream_rejected: 502,
   upstream_invalid_response: 502,
   upstream_unavailable: 503,

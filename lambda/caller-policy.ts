@@ -23,34 +23,80 @@ function roleIdentity(arn: string): string | undefined {
   return match ? `${match[1]}:${match[2]}:${match[3]}` : undefined;
 }
 
-export function isCallerAllowed(provider: ProviderConfig, principal: string | undefined): boolean {
-  if (!principal) return false;
-  if (provider.callers.includes('*')) return true;
-  const callerRole = roleIdentity(principal);
-  return provider.callers.some(
-    (allowed) => allowed === principal || (callerRole !== undefined && roleIdentity(allowed) === callerRole),
-  );
+/** What one caller may ask of a provider: its own lists where the entry gives them, else the provider's. */
+export interface CallerGrant {
+  readonly scopes: readonly string[];
+  readonly audiences: readonly string[];
+  readonly defaultScopes: readonly string[];
+  readonly defaultAudience?: string;
 }
 
-/** The scopes and audience a vend will ask the provider for, after defaults and the provider's allow-lists. */
+/** The caller's grant on `provider`, or undefined when it is not among the provider's `callers`. */
+export function callerGrant(
+  provider: ProviderConfig,
+  principal: string | undefined,
+): CallerGrant | undefined {
+  if (!principal) return undefined;
+  const callerRole = roleIdentity(principal);
+  const matches = (allowed: string) =>
+    allowed === '*' ||
+    allowed === principal ||
+    (callerRole !== undefined && roleIdentity(allowed) === callerRole);
+  const entry = provider.callers.find((caller) =>
+    matches(typeof caller === 'string' ? caller : caller.principal),
+  );
+  if (entry === undefined) return undefined;
+  const scopes =
+    typeof entry === 'string' ? provider.allowedScopes : (entry.scopes ?? provider.allowedScopes);
+  const audiences =
+    typeof entry === 'string' ? provider.allowedAudiences : (entry.audiences ?? provider.allowedAudiences);
+  const defaultAudience =
+    provider.defaultAudience !== undefined && audiences.includes(provider.defaultAudience)
+      ? provider.defaultAudience
+      : audiences[0];
+  return {
+    scopes,
+    audiences,
+    defaultScopes: provider.defaultScopes.filter((scope) => scopes.includes(scope)),
+    ...(defaultAudience === undefined ? {} : { defaultAudience }),
+  };
+}
+
+export const isCallerAllowed = (provider: ProviderConfig, principal: string | undefined): boolean =>
+  callerGrant(provider, principal) !== undefined;
+
+/** The scopes and audience a vend will ask the provider for, after defaults and the allow-lists. */
 export interface ResolvedSelectors {
   readonly scopes: readonly string[];
   readonly audience?: string;
 }
 
-/** Refuses a scope or audience outside the provider's lists before anything goes upstream. */
-export function resolveSelectors(provider: ProviderConfig, request: VendRequest): ResolvedSelectors {
-  const scopes = request.scopes ?? [...provider.defaultScopes].sort();
-  const refused = scopes.filter((scope) => !provider.allowedScopes.includes(scope));
+/** Refuses a scope or audience outside what this caller may ask for, before anything goes upstream. */
+export function resolveSelectors(
+  provider: ProviderConfig,
+  grant: CallerGrant,
+  request: VendRequest,
+): ResolvedSelectors {
+  const scopes = request.scopes ?? [...grant.defaultScopes].sort();
+  if (request.scopes === undefined && scopes.length === 0 && grant.scopes.length > 0) {
+    throw new VendError(
+      'access_denied',
+      `Name a scope: the default scopes of provider "${provider.id}" are not among this caller's.`,
+    );
+  }
+  const refused = scopes.filter((scope) => !grant.scopes.includes(scope));
   if (refused.length > 0) {
     throw new VendError(
       'access_denied',
-      `Scope(s) not allowed for provider "${provider.id}": ${refused.join(' ')}.`,
+      `Scope(s) not allowed to this caller for provider "${provider.id}": ${refused.join(' ')}.`,
     );
   }
-  const audience = request.audience ?? provider.defaultAudience;
-  if (request.audience !== undefined && !provider.allowedAudiences.includes(request.audience)) {
-    throw new VendError('access_denied', `Audience not allowed for provider "${provider.id}".`);
+  const audience = request.audience ?? grant.defaultAudience;
+  if (request.audience !== undefined && !grant.audiences.includes(request.audience)) {
+    throw new VendError(
+      'access_denied',
+      `Audience not allowed to this caller for provider "${provider.id}".`,
+    );
   }
   return audience === undefined ? { scopes } : { scopes, audience };
 }

@@ -67,14 +67,15 @@ export class TokenVendor {
     });
   }
 
+  /** What this caller may vend: its own scopes and audiences, never a secret id or an endpoint. */
   listProviders(principal: string | undefined): ProviderSummary[] {
-    return this.policy.allowedProviders(principal).map((provider) => ({
+    return this.policy.allowedProviders(principal).map(({ provider, grant }) => ({
       id: provider.id,
       ...(provider.description === undefined ? {} : { description: provider.description }),
-      ...(provider.defaultAudience === undefined ? {} : { defaultAudience: provider.defaultAudience }),
-      allowedAudiences: provider.allowedAudiences,
-      defaultScopes: provider.defaultScopes,
-      allowedScopes: provider.allowedScopes,
+      ...(grant.defaultAudience === undefined ? {} : { defaultAudience: grant.defaultAudience }),
+      allowedAudiences: grant.audiences,
+      defaultScopes: grant.defaultScopes,
+      allowedScopes: grant.scopes,
     }));
   }
 

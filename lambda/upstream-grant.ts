@@ -3,6 +3,7 @@ import type { TokenStore } from './cache/token-store';
 import type { CredentialSource } from './credentials/client-credentials';
 import { VendError } from './errors';
 import type { KnownLifetimes } from './known-lifetimes';
+import { grantedBeyondRequest } from './oauth/granted-scope';
 import type { TokenClient } from './oauth/token-client';
 import type { VendContext } from './vend-context';
 import type { VendOutcome } from './vend-outcome';
@@ -43,6 +44,15 @@ export class UpstreamGrant {
       throw error;
     }
     const { token, upstream } = result;
+    const beyond = grantedBeyondRequest(token, selectors, provider.extraGrantedScopes);
+    if (beyond) {
+      // Never cached, never served: the caller would hold more than it may ask for.
+      await tier.release(lease, { kind: 'failed', error: 'upstream_invalid_response' });
+      throw new VendError(
+        'upstream_invalid_response',
+        `Provider "${provider.id}" granted more than was asked: ${beyond}.`,
+      );
+    }
     lifetimes.record(key, token);
     if (freshness.isWorthCaching(token, this.parts.now() / 1000)) {
       await memory.put(key, token, { providerId: provider.id });

@@ -1,5 +1,5 @@
 import { cacheKey } from './cache/cache-key';
-import { isCallerAllowed, type ResolvedSelectors, resolveSelectors } from './caller-policy';
+import { type CallerGrant, callerGrant, type ResolvedSelectors, resolveSelectors } from './caller-policy';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
 import { VendError } from './errors';
@@ -26,8 +26,12 @@ export class RequestPolicy {
     this.providers = new Map(providers.map((provider) => [provider.id, provider]));
   }
 
-  allowedProviders(principal: string | undefined): ProviderConfig[] {
-    return [...this.providers.values()].filter((provider) => isCallerAllowed(provider, principal));
+  /** The providers this caller may vend from, each with what this caller may ask of it. */
+  allowedProviders(principal: string | undefined): Array<{ provider: ProviderConfig; grant: CallerGrant }> {
+    return [...this.providers.values()].flatMap((provider) => {
+      const grant = callerGrant(provider, principal);
+      return grant ? [{ provider, grant }] : [];
+    });
   }
 
   async contextFor(
@@ -36,11 +40,12 @@ export class RequestPolicy {
     request: VendRequest,
   ): Promise<VendContext> {
     const provider = this.providers.get(providerId);
-    if (!provider) throw new VendError('unknown_provider', `No provider "${providerId}".`);
-    if (!isCallerAllowed(provider, principal)) {
-      throw new VendError('access_denied', `This caller may not vend tokens from provider "${providerId}".`);
+    const grant = provider ? callerGrant(provider, principal) : undefined;
+    // One answer for a provider that does not exist and one this caller may not use: ids cannot be probed.
+    if (!provider || !grant) {
+      throw new VendError('access_denied', `No provider "${providerId}" that this caller may vend from.`);
     }
-    const selectors = resolveSelectors(provider, request);
+    const selectors = resolveSelectors(provider, grant, request);
     // The client id is part of the key; it comes from the last good read of the secret, not a fresh one.
     const key = cacheKey({
       providerId: provider.id,

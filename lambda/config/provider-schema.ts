@@ -62,11 +62,22 @@ export const ProviderEntrySchema = z
     allowedAudiences: withDefault(z.array(text(2048)), []),
     defaultScopes: withDefault(scopeList, []),
     allowedScopes: withDefault(scopeList, []),
+    /**
+     * Scopes the provider adds on its own to every token (Keycloak's default client scopes `profile email`):
+     * granted without being asked, they do not count as the provider granting more than was asked.
+     */
+    extraGrantedScopes: withDefault(scopeList, []),
     callers: withDefault(
       z.array(
         z.union([
           z.literal('*'),
           z.string().check(z.regex(CALLER_ARN, 'must be an IAM role or user ARN, or "*"')),
+          // A caller limited to some of the provider's scopes and audiences.
+          z.strictObject({
+            principal: z.string().check(z.regex(CALLER_ARN, 'must be an IAM role or user ARN')),
+            scopes: z.optional(scopeList),
+            audiences: z.optional(z.array(text(2048))),
+          }),
         ]),
       ),
       [],
@@ -112,6 +123,43 @@ export const ProviderEntrySchema = z
           }
         });
       }
+      // An allow-list without a default would send no scope (or audience), and a provider then grants its
+      // own default, which may be everything the client has: a caller would get more than it may ask for.
+      if (entry.allowedScopes.length > 0 && entry.defaultScopes.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['defaultScopes'],
+          message: 'must name at least one scope when allowedScopes is not empty',
+        });
+      }
+      if (entry.allowedAudiences.length > 0 && entry.defaultAudience === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['defaultAudience'],
+          message: 'must be set when allowedAudiences is not empty',
+        });
+      }
+      entry.callers.forEach((caller, index) => {
+        if (typeof caller === 'string') return;
+        caller.scopes?.forEach((scope, scopeIndex) => {
+          if (!entry.allowedScopes.includes(scope)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['callers', index, 'scopes', scopeIndex],
+              message: 'must be one of allowedScopes',
+            });
+          }
+        });
+        caller.audiences?.forEach((audience, audienceIndex) => {
+          if (!entry.allowedAudiences.includes(audience)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['callers', index, 'audiences', audienceIndex],
+              message: 'must be one of allowedAudiences',
+            });
+          }
+        });
+      });
       entry.defaultScopes.forEach((scope, index) => {
         if (!entry.allowedScopes.includes(scope)) {
           ctx.addIssue({

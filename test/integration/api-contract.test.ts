@@ -143,7 +143,12 @@ describe('API contract: authentication, authorization and input errors', () => {
     const cases: Array<
       [string, () => Promise<{ status: number; json: Record<string, unknown> }>, number, string]
     > = [
-      ['an unknown provider', () => service.vend('nobody'), 404, 'unknown_provider'],
+      [
+        'an unknown provider, answered as a forbidden one',
+        () => service.vend('nobody'),
+        403,
+        'access_denied',
+      ],
       [
         'a caller not in the provider callers',
         () => service.vend('partner', undefined, BILLING),

@@ -85,6 +85,7 @@ describe('Dependency faults', () => {
       secretId: 'tvm/faults',
       callers: [ORDERS_ROLE],
       allowedScopes: ['a', 'b'],
+      defaultScopes: ['a'],
       timeoutMs: 1000,
       ...overrides,
     };

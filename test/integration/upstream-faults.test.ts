@@ -24,6 +24,7 @@ describe('Upstream faults', () => {
     clientAuth: 'client_secret_post',
     secretId: 'tvm/fake',
     allowedScopes: ['a', 'b'],
+    defaultScopes: ['a'],
     callers: [ORDERS_ROLE],
     timeoutMs: 500,
     ...overrides,

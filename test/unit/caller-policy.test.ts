@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { isCallerAllowed, normalizePrincipal, resolveSelectors } from '../../lambda/caller-policy';
+import {
+  callerGrant,
+  isCallerAllowed,
+  normalizePrincipal,
+  resolveSelectors,
+} from '../../lambda/caller-policy';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { VendError } from '../../lambda/errors';
 
@@ -69,15 +74,90 @@ describe('Function: isCallerAllowed', () => {
 
 describe('Function: resolveSelectors', () => {
   it('applies the provider defaults', () => {
-    assert.deepEqual(resolveSelectors(provider, {}), { scopes: ['read'], audience: 'api-a' });
+    const grant = callerGrant(provider, 'arn:aws:iam::111122223333:user/ci');
+    assert.ok(grant);
+    assert.deepEqual(resolveSelectors(provider, grant, {}), { scopes: ['read'], audience: 'api-a' });
   });
 
   it('refuses a scope or an audience outside the allowed lists', () => {
     for (const request of [{ scopes: ['read', 'admin'] }, { audience: 'api-c' }]) {
+      const grant = callerGrant(provider, 'arn:aws:iam::111122223333:user/ci');
+      assert.ok(grant);
       assert.throws(
-        () => resolveSelectors(provider, request),
+        () => resolveSelectors(provider, grant, request),
         (error: unknown) => error instanceof VendError && error.code === 'access_denied',
       );
+    }
+  });
+});
+
+describe('Callers limited to some scopes and audiences', () => {
+  const [limited] = parseProviderConfig({
+    providers: [
+      {
+        id: 'limited',
+        tokenEndpoint: 'https://idp.example/token',
+        clientAuth: 'client_secret_basic',
+        secretId: 's',
+        audienceParameter: 'audience',
+        defaultAudience: 'api-a',
+        allowedAudiences: ['api-a', 'api-b'],
+        defaultScopes: ['read'],
+        allowedScopes: ['read', 'write', 'admin'],
+        callers: [
+          { principal: 'arn:aws:iam::111122223333:role/reader', scopes: ['read'], audiences: ['api-b'] },
+          { principal: 'arn:aws:iam::111122223333:role/writer', scopes: ['write'] },
+          'arn:aws:iam::111122223333:role/everything',
+        ],
+      },
+    ],
+  });
+  assert.ok(limited);
+  const grantOf = (role: string) => {
+    const grant = callerGrant(
+      limited,
+      normalizePrincipal(`arn:aws:sts::111122223333:assumed-role/${role}/session`),
+    );
+    assert.ok(grant, role);
+    return grant;
+  };
+
+  it('gives each caller only its own scopes and audiences, with the defaults it may have', () => {
+    const reader = grantOf('reader');
+    assert.deepEqual(resolveSelectors(limited, reader, {}), { scopes: ['read'], audience: 'api-b' });
+    for (const request of [{ scopes: ['write'] }, { scopes: ['read', 'admin'] }, { audience: 'api-a' }]) {
+      assert.throws(
+        () => resolveSelectors(limited, reader, request),
+        (error: unknown) => error instanceof VendError && error.code === 'access_denied',
+      );
+    }
+    assert.deepEqual(resolveSelectors(limited, grantOf('everything'), { scopes: ['admin'] }).scopes, [
+      'admin',
+    ]);
+  });
+
+  it('asks a caller whose scopes miss the provider default to name one', () => {
+    const writer = grantOf('writer');
+    assert.throws(() => resolveSelectors(limited, writer, {}), /Name a scope/);
+    assert.deepEqual(resolveSelectors(limited, writer, { scopes: ['write'] }).scopes, ['write']);
+  });
+
+  it('refuses entries whose lists leave a caller more than the provider allows, or no default', () => {
+    const entry = (overrides: Record<string, unknown>) => ({
+      id: 'p',
+      tokenEndpoint: 'https://idp.example/token',
+      clientAuth: 'client_secret_basic',
+      secretId: 's',
+      allowedScopes: ['a'],
+      defaultScopes: ['a'],
+      ...overrides,
+    });
+    for (const overrides of [
+      { defaultScopes: [] },
+      { callers: [{ principal: 'arn:aws:iam::111122223333:role/x', scopes: ['b'] }] },
+      { audienceParameter: 'audience', allowedAudiences: ['x'] },
+    ]) {
+      assert.throws(() => parseProviderConfig({ providers: [entry(overrides)] }), JSON.stringify(overrides));
     }
   });
 });

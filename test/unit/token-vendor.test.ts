@@ -22,6 +22,7 @@ const [PROVIDER] = parseProviderConfig({
       secretId: 'tvm/unit',
       callers: [CALLER],
       allowedScopes: ['a', 'b'],
+      defaultScopes: ['a'],
       refreshMarginSeconds: 60,
       timeoutMs: 1000,
       maxAttempts: 1,
@@ -257,10 +258,17 @@ describe('Class: TokenVendor, in-process', () => {
     assert.equal(tokenClient.requests.length, 3);
   });
 
-  it('refuses unknown providers and callers not listed', async () => {
+  it('refuses unknown providers and callers not listed with one and the same answer', async () => {
     const { vendor } = setup();
-    await assert.rejects(vendor.vend(CALLER, 'other', {}), /No provider "other"/);
-    await assert.rejects(vendor.vend('arn:aws:iam::999988887777:role/x', 'unit', {}), /may not vend/);
+    const refusal = async (call: Promise<unknown>) =>
+      call.then(
+        () => assert.fail('not refused'),
+        (error: VendError) => [error.code, error.message.replace(/"[^"]*"/, '"…"')],
+      );
+    const unknown = await refusal(vendor.vend(CALLER, 'other', {}));
+    const forbidden = await refusal(vendor.vend('arn:aws:iam::999988887777:role/x', 'unit', {}));
+    assert.deepEqual(unknown, forbidden);
+    assert.equal(unknown[0], 'access_denied');
     assert.deepEqual(
       vendor.listProviders(CALLER).map((provider) => provider.id),
       ['unit'],
