@@ -5,7 +5,8 @@ const USAGE = `Usage: tvm <command> [options]
 
 Commands:
   vend <provider>     vend a token and print the service's JSON answer
-  evict <provider>    evict the cached token (e.g. after the API rejected it)
+  evict <provider>    evict the cached token the API rejected (name it with --token; a token
+                      issued under 15 s ago is not evicted)
   providers           list the providers this caller may vend
 
 Options:
@@ -13,6 +14,7 @@ Options:
   --audience <aud>    the audience (or resource) to ask for
   --min-ttl <n>       seconds the token must stay valid at least
   --raw               vend: print only the access token, for $(tvm vend x --raw)
+  --token <token>     evict: the token the API rejected (only its fingerprint is sent)
   --endpoint <url>    the API's base URL (default: $TVM_ENDPOINT)
   --region <region>   the signing region (default: $AWS_REGION, or the endpoint's)
   -h, --help          this text
@@ -38,6 +40,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         scope: { type: 'string', multiple: true },
         audience: { type: 'string' },
         'min-ttl': { type: 'string' },
+        token: { type: 'string' },
         raw: { type: 'boolean' },
         endpoint: { type: 'string' },
         region: { type: 'string' },
@@ -79,7 +82,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
       case 'evict': {
         if (!provider) throw new UsageError('evict needs a provider');
-        await client.evict(provider, selectors);
+        await client.evict(provider, selectors, values.token);
         return 0;
       }
       case 'providers': {

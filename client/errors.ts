@@ -6,7 +6,9 @@ export type TvmErrorCode =
   /** No answer: connection refused, DNS, TLS. */
   | 'network_error'
   /** An answer that is not the service's JSON. */
-  | 'invalid_response';
+  | 'invalid_response'
+  /** `authorizedFetch` was asked to send a token to an origin not on its list. */
+  | 'origin_not_allowed';
 
 /** A failed call, with the service's `error` code so callers branch on it, not on the text. */
 export class TvmError extends Error {

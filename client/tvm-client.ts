@@ -1,7 +1,12 @@
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { backoffDelayMs } from '../common/backoff';
-import { normalizeScopes, type ProviderSummary, type TokenResponse } from '../common/wire-contract';
+import {
+  normalizeScopes,
+  type ProviderSummary,
+  type TokenResponse,
+  tokenFingerprint,
+} from '../common/wire-contract';
 import { TvmError, type TvmErrorCode } from './errors';
 import { signRequest } from './sigv4-signer';
 
@@ -141,14 +146,23 @@ export class TvmClient {
     };
   }
 
-  /** Drops the token here and in the service, e.g. after the third-party API rejected it. */
-  async evict(provider: string, selectors: TokenSelectors = {}): Promise<void> {
-    this.tokens.delete(cacheKeyOf(provider, selectors));
-    await this.call(
-      'DELETE',
-      `/v1/tokens/${encodeURIComponent(provider)}`,
-      requestBody({ ...selectors, minTtl: undefined }),
-    );
+  /**
+   * Drops a token here and in the service after the third-party API rejected it. Name the rejected token:
+   * the service then evicts only that one, and only if it is still the cached one, so that many callers
+   * who saw one token rejected cause one renewal.
+   */
+  async evict(provider: string, selectors: TokenSelectors = {}, rejected?: string): Promise<void> {
+    const key = cacheKeyOf(provider, selectors);
+    if (rejected === undefined || this.tokens.get(key)?.accessToken === rejected) this.tokens.delete(key);
+    const body = requestBody({ ...selectors, minTtl: undefined });
+    const withFingerprint =
+      rejected === undefined
+        ? body
+        : JSON.stringify({
+            ...(body ? JSON.parse(body) : {}),
+            token_fingerprint: tokenFingerprint(rejected),
+          });
+    await this.call('DELETE', `/v1/tokens/${encodeURIComponent(provider)}`, withFingerprint);
   }
 
   async listProviders(): Promise<ProviderInfo[]> {
@@ -157,23 +171,36 @@ export class TvmClient {
   }
 
   /**
-   * A `fetch` for the third-party API that adds `Authorization: Bearer …`. On a 401 it evicts the token
-   * (here and in the service) and retries once with a new one. The request body must be replayable
-   * (a string, bytes or URLSearchParams, not a stream).
+   * A `fetch` for the third-party API that adds `Authorization: Bearer …` — only for URLs on `origins`, so
+   * the token never goes anywhere else. On a 401 it evicts the rejected token (here and in the service) and
+   * retries once, if the service then gives another token; the same token again means the API refuses this
+   * token for a reason a new one would not fix, and the 401 is returned. The request body must be
+   * replayable (a string, bytes or URLSearchParams, not a stream).
    */
-  authorizedFetch(provider: string, selectors: TokenSelectors = {}): typeof fetch {
-    const send = async (input: Parameters<typeof fetch>[0], init: RequestInit | undefined) => {
-      const token = await this.getToken(provider, selectors);
+  authorizedFetch(
+    provider: string,
+    selectors: TokenSelectors = {},
+    options: { readonly origins: readonly string[] },
+  ): typeof fetch {
+    const origins = new Set(options.origins.map((origin) => new URL(origin).origin));
+    const send = async (url: URL, init: RequestInit | undefined, token: VendedToken) => {
       const headers = new Headers(init?.headers);
       headers.set('authorization', `Bearer ${token.accessToken}`);
-      return this.fetchImpl(input, { ...init, headers });
+      return this.fetchImpl(url, { ...init, headers });
     };
     return async (input, init) => {
-      const first = await send(input, init);
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      if (!origins.has(url.origin)) {
+        throw new TvmError('origin_not_allowed', `Not sending a token for "${provider}" to ${url.origin}.`);
+      }
+      const token = await this.getToken(provider, selectors);
+      const first = await send(url, init, token);
       if (first.status !== 401) return first;
+      await this.evict(provider, selectors, token.accessToken);
+      const renewed = await this.getToken(provider, selectors);
+      if (renewed.accessToken === token.accessToken) return first;
       await first.body?.cancel().catch(() => undefined);
-      await this.evict(provider, selectors);
-      return send(input, init);
+      return send(url, init, renewed);
     };
   }
 

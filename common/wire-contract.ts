@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The API's wire contract, shared by the function (which answers it) and the client (which reads it):
  * error codes with their statuses, the token response, the provider summary, and how scopes are compared.
@@ -46,6 +48,14 @@ export interface ProviderSummary {
   readonly allowedAudiences: readonly string[];
   readonly defaultScopes: readonly string[];
   readonly allowedScopes: readonly string[];
+}
+
+/**
+ * A token's fingerprint: the first 16 hex digits of its SHA-256. Names a token without holding it: in an
+ * evict request (which token the caller saw rejected) and in the audit log (who received which token).
+ */
+export function tokenFingerprint(accessToken: string): string {
+  return createHash('sha256').update(accessToken, 'utf8').digest('hex').slice(0, 16);
 }
 
 /** Splits, trims, de-duplicates and sorts, so "a b", "b a" and ["b","a"] are the same request. */

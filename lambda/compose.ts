@@ -23,6 +23,8 @@ export interface ServiceParts {
   readonly now?: () => number;
   /** Bound of one table call. @default TABLE_CALL_TIMEOUT_MS */
   readonly tableCallTimeoutMs?: number;
+  /** A token younger than this is not evicted. @default EVICT_FLOOR_SECONDS */
+  readonly evictFloorSeconds?: number;
   /** Seals tokens written to the table; required with a table. */
   readonly sealer?: TokenSealer;
 }
@@ -63,6 +65,7 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     tier,
     log: parts.log,
     ...now,
+    ...(parts.evictFloorSeconds === undefined ? {} : { evictFloorSeconds: parts.evictFloorSeconds }),
   });
   return {
     handler: createHandler({ vendor, log: parts.log, ...now }),

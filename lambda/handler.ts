@@ -4,7 +4,7 @@ import { normalizePrincipal } from './caller-policy';
 import { ConfigurationError, ERROR_STATUS, type ErrorCode, UpstreamError, VendError } from './errors';
 import { describeError, type Log } from './logging';
 import type { TokenVendor, VendOutcome } from './token-vendor';
-import { parseVendRequest } from './vend-request';
+import { parseEvictRequest, parseVendRequest } from './vend-request';
 
 export interface HandlerDependencies {
   readonly vendor: TokenVendor;
@@ -98,8 +98,8 @@ export function createHandler({ vendor, log, now = Date.now }: HandlerDependenci
         providerId !== undefined &&
         event.httpMethod === 'DELETE'
       ) {
-        const request = parseVendRequest(event.body, event.isBase64Encoded);
-        await vendor.evict(principal, providerId, request);
+        const request = parseEvictRequest(event.body, event.isBase64Encoded);
+        logFields.evict = await vendor.evict(principal, providerId, request);
         response = respond(204, requestId);
       } else if (event.resource === PROVIDERS_ROUTE && event.httpMethod === 'GET') {
         response = respond(200, requestId, { providers: vendor.listProviders(principal) });

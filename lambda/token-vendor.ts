@@ -1,4 +1,4 @@
-import type { ProviderSummary } from '../common/wire-contract';
+import { type ProviderSummary, tokenFingerprint } from '../common/wire-contract';
 import type { SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
 import type { ProviderConfig } from './config/provider-schema';
@@ -12,9 +12,15 @@ import { SingleFlight } from './single-flight';
 import { UpstreamGrant } from './upstream-grant';
 import { RequestPolicy, type VendContext } from './vend-context';
 import type { VendOutcome } from './vend-outcome';
-import type { VendRequest } from './vend-request';
+import type { EvictRequest, VendRequest } from './vend-request';
 
 export type { CacheOutcome, VendOutcome } from './vend-outcome';
+
+/** A token younger than this is not evicted: it was just issued, and evicting it would only ask again. */
+export const EVICT_FLOOR_SECONDS = 15;
+
+/** What an evict did: evicted the token; found none; found another token than the one named; or left a token too young. */
+export type EvictOutcome = 'evicted' | 'absent' | 'not_current' | 'too_young';
 
 export interface TokenVendorOptions {
   readonly providers: readonly ProviderConfig[];
@@ -31,6 +37,8 @@ export interface TokenVendorOptions {
    * @default 12000 (one upstream budget and 2 s for the table)
    */
   readonly waitBudgetMs?: number;
+  /** @default EVICT_FLOOR_SECONDS */
+  readonly evictFloorSeconds?: number;
 }
 
 /**
@@ -100,10 +108,33 @@ export class TokenVendor {
     return outcome;
   }
 
-  async evict(principal: string | undefined, providerId: string, request: VendRequest): Promise<void> {
+  /**
+   * Evicts the token the caller saw rejected — only that one (by fingerprint, when given), only if it is
+   * still the cached one, and only once it is older than {@link EVICT_FLOOR_SECONDS}: a thousand callers
+   * that saw one token rejected cause one renewal, and a caller cannot make the service ask the provider at
+   * will. The key's lease and backoff stay.
+   */
+  async evict(
+    principal: string | undefined,
+    providerId: string,
+    request: EvictRequest,
+  ): Promise<EvictOutcome> {
     const { key } = await this.policy.contextFor(principal, providerId, request);
+    const item = await this.options.tier.read(key);
+    const token = item?.token ?? (await this.options.memory.get(key));
+    if (!token) return 'absent';
+    if (
+      request.tokenFingerprint !== undefined &&
+      tokenFingerprint(token.accessToken) !== request.tokenFingerprint
+    ) {
+      return 'not_current';
+    }
+    if (this.now() / 1000 - token.issuedAt < (this.options.evictFloorSeconds ?? EVICT_FLOOR_SECONDS)) {
+      return 'too_young';
+    }
     await this.options.memory.delete(key);
-    await this.options.tier.evict(key);
+    if (!item?.version) return 'evicted';
+    return (await this.options.tier.evict(key, item.version)) ? 'evicted' : 'not_current';
   }
 
   /** A token that cannot serve this caller: too short for its min_ttl, or too short to be of use at all. */

@@ -18,6 +18,8 @@ export interface VendRequest {
   readonly minTtlSeconds?: number;
 }
 
+const FINGERPRINT = /^[0-9a-f]{16}$/;
+
 const BodySchema = z.strictObject({
   scope: z.optional(
     z.union([
@@ -59,7 +61,42 @@ function describeBodyIssue(issue: $ZodIssue): string {
   return `${field}: ${issue.message}`;
 }
 
-/** Parses and validates the body of a vend or evict call; throws `invalid_request` naming every problem. */
+/** What a caller asks to evict: the selectors, and the token it saw rejected, by fingerprint. */
+export interface EvictRequest extends VendRequest {
+  readonly tokenFingerprint?: string;
+}
+
+/**
+ * Parses an evict call's body: the vend body without `min_ttl`, plus `token_fingerprint`, the
+ * fingerprint of the token the caller saw rejected (`tokenFingerprint` in the wire contract).
+ */
+export function parseEvictRequest(body: unknown, isBase64Encoded: unknown = false): EvictRequest {
+  const text = decodeBody(body, isBase64Encoded);
+  let fingerprint: unknown;
+  let rest = body;
+  if (text.trim() !== '') {
+    try {
+      const json = JSON.parse(text) as unknown;
+      if (typeof json === 'object' && json !== null && !Array.isArray(json) && 'token_fingerprint' in json) {
+        const { token_fingerprint, ...others } = json as Record<string, unknown>;
+        fingerprint = token_fingerprint;
+        rest = JSON.stringify(others);
+        if (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint)) {
+          throw new VendError('invalid_request', 'token_fingerprint must be 16 lower-case hex digits.');
+        }
+      }
+    } catch (error) {
+      if (error instanceof VendError) throw error;
+      // Not JSON: the vend parser says so below.
+    }
+  }
+  const request = parseVendRequest(rest === body ? body : rest, rest === body ? isBase64Encoded : false);
+  if (request.minTtlSeconds !== undefined)
+    throw new VendError('invalid_request', 'An evict takes no min_ttl.');
+  return fingerprint === undefined ? request : { ...request, tokenFingerprint: fingerprint as string };
+}
+
+/** Parses and validates the body of a vend call; throws `invalid_request` naming every problem. */
 export function parseVendRequest(body: unknown, isBase64Encoded: unknown = false): VendRequest {
   const text = decodeBody(body, isBase64Encoded);
   if (text.trim() === '') return {};

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
-  DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
@@ -150,10 +149,28 @@ export class DynamoDbTier implements SharedTier {
     );
   }
 
-  async evict(key: string): Promise<void> {
-    await this.bounded('evict', (abortSignal) =>
-      this.client.send(new DeleteItemCommand(this.address(key)), { abortSignal }),
-    );
+  async evict(key: string, version: string): Promise<boolean> {
+    const update = 'REMOVE #sealed, #accessToken, #scope, #issuedAt, #version';
+    const condition = '#version = :version';
+    try {
+      await this.bounded('evict', (abortSignal) =>
+        this.client.send(
+          new UpdateItemCommand({
+            ...this.address(key),
+            UpdateExpression: update,
+            ConditionExpression: condition,
+            ExpressionAttributeNames: namesFor(update, condition),
+            ExpressionAttributeValues: { ':version': { S: version } },
+          }),
+          { abortSignal },
+        ),
+      );
+      return true;
+    } catch (error) {
+      // Renewed or evicted by someone else since it was read: not the token the caller meant.
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {

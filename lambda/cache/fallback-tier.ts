@@ -89,9 +89,10 @@ export class FallbackTier implements SharedTier {
     return this.either('put', (tier) => tier.store(key, token, providerId));
   }
 
-  async evict(key: string): Promise<void> {
-    await this.fallback.evict(key);
-    await this.tryPrimary('evict', (tier) => tier.evict(key));
+  async evict(key: string, version: string): Promise<boolean> {
+    const local = await this.fallback.evict(key, version);
+    const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, version));
+    return local || (primary.ok && primary.value);
   }
 
   private tiered(result: LeaseResult & { kind: 'acquired' }, onFallback: boolean): LeaseResult {

@@ -87,8 +87,12 @@ export class InProcessTier implements SharedTier {
     this.write(key, { ...entry, token, version: randomUUID() });
   }
 
-  async evict(key: string): Promise<void> {
-    this.entries.delete(key);
+  async evict(key: string, version: string): Promise<boolean> {
+    const entry = this.entries.get(key);
+    if (!entry || entry.version !== version) return false;
+    const { token: _token, version: _version, ...rest } = entry;
+    this.entries.set(key, rest);
+    return true;
   }
 
   /** The entry, without a token that has expired; undefined when nothing is left of it. */

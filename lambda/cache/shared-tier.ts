@@ -18,8 +18,11 @@ export interface SharedTier {
   release(lease: Lease, outcome: LeaseOutcome): Promise<void>;
   /** Stores a token outside any lease (the fallback's write-back once the table answers again). */
   store(key: string, token: CachedToken, providerId: string): Promise<void>;
-  /** Evicts the token; a lease or backoff on the key goes with it. */
-  evict(key: string): Promise<void>;
+  /**
+   * Evicts the token of `version`, if it is still the one on the key; a lease or backoff on the key stays.
+   * True when it was evicted.
+   */
+  evict(key: string, version: string): Promise<boolean>;
 }
 
 export interface TierItem {

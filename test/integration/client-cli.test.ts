@@ -52,7 +52,7 @@ describe('Client and CLI against the local run', () => {
       tokenEndpoint,
       clientAuth: 'client_secret_post',
       secretId: 'client-test/secret',
-      allowedScopes: ['read', 'write'],
+      allowedScopes: ['read', 'write', 'audit'],
       defaultScopes: ['read'],
       callers: [ROLE],
       maxAttempts: 1,
@@ -219,16 +219,47 @@ describe('Client and CLI against the local run', () => {
       assert.equal(failing.requests.length - before, 2);
     });
 
-    it('gives an authorized fetch that evicts and retries once on a 401 from the API', async () => {
+    it('gives an authorized fetch that evicts the rejected token and retries once on a 401 from the API', async () => {
+      // The service holds a token issued 100 s ago: old enough to be evicted when the API rejects it.
+      const key = cacheKey({
+        providerId: 'partner',
+        tokenEndpoint: provider.tokenEndpoint,
+        clientId: 'c',
+        scopes: ['audit'],
+      });
+      await seedToken(table, key, 'seeded-then-revoked', { ageSeconds: 100, leftSeconds: 3000 });
       const tvm = client();
-      await tvm.evict('partner', { scope: 'read' });
       const before = provider.requests.length;
-      const authorized = tvm.authorizedFetch('partner', { scope: 'read' });
+      const authorized = tvm.authorizedFetch('partner', { scope: 'audit' }, { origins: [apiUrl] });
       const response = await authorized(apiUrl, { method: 'POST', body: '{"hello":1}' });
       assert.equal(response.status, 200);
       assert.equal(apiSeen.length, 2);
-      assert.notEqual(apiSeen[0], apiSeen[1], 'the retry carried a new token');
-      assert.equal(provider.requests.length - before, 2, 'the rejected token was evicted in the service too');
+      assert.equal(apiSeen[0], 'seeded-then-revoked');
+      assert.notEqual(apiSeen[1], apiSeen[0], 'the retry carried a new token');
+      assert.equal(provider.requests.length - before, 1, 'the rejected token was evicted in the service too');
+
+      // A token just issued is not evicted: the API's 401 is returned, not retried with the same token.
+      const rejecting = client();
+      const fresh = rejecting.authorizedFetch('partner', { scope: 'write read' }, { origins: [apiUrl] });
+      const seenBefore = apiSeen.length;
+      apiSeen.length = 0;
+      const refused = await fresh(apiUrl, { method: 'GET' });
+      assert.equal(refused.status, 401);
+      assert.equal(apiSeen.length, 1, 'no retry with the token the API had just rejected');
+      assert.ok(seenBefore > 0);
+    });
+
+    it('never sends a token to an origin not on the list', async () => {
+      const authorized = client().authorizedFetch(
+        'partner',
+        {},
+        { origins: ['https://api.partner.example'] },
+      );
+      await assert.rejects(authorized(apiUrl), (error: unknown) => {
+        assert.ok(error instanceof TvmError);
+        assert.equal(error.code, 'origin_not_allowed');
+        return true;
+      });
     });
 
     it('lists the providers this caller may vend', async () => {
@@ -309,7 +340,8 @@ describe('Client and CLI against the local run', () => {
         ],
         [['vend', 'nobody'], {}, /^tvm: access_denied: /],
         [['vend', 'partner', '--scope', 'admin'], {}, /^tvm: access_denied: Scope/],
-        [['vend', 'failing'], {}, /^tvm: upstream_/],
+        // A scope nobody vended from `failing`: the service holds no token for it.
+        [['vend', 'failing', '--scope', 'write'], {}, /^tvm: upstream_/],
       ];
       failing.setBehaviour(() => ({ status: 500, body: { error: 'server_error' } }));
       assert.equal((await tvm(['evict', 'failing'])).code, 0);

@@ -123,11 +123,21 @@ describe('Class: DynamoDbTier', () => {
     assert.deepEqual((await tier.read(key))?.token, token('fast'));
   });
 
-  it('evicts the token with its lease and backoff state', async () => {
+  it('evicts only the token of the version named, and keeps the lease and backoff state', async () => {
     const key = freshKey();
     await tier.store(key, token('t'), 'p');
-    await tier.evict(key);
-    assert.equal(await tier.read(key), undefined);
+    const version = await versionOf(key);
+    assert.ok(version);
+    assert.equal(await tier.evict(key, 'another-version'), false);
+    assert.deepEqual((await tier.read(key))?.token, token('t'));
+    const lease = await acquired(key, version);
+    await tier.release(lease, { kind: 'failed', error: 'upstream_unavailable' });
+    assert.equal(await tier.evict(key, version), true);
+    const item = await tier.read(key);
+    assert.equal(item?.token, undefined);
+    assert.equal(item?.version, undefined);
+    assert.equal(item?.lastError, 'upstream_unavailable', 'the failure record stays');
+    assert.equal((await acquired(key)).priorFailures, 1, 'and so does the failure count');
   });
 
   it('stores the version beside the token on the item itself', async () => {
@@ -156,7 +166,7 @@ describe('Class: DynamoDbTier', () => {
         () => bounded.read('k'),
         () => bounded.acquire('k', 1000, undefined),
         () => bounded.store('k', token('t'), 'p'),
-        () => bounded.evict('k'),
+        () => bounded.evict('k', 'v'),
       ]) {
         await assert.rejects(call(), (error: unknown) => error instanceof TableTimeoutError);
       }

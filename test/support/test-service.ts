@@ -44,6 +44,11 @@ export interface TestServiceOptions {
   readonly now?: () => number;
   /** Called as each request reaches the handler: lets a test gate on how many are in flight. */
   readonly onRequest?: () => void;
+  /**
+   * A token younger than this is not evicted. @default 0 here (tests evict to force a miss), 15 s in the
+   * service; the floor has its own tests.
+   */
+  readonly evictFloorSeconds?: number;
   /** @default a sealer on the local run's wrapping key, so that instances open each other's tokens */
   readonly sealer?: TokenSealer;
 }
@@ -75,6 +80,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
       : {}),
     log: options.log ?? log,
     tokenClient: { retry: { baseDelayMs: 20, maxDelayMs: 100 }, ...options.tokenClient },
+    evictFloorSeconds: options.evictFloorSeconds ?? 0,
     ...(options.now ? { now: options.now } : {}),
   });
   const { onRequest } = options;

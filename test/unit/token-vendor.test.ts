@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { tokenFingerprint } from '../../common/wire-contract';
 import { TableTimeoutError } from '../../lambda/cache/dynamodb-tier';
 import { FallbackTier } from '../../lambda/cache/fallback-tier';
 import { InProcessTier } from '../../lambda/cache/in-process-tier';
@@ -105,12 +106,12 @@ class RacingTier extends InProcessTier {
   }
 }
 
-function setup(options: { tier?: SharedTier; waitBudgetMs?: number } = {}) {
+function setup(options: { tier?: (now: () => number) => SharedTier; waitBudgetMs?: number } = {}) {
   let clock = 1_800_000_000_000;
   const now = () => clock;
   const log = new RecordingLog();
   const tokenClient = new ScriptedTokenClient(now);
-  const tier = options.tier ?? new RacingTier({ now, random: () => 0 });
+  const tier = options.tier?.(now) ?? new RacingTier({ now, random: () => 0 });
   const vendor = new TokenVendor({
     providers: PROVIDER ? [PROVIDER] : [],
     credentials: new StaticCredentialSource({
@@ -300,7 +301,7 @@ class BrokenTier implements SharedTier {
   store(): Promise<void> {
     return this.fail();
   }
-  evict(): Promise<void> {
+  evict(): Promise<boolean> {
     return this.fail();
   }
 }
@@ -309,12 +310,14 @@ describe('Class: FallbackTier under the vendor', () => {
   it('vends through a table that refuses every call, trying it again each time', async () => {
     const log = new RecordingLog();
     const broken = new BrokenTier(() => Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error' }));
-    const tier = new FallbackTier(broken, new InProcessTier(), { log });
-    const { vend, tokenClient, vendor } = setup({ tier });
+    const { vend, tokenClient, vendor, advance } = setup({
+      tier: (now) => new FallbackTier(broken, new InProcessTier({ now }), { log, now }),
+    });
     assert.equal((await vend()).cache, 'miss');
     const callsAfterMiss = broken.calls;
     assert.ok(callsAfterMiss >= 3, 'read, lease and write-back were each tried');
-    await vendor.evict(CALLER, 'unit', {});
+    advance(20_000); // past the floor under which a token is too young to evict
+    assert.equal(await vendor.evict(CALLER, 'unit', {}), 'evicted');
     assert.equal((await vend()).cache, 'miss');
     assert.ok(broken.calls > callsAfterMiss, 'a refusing table is tried again');
     assert.equal(tokenClient.requests.length, 2);
@@ -334,7 +337,7 @@ describe('Class: FallbackTier under the vendor', () => {
     assert.equal(await tier.read('k'), undefined);
     assert.equal(broken.calls, 1);
     await tier.read('k');
-    await tier.evict('k');
+    await tier.evict('k', 'v');
     assert.equal(broken.calls, 1, 'bypassed');
     clock = 10_001;
     await tier.read('k');
@@ -342,5 +345,21 @@ describe('Class: FallbackTier under the vendor', () => {
     const timedOut = log.entries().filter((line) => line.timed_out === true);
     assert.equal(timedOut.length, 2);
     assert.equal(timedOut[0]?.bypass_ms, 10_000);
+  });
+});
+
+describe('Method: TokenVendor.evict', () => {
+  it('evicts only the token named, only once it is past the floor, and keeps the backoff state', async () => {
+    const { vendor, vend, tokenClient, advance } = setup();
+    tokenClient.answer(lasting(3600), lasting(3600));
+    const first = await vend();
+    const fingerprint = tokenFingerprint(first.token.accessToken);
+    assert.equal(await vendor.evict(CALLER, 'unit', { tokenFingerprint: fingerprint }), 'too_young');
+    advance(20_000);
+    assert.equal(await vendor.evict(CALLER, 'unit', { tokenFingerprint: '0123456789abcdef' }), 'not_current');
+    assert.equal(await vendor.evict(CALLER, 'unit', { tokenFingerprint: fingerprint }), 'evicted');
+    assert.equal(await vendor.evict(CALLER, 'unit', { tokenFingerprint: fingerprint }), 'absent');
+    assert.equal((await vend()).cache, 'miss');
+    assert.equal(tokenClient.requests.length, 2);
   });
 });
