@@ -44,14 +44,17 @@ export interface TvmClientOptions {
    * @default 60
    */
   readonly refreshSkewSeconds?: number;
-  /** Attempts for a call answered 503 or 504. @default 3 */
+  /** Attempts for a call answered 429, 503 or 504. @default 3 */
   readonly maxAttempts?: number;
   readonly fetch?: typeof fetch;
   readonly now?: () => number;
 }
 
 const EXECUTE_API_HOST = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/;
-/** Between retries of a 503/504 without `Retry-After`: 0–400 ms, then 0–800 ms, … never more than 5 s. */
+/** Answers worth another try: throttled (429), a dependency unavailable (503), a provider timing out (504). */
+const RETRIED_STATUSES = new Set([429, 503, 504]);
+
+/** Between retries of a 429/503/504 without `Retry-After`: 0–400 ms, then 0–800 ms, … never more than 5 s. */
 const RETRY_BACKOFF = { baseMs: 400, maxMs: 5000, jitter: 'full' } as const;
 const MAX_RETRY_WAIT_MS = RETRY_BACKOFF.maxMs;
 
@@ -73,7 +76,7 @@ const cacheKeyOf = (provider: string, selectors: TokenSelectors) =>
 
 /**
  * A caller of the token vending service: signs with the caller's AWS credentials, keeps tokens in process
- * until they near expiry, makes one call for concurrent requests of the same token, and retries 503/504.
+ * until they near expiry, makes one call for concurrent requests of the same token, and retries 429/503/504.
  */
 export class TvmClient {
   private readonly endpoint: string;
@@ -222,7 +225,7 @@ export class TvmClient {
       } catch (error) {
         throw new TvmError('network_error', `Cannot reach ${url.origin}: ${(error as Error).message}`);
       }
-      if ((response.status === 503 || response.status === 504) && attempt < this.maxAttempts) {
+      if (RETRIED_STATUSES.has(response.status) && attempt < this.maxAttempts) {
         await response.body?.cancel().catch(() => undefined);
         const retryAfter = Number(response.headers.get('retry-after'));
         const backoff = backoffDelayMs(RETRY_BACKOFF, attempt);

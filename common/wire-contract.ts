@@ -15,6 +15,8 @@ export const ERROR_STATUS = {
   upstream_invalid_response: 502,
   upstream_unavailable: 503,
   upstream_timeout: 504,
+  /** This caller's upstream budget, or the provider's, is spent for now; or the API's stage throttling. */
+  throttled: 429,
   service_unavailable: 503,
   internal_error: 500,
 } as const;

@@ -123,11 +123,7 @@ function addGatewayResponses(api: apigateway.RestApi): void {
     [apigateway.ResponseType.ACCESS_DENIED, 'access_denied', '$context.error.messageString'],
     [apigateway.ResponseType.UNAUTHORIZED, 'access_denied', '$context.error.messageString'],
     [apigateway.ResponseType.REQUEST_TOO_LARGE, 'invalid_request', '$context.error.messageString'],
-    [
-      apigateway.ResponseType.THROTTLED,
-      'upstream_unavailable',
-      '"Too many requests to the token vending service"',
-    ],
+    [apigateway.ResponseType.THROTTLED, 'throttled', '"Too many requests to the token vending service"'],
     [apigateway.ResponseType.DEFAULT_4XX, 'invalid_request', '$context.error.messageString'],
     [apigateway.ResponseType.DEFAULT_5XX, 'internal_error', '"Internal server error"'],
   ];

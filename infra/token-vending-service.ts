@@ -53,7 +53,7 @@ export interface TokenVendingServiceProps {
   readonly removalPolicy?: RemovalPolicy;
   /** @default 512 (RSA signing for private_key_jwt and TLS both want CPU, which scales with memory) */
   readonly memorySize?: number;
-  /** Caps the function's concurrency, and so the load it can put on the table. @default no reservation */
+  /** Caps the function's concurrency, and so the load it can put on the table and the providers. @default 100 */
   readonly reservedConcurrentExecutions?: number;
   /** X-Ray tracing for the function and the API stage. @default false */
   readonly tracing?: boolean;
@@ -66,6 +66,9 @@ export interface TokenVendingServiceProps {
   /** Where alarms send notifications. @default alarms without actions */
   readonly alarmTopic?: sns.ITopic;
 }
+
+/** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
+export const DEFAULT_RESERVED_CONCURRENCY = 100;
 
 /** The props with every default applied, worked out once. */
 function withDefaults(props: TokenVendingServiceProps) {
@@ -149,9 +152,9 @@ export class TokenVendingService extends Construct {
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: settings.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
-      ...(props.reservedConcurrentExecutions === undefined
-        ? {}
-        : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
+      // A slow provider at the stage's 100 rps and a 28 s timeout could hold 2,800 executions, more than an
+      // account's default limit: the function's own share is capped, and other functions keep theirs.
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? DEFAULT_RESERVED_CONCURRENCY,
       environment: {
         TVM_TABLE: this.table.tableName,
         TVM_SEALING_KEY_ID: this.sealingKey.keyArn,

@@ -1,4 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbBudgetLedger } from './budget/budget-ledger';
 import { DynamoDbTier } from './cache/dynamodb-tier';
 import { FallbackTier } from './cache/fallback-tier';
 import { InProcessTier } from './cache/in-process-tier';
@@ -66,6 +67,9 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     log: parts.log,
     ...now,
     ...(parts.evictFloorSeconds === undefined ? {} : { evictFloorSeconds: parts.evictFloorSeconds }),
+    ...(parts.dynamoDb && parts.tableName
+      ? { budgetLedger: new DynamoDbBudgetLedger({ client: parts.dynamoDb, tableName: parts.tableName }) }
+      : {}),
   });
   return {
     handler: createHandler({ vendor, log: parts.log, ...now }),

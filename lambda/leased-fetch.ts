@@ -25,6 +25,7 @@ const SERVE_WHILE_VALID: ReadonlySet<ErrorCode> = new Set([
   'upstream_unavailable',
   'upstream_timeout',
   'service_unavailable',
+  'throttled',
 ]);
 
 /** What the caller had before asking: the best cached token, and where it came from. */

@@ -1,4 +1,6 @@
 import { type ProviderSummary, tokenFingerprint } from '../common/wire-contract';
+import { type BudgetLedger, InProcessBudgetLedger } from './budget/budget-ledger';
+import { UpstreamBudget } from './budget/upstream-budget';
 import type { SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
 import type { ProviderConfig } from './config/provider-schema';
@@ -39,6 +41,8 @@ export interface TokenVendorOptions {
   readonly waitBudgetMs?: number;
   /** @default EVICT_FLOOR_SECONDS */
   readonly evictFloorSeconds?: number;
+  /** Where upstream budgets are counted across containers. @default this container alone */
+  readonly budgetLedger?: BudgetLedger;
 }
 
 /**
@@ -56,12 +60,19 @@ export class TokenVendor {
     this.now = options.now ?? Date.now;
     this.policy = new RequestPolicy(options.providers, options.credentials);
     const { credentials, tokenClient, tier, memory, log } = options;
+    const budget = new UpstreamBudget({
+      ledger: options.budgetLedger ?? new InProcessBudgetLedger(),
+      fallback: new InProcessBudgetLedger(),
+      log,
+      now: this.now,
+    });
     const grant = new UpstreamGrant({
       credentials,
       tokenClient,
       tier,
       memory,
       lifetimes: this.lifetimes,
+      budget,
       now: this.now,
     });
     this.leasedFetch = new LeasedFetch({

@@ -1,3 +1,4 @@
+import type { UpstreamBudget } from './budget/upstream-budget';
 import type { Lease, SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
 import type { CredentialSource } from './credentials/client-credentials';
@@ -21,13 +22,21 @@ export class UpstreamGrant {
       readonly tier: SharedTier;
       readonly memory: TokenStore;
       readonly lifetimes: KnownLifetimes;
+      readonly budget: UpstreamBudget;
       readonly now: () => number;
     },
   ) {}
 
   async fetch(context: VendContext, lease: Lease, cache: 'miss' | 'refresh'): Promise<VendOutcome> {
     const { provider, selectors, key, freshness } = context;
-    const { credentials, tokenClient, tier, memory, lifetimes } = this.parts;
+    const { credentials, tokenClient, tier, memory, lifetimes, budget } = this.parts;
+    try {
+      await budget.charge(context.principal, provider);
+    } catch (error) {
+      // This caller's budget is not the waiters' failure: the lease is freed for them to try their own.
+      await tier.release(lease, { kind: 'abandoned' });
+      throw error;
+    }
     let result: Awaited<ReturnType<TokenClient['requestToken']>>;
     try {
       const secret = await credentials.get(provider.secretId);

@@ -8,6 +8,8 @@ import type { VendRequest } from './vend-request';
 
 /** Everything one vend needs to know, worked out once: which provider, what exactly, under which key. */
 export interface VendContext {
+  /** The caller, as its `callers` entry names it. */
+  readonly principal: string;
   readonly provider: ProviderConfig;
   readonly selectors: ResolvedSelectors;
   readonly key: string;
@@ -55,6 +57,7 @@ export class RequestPolicy {
       ...(selectors.audience === undefined ? {} : { audience: selectors.audience }),
     });
     return {
+      principal: principal as string,
       provider,
       selectors,
       key,

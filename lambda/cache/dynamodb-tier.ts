@@ -233,6 +233,10 @@ export class DynamoDbTier implements SharedTier {
       }
       return;
     }
+    if (outcome.kind === 'abandoned') {
+      await this.ifOwner(lease, 'REMOVE #owner, #leaseUntil', {});
+      return;
+    }
     const failure = recordFailure(lease.priorFailures, outcome.error, this.now(), this.random);
     await this.ifOwner(
       lease,

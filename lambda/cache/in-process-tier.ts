@@ -78,6 +78,10 @@ export class InProcessTier implements SharedTier {
       return;
     }
     if (!entry || entry.owner !== lease.owner) return;
+    if (outcome.kind === 'abandoned') {
+      this.write(lease.key, { ...entry, leaseUntilMs: 0, owner: undefined } as Entry);
+      return;
+    }
     const failure = recordFailure(lease.priorFailures, outcome.error, this.now(), this.random);
     this.write(lease.key, { ...entry, ...failure, leaseUntilMs: 0, owner: undefined } as Entry);
   }

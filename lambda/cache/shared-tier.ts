@@ -54,4 +54,6 @@ export interface Lease {
 
 export type LeaseOutcome =
   | { readonly kind: 'succeeded'; readonly token: CachedToken; readonly providerId: string }
-  | { readonly kind: 'failed'; readonly error: ErrorCode };
+  | { readonly kind: 'failed'; readonly error: ErrorCode }
+  /** Given back without asking the provider: nothing to record, the next caller may take it. */
+  | { readonly kind: 'abandoned' };

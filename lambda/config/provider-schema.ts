@@ -90,6 +90,16 @@ export const ProviderEntrySchema = z
      * says; a longer one is served as if it expired then. Never more than 366 days.
      */
     maxTokenLifetimeSeconds: z.optional(whole(60, 366 * 86_400)),
+    /**
+     * Requests to the provider per minute, across all containers: what one caller may cause, and what all
+     * callers together may. @default { perCallerPerMinute: 30, perMinute: 120 }
+     */
+    upstreamBudget: z.optional(
+      z.strictObject({
+        perCallerPerMinute: z.optional(whole(1, 100_000)),
+        perMinute: z.optional(whole(1, 1_000_000)),
+      }),
+    ),
     /** JWS algorithm of the client assertion, for `private_key_jwt`. */
     assertionAlgorithm: withDefault(z.enum(['RS256', 'PS256', 'ES256']), 'RS256'),
   })

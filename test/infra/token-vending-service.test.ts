@@ -108,6 +108,12 @@ describe('Construct: TokenVendingService', () => {
       );
     });
 
+    it('reserves concurrency by default', () => {
+      synthService().template.hasResourceProperties('AWS::Lambda::Function', {
+        ReservedConcurrentExecutions: 100,
+      });
+    });
+
     it('offers tracing and reserved concurrency', () => {
       const { template } = synthService({ tracing: true, reservedConcurrentExecutions: 20 });
       template.hasResourceProperties('AWS::Lambda::Function', {

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { createTestTable, type TestTable } from '../support/dynamodb';
+import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
+import { RecordingLog } from '../support/recording-log';
+import { BILLING, ORDERS, ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
+
+const SCOPES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+
+/**
+ * Upstream budgets, counted in the shared table across instances: a caller that varies its selectors, or
+ * evicts and vends in a loop, meets its own budget; another caller's vends go on until the provider's.
+ */
+describe('Upstream budgets', () => {
+  let provider: FakeProvider;
+  let table: TestTable;
+  let instances: TestService[];
+  // Pinned inside one minute: the budget's window cannot turn over mid-test.
+  const pinned = Math.floor(Date.now() / 60_000) * 60_000 + 1000;
+
+  beforeAll(async () => {
+    [provider, table] = await Promise.all([
+      startFakeProvider((_request, index) => grant(`budgeted-${index}`)),
+      createTestTable(),
+    ]);
+    const entry = (id: string, upstreamBudget: Record<string, number>) => ({
+      id,
+      tokenEndpoint: provider.tokenEndpoint,
+      clientAuth: 'client_secret_post',
+      secretId: 'tvm/budget',
+      allowedScopes: SCOPES,
+      defaultScopes: ['a'],
+      callers: [ORDERS_ROLE, 'arn:aws:iam::111122223333:role/billing-service'],
+      upstreamBudget,
+    });
+    instances = await Promise.all(
+      Array.from({ length: 2 }, () =>
+        startTestService({
+          providers: [
+            entry('metered', { perCallerPerMinute: 5, perMinute: 8 }),
+            entry('looped', { perCallerPerMinute: 3 }),
+          ],
+          secrets: { 'tvm/budget': { client_id: 'budget', client_secret: 'budget-secret' } },
+          table,
+          log: new RecordingLog(),
+          now: () => pinned,
+        }),
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all(instances.map((instance) => instance.close()));
+    await Promise.all([provider.close(), table.dispose()]);
+  });
+
+  const at = (index: number) => instances[index % instances.length] as TestService;
+
+  it("stops a caller varying its scopes at its budget, across instances, and leaves another caller's vends alone", async () => {
+    const before = provider.requests.length;
+    const orders = [];
+    for (let index = 0; index < 8; index++) {
+      orders.push(await at(index).vend('metered', { scope: ['a', SCOPES[index] as string] }, ORDERS));
+    }
+    assert.deepEqual(
+      orders.map((response) => response.status),
+      [200, 200, 200, 200, 200, 429, 429, 429],
+    );
+    const refused = orders[5];
+    assert.equal(refused?.json.error, 'throttled');
+    assert.ok(Number(refused?.headers.get('retry-after')) >= 1);
+    assert.equal(provider.requests.length - before, 5);
+
+    // Another caller is untouched by the first one's budget, until the provider's own (8 a minute).
+    const billing = [];
+    for (const scope of ['b c', 'b d', 'b e', 'b f'])
+      billing.push(await at(1).vend('metered', { scope }, BILLING));
+    assert.deepEqual(
+      billing.map((response) => response.status),
+      [200, 200, 200, 429],
+    );
+    assert.match(String(billing[3]?.json.message), /Provider "metered" has been asked for 8 tokens/);
+    assert.equal(provider.requests.length - before, 8);
+    // Cached tokens are still served: the budget counts requests to the provider, not vends.
+    assert.equal((await at(0).vend('metered', { scope: 'a b' }, ORDERS)).status, 200);
+  });
+
+  it('stops a caller that evicts and vends in a loop', async () => {
+    const before = provider.requests.length;
+    const statuses: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      await at(round).evict('looped', undefined, ORDERS);
+      statuses.push((await at(round).vend('looped', undefined, ORDERS)).status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
+    assert.equal(provider.requests.length - before, 3);
+    assert.equal((await at(0).vend('looped', { scope: 'h' }, BILLING)).status, 200);
+  });
+});
