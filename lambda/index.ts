@@ -24,7 +24,11 @@ if (!sealingKeyId) throw new Error('TVM_SEALING_KEY_ID is not set');
 
 const logger = createLogger();
 const { handler: apiHandler } = composeService({
-  providers: loadProvidersFile(process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json')),
+  // TVM_LOCAL_ENDPOINTS=allow lets a test run this entry against loopback providers; the stack never sets it.
+  providers: loadProvidersFile(
+    process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'),
+    process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public',
+  ),
   credentials: new SecretsManagerCredentialSource({ client: createSecretsClient() }),
   dynamoDb: createTableClient(),
   tableName,

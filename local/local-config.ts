@@ -40,23 +40,27 @@ export const DEMO_CALLER: CallerKey = {
 export const DEMO_SECRET_ID = 'token-vending/demo';
 
 export function demoProvider(tokenEndpoint: string): ProviderConfig {
-  const [provider] = parseProviderConfig({
-    providers: [
-      {
-        id: 'demo',
-        description: 'Built-in demo authorization server on loopback',
-        tokenEndpoint,
-        clientAuth: 'client_secret_basic',
-        secretId: DEMO_SECRET_ID,
-        audienceParameter: 'audience',
-        defaultAudience: 'https://api.demo.local',
-        allowedAudiences: ['https://api.demo.local'],
-        defaultScopes: ['demo.read'],
-        allowedScopes: ['demo.read', 'demo.write'],
-        callers: [DEMO_CALLER.principalArn],
-      },
-    ],
-  });
+  const [provider] = parseProviderConfig(
+    {
+      providers: [
+        {
+          id: 'demo',
+          description: 'Built-in demo authorization server on loopback',
+          tokenEndpoint,
+          clientAuth: 'client_secret_basic',
+          secretId: DEMO_SECRET_ID,
+          audienceParameter: 'audience',
+          defaultAudience: 'https://api.demo.local',
+          allowedAudiences: ['https://api.demo.local'],
+          defaultScopes: ['demo.read'],
+          allowedScopes: ['demo.read', 'demo.write'],
+          callers: [DEMO_CALLER.principalArn],
+        },
+      ],
+    },
+    'demo provider',
+    'local',
+  );
   if (!provider) throw new Error('demo provider did not parse');
   return provider;
 }

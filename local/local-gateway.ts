@@ -21,6 +21,8 @@ export interface LocalGatewayOptions {
   readonly callers: readonly CallerKey[];
   readonly port: number;
   readonly host?: string;
+  /** The region callers must sign for. @default AWS_REGION, else us-east-1 */
+  readonly region?: string;
 }
 
 export interface LocalGateway {
@@ -31,7 +33,7 @@ export interface LocalGateway {
 
 function gatewayError(response: ServerResponse, status: number, requestId: string, message: string): void {
   // The CDK stack maps API Gateway's own refusals to the service's error shape; this mirrors it.
-  const error = status === 413 ? 'invalid_request' : 'access_denied';
+  const error = status === 403 ? 'access_denied' : 'invalid_request';
   response.writeHead(status, {
     'content-type': 'application/json',
     'cache-control': 'no-store',
@@ -75,6 +77,9 @@ function rawHeaderPairs(rawHeaders: readonly string[]): Array<[string, string]> 
 export async function startLocalGateway(options: LocalGatewayOptions): Promise<LocalGateway> {
   const callers = new Map(options.callers.map((caller) => [caller.accessKeyId, caller]));
   const host = options.host ?? '127.0.0.1';
+  const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  // Filled in once listening: the names a caller may have signed for, as API Gateway checks its domain.
+  let hosts: string[] = [];
 
   const server: Server = createServer(async (request, response) => {
     const requestId = randomUUID();
@@ -92,20 +97,27 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       }
       let caller: Awaited<ReturnType<typeof verifySigV4>>;
       try {
-        caller = await verifySigV4({ method, target, headers: request.headers, body }, callers);
+        caller = await verifySigV4({ method, target, headers: request.headers, body }, callers, {
+          region,
+          hosts,
+        });
       } catch (error) {
         if (error instanceof SignatureError) return gatewayError(response, 403, requestId, error.message);
         throw error;
       }
 
       const providerSegment = route.pattern.exec(url.pathname)?.[1];
+      let provider: string | undefined;
+      try {
+        provider = providerSegment === undefined ? undefined : decodeURIComponent(providerSegment);
+      } catch {
+        return gatewayError(response, 400, requestId, 'The path is not valid percent-encoding.');
+      }
       const event = proxyEvent({
         method,
         resource: route.resource,
         path: url.pathname,
-        ...(providerSegment === undefined
-          ? {}
-          : { pathParameters: { provider: decodeURIComponent(providerSegment) } }),
+        ...(provider === undefined ? {} : { pathParameters: { provider } }),
         multiValueHeaders: groupValues(rawHeaderPairs(request.rawHeaders)),
         multiValueQuery: groupValues(url.searchParams),
         ...(body.length > 0 ? { body: body.toString('utf8') } : {}),
@@ -140,6 +152,8 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
+  const loopbackNames = host === '127.0.0.1' || host === 'localhost' ? ['127.0.0.1', 'localhost'] : [host];
+  hosts = loopbackNames.map((name) => `${name}:${port}`);
   return {
     url: `http://${host}:${port}`,
     port,

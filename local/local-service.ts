@@ -68,7 +68,7 @@ export async function startLocalService(
     let providers: ProviderConfig[];
     let credentials: CredentialSource;
     if (settings.providersFile) {
-      providers = loadProvidersFile(settings.providersFile);
+      providers = loadProvidersFile(settings.providersFile, 'local');
       credentials = settings.secretsFile
         ? StaticCredentialSource.fromFile(settings.secretsFile)
         : new StaticCredentialSource({});

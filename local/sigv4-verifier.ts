@@ -30,7 +30,8 @@ export class SignatureError extends Error {
 const AUTHORIZATION =
   /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/;
 /** API Gateway refuses a signature more than 15 minutes from its clock. */
-const MAX_SKEW_MS = 15 * 60 * 1000;
+/** API Gateway refuses a signature more than 5 minutes from its clock. */
+const MAX_SKEW_MS = 5 * 60 * 1000;
 
 function header(headers: SignedRequest['headers'], name: string): string | undefined {
   const value = headers[name];
@@ -62,7 +63,19 @@ function parseQuery(search: string): Record<string, string | string[]> {
 export async function verifySigV4(
   request: SignedRequest,
   callers: ReadonlyMap<string, CallerKey>,
-  { service: expectedService = 'execute-api', now = Date.now }: { service?: string; now?: () => number } = {},
+  {
+    service: expectedService = 'execute-api',
+    now = Date.now,
+    region: expectedRegion,
+    hosts,
+  }: {
+    service?: string;
+    now?: () => number;
+    /** The region the credential scope must name, as API Gateway checks its own. */
+    region?: string;
+    /** The `Host` values the signature may be for: the endpoint's own names. */
+    hosts?: readonly string[];
+  } = {},
 ): Promise<VerifiedCaller> {
   const authorization = header(request.headers, 'authorization');
   if (!authorization) throw new SignatureError('Missing Authentication Token');
@@ -75,9 +88,16 @@ export async function verifySigV4(
   if (service !== expectedService) {
     throw new SignatureError(`Credential should be scoped to correct service: '${expectedService}'.`);
   }
+  if (expectedRegion !== undefined && region !== expectedRegion) {
+    throw new SignatureError(`Credential should be scoped to a valid region, not '${region}'. `);
+  }
 
   const signedHeaders = signedHeaderList.split(';');
   if (!signedHeaders.includes('host')) throw new SignatureError("'Host' must be a signed header.");
+  const host = header(request.headers, 'host')?.toLowerCase();
+  if (hosts !== undefined && (host === undefined || !hosts.includes(host))) {
+    throw new SignatureError('The request was signed for another host.');
+  }
   const amzDate = header(request.headers, 'x-amz-date');
   const signingDate = parseAmzDate(amzDate);
   if (!signingDate || !signedHeaders.includes('x-amz-date')) {

@@ -150,19 +150,23 @@ async function main(): Promise<void> {
   const tableName = 'bench-tokens';
   try {
     await ensureTokenTable(db, tableName);
-    const providers = parseProviderConfig({
-      providers: [
-        {
-          id: 'bench',
-          tokenEndpoint: server.tokenEndpoint,
-          clientAuth: 'client_secret_basic',
-          secretId: 'bench/secret',
-          defaultScopes: ['demo.read'],
-          allowedScopes: ['demo.read', 'demo.write'],
-          callers: [CALLER.principalArn],
-        },
-      ],
-    });
+    const providers = parseProviderConfig(
+      {
+        providers: [
+          {
+            id: 'bench',
+            tokenEndpoint: server.tokenEndpoint,
+            clientAuth: 'client_secret_basic',
+            secretId: 'bench/secret',
+            defaultScopes: ['demo.read'],
+            allowedScopes: ['demo.read', 'demo.write'],
+            callers: [CALLER.principalArn],
+          },
+        ],
+      },
+      'bench providers',
+      'local',
+    );
     const credentials = new StaticCredentialSource({
       'bench/secret': { client_id: client.clientId, client_secret: client.clientSecret },
     });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { $ZodIssue } from 'zod/v4/core';
 import { ConfigurationError } from '../errors';
+import { isPrivateEndpoint } from './private-endpoints';
 import { type ProviderConfig, ProviderConfigFileSchema } from './provider-schema';
 
 /** Formats zod issues as `providers[2].tokenEndpoint: must be ...`, one line per problem. */
@@ -16,10 +17,20 @@ export function describeIssues(issues: readonly $ZodIssue[]): string[] {
 }
 
 /**
+ * Where token endpoints may be: `public` for a deployed service (no loopback, private or link-local
+ * addresses), `local` for the local run and tests, whose providers are on loopback.
+ */
+export type EndpointPolicy = 'public' | 'local';
+
+/**
  * Validates a providers document, reporting every bad field at once so an operator fixes a file in one pass.
  * Runs at `cdk synth` and at cold start.
  */
-export function parseProviderConfig(document: unknown, source = 'providers'): ProviderConfig[] {
+export function parseProviderConfig(
+  document: unknown,
+  source = 'providers',
+  endpoints: EndpointPolicy = 'public',
+): ProviderConfig[] {
   const result = ProviderConfigFileSchema.safeParse(document);
   if (!result.success) {
     throw new ConfigurationError(
@@ -27,10 +38,22 @@ export function parseProviderConfig(document: unknown, source = 'providers'): Pr
       describeIssues(result.error.issues),
     );
   }
-  return result.data.providers;
+  const providers = result.data.providers;
+  if (endpoints === 'public') {
+    const problems = providers.flatMap((provider, index) =>
+      isPrivateEndpoint(provider.tokenEndpoint)
+        ? [
+            `providers[${index}].tokenEndpoint: is a loopback, private or link-local address; only the local run may use one`,
+          ]
+        : [],
+    );
+    if (problems.length > 0)
+      throw new ConfigurationError(`${source} is not a valid providers file`, problems);
+  }
+  return providers;
 }
 
-export function loadProvidersFile(path: string): ProviderConfig[] {
+export function loadProvidersFile(path: string, endpoints: EndpointPolicy = 'public'): ProviderConfig[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -45,5 +68,5 @@ export function loadProvidersFile(path: string): ProviderConfig[] {
   } catch {
     throw new ConfigurationError(`providers file ${path} is not valid JSON`);
   }
-  return parseProviderConfig(document, path);
+  return parseProviderConfig(document, path, endpoints);
 }

@@ -90,10 +90,27 @@ async function readBounded(response: Response, limit: number): Promise<Uint8Arra
 }
 
 /** A provider-supplied error code, reduced to what is safe to pass on. */
+/**
+ * The OAuth error codes a token endpoint may answer with (RFC 6749 §5.2, RFC 8707 §2, RFC 7523 §3.1, RFC 8705):
+ * the only values a provider's `error` is passed on as. Anything else a provider says becomes `other`, so a
+ * hostile or broken provider cannot put text of its choosing in callers' answers and in the logs.
+ */
+const OAUTH_ERROR_CODES: ReadonlySet<string> = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'invalid_target',
+  'access_denied',
+  'server_error',
+  'temporarily_unavailable',
+]);
+
 function sanitizeUpstreamCode(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const cleaned = value.replace(/[^\x21-\x7e]/g, '').slice(0, 64);
-  return cleaned || undefined;
+  if (value === undefined || value === null || value === '') return undefined;
+  return typeof value === 'string' && OAUTH_ERROR_CODES.has(value) ? value : 'other';
 }
 
 /** An error's name, read without `instanceof`: fetch's errors may come from another realm than this code. */

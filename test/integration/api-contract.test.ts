@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { signRequest } from '../../client/sigv4-signer';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 import { signedFetch } from '../support/sigv4-client';
@@ -130,6 +132,53 @@ describe('API contract: authentication, authorization and input errors', () => {
       });
       assertError(old, 403, 'access_denied');
       assert.match(String(old.json.message), /Signature expired/);
+      // Six minutes is past API Gateway's five.
+      const skewed = await signedFetch({
+        method: 'POST',
+        url: url(),
+        credentials: ORDERS,
+        signingDate: new Date(Date.now() - 6 * 60 * 1000),
+      });
+      assertError(skewed, 403, 'access_denied');
+    });
+
+    it('checks the region and the host a signature is for, as API Gateway does', async () => {
+      const otherRegion = await signedFetch({
+        method: 'POST',
+        url: url(),
+        credentials: ORDERS,
+        region: 'eu-west-9',
+      });
+      assertError(otherRegion, 403, 'access_denied');
+      assert.match(String(otherRegion.json.message), /region/);
+      // Signed for another API's host, then sent here (fetch would not send a Host of our choosing).
+      const target = new URL(url());
+      const headers = await signRequest(
+        { method: 'POST', url: new URL(`https://api.elsewhere.example${target.pathname}`), headers: {} },
+        { credentials: ORDERS, region: 'us-east-1' },
+      );
+      const status = await new Promise<number>((resolve, reject) => {
+        const sent = request(
+          target,
+          { method: 'POST', headers: { ...headers, host: 'api.elsewhere.example' } },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        sent.on('error', reject);
+        sent.end();
+      });
+      assert.equal(status, 403);
+    });
+
+    it('answers a path that is not valid percent-encoding 400, not 502', async () => {
+      const response = await signedFetch({
+        method: 'POST',
+        url: `${service.gateway.url}/v1/tokens/%E0%A4%A`,
+        credentials: ORDERS,
+      });
+      assertError(response, 400, 'invalid_request');
     });
 
     it('answers an unknown route as API Gateway does', async () => {

@@ -87,6 +87,7 @@ describe('Lambda entry, bundled', () => {
         PATH: process.env.PATH ?? '',
         NODE_NO_WARNINGS: '1',
         TVM_TABLE: table.tableName,
+        TVM_LOCAL_ENDPOINTS: 'allow',
         TVM_SEALING_KEY_ID: kms.keyId,
         AWS_ENDPOINT_URL_KMS: kms.endpoint,
         AWS_REGION: 'us-east-1',

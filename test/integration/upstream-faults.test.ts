@@ -163,6 +163,16 @@ describe('Upstream faults', () => {
     assert.equal(forbidden.json.upstream_error, 'access_denied');
   });
 
+  it('passes on only the OAuth error codes of the RFCs; anything else a provider says is "other"', async () => {
+    provider.enqueue({ status: 400, body: { error: '<script>alert(1)</script> call +47 000' } });
+    const odd = await vendCold();
+    assert.equal(odd.json.error, 'upstream_rejected');
+    assert.equal(odd.json.upstream_error, 'other');
+    assert.ok(!odd.text.includes('script'));
+    provider.enqueue({ status: 400, body: { error: 'invalid_scope' } });
+    assert.equal((await vendCold()).json.upstream_error, 'invalid_scope');
+  });
+
   it('serves tokens when the table is down, logging the bypass', async () => {
     const port = await freePort();
     const deadTable = { ...table, client: dynamoDbClient(`http://127.0.0.1:${port}`) };

@@ -144,22 +144,26 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
   const provider = await startFakeProvider((_request, index) => grant(`fuzz-token-${index}`));
   const log = new RecordingLog();
   const { handler } = composeService({
-    providers: parseProviderConfig({
-      providers: [
-        {
-          id: 'fuzz',
-          tokenEndpoint: provider.tokenEndpoint,
-          clientAuth: 'client_secret_post',
-          secretId: 'tvm/fuzz',
-          callers: [FUZZ_CALLER],
-          allowedScopes: ['a', 'b'],
-          defaultScopes: ['a'],
-          audienceParameter: 'audience',
-          allowedAudiences: ['https://api.example'],
-          defaultAudience: 'https://api.example',
-        },
-      ],
-    }),
+    providers: parseProviderConfig(
+      {
+        providers: [
+          {
+            id: 'fuzz',
+            tokenEndpoint: provider.tokenEndpoint,
+            clientAuth: 'client_secret_post',
+            secretId: 'tvm/fuzz',
+            callers: [FUZZ_CALLER],
+            allowedScopes: ['a', 'b'],
+            defaultScopes: ['a'],
+            audienceParameter: 'audience',
+            allowedAudiences: ['https://api.example'],
+            defaultAudience: 'https://api.example',
+          },
+        ],
+      },
+      'fuzz providers',
+      'local',
+    ),
     credentials: new StaticCredentialSource({
       'tvm/fuzz': { client_id: 'fuzz', client_secret: 'fuzz-secret' },
     }),

@@ -15,6 +15,8 @@ export interface SignedCall {
   /** Changes the request after it was signed, to prove the gateway notices. */
   readonly tamper?: (request: { headers: Record<string, string>; body?: string }) => void;
   readonly signingDate?: Date;
+  /** @default us-east-1 */
+  readonly region?: string;
 }
 
 export interface CallResult {
@@ -34,7 +36,7 @@ export async function signedFetch(call: SignedCall): Promise<CallResult> {
         { method: call.method, url, headers, ...(call.body === undefined ? {} : { body: call.body }) },
         {
           credentials: call.credentials,
-          region: 'us-east-1',
+          region: call.region ?? 'us-east-1',
           ...(call.service ? { service: call.service } : {}),
           ...(call.signingDate ? { signingDate: call.signingDate } : {}),
         },

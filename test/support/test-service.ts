@@ -67,7 +67,7 @@ export interface TestService {
 /** The handler behind the real local gateway, called with real SigV4 signatures. */
 export async function startTestService(options: TestServiceOptions): Promise<TestService> {
   const log = options.log instanceof RecordingLog ? options.log : new RecordingLog();
-  const providers = parseProviderConfig({ providers: options.providers });
+  const providers = parseProviderConfig({ providers: options.providers }, 'test providers', 'local');
   const { handler, vendor } = composeService({
     providers,
     credentials: options.credentials ?? new StaticCredentialSource(options.secrets ?? {}),

@@ -82,7 +82,9 @@ describe('Function: parseProviderConfig', () => {
       'http://localhost/token',
       'http://[::1]:9/token',
     ]) {
-      assert.doesNotThrow(() => parseProviderConfig({ providers: [{ ...valid, tokenEndpoint: endpoint }] }));
+      assert.doesNotThrow(() =>
+        parseProviderConfig({ providers: [{ ...valid, tokenEndpoint: endpoint }] }, 'local run', 'local'),
+      );
     }
     for (const endpoint of [
       'http://10.0.0.1/token',
@@ -116,5 +118,33 @@ describe('Function: parseProviderConfig', () => {
   it('refuses duplicate provider ids', () => {
     const problems = problemsOf({ providers: [valid, valid] });
     assert.ok(problems.some((problem) => problem.includes('duplicate provider id')));
+  });
+});
+
+describe('Token endpoints of a deployed service', () => {
+  const entry = (tokenEndpoint: string) => ({
+    providers: [{ id: 'p', tokenEndpoint, clientAuth: 'client_secret_basic', secretId: 's' }],
+  });
+
+  it('refuses loopback, private and link-local addresses outside the local run', () => {
+    for (const endpoint of [
+      'http://127.0.0.1:8080/token',
+      'https://localhost/token',
+      'https://10.1.2.3/token',
+      'https://172.20.0.1/token',
+      'https://192.168.1.1/token',
+      'https://169.254.169.254/latest/meta-data',
+      'https://[::1]/token',
+      'https://[fd00::1]/token',
+      'https://[::ffff:10.0.0.1]/token',
+    ]) {
+      assert.throws(() => parseProviderConfig(entry(endpoint)), /loopback, private or link-local/, endpoint);
+    }
+    assert.equal(parseProviderConfig(entry('https://idp.example/token')).length, 1);
+    assert.equal(parseProviderConfig(entry('https://8.8.8.8/token')).length, 1);
+  });
+
+  it('lets the local run use loopback', () => {
+    assert.equal(parseProviderConfig(entry('http://127.0.0.1:8080/token'), 'local', 'local').length, 1);
   });
 });
