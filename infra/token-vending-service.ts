@@ -65,6 +65,12 @@ export interface TokenVendingServiceProps {
   readonly stageName?: string;
   /** Where alarms send notifications. @default alarms without actions */
   readonly alarmTopic?: sns.ITopic;
+  /**
+   * A role that may read the providers' secrets besides the function (an operator's break-glass role). The
+   * secrets' resource policies deny every other principal, whatever its IAM policies say.
+   * @default none
+   */
+  readonly breakGlassRoleArn?: string;
 }
 
 /** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
@@ -187,6 +193,25 @@ export class TokenVendingService extends Construct {
     props.tableEncryptionKey?.grantEncryptDecrypt(this.function);
     for (const secret of this.secrets.values()) {
       secret.grantRead(this.function);
+      // Only the function (and the break-glass role) may read a secret, whatever other IAM policies say.
+      // Writing the value stays with the account's operators.
+      secret.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OnlyTheFunctionReads',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: ['*'],
+          conditions: {
+            StringNotEquals: {
+              'aws:PrincipalArn': [
+                role.roleArn,
+                ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : []),
+              ],
+            },
+          },
+        }),
+      );
     }
 
     this.api = createServiceApi(this, {

@@ -111,6 +111,8 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
       join(emulator, 'DynamoDBLocal.jar'),
       '-inMemory',
       '-sharedDb',
+      // Nothing leaves this machine.
+      '-disableTelemetry',
       '-port',
       String(port),
     ],

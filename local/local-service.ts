@@ -91,6 +91,12 @@ export async function startLocalService(
     }
     const callers = settings.callersFile ? loadCallers(settings.callersFile) : [DEMO_CALLER];
     const warnings: string[] = [];
+    if (!settings.dynamoDbEndpoint) {
+      // DynamoDB Local has no option to bind to loopback only; say so rather than let it pass unseen.
+      warnings.push(
+        `DynamoDB Local (${dynamoDbEndpoint}) listens on every interface of this machine, not only loopback; it holds sealed tokens and lease state. Firewall its port on a shared machine.`,
+      );
+    }
     for (const provider of providers) {
       await credentials.get(provider.secretId).catch((error: Error) => {
         warnings.push(`provider ${provider.id} cannot vend: ${error.message}`);

@@ -108,6 +108,22 @@ describe('Construct: TokenVendingService', () => {
       );
     });
 
+    it('lets only the function role, and a named break-glass role, read the secrets', () => {
+      const { template } = synthService({ breakGlassRoleArn: 'arn:aws:iam::111122223333:role/break-glass' });
+      const policies = Object.values(template.findResources('AWS::SecretsManager::ResourcePolicy'));
+      assert.equal(policies.length, PROVIDERS.length);
+      for (const policy of policies) {
+        const [statement] = (
+          policy.Properties.ResourcePolicy as { Statement: Array<Record<string, unknown>> }
+        ).Statement;
+        assert.equal(statement?.Effect, 'Deny');
+        assert.deepEqual(statement?.Action, 'secretsmanager:GetSecretValue');
+        const allowed = JSON.stringify(statement?.Condition);
+        assert.match(allowed, /FunctionRole/);
+        assert.match(allowed, /role\/break-glass/);
+      }
+    });
+
     it('reserves concurrency by default', () => {
       synthService().template.hasResourceProperties('AWS::Lambda::Function', {
         ReservedConcurrentExecutions: 100,
