@@ -186,9 +186,9 @@ export class TokenVendingService extends Construct {
       );
     }
 
-    // Exactly what the function does with its table: read a token, evict one, and (conditional UpdateItem)
-    // take a lease, write a token and give the lease back.
-    this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+    // Exactly what the function does with its table: read an item, and (conditional UpdateItem) take a
+    // lease, write a token and give the lease back, evict a token, count a budget. Nothing is deleted.
+    this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     // A customer-managed table key must let the function use the table at all, or every call fails.
     props.tableEncryptionKey?.grantEncryptDecrypt(this.function);
     for (const secret of this.secrets.values()) {
