@@ -1,3 +1,4 @@
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbBudgetLedger } from './budget/budget-ledger';
 import { DynamoDbTier } from './cache/dynamodb-tier';
@@ -11,6 +12,7 @@ import { LastGoodCredentials } from './credentials/last-good-credentials';
 import { type ApiHandler, createHandler } from './handler';
 import type { Log } from './logging';
 import { OAuthTokenClient, type OAuthTokenClientOptions } from './oauth/token-client';
+import { ServiceMetrics } from './service-metrics';
 import { TokenVendor } from './token-vendor';
 
 export interface ServiceParts {
@@ -26,6 +28,8 @@ export interface ServiceParts {
   readonly tableCallTimeoutMs?: number;
   /** A token younger than this is not evicted. @default EVICT_FLOOR_SECONDS */
   readonly evictFloorSeconds?: number;
+  /** Powertools Metrics to publish the service's metrics through (EMF on stdout). @default none */
+  readonly metrics?: Metrics;
   /** Seals tokens written to the table; required with a table. */
   readonly sealer?: TokenSealer;
 }
@@ -33,6 +37,11 @@ export interface ServiceParts {
 /** Wires one service instance, as a Lambda container or a local instance holds it. */
 export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
   const now = parts.now ? { now: parts.now } : {};
+  const metrics = parts.metrics
+    ? new ServiceMetrics(parts.metrics, new Set(parts.providers.map((provider) => provider.id)))
+    : undefined;
+  // Table errors and serving while valid are counted where they are logged.
+  const log = metrics ? metrics.observe(parts.log) : parts.log;
   const local = new InProcessTier(now);
   if (parts.dynamoDb && !parts.sealer)
     throw new Error('a shared table needs a sealer: tokens are never stored in the clear');
@@ -44,17 +53,17 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
             client: parts.dynamoDb,
             tableName: parts.tableName,
             sealer: parts.sealer as TokenSealer,
-            log: parts.log,
+            log,
             ...now,
             ...(parts.tableCallTimeoutMs === undefined ? {} : { callTimeoutMs: parts.tableCallTimeoutMs }),
           }),
           local,
-          { log: parts.log, ...now },
+          { log, ...now },
         )
       : local;
   const vendor = new TokenVendor({
     providers: parts.providers,
-    credentials: new LastGoodCredentials(parts.credentials, { log: parts.log, ...now }),
+    credentials: new LastGoodCredentials(parts.credentials, { log, ...now }),
     tokenClient: new OAuthTokenClient({ ...now, ...parts.tokenClient }),
     // With a shared table, memory is trusted a minute (evictions elsewhere show within it); alone, it is the cache.
     memory:
@@ -64,7 +73,7 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
         ...(tier === local ? { maxAgeSeconds: Number.POSITIVE_INFINITY } : {}),
       }),
     tier,
-    log: parts.log,
+    log,
     ...now,
     ...(parts.evictFloorSeconds === undefined ? {} : { evictFloorSeconds: parts.evictFloorSeconds }),
     ...(parts.dynamoDb && parts.tableName
@@ -72,7 +81,7 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
       : {}),
   });
   return {
-    handler: createHandler({ vendor, log: parts.log, ...now }),
+    handler: createHandler({ vendor, log, ...(metrics ? { metrics } : {}), ...now }),
     vendor,
   };
 }

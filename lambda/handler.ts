@@ -1,14 +1,18 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { TokenResponse } from '../common/wire-contract';
+import { auditFields } from './audit';
 import { normalizePrincipal } from './caller-policy';
 import { ConfigurationError, ERROR_STATUS, type ErrorCode, UpstreamError, VendError } from './errors';
 import { describeError, type Log } from './logging';
+import type { ServiceMetrics } from './service-metrics';
 import type { TokenVendor, VendOutcome } from './token-vendor';
 import { parseEvictRequest, parseVendRequest } from './vend-request';
 
 export interface HandlerDependencies {
   readonly vendor: TokenVendor;
   readonly log: Log;
+  /** Published after every request. @default none */
+  readonly metrics?: ServiceMetrics;
   readonly now?: () => number;
 }
 
@@ -68,7 +72,7 @@ function tokenBody(outcome: VendOutcome, nowMs: number): TokenResponse {
  * The API Gateway REST proxy handler: the only place that knows HTTP, and the only place errors become
  * responses. Logs one line per request with the cache outcome and the upstream exchange.
  */
-export function createHandler({ vendor, log, now = Date.now }: HandlerDependencies): ApiHandler {
+export function createHandler({ vendor, log, metrics, now = Date.now }: HandlerDependencies): ApiHandler {
   return async (event) => {
     const started = now();
     const requestId = event.requestContext?.requestId ?? 'unknown';
@@ -89,6 +93,7 @@ export function createHandler({ vendor, log, now = Date.now }: HandlerDependenci
         const outcome = await vendor.vend(principal, providerId, request);
         Object.assign(logFields, {
           cache: outcome.cache,
+          ...auditFields(outcome.token.accessToken, outcome.selectors, request.minTtlSeconds),
           ...upstreamFields(outcome),
           ...(outcome.upstreamFailure ? { upstream_failure: outcome.upstreamFailure } : {}),
         });
@@ -107,7 +112,10 @@ export function createHandler({ vendor, log, now = Date.now }: HandlerDependenci
         throw new VendError('invalid_request', `No route ${event.httpMethod} ${event.path}.`);
       }
     } catch (error) {
-      response = errorResponse(toVendError(error, log, logFields), requestId);
+      const vendError = toVendError(error, log, logFields);
+      response = errorResponse(vendError, requestId);
+      // Every error line names its error, a 500's too.
+      logFields.error = vendError.code;
       if (error instanceof VendError) {
         Object.assign(logFields, {
           error: error.code,
@@ -120,6 +128,7 @@ export function createHandler({ vendor, log, now = Date.now }: HandlerDependenci
     const line = { ...logFields, status: response.statusCode, duration_ms: now() - started };
     if (response.statusCode >= 500) log.error('request', line);
     else log.info('request', line);
+    metrics?.request(line);
     return response;
   };
 }

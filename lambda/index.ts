@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createTableClient } from './cache/dynamodb-tier';
@@ -11,6 +12,7 @@ import {
   SecretsManagerCredentialSource,
 } from './credentials/secrets-manager-credential-source';
 import { createLogger } from './logging';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from './service-metrics';
 
 /**
  * The Lambda entry. Everything here runs once per container, at cold start: the providers file bundled
@@ -42,6 +44,7 @@ const { handler: apiHandler } = composeService({
     }),
   }),
   log: logger,
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
 });
 
 export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {

@@ -109,14 +109,14 @@ export class TokenVendor {
       freshness.isFresh(remembered, nowSeconds) &&
       !freshness.isRefreshDue(remembered, nowSeconds)
     ) {
-      return { token: remembered, cache: 'memory' };
+      return { token: remembered, cache: 'memory', selectors: context.selectors };
     }
     // Callers with the same key and the same demand share one table read and one upstream request.
     const outcome = await this.flights.run(`${key}#${request.minTtlSeconds ?? ''}`, (publish) =>
       this.leasedFetch.resolve(context, remembered, publish),
     );
     if (!freshness.isUsable(outcome.token, this.now() / 1000)) throw this.unusable(context, outcome);
-    return outcome;
+    return { ...outcome, selectors: context.selectors };
   }
 
   /**

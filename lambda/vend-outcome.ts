@@ -1,4 +1,5 @@
 import type { CachedToken } from './cache/token-store';
+import type { ResolvedSelectors } from './caller-policy';
 import type { ErrorCode, UpstreamExchange } from './errors';
 
 /**
@@ -13,4 +14,6 @@ export interface VendOutcome {
   readonly upstream?: UpstreamExchange;
   /** The provider failed, and a cached token that still meets the caller's min_ttl was served instead. */
   readonly upstreamFailure?: ErrorCode;
+  /** What the token was asked for, after defaults: for the audit trail. */
+  readonly selectors?: ResolvedSelectors;
 }

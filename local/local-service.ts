@@ -1,3 +1,4 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createTableClient } from '../lambda/cache/dynamodb-tier';
 import { composeService } from '../lambda/compose';
 import { loadProvidersFile } from '../lambda/config/load-providers';
@@ -6,6 +7,7 @@ import { isLoopbackHost } from '../lambda/config/provider-schema';
 import type { CredentialSource } from '../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
 import { createLogger, type Log } from '../lambda/logging';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '../lambda/service-metrics';
 import { type AuthorizationServer, startAuthorizationServer } from './demo-authorization-server';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import {
@@ -109,6 +111,8 @@ export async function startLocalService(
       tableName: settings.tableName,
       sealer: localSealer(),
       log,
+      // The same EMF documents the function writes, on this process's stdout.
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
     });
     const gateway = await startLocalGateway({ handler, callers, port: settings.port });
     started.push({ stop: () => gateway.close() });

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { tokenFingerprint } from '../../common/wire-contract';
 import { freePort } from '../../local/dynamodb-local';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
@@ -63,6 +64,51 @@ describe('Local run (npm start)', () => {
         .filter((row) => row.startsWith('{'));
       assert.ok(logLines.length >= 2);
       assertNothingSensitive(logLines, [String(body.access_token)]);
+
+      // The audit trail: who vended what, and which token, by fingerprint and jti — never the token.
+      const entries = logLines.map((row) => JSON.parse(row) as Record<string, unknown>);
+      const vend = entries.find((entry) => entry.message === 'request' && entry.cache === 'miss');
+      assert.ok(vend, 'a request line for the first vend');
+      assert.equal(vend.principal, 'arn:aws:iam::000000000000:role/demo-caller');
+      assert.equal(vend.provider, 'demo');
+      assert.equal(vend.audience, 'https://api.demo.local');
+      assert.equal(vend.scopes, 'demo.read');
+      assert.equal(vend.token_fingerprint, tokenFingerprint(String(body.access_token)));
+      assert.equal(typeof vend.token_jti, 'string');
+
+      // The metrics, as CloudWatch EMF documents on the same output.
+      const emf = entries.filter((entry) => entry._aws !== undefined);
+      const metric = (name: string, cache?: string) =>
+        emf.find(
+          (entry) =>
+            entry[name] !== undefined &&
+            entry.provider === 'demo' &&
+            (cache === undefined || entry.cache === cache),
+        ) as Record<string, unknown> & {
+          _aws: {
+            CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: unknown[] }>;
+          };
+        };
+      const missed = metric('Vends', 'miss');
+      assert.ok(missed, `a Vends document for the miss among ${emf.length}`);
+      assert.equal(missed.Vends, 1);
+      assert.equal(missed._aws.CloudWatchMetrics[0]?.Namespace, 'TokenVending');
+      assert.deepEqual(missed._aws.CloudWatchMetrics[0]?.Dimensions[0]?.sort(), [
+        'cache',
+        'provider',
+        'service',
+      ]);
+      assert.ok(metric('Vends', 'memory'), 'the hit is counted as a memory vend');
+      const upstream = metric('UpstreamRequests');
+      assert.equal(upstream.UpstreamRequests, 1);
+      assert.equal(typeof upstream.UpstreamLatency, 'number');
+      assert.equal(upstream.TokensMinted, 1);
+      for (const document of emf) {
+        const dimensions = document._aws as { CloudWatchMetrics: Array<{ Dimensions: string[][] }> };
+        for (const set of dimensions.CloudWatchMetrics.flatMap((entry) => entry.Dimensions)) {
+          for (const name of set) assert.ok(['service', 'provider', 'cache', 'code'].includes(name), name);
+        }
+      }
     } finally {
       local.child.kill('SIGKILL');
     }

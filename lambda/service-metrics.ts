@@ -1,0 +1,123 @@
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Log } from './logging';
+
+/** The namespace every metric of the service is published in; the stack's alarms and dashboard read it. */
+export const METRICS_NAMESPACE = 'TokenVending';
+export const METRICS_SERVICE = 'token-vending';
+
+/** The fields of the handler's request line that metrics are made from. */
+export interface RequestLine {
+  readonly provider?: string;
+  readonly route?: string;
+  readonly status: number;
+  readonly cache?: string;
+  readonly error?: string;
+  readonly upstream_attempts?: number;
+  readonly upstream_latency_ms?: number;
+  readonly upstream_failure?: string;
+}
+
+/**
+ * Metrics per provider in CloudWatch EMF, through Powertools Metrics: written to the log with the request,
+ * no API call, published after every request. Dimensions stay low-cardinality: `service`, `provider` (only
+ * a configured provider's id; anything else is `other`), `cache` and an error `code`; never a caller or a
+ * scope.
+ *
+ * | metric | dimensions | counts |
+ * |---|---|---|
+ * | `Vends` | provider, cache | tokens handed out, by where they came from (memory, table, miss, refresh) |
+ * | `UpstreamRequests` | provider | requests to the provider, retries included |
+ * | `UpstreamLatency` | provider | how long a grant took (ms), all attempts |
+ * | `TokensMinted` | provider | tokens the provider issued (what a monthly quota counts) |
+ * | `UpstreamFailures` | provider; provider, code | failed or masked provider exchanges, by error code |
+ * | `ServedWhileValid` | provider | a cached token served because the provider failed |
+ * | `TableErrors`, `TableTimeouts` | provider | table calls that failed (and of those, hung) and were bypassed |
+ * | `Throttled` | provider | vends refused because an upstream budget was spent |
+ * | `Denials` | (service) | 403 `access_denied` |
+ */
+export class ServiceMetrics {
+  private tableErrors = 0;
+  private tableTimeouts = 0;
+  private servedWhileValid = 0;
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly providerIds: ReadonlySet<string>,
+  ) {}
+
+  /** The log, watched: table errors and serving while valid are counted where they are logged. */
+  observe(log: Log): Log {
+    const watch = (attributes: Record<string, unknown>[]) => {
+      for (const fields of attributes) {
+        if (fields.event === 'cache_table_error') {
+          this.tableErrors += 1;
+          if (fields.timed_out === true) this.tableTimeouts += 1;
+        }
+        if (fields.event === 'served_while_valid') this.servedWhileValid += 1;
+      }
+    };
+    return {
+      info: (message, ...attributes) => log.info(message, ...attributes),
+      warn: (message, ...attributes) => {
+        watch(attributes);
+        log.warn(message, ...attributes);
+      },
+      error: (message, ...attributes) => {
+        watch(attributes);
+        log.error(message, ...attributes);
+      },
+    };
+  }
+
+  /** Records one request and publishes everything it caused, as EMF documents on stdout. */
+  request(line: RequestLine): void {
+    const provider =
+      line.provider !== undefined && this.providerIds.has(line.provider) ? line.provider : 'other';
+    if (line.status === 403) this.single({}, 'Denials', MetricUnit.Count, 1);
+    if (line.status === 200 && line.cache) {
+      this.single({ provider, cache: line.cache }, 'Vends', MetricUnit.Count, 1);
+    }
+    const failure = line.upstream_failure ?? (line.error?.startsWith('upstream_') ? line.error : undefined);
+    if (failure) {
+      this.single({ provider }, 'UpstreamFailures', MetricUnit.Count, 1);
+      this.single({ provider, code: failure }, 'UpstreamFailures', MetricUnit.Count, 1);
+    }
+    this.metrics.addDimension('provider', provider);
+    if (line.upstream_attempts) {
+      this.metrics.addMetric('UpstreamRequests', MetricUnit.Count, line.upstream_attempts);
+      if (line.upstream_latency_ms !== undefined) {
+        this.metrics.addMetric('UpstreamLatency', MetricUnit.Milliseconds, line.upstream_latency_ms);
+      }
+      if (
+        line.status === 200 &&
+        (line.cache === 'miss' || line.cache === 'refresh') &&
+        !line.upstream_failure
+      ) {
+        this.metrics.addMetric('TokensMinted', MetricUnit.Count, 1);
+      }
+    }
+    if (line.error === 'throttled') this.metrics.addMetric('Throttled', MetricUnit.Count, 1);
+    if (this.tableErrors > 0) this.metrics.addMetric('TableErrors', MetricUnit.Count, this.tableErrors);
+    if (this.tableTimeouts > 0) this.metrics.addMetric('TableTimeouts', MetricUnit.Count, this.tableTimeouts);
+    if (this.servedWhileValid > 0) {
+      this.metrics.addMetric('ServedWhileValid', MetricUnit.Count, this.servedWhileValid);
+    }
+    this.tableErrors = 0;
+    this.tableTimeouts = 0;
+    this.servedWhileValid = 0;
+    // Publishes what was added (nothing is written when nothing was) and clears the request's dimensions.
+    this.metrics.publishStoredMetrics();
+    this.metrics.clearDimensions();
+  }
+
+  private single(
+    dimensions: Record<string, string>,
+    name: string,
+    unit: (typeof MetricUnit)[keyof typeof MetricUnit],
+    value: number,
+  ): void {
+    const metric = this.metrics.singleMetric();
+    if (Object.keys(dimensions).length > 0) metric.addDimensions(dimensions);
+    metric.addMetric(name, unit, value);
+  }
+}
