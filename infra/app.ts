@@ -16,6 +16,7 @@ const listFromContext = (name: string): string[] =>
     .filter(Boolean);
 const allowedAccounts = listFromContext('allowedAccounts');
 const allowedPrincipalArns = listFromContext('allowedPrincipals');
+const alarmEmail = String(app.node.tryGetContext('alarmEmail') ?? '');
 
 new TokenVendingStack(app, `TokenVending-${settings.name}`, {
   settings,
@@ -24,6 +25,7 @@ new TokenVendingStack(app, `TokenVending-${settings.name}`, {
   service: {
     ...(allowedAccounts.length > 0 ? { allowedAccounts } : {}),
     ...(allowedPrincipalArns.length > 0 ? { allowedPrincipalArns } : {}),
+    ...(alarmEmail ? { alarmEmail } : {}),
   },
 });
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RemovalPolicy } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ProviderEntryInput } from '../lambda/config/provider-schema';
 
 /** What differs between deployments of the service. */
@@ -11,6 +12,14 @@ export interface EnvironmentSettings {
   readonly removalPolicy: RemovalPolicy;
   readonly pointInTimeRecovery: boolean;
   readonly tracing: boolean;
+  /** How long the function's and the API's logs (the audit trail) are kept. */
+  readonly logRetention: RetentionDays;
+  /**
+   * Where alarms are mailed: the stack's alarm topic subscribes this address (confirm the mail AWS sends
+   * once). Set it here, or with `-c alarmEmail=…`; without one, alarms still notify the topic, for whatever
+   * else subscribes to it.
+   */
+  readonly alarmEmail?: string;
 }
 
 /**
@@ -24,6 +33,7 @@ export const ENVIRONMENTS: Readonly<Record<string, EnvironmentSettings>> = {
     removalPolicy: RemovalPolicy.DESTROY,
     pointInTimeRecovery: false,
     tracing: false,
+    logRetention: RetentionDays.TWO_WEEKS,
   },
   production: {
     name: 'production',
@@ -31,6 +41,8 @@ export const ENVIRONMENTS: Readonly<Record<string, EnvironmentSettings>> = {
     removalPolicy: RemovalPolicy.RETAIN,
     pointInTimeRecovery: true,
     tracing: true,
+    // An audit trail is kept long enough to answer "who had this token" well after the fact.
+    logRetention: RetentionDays.ONE_YEAR,
   },
 };
 

@@ -2,83 +2,163 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import type { ProviderConfig } from '../lambda/config/provider-schema';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '../lambda/service-metrics';
 
 export interface ServiceMonitoringProps {
   readonly handler: lambda.Function;
   readonly api: apigateway.RestApi;
   readonly functionLogs: logs.ILogGroup;
-  /** Where alarms send notifications; none without it. */
+  readonly providers: readonly ProviderConfig[];
+  /** Where alarms go. @default a topic of the stack's own, encrypted */
   readonly alarmTopic?: sns.ITopic;
+  /** An address the stack's own topic mails every alarm to. @default none */
+  readonly alarmEmail?: string;
 }
 
-/** Upstream failures per 5 minutes before the alarm fires. */
+export interface ServiceMonitoring {
+  readonly topic: sns.ITopic;
+  readonly alarms: cloudwatch.Alarm[];
+  readonly dashboard: cloudwatch.Dashboard;
+}
+
+/** Upstream failures of one provider per 5 minutes before its alarm fires. */
 const UPSTREAM_FAILURE_THRESHOLD = 5;
+/** `access_denied` answers per 5 minutes that count as a spike: a caller misconfigured, or someone probing. */
+const DENIAL_SPIKE_THRESHOLD = 20;
+const FIVE_MINUTES = Duration.minutes(5);
 
 /**
- * Alarms and the dashboard. The constructs are children of `scope`, so their logical IDs are those of the
- * construct that calls this.
+ * Alarms that reach someone, the dashboard and the Logs Insights queries, from the function's EMF metrics
+ * (namespace {@link METRICS_NAMESPACE}) and the Lambda and API Gateway metrics. Every alarm notifies the alarm
+ * topic. The constructs are children of `scope`, so their logical IDs are those of the construct that calls
+ * this.
  */
-export function createServiceMonitoring(
-  scope: Construct,
-  props: ServiceMonitoringProps,
-): { alarms: cloudwatch.Alarm[]; dashboard: cloudwatch.Dashboard } {
+export function createServiceMonitoring(scope: Construct, props: ServiceMonitoringProps): ServiceMonitoring {
+  const topic = props.alarmTopic ?? createAlarmTopic(scope, props.alarmEmail);
   const alarms = createAlarms(scope, props);
-  return { alarms, dashboard: createDashboard(scope, props, alarms) };
+  const action = new cloudwatchActions.SnsAction(topic);
+  for (const alarm of alarms) {
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+  }
+  createQueries(scope, props.functionLogs);
+  return { topic, alarms, dashboard: createDashboard(scope, props, alarms) };
+}
+
+/** The service's metric, by name and dimensions (the `service` dimension is always there). */
+export function serviceMetric(
+  name: string,
+  dimensions: Record<string, string> = {},
+  options: { statistic?: string; period?: Duration; label?: string } = {},
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: name,
+    dimensionsMap: { service: METRICS_SERVICE, ...dimensions },
+    statistic: options.statistic ?? 'Sum',
+    period: options.period ?? FIVE_MINUTES,
+    ...(options.label ? { label: options.label } : {}),
+  });
+}
+
+/** A topic encrypted with a key CloudWatch may use (the AWS-managed SNS key does not let alarms publish). */
+function createAlarmTopic(scope: Construct, email: string | undefined): sns.Topic {
+  const key = new kms.Key(scope, 'AlarmTopicKey', {
+    description: 'Encrypts the token vending alarm topic',
+    enableKeyRotation: true,
+  });
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchAlarmsPublish',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      resources: ['*'],
+    }),
+  );
+  const topic = new sns.Topic(scope, 'AlarmTopic', {
+    displayName: 'Token vending service alarms',
+    masterKey: key,
+    enforceSSL: true,
+  });
+  if (email) topic.addSubscription(new subscriptions.EmailSubscription(email));
+  return topic;
 }
 
 function createAlarms(scope: Construct, props: ServiceMonitoringProps): cloudwatch.Alarm[] {
-  const upstreamFailures = new logs.MetricFilter(scope, 'UpstreamFailures', {
-    logGroup: props.functionLogs,
-    // Failed vends, and vends that the provider failed but a cached token saved.
-    filterPattern: logs.FilterPattern.any(
-      logs.FilterPattern.stringValue('$.error', '=', 'upstream_*'),
-      logs.FilterPattern.stringValue('$.upstream_failure', '=', 'upstream_*'),
-    ),
-    metricNamespace: 'TokenVending',
-    metricName: 'UpstreamFailures',
-    metricValue: '1',
-    defaultValue: 0,
-  }).metric({ statistic: 'Sum', period: Duration.minutes(5) });
-
-  const fiveMinutes = { period: Duration.minutes(5) };
   const once = { evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING };
   const alarms = [
-    props.handler.metricErrors(fiveMinutes).createAlarm(scope, 'FunctionErrors', {
-      alarmDescription: 'The vend function failed (a bug or a timeout): see its log group.',
+    props.handler.metricErrors({ period: FIVE_MINUTES }).createAlarm(scope, 'FunctionErrors', {
+      alarmDescription:
+        'The vend function failed (a bug or a timeout): see its log group, lines at level ERROR.',
       threshold: 1,
       ...once,
     }),
-    props.handler.metricThrottles(fiveMinutes).createAlarm(scope, 'FunctionThrottles', {
+    props.handler.metricThrottles({ period: FIVE_MINUTES }).createAlarm(scope, 'FunctionThrottles', {
       alarmDescription:
         'The vend function was throttled: raise its reserved concurrency or the account limit.',
       threshold: 1,
       ...once,
     }),
-    props.api.metricServerError({ ...fiveMinutes, statistic: 'Sum' }).createAlarm(scope, 'Api5xx', {
+    props.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum' }).createAlarm(scope, 'Api5xx', {
       alarmDescription: 'The API answered 5xx: upstream providers unavailable, or internal errors.',
       threshold: 5,
       ...once,
     }),
-    upstreamFailures.createAlarm(scope, 'UpstreamFailuresAlarm', {
+    serviceMetric('TableErrors').createAlarm(scope, 'TableBypassed', {
       alarmDescription:
-        'Providers refused, timed out or failed: the log lines with error=upstream_* name which.',
-      threshold: UPSTREAM_FAILURE_THRESHOLD,
+        'The token table failed or hung and containers bypassed it: each caches alone, and providers see one request per container. See cache_table_error lines.',
+      threshold: 1,
+      ...once,
+    }),
+    serviceMetric('Denials').createAlarm(scope, 'AccessDeniedSpike', {
+      alarmDescription: `More than ${DENIAL_SPIKE_THRESHOLD} access_denied answers in 5 minutes: a caller misconfigured, or someone probing. Run the "denials" query.`,
+      threshold: DENIAL_SPIKE_THRESHOLD,
       ...once,
     }),
   ];
-  if (props.alarmTopic) {
-    for (const alarm of alarms) alarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+  for (const provider of props.providers) {
+    alarms.push(
+      serviceMetric('UpstreamFailures', { provider: provider.id }).createAlarm(
+        scope,
+        `UpstreamFailures-${provider.id}`,
+        {
+          alarmDescription: `Provider ${provider.id} refused, timed out or failed ${UPSTREAM_FAILURE_THRESHOLD} times in 5 minutes. Run the "upstream failures by provider" query.`,
+          threshold: UPSTREAM_FAILURE_THRESHOLD,
+          ...once,
+        },
+      ),
+    );
+    if (provider.tokenQuota) {
+      const { tokens, periodDays } = provider.tokenQuota;
+      // 80 % of the daily pace that spends the quota in its period: a day above it is on course to run out.
+      const daily = Math.max(1, Math.floor((tokens / periodDays) * 0.8));
+      alarms.push(
+        serviceMetric('TokensMinted', { provider: provider.id }, { period: Duration.days(1) }).createAlarm(
+          scope,
+          `TokenQuota-${provider.id}`,
+          {
+            alarmDescription: `Provider ${provider.id} issued more than ${daily} tokens in a day: 80 % of the pace that spends its quota of ${tokens} tokens per ${periodDays} day(s).`,
+            threshold: daily,
+            ...once,
+          },
+        ),
+      );
+    }
   }
   return alarms;
 }
 
 function createDashboard(
   scope: Construct,
-  { api, handler }: ServiceMonitoringProps,
+  { api, handler, providers }: ServiceMonitoringProps,
   alarms: readonly cloudwatch.Alarm[],
 ): cloudwatch.Dashboard {
   const dashboard = new cloudwatch.Dashboard(scope, 'Dashboard', {
@@ -96,5 +176,96 @@ function createDashboard(
     }),
     new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...alarms] }),
   );
+  for (const provider of providers) {
+    const vends = (cache: string) => serviceMetric('Vends', { provider: provider.id, cache });
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: `${provider.id}: hit ratio`,
+        left: [
+          new cloudwatch.MathExpression({
+            expression: '100 * (memory + table) / (memory + table + miss + refresh)',
+            usingMetrics: {
+              memory: vends('memory'),
+              table: vends('table'),
+              miss: vends('miss'),
+              refresh: vends('refresh'),
+            },
+            label: 'hits %',
+            period: FIVE_MINUTES,
+          }),
+        ],
+        leftYAxis: { min: 0, max: 100 },
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${provider.id}: upstream latency`,
+        left: ['p50', 'p99'].map((statistic) =>
+          serviceMetric('UpstreamLatency', { provider: provider.id }, { statistic, label: statistic }),
+        ),
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${provider.id}: upstream requests and failures`,
+        left: [
+          serviceMetric('UpstreamRequests', { provider: provider.id }),
+          serviceMetric('UpstreamFailures', { provider: provider.id }),
+          serviceMetric('ServedWhileValid', { provider: provider.id }),
+          serviceMetric('Throttled', { provider: provider.id }),
+        ],
+      }),
+    );
+  }
   return dashboard;
+}
+
+/** The questions operators ask of the audit trail, saved in Logs Insights. */
+function createQueries(scope: Construct, logGroup: logs.ILogGroup): void {
+  const stack = Stack.of(scope).stackName;
+  const queries: Array<[string, string, logs.QueryString]> = [
+    [
+      'WhoVendedWhat',
+      'who vended what',
+      new logs.QueryString({
+        fields: [
+          '@timestamp',
+          'principal',
+          'provider',
+          'audience',
+          'scopes',
+          'min_ttl',
+          'cache',
+          'token_fingerprint',
+          'token_jti',
+        ],
+        filterStatements: ['message = "request"', 'status = 200', 'route like /POST/'],
+        sort: '@timestamp desc',
+        limit: 1000,
+      }),
+    ],
+    [
+      'UpstreamFailuresByProvider',
+      'upstream failures by provider',
+      new logs.QueryString({
+        fields: ['provider', 'error', 'upstream_error', 'upstream_status'],
+        filterStatements: ['error like /upstream_/ or upstream_failure like /upstream_/'],
+        statsStatements: ['count(*) as failures by provider, error, upstream_error, upstream_status'],
+        sort: 'failures desc',
+      }),
+    ],
+    [
+      'Denials',
+      'denials',
+      new logs.QueryString({
+        fields: ['@timestamp', 'principal', 'provider', 'route', 'status'],
+        filterStatements: ['error = "access_denied"'],
+        statsStatements: ['count(*) as denials by principal, provider'],
+        sort: 'denials desc',
+      }),
+    ],
+  ];
+  for (const [id, name, queryString] of queries) {
+    new logs.QueryDefinition(scope, `Query${id}`, {
+      queryDefinitionName: `${stack}/token-vending/${name}`,
+      queryString,
+      logGroups: [logGroup],
+    });
+  }
 }

@@ -63,8 +63,10 @@ export interface TokenVendingServiceProps {
   readonly throttling?: { readonly rateLimit: number; readonly burstLimit: number };
   /** @default 'live' */
   readonly stageName?: string;
-  /** Where alarms send notifications. @default alarms without actions */
+  /** Where every alarm notifies. @default a topic the stack creates (encrypted) */
   readonly alarmTopic?: sns.ITopic;
+  /** An address the stack's own alarm topic mails (confirm the subscription mail once). @default none */
+  readonly alarmEmail?: string;
   /**
    * A role that may read the providers' secrets besides the function (an operator's break-glass role). The
    * secrets' resource policies deny every other principal, whatever its IAM policies say.
@@ -105,6 +107,8 @@ export class TokenVendingService extends Construct {
   public readonly providers: readonly ProviderConfig[];
   public readonly dashboard: cloudwatch.Dashboard;
   public readonly alarms: readonly cloudwatch.Alarm[];
+  /** Every alarm notifies this topic. */
+  public readonly alarmTopic: sns.ITopic;
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
@@ -223,8 +227,11 @@ export class TokenVendingService extends Construct {
       handler: this.function,
       api: this.api,
       functionLogs: logGroup,
+      providers: this.providers,
       ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
+      ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
     });
+    this.alarmTopic = monitoring.topic;
     this.alarms = monitoring.alarms;
     this.dashboard = monitoring.dashboard;
   }

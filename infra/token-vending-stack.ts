@@ -21,6 +21,8 @@ export class TokenVendingStack extends Stack {
       removalPolicy: settings.removalPolicy,
       pointInTimeRecovery: settings.pointInTimeRecovery,
       tracing: settings.tracing,
+      logRetention: settings.logRetention,
+      ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
       ...props.service,
     });
     new CfnOutput(this, 'ApiUrl', { value: this.service.api.url, description: 'Base URL of the vend API' });
@@ -30,5 +32,9 @@ export class TokenVendingStack extends Stack {
     });
     new CfnOutput(this, 'StageName', { value: this.service.api.deploymentStage.stageName });
     new CfnOutput(this, 'TableName', { value: this.service.table.tableName });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.service.alarmTopic.topicArn,
+      description: 'Every alarm notifies this topic; subscribe whoever should hear of them',
+    });
   }
 }

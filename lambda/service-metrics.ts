@@ -31,7 +31,7 @@ export interface RequestLine {
  * | `TokensMinted` | provider | tokens the provider issued (what a monthly quota counts) |
  * | `UpstreamFailures` | provider; provider, code | failed or masked provider exchanges, by error code |
  * | `ServedWhileValid` | provider | a cached token served because the provider failed |
- * | `TableErrors`, `TableTimeouts` | provider | table calls that failed (and of those, hung) and were bypassed |
+ * | `TableErrors`, `TableTimeouts` | (service) | table calls that failed (and of those, hung) and were bypassed |
  * | `Throttled` | provider | vends refused because an upstream budget was spent |
  * | `Denials` | (service) | 403 `access_denied` |
  */
@@ -97,8 +97,9 @@ export class ServiceMetrics {
       }
     }
     if (line.error === 'throttled') this.metrics.addMetric('Throttled', MetricUnit.Count, 1);
-    if (this.tableErrors > 0) this.metrics.addMetric('TableErrors', MetricUnit.Count, this.tableErrors);
-    if (this.tableTimeouts > 0) this.metrics.addMetric('TableTimeouts', MetricUnit.Count, this.tableTimeouts);
+    // The table is one for all providers: counted for the service, which the bypass alarm watches.
+    if (this.tableErrors > 0) this.single({}, 'TableErrors', MetricUnit.Count, this.tableErrors);
+    if (this.tableTimeouts > 0) this.single({}, 'TableTimeouts', MetricUnit.Count, this.tableTimeouts);
     if (this.servedWhileValid > 0) {
       this.metrics.addMetric('ServedWhileValid', MetricUnit.Count, this.servedWhileValid);
     }

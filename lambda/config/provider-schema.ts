@@ -100,6 +100,11 @@ export const ProviderEntrySchema = z
         perMinute: z.optional(whole(1, 1_000_000)),
       }),
     ),
+    /**
+     * The provider's quota of tokens (Auth0 counts machine-to-machine tokens per month): the stack alarms when
+     * tokens are minted at 80 % of the pace that would spend it within the period.
+     */
+    tokenQuota: z.optional(z.strictObject({ tokens: whole(1, 1_000_000_000), periodDays: whole(1, 31) })),
     /** JWS algorithm of the client assertion, for `private_key_jwt`. */
     assertionAlgorithm: withDefault(z.enum(['RS256', 'PS256', 'ES256']), 'RS256'),
   })

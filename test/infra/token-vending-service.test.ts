@@ -73,7 +73,9 @@ describe('Construct: TokenVendingService', () => {
 
     it('seals tokens with a rotating key that only the function role may use, under its encryption context', () => {
       const { template } = synthService();
-      const keys = Object.values(template.findResources('AWS::KMS::Key'));
+      const keys = Object.entries(template.findResources('AWS::KMS::Key'))
+        .filter(([id]) => id.includes('TokenSealingKey'))
+        .map(([, key]) => key);
       assert.equal(keys.length, 1);
       const key = keys[0]?.Properties as {
         EnableKeyRotation: boolean;
@@ -322,18 +324,77 @@ describe('Construct: TokenVendingService', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms on function errors, throttles, API 5xx and upstream failures, and has a dashboard', () => {
+    it('alarms on the function, the API, the table being bypassed, denials and each provider, and has a dashboard', () => {
       const { template } = synthService();
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
       const metrics = alarms.map((alarm) => alarm.Properties.MetricName).sort();
-      assert.deepEqual(metrics, ['5XXError', 'Errors', 'Throttles', 'UpstreamFailures']);
-      template.hasResourceProperties('AWS::Logs::MetricFilter', {
-        FilterPattern: Match.stringLikeRegexp('upstream_'),
-        MetricTransformations: [
-          Match.objectLike({ MetricName: 'UpstreamFailures', MetricNamespace: 'TokenVending' }),
+      assert.deepEqual(metrics, [
+        '5XXError',
+        'Denials',
+        'Errors',
+        'TableErrors',
+        'Throttles',
+        ...PROVIDERS.map(() => 'UpstreamFailures'),
+      ]);
+      template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    });
+
+    it('gives every alarm an action, the alarm topic, which mails the address it is given', () => {
+      const { template } = synthService({ alarmEmail: 'oncall@example.com' });
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+      assert.ok(alarms.length > 0);
+      for (const alarm of alarms) {
+        const actions = alarm.Properties.AlarmActions as unknown[];
+        assert.equal(actions.length, 1, String(alarm.Properties.AlarmDescription));
+        assert.match(JSON.stringify(actions), /AlarmTopic/);
+      }
+      template.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'email',
+        Endpoint: 'oncall@example.com',
+      });
+      template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    });
+
+    it("reads the function's own metrics, in its namespace, per provider", () => {
+      const { template } = synthService();
+      const own = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
+        (alarm) => !String(alarm.Properties.Namespace).startsWith('AWS/'),
+      );
+      assert.equal(own.length, 2 + PROVIDERS.length);
+      for (const alarm of own) {
+        assert.equal(alarm.Properties.Namespace, 'TokenVending');
+        const dimensions = alarm.Properties.Dimensions as Array<{ Name: string; Value: string }>;
+        assert.deepEqual(
+          dimensions.find((dimension) => dimension.Name === 'service')?.Value,
+          'token-vending',
+        );
+      }
+    });
+
+    it('alarms at 80 % of the pace that spends a provider token quota', () => {
+      const { template } = synthService({
+        providers: [
+          { ...(PROVIDERS[0] as (typeof PROVIDERS)[number]), tokenQuota: { tokens: 30_000, periodDays: 30 } },
         ],
       });
-      template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'TokensMinted',
+        Threshold: 800,
+        Period: 86_400,
+      });
+    });
+
+    it('ships the Logs Insights queries of the audit trail', () => {
+      const { template } = synthService();
+      const queries = Object.values(template.findResources('AWS::Logs::QueryDefinition')).map((query) =>
+        String(query.Properties.Name),
+      );
+      for (const name of ['who vended what', 'upstream failures by provider', 'denials']) {
+        assert.ok(
+          queries.some((query) => query.endsWith(`/token-vending/${name}`)),
+          name,
+        );
+      }
     });
   });
 
