@@ -4,7 +4,9 @@ import { environmentNamed } from './environments';
 import { TokenVendingStack } from './token-vending-stack';
 
 /**
- * `npx cdk deploy -c env=sandbox|production [-c allowedAccounts=111122223333,…] [-c allowedPrincipals=arn:…,…]`.
+ * `npx cdk deploy -c env=sandbox|production`: deploys what `infra/environments.ts` says for that environment.
+ * `-c allowedAccounts=…,…`, `-c allowedPrincipals=arn:…,…`, `-c alarmEmail=…` and `-c egress=fixed` override
+ * it for one deploy.
  * Account and region come from the CLI's credentials (CDK_DEFAULT_*); synth needs neither.
  */
 const app = new App();
@@ -17,6 +19,7 @@ const listFromContext = (name: string): string[] =>
 const allowedAccounts = listFromContext('allowedAccounts');
 const allowedPrincipalArns = listFromContext('allowedPrincipals');
 const alarmEmail = String(app.node.tryGetContext('alarmEmail') ?? '');
+const egress = String(app.node.tryGetContext('egress') ?? '');
 
 new TokenVendingStack(app, `TokenVending-${settings.name}`, {
   settings,
@@ -26,6 +29,7 @@ new TokenVendingStack(app, `TokenVending-${settings.name}`, {
     ...(allowedAccounts.length > 0 ? { allowedAccounts } : {}),
     ...(allowedPrincipalArns.length > 0 ? { allowedPrincipalArns } : {}),
     ...(alarmEmail ? { alarmEmail } : {}),
+    ...(egress === 'fixed' ? { egress: { type: 'fixed' as const, zones: settings.egressZones ?? 2 } } : {}),
   },
 });
 

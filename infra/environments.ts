@@ -20,6 +20,26 @@ export interface EnvironmentSettings {
    * else subscribes to it.
    */
   readonly alarmEmail?: string;
+  /**
+   * Accounts whose principals the API's resource policy admits. A deploy without `-c allowedAccounts` keeps
+   * these: the policy never falls back to the deploying account alone while callers elsewhere depend on it.
+   * @default the deploying account
+   */
+  readonly allowedAccounts?: readonly string[];
+  /** Single roles the resource policy admits besides (or instead of) whole accounts. */
+  readonly allowedPrincipals?: readonly string[];
+  /** Stage throttling. @default 100 requests/s, bursts of 200 */
+  readonly throttling?: { readonly rateLimit: number; readonly burstLimit: number };
+  /**
+   * `fixed`: the function runs in private subnets behind NAT gateways with Elastic IPs, so providers that
+   * allowlist callers by IP address can be told its addresses (stack output `EgressIps`). Costs NAT hours.
+   * @default 'default' (no VPC)
+   */
+  readonly egress?: 'default' | 'fixed';
+  /** Availability zones (and so NAT gateways and addresses) for fixed egress. @default 2 */
+  readonly egressZones?: number;
+  /** A role that may read the providers' secrets besides the function. */
+  readonly breakGlassRoleArn?: string;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Grant } from 'aws-cdk-lib/aws-iam';
-import type { IConstruct } from 'constructs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import type { Construct, IConstruct } from 'constructs';
 
 /** Where a vend API lives, as another team's stack knows it (e.g. from an SSM parameter or an export). */
 export interface VendApiReference {
@@ -13,6 +14,30 @@ export interface VendApiReference {
   readonly region?: string;
 }
 
+/** The SSM parameters a token vending stack publishes for an environment. */
+export function apiParameterNames(environment: string): {
+  readonly restApiId: string;
+  readonly url: string;
+  readonly stageName: string;
+} {
+  const prefix = `/token-vending/${environment}`;
+  return { restApiId: `${prefix}/api-id`, url: `${prefix}/api-url`, stageName: `${prefix}/stage` };
+}
+
+/**
+ * The vend API of an environment in the grantee's own account and region, read at deploy time from the SSM
+ * parameters its stack publishes: no id copied from stack outputs. A caller in another account cannot read
+ * them; it names the API with {@link VendApiReference} instead (`restApiId`, `stageName`, `account`,
+ * `region`, which the service's operators send it).
+ */
+export function vendApiOf(scope: IConstruct, environment: string): VendApiReference {
+  const names = apiParameterNames(environment);
+  return {
+    restApiId: ssm.StringParameter.valueForStringParameter(scope as Construct, names.restApiId),
+    stageName: ssm.StringParameter.valueForStringParameter(scope as Construct, names.stageName),
+  };
+}
+
 /**
  * Lets `grantee` vend and evict tokens of one provider and list providers: `execute-api:Invoke` on exactly
  * those three method ARNs. The caller must also be in the provider's `callers`, and its account admitted by
@@ -20,9 +45,10 @@ export interface VendApiReference {
  */
 export function grantVend(
   grantee: iam.IGrantable & IConstruct,
-  api: VendApiReference,
+  api: VendApiReference | { readonly environment: string },
   providerId: string,
 ): iam.Grant {
+  if ('environment' in api) return grantVend(grantee, vendApiOf(grantee, api.environment), providerId);
   const stack = Stack.of(grantee);
   const methodArn = (method: string, path: string) =>
     Arn.format(

@@ -3,6 +3,7 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -18,6 +19,7 @@ import { acknowledge } from './cdk-nag';
 import { FUNCTION_BUNDLE } from './function-bundle';
 import { grantVend } from './grant-vend';
 import { type ApiEndpoint, admittedAccounts, createServiceApi } from './service-api';
+import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
 
 export type { ApiEndpoint } from './service-api';
@@ -73,6 +75,11 @@ export interface TokenVendingServiceProps {
    * @default none
    */
   readonly breakGlassRoleArn?: string;
+  /**
+   * `fixed`: the function in private subnets behind NAT gateways with Elastic IPs (one per zone), for
+   * providers that allowlist callers by address. @default no VPC
+   */
+  readonly egress?: { readonly type: 'fixed'; readonly zones?: number };
 }
 
 /** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
@@ -109,6 +116,8 @@ export class TokenVendingService extends Construct {
   public readonly alarms: readonly cloudwatch.Alarm[];
   /** Every alarm notifies this topic. */
   public readonly alarmTopic: sns.ITopic;
+  /** The addresses provider traffic leaves from, with fixed egress. */
+  public readonly egressAddresses: readonly string[];
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
@@ -149,7 +158,17 @@ export class TokenVendingService extends Construct {
     logGroup.grantWrite(role);
     this.sealingKey = this.createSealingKey(role, removalPolicy);
 
+    const egress =
+      props.egress?.type === 'fixed' ? createFixedEgress(this, props.egress.zones ?? 2) : undefined;
+    this.egressAddresses = egress?.addresses ?? [];
     this.function = new nodejs.NodejsFunction(this, 'VendFunction', {
+      ...(egress
+        ? {
+            vpc: egress.vpc,
+            vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+            securityGroups: [egress.functionSecurityGroup],
+          }
+        : {}),
       entry: join(__dirname, '..', 'lambda', 'index.ts'),
       handler: 'handler',
       runtime: lambda.Runtime.NODEJS_24_X,
@@ -181,6 +200,7 @@ export class TokenVendingService extends Construct {
         commandHooks: providersFileHook(this.providers),
       },
     });
+    if (egress) acknowledgeVpcFunction(role);
     if (settings.tracing) {
       acknowledge(
         role,

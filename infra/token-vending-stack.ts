@@ -1,15 +1,36 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { type EnvironmentSettings, readProvidersFile } from './environments';
+import { apiParameterNames } from './grant-vend';
 import { TokenVendingService, type TokenVendingServiceProps } from './token-vending-service';
 
 export interface TokenVendingStackProps extends StackProps {
   readonly settings: EnvironmentSettings;
-  /** Overrides for the service, e.g. allowed accounts or a private endpoint. */
+  /** Overrides for the service (from `-c` flags, or a test), over the environment's settings. */
   readonly service?: Partial<Omit<TokenVendingServiceProps, 'providers'>>;
 }
 
-/** One deployment of the service for one environment. */
+/** The service props an environment's settings give, before any override. */
+export function serviceSettings(settings: EnvironmentSettings): Omit<TokenVendingServiceProps, 'providers'> {
+  return {
+    removalPolicy: settings.removalPolicy,
+    pointInTimeRecovery: settings.pointInTimeRecovery,
+    tracing: settings.tracing,
+    logRetention: settings.logRetention,
+    ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
+    ...(settings.allowedAccounts ? { allowedAccounts: settings.allowedAccounts } : {}),
+    ...(settings.allowedPrincipals ? { allowedPrincipalArns: settings.allowedPrincipals } : {}),
+    ...(settings.throttling ? { throttling: settings.throttling } : {}),
+    ...(settings.egress === 'fixed' ? { egress: { type: 'fixed', zones: settings.egressZones ?? 2 } } : {}),
+    ...(settings.breakGlassRoleArn ? { breakGlassRoleArn: settings.breakGlassRoleArn } : {}),
+  };
+}
+
+/**
+ * One deployment of the service for one environment: what `infra/environments.ts` says, with `-c`
+ * overrides. It publishes where its API is as SSM parameters, so callers' stacks find it (`grantVend`).
+ */
 export class TokenVendingStack extends Stack {
   public readonly service: TokenVendingService;
 
@@ -18,23 +39,43 @@ export class TokenVendingStack extends Stack {
     const { settings } = props;
     this.service = new TokenVendingService(this, 'TokenVending', {
       providers: readProvidersFile(settings),
-      removalPolicy: settings.removalPolicy,
-      pointInTimeRecovery: settings.pointInTimeRecovery,
-      tracing: settings.tracing,
-      logRetention: settings.logRetention,
-      ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
+      ...serviceSettings(settings),
       ...props.service,
     });
-    new CfnOutput(this, 'ApiUrl', { value: this.service.api.url, description: 'Base URL of the vend API' });
+    const { api } = this.service;
+    const names = apiParameterNames(settings.name);
+    new ssm.StringParameter(this, 'ApiIdParameter', {
+      parameterName: names.restApiId,
+      stringValue: api.restApiId,
+      description: "The token vending API id, for grantVend in callers' stacks",
+    });
+    new ssm.StringParameter(this, 'ApiUrlParameter', {
+      parameterName: names.url,
+      stringValue: api.url,
+      description: 'The token vending API base URL (stage included), for callers',
+    });
+    new ssm.StringParameter(this, 'ApiStageParameter', {
+      parameterName: names.stageName,
+      stringValue: api.deploymentStage.stageName,
+      description: "The token vending API stage, for grantVend in callers' stacks",
+    });
+    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the vend API' });
     new CfnOutput(this, 'RestApiId', {
-      value: this.service.api.restApiId,
+      value: api.restApiId,
       description: 'For grantVend in the stacks of callers',
     });
-    new CfnOutput(this, 'StageName', { value: this.service.api.deploymentStage.stageName });
+    new CfnOutput(this, 'StageName', { value: api.deploymentStage.stageName });
     new CfnOutput(this, 'TableName', { value: this.service.table.tableName });
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.service.alarmTopic.topicArn,
       description: 'Every alarm notifies this topic; subscribe whoever should hear of them',
     });
+    if (this.service.egressAddresses.length > 0) {
+      new CfnOutput(this, 'EgressIps', {
+        value: Fn.join(',', [...this.service.egressAddresses]),
+        description:
+          'Provider traffic leaves from these addresses: send them to providers that allowlist by IP',
+      });
+    }
   }
 }

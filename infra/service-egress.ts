@@ -1,0 +1,59 @@
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type { Construct } from 'constructs';
+import { acknowledge } from './cdk-nag';
+
+export interface FixedEgress {
+  readonly vpc: ec2.Vpc;
+  /** The function's: all outbound; the interface endpoints admit it, and nothing else, on 443. */
+  readonly functionSecurityGroup: ec2.SecurityGroup;
+  /** The public addresses provider traffic leaves from, one per zone: what to send a provider's allowlist. */
+  readonly addresses: readonly string[];
+}
+
+/**
+ * A VPC whose private subnets reach the internet only through NAT gateways with Elastic IPs, one per zone:
+ * the function placed there has fixed egress addresses. DynamoDB (gateway endpoint), Secrets Manager and KMS
+ * (interface endpoints) are reached inside AWS, so only provider traffic leaves through NAT. Flow logs record
+ * what leaves. The constructs are children of `scope`.
+ */
+export function createFixedEgress(scope: Construct, zones: number): FixedEgress {
+  const ips = Array.from({ length: zones }, (_, index) => new ec2.CfnEIP(scope, `EgressIp${index + 1}`, {}));
+  const vpc = new ec2.Vpc(scope, 'EgressVpc', {
+    maxAzs: zones,
+    natGateways: zones,
+    natGatewayProvider: ec2.NatProvider.gateway({ eipAllocationIds: ips.map((ip) => ip.attrAllocationId) }),
+    subnetConfiguration: [
+      { name: 'nat', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 28 },
+      { name: 'function', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
+    ],
+    gatewayEndpoints: { DynamoDb: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB } },
+    flowLogs: { Egress: { trafficType: ec2.FlowLogTrafficType.ALL } },
+  });
+  const functionSecurityGroup = new ec2.SecurityGroup(scope, 'FunctionSecurityGroup', {
+    vpc,
+    description: 'The token vending function: out to providers through NAT, and to its endpoints',
+    allowAllOutbound: true,
+  });
+  for (const [id, service] of [
+    ['SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
+    ['Kms', ec2.InterfaceVpcEndpointAwsService.KMS],
+  ] as const) {
+    const endpoint = vpc.addInterfaceEndpoint(id, {
+      service,
+      subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      open: false,
+    });
+    endpoint.connections.allowFrom(functionSecurityGroup, ec2.Port.tcp(443), 'the token vending function');
+  }
+  return { vpc, functionSecurityGroup, addresses: ips.map((ip) => ip.attrPublicIp) };
+}
+
+/** The findings a function in a VPC brings, with why each is accepted. */
+export function acknowledgeVpcFunction(role: Construct): void {
+  acknowledge(
+    role,
+    'AwsSolutions-IAM4',
+    'A function in a VPC needs AWSLambdaVPCAccessExecutionRole to manage its network interfaces; the actions it grants take no resource ARNs.',
+    'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
+  );
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ENVIRONMENTS, type EnvironmentSettings } from '../../infra/environments';
+import { grantVend } from '../../infra/grant-vend';
+import { TokenVendingStack } from '../../infra/token-vending-stack';
+
+const production = ENVIRONMENTS.production as EnvironmentSettings;
+
+/** A synth of the real stack with these settings and no `-c` flag, cdk-nag on. */
+function synthEnvironment(settings: EnvironmentSettings): { template: Template; stack: TokenVendingStack } {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new TokenVendingStack(app, `TokenVending-${settings.name}`, {
+    settings,
+    env: { account: '111122223333', region: 'eu-north-1' },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+  return { template: Template.fromStack(stack), stack };
+}
+
+describe('Settings per environment', () => {
+  it('deploys the configured accounts and principals without any flag', () => {
+    const { template } = synthEnvironment({
+      ...production,
+      allowedAccounts: ['444455556666'],
+      allowedPrincipals: ['arn:aws:iam::777788889999:role/orders'],
+      throttling: { rateLimit: 40, burstLimit: 80 },
+    });
+    const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
+    const policy = JSON.stringify(api?.Properties.Policy);
+    assert.match(policy, /444455556666/);
+    assert.match(policy, /role\/orders/);
+    assert.ok(!policy.includes('111122223333'), 'not reset to the deploying account');
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      MethodSettings: [{ ThrottlingRateLimit: 40, ThrottlingBurstLimit: 80 }].map((setting) => ({
+        ...setting,
+        DataTraceEnabled: false,
+        HttpMethod: '*',
+        LoggingLevel: 'ERROR',
+        MetricsEnabled: true,
+        ResourcePath: '/*',
+      })),
+    });
+  });
+
+  it('publishes where the API is as SSM parameters for callers', () => {
+    const { template } = synthEnvironment(production);
+    const names = Object.values(template.findResources('AWS::SSM::Parameter')).map((parameter) =>
+      String(parameter.Properties.Name),
+    );
+    assert.deepEqual(names.sort(), [
+      '/token-vending/production/api-id',
+      '/token-vending/production/api-url',
+      '/token-vending/production/stage',
+    ]);
+  });
+});
+
+describe('Fixed egress', () => {
+  it('puts the function behind NAT gateways with Elastic IPs, with endpoints for AWS services, cdk-nag clean', () => {
+    const { template } = synthEnvironment({ ...production, egress: 'fixed', egressZones: 2 });
+    template.resourceCountIs('AWS::EC2::NatGateway', 2);
+    template.resourceCountIs('AWS::EC2::EIP', 2);
+    const nats = Object.values(template.findResources('AWS::EC2::NatGateway'));
+    for (const nat of nats) assert.match(JSON.stringify(nat.Properties.AllocationId), /EgressIp/);
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' });
+    const interfaces = Object.values(template.findResources('AWS::EC2::VPCEndpoint')).filter(
+      (endpoint) => endpoint.Properties.VpcEndpointType === 'Interface',
+    );
+    const services = JSON.stringify(interfaces.map((endpoint) => endpoint.Properties.ServiceName));
+    assert.match(services, /secretsmanager/);
+    assert.match(services, /kms/);
+    const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
+    assert.ok(fn?.Properties.VpcConfig, 'the function is in the VPC');
+    assert.match(JSON.stringify(fn?.Properties.VpcConfig.SubnetIds), /functionSubnet/);
+    template.hasOutput('EgressIps', {});
+    template.resourceCountIs('AWS::EC2::FlowLog', 1);
+  });
+
+  it('is off by default: no VPC, no NAT, no addresses', () => {
+    const { template } = synthEnvironment(production);
+    for (const type of ['AWS::EC2::VPC', 'AWS::EC2::NatGateway', 'AWS::EC2::EIP', 'AWS::EC2::VPCEndpoint']) {
+      template.resourceCountIs(type, 0);
+    }
+    const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
+    assert.equal(fn?.Properties.VpcConfig, undefined);
+    assert.ok(!('EgressIps' in (template.toJSON().Outputs ?? {})));
+  });
+});
+
+describe('Function: grantVend', () => {
+  const callerStack = (account: string) => {
+    const app = new App();
+    const stack = new Stack(app, 'Caller', { env: { account, region: 'eu-north-1' } });
+    const role = new iam.Role(stack, 'OrdersRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    });
+    return { stack, role };
+  };
+  const resources = (stack: Stack) =>
+    JSON.stringify(
+      Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).map(
+        (policy) => policy.Properties.PolicyDocument.Statement,
+      ),
+    );
+
+  it('finds the API of an environment in its own account through the SSM parameters', () => {
+    const { stack, role } = callerStack('111122223333');
+    grantVend(role, { environment: 'production' }, 'bcc-production');
+    const template = Template.fromStack(stack).toJSON();
+    const parameters = JSON.stringify(template.Parameters);
+    assert.match(parameters, /\/token-vending\/production\/api-id/);
+    assert.match(parameters, /\/token-vending\/production\/stage/);
+    assert.match(resources(stack), /POST\/v1\/tokens\/bcc-production/);
+  });
+
+  it("grants a caller in another account the service account's API, named explicitly", () => {
+    const { stack, role } = callerStack('444455556666');
+    grantVend(
+      role,
+      { restApiId: 'a1b2c3d4e5', stageName: 'live', account: '111122223333', region: 'eu-north-1' },
+      'bcc-production',
+    );
+    const granted = resources(stack);
+    for (const method of [
+      'POST/v1/tokens/bcc-production',
+      'DELETE/v1/tokens/bcc-production',
+      'GET/v1/providers',
+    ]) {
+      assert.ok(granted.includes(`execute-api:eu-north-1:111122223333:a1b2c3d4e5/live/${method}`), method);
+    }
+  });
+});
