@@ -8,6 +8,8 @@ Commands:
   evict <provider>    evict the cached token the API rejected (name it with --token; a token
                       issued under 15 s ago is not evicted)
   providers           list the providers this caller may vend
+  check               after a deploy: an unsigned call is refused, then vend from every provider
+                      this caller may use; prints a table, exits 1 if anything failed
 
 Options:
   --scope <scope>     a scope; repeat, or give several separated by spaces
@@ -23,6 +25,70 @@ Signs with the AWS SDK's default credentials (environment, profile, container or
 On failure: exit 1 and one line "tvm: <error code>: <message>" on stderr; usage errors exit 2.`;
 
 class UsageError extends Error {}
+
+interface CheckRow {
+  readonly check: string;
+  readonly status: number | string;
+  readonly ms: number;
+  readonly result: string;
+  readonly ok: boolean;
+}
+
+/**
+ * The smoke check after a deploy: the API refuses an unsigned call (API Gateway's "Missing Authentication
+ * Token" means the URL or the stage path is wrong, a 403 from the API itself that SigV4 is on), lists what
+ * this caller may vend, and vends from each provider.
+ */
+async function smokeCheck(client: TvmClient, endpoint: string, io: CliIo): Promise<number> {
+  const rows: CheckRow[] = [];
+  const timed = async (
+    check: string,
+    work: () => Promise<{ status: number | string; result: string; ok: boolean }>,
+  ) => {
+    const started = Date.now();
+    try {
+      rows.push({ check, ...(await work()), ms: Date.now() - started });
+    } catch (error) {
+      const failure =
+        error instanceof TvmError ? error : new TvmError('network_error', (error as Error).message);
+      rows.push({
+        check,
+        status: failure.status ?? '-',
+        ms: Date.now() - started,
+        result: `${failure.code}: ${failure.message}`,
+        ok: false,
+      });
+    }
+  };
+  await timed('unsigned call is refused', async () => {
+    const response = await fetch(`${endpoint.replace(/\/+$/, '')}/v1/providers`);
+    await response.body?.cancel();
+    return {
+      status: response.status,
+      result: response.status === 403 ? 'refused' : 'NOT refused',
+      ok: response.status === 403,
+    };
+  });
+  let providers: Awaited<ReturnType<TvmClient['listProviders']>> = [];
+  await timed('providers', async () => {
+    providers = await client.listProviders();
+    return { status: 200, result: `${providers.length} this caller may vend`, ok: true };
+  });
+  for (const entry of providers) {
+    await timed(`vend ${entry.id}`, async () => {
+      const { token } = await client.vend(entry.id);
+      return { status: 200, result: `expires in ${token.expiresIn} s`, ok: true };
+    });
+  }
+  const width = Math.max(...rows.map((row) => row.check.length), 5);
+  io.stdout(`${'check'.padEnd(width)}  status  ms      result\n`);
+  for (const row of rows) {
+    io.stdout(
+      `${row.check.padEnd(width)}  ${String(row.status).padEnd(6)}  ${String(row.ms).padEnd(6)}  ${row.ok ? '' : 'FAILED '}${row.result}\n`,
+    );
+  }
+  return rows.every((row) => row.ok) ? 0 : 1;
+}
 
 export interface CliIo {
   readonly stdout: (text: string) => void;
@@ -84,6 +150,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         if (!provider) throw new UsageError('evict needs a provider');
         await client.evict(provider, selectors, values.token);
         return 0;
+      }
+      case 'check': {
+        if (provider) throw new UsageError(`unexpected argument: ${provider}`);
+        return await smokeCheck(client, endpoint, io);
       }
       case 'providers': {
         if (provider) throw new UsageError(`unexpected argument: ${provider}`);

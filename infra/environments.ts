@@ -40,6 +40,12 @@ export interface EnvironmentSettings {
   readonly egressZones?: number;
   /** A role that may read the providers' secrets besides the function. */
   readonly breakGlassRoleArn?: string;
+  /**
+   * `false`: the providers' secrets exist already (made by another stack or by hand), named by the entries'
+   * `secretId` (a name or a complete ARN); the stack references them instead of creating placeholders.
+   * @default true
+   */
+  readonly createSecrets?: boolean;
 }
 
 /**

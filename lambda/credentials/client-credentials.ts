@@ -58,8 +58,16 @@ export function parseSecretDocument(secretId: string, text: string | undefined):
   }
   const parsed = SecretDocumentSchema.safeParse(json);
   if (!parsed.success) {
+    // The keys found, never their values: enough to see what is wrong with it.
+    const keys =
+      typeof json === 'object' && json !== null && !Array.isArray(json)
+        ? Object.keys(json)
+            .slice(0, 10)
+            .map((key) => key.slice(0, 40))
+            .join(', ') || 'none'
+        : `no keys (a JSON ${Array.isArray(json) ? 'array' : typeof json})`;
     throw new ConfigurationError(
-      `secret ${secretId} must be {"client_id","client_secret"} or {"client_id","private_key","key_id"?}`,
+      `secret ${secretId} must be {"client_id","client_secret"} or {"client_id","private_key","key_id"?}; found: ${keys}`,
     );
   }
   const document = parsed.data;

@@ -322,6 +322,19 @@ describe('Client and CLI against the local run', () => {
       assert.equal(raw.stdout, `${body.access_token}\n`);
     });
 
+    it('checks a deployment: an unsigned call refused, every provider vended, in a table', async () => {
+      const result = await tvm(['check']);
+      const rows = result.stdout.trim().split('\n');
+      assert.match(rows[0] ?? '', /^check\s+status\s+ms\s+result$/);
+      assert.match(result.stdout, /unsigned call is refused\s+403\s+\d+\s+refused/);
+      assert.match(result.stdout, /providers\s+200\s+\d+\s+3 this caller may vend/);
+      assert.match(result.stdout, /vend partner\s+200\s+\d+\s+expires in \d+ s/);
+      // This local run has providers that cannot vend: the check says which and why, and fails.
+      assert.match(result.stdout, /vend unconfigured\s+500\s+\d+\s+FAILED internal_error/);
+      assert.equal(result.code, 1);
+      assert.ok(!result.stdout.includes('eyJ'), 'no token is printed');
+    });
+
     it('takes the endpoint from --endpoint, lists providers and evicts', async () => {
       const listed = await tvm(['providers', '--endpoint', endpoint], env({ TVM_ENDPOINT: '' }));
       assert.equal(listed.code, 0, listed.stderr);

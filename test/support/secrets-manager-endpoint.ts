@@ -8,6 +8,10 @@ export interface SecretsManagerEndpoint {
   readonly credentials: CallerKey;
   /** GetSecretValue calls received, by secret id. */
   readonly reads: string[];
+  /** PutSecretValue calls received, by secret id. */
+  readonly writes: string[];
+  /** The value a secret holds now. */
+  secretValue(secretId: string): string | undefined;
   setSecret(secretId: string, value: string): void;
   /** `error`: every call answers 500 InternalServiceError; `hang`: calls are accepted and never answered. */
   setOutage(outage: 'none' | 'error' | 'hang'): void;
@@ -27,6 +31,7 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
   };
   const secrets = new Map<string, string>();
   const reads: string[] = [];
+  const writes: string[] = [];
   let outage: 'none' | 'error' | 'hang' = 'none';
   const server: Server = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
@@ -46,8 +51,25 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
       if (error instanceof SignatureError) return fail(400, 'InvalidSignatureException', error.message);
       throw error;
     }
+    if (request.headers['x-amz-target'] === 'secretsmanager.PutSecretValue') {
+      const { SecretId: written, SecretString: value } = JSON.parse(body.toString('utf8')) as {
+        SecretId: string;
+        SecretString: string;
+      };
+      secrets.set(written, value);
+      writes.push(written);
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(
+        JSON.stringify({
+          ARN: `arn:aws:secretsmanager:us-east-1:111122223333:secret:${written}`,
+          Name: written,
+          VersionId: 'v2',
+        }),
+      );
+      return;
+    }
     if (request.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') {
-      return fail(400, 'UnknownOperationException', 'only GetSecretValue');
+      return fail(400, 'UnknownOperationException', 'only GetSecretValue and PutSecretValue');
     }
     const { SecretId: secretId } = JSON.parse(body.toString('utf8')) as { SecretId: string };
     reads.push(secretId);
@@ -74,6 +96,8 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
     endpoint: `http://127.0.0.1:${port}`,
     credentials,
     reads,
+    writes,
+    secretValue: (secretId) => secrets.get(secretId),
     setSecret: (secretId, value) => secrets.set(secretId, value),
     setOutage: (next) => {
       outage = next;

@@ -1,0 +1,20 @@
+import type { ProviderConfig } from '../config/provider-schema';
+import { ConfigurationError } from '../errors';
+import { clientAuthenticationFor } from '../oauth/client-authentication';
+import { parseSecretDocument } from './client-credentials';
+
+/**
+ * Checks a secret's JSON against what the provider's client authentication needs — a client secret, or a
+ * private key that imports for the entry's algorithm, with its key id — before it is stored: a
+ * `private_key_jwt` provider given only a client secret fails here, not at the first vend. Throws a
+ * {@link ConfigurationError} that names the provider and the keys found, never a value.
+ */
+export async function checkSecretFor(provider: ProviderConfig, text: string): Promise<void> {
+  const credentials = parseSecretDocument(provider.secretId, text);
+  await clientAuthenticationFor(provider, credentials);
+  if (provider.clientAuth === 'private_key_jwt' && !('keyId' in credentials && credentials.keyId)) {
+    throw new ConfigurationError(
+      `provider ${provider.id} uses private_key_jwt: its secret needs key_id, the kid the provider registered`,
+    );
+  }
+}
