@@ -7,6 +7,25 @@ import './zod-locale';
  */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
+/** Token-request parameters the service sets itself; `extraParameters` may not name them. */
+const RESERVED_PARAMETERS = new Set([
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'assertion',
+  'scope',
+  'audience',
+  'resource',
+  'code',
+  'code_verifier',
+  'redirect_uri',
+  'refresh_token',
+  'username',
+  'password',
+]);
+
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** Loopback, where local runs and tests serve plain http: the one list of such host names. */
@@ -54,7 +73,38 @@ export const ProviderEntrySchema = z
           'must be an https URL (http only on 127.0.0.1, localhost or [::1])',
         ),
       ),
-    clientAuth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']),
+    /**
+     * `client_credentials` (RFC 6749 §4.4), or `jwt_bearer` (RFC 7523 §2.1, Maskinporten): a JWT the service
+     * signs with the secret's private key is the grant itself, and the client does not authenticate apart.
+     */
+    grantType: withDefault(z.enum(['client_credentials', 'jwt_bearer']), 'client_credentials'),
+    /** How the client authenticates; `none` only with `jwt_bearer`. */
+    clientAuth: z.enum([
+      'client_secret_basic',
+      'client_secret_post',
+      'client_secret_jwt',
+      'private_key_jwt',
+      'none',
+    ]),
+    /** The JWT-bearer grant's assertion (RFC 7523 §3), for `grantType: "jwt_bearer"`. */
+    assertion: z.optional(
+      z.strictObject({
+        /** The assertion's `aud`: the authorization server's issuer (Maskinporten's `https://maskinporten.no/`). */
+        audience: text(2048),
+        /** `exp - iat`; Maskinporten allows at most 120. @default 120 */
+        lifetimeSeconds: withDefault(whole(10, 120), 120),
+        /** Name the key by `kid` (a key registered with the provider) or carry the certificate chain (`x5c`). */
+        header: withDefault(z.enum(['kid', 'x5c']), 'kid'),
+        algorithm: withDefault(z.enum(['RS256', 'RS384', 'RS512']), 'RS256'),
+        /** Maskinporten's `resource` claim: the audiences the token is for. */
+        resource: z.optional(z.array(text(2048)).check(z.minLength(1))),
+      }),
+    ),
+    /**
+     * Fixed parameters sent with every token request, for providers that want one (a vendor parameter, an RFC
+     * 8707 `resource` the callers never choose). The OAuth parameters the service sets itself are refused.
+     */
+    extraParameters: z.optional(z.record(z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/)), text(2048))),
     bodyEncoding: withDefault(z.enum(['form', 'json']), 'form'),
     secretId: text(512),
     audienceParameter: withDefault(z.enum(['audience', 'resource', 'none']), 'none'),
@@ -110,6 +160,29 @@ export const ProviderEntrySchema = z
   })
   .check(
     z.superRefine((entry, ctx) => {
+      if ((entry.grantType === 'jwt_bearer') !== (entry.clientAuth === 'none')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clientAuth'],
+          message: 'is "none" exactly when grantType is "jwt_bearer": the signed assertion is the grant',
+        });
+      }
+      if ((entry.grantType === 'jwt_bearer') !== (entry.assertion !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['assertion'],
+          message: 'is required with grantType "jwt_bearer", and only then',
+        });
+      }
+      for (const name of Object.keys(entry.extraParameters ?? {})) {
+        if (RESERVED_PARAMETERS.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['extraParameters', name],
+            message: 'is an OAuth parameter the service sets itself',
+          });
+        }
+      }
       if (
         entry.audienceParameter === 'none' &&
         (entry.defaultAudience || entry.allowedAudiences.length > 0)

@@ -9,6 +9,7 @@ export type ClientCredentials =
       readonly clientId: string;
       readonly privateKey: string | Readonly<Record<string, unknown>>;
       readonly keyId?: string;
+      readonly certificateChain?: readonly string[];
     };
 
 export interface CredentialSource {
@@ -40,6 +41,8 @@ const SecretDocumentSchema = z.union([
     // A PEM string (PKCS#8 or PKCS#1), or a private JWK object.
     private_key: z.union([nonEmpty(), z.record(z.string(), z.unknown())]),
     key_id: z.optional(nonEmpty()),
+    // For an x5c header: the certificate chain, leaf first, each base64 DER (as x5c carries them) or PEM.
+    certificate_chain: z.optional(z.array(nonEmpty()).check(z.minLength(1), z.maxLength(10))),
   }),
 ]);
 
@@ -73,7 +76,10 @@ export function parseSecretDocument(secretId: string, text: string | undefined):
   const document = parsed.data;
   if ('client_secret' in document)
     return { clientId: document.client_id, clientSecret: document.client_secret };
-  return document.key_id === undefined
-    ? { clientId: document.client_id, privateKey: document.private_key }
-    : { clientId: document.client_id, privateKey: document.private_key, keyId: document.key_id };
+  return {
+    clientId: document.client_id,
+    privateKey: document.private_key,
+    ...(document.key_id === undefined ? {} : { keyId: document.key_id }),
+    ...(document.certificate_chain === undefined ? {} : { certificateChain: document.certificate_chain }),
+  };
 }

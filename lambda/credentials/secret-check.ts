@@ -1,6 +1,7 @@
 import type { ProviderConfig } from '../config/provider-schema';
 import { ConfigurationError } from '../errors';
 import { clientAuthenticationFor } from '../oauth/client-authentication';
+import { grantFor } from '../oauth/grant';
 import { parseSecretDocument } from './client-credentials';
 
 /**
@@ -12,6 +13,8 @@ import { parseSecretDocument } from './client-credentials';
 export async function checkSecretFor(provider: ProviderConfig, text: string): Promise<void> {
   const credentials = parseSecretDocument(provider.secretId, text);
   await clientAuthenticationFor(provider, credentials);
+  // The JWT-bearer grant signs with the key: signing one assertion proves key, algorithm and header.
+  if (provider.grantType === 'jwt_bearer') await grantFor(provider, credentials, [], undefined, 0);
   if (provider.clientAuth === 'private_key_jwt' && !('keyId' in credentials && credentials.keyId)) {
     throw new ConfigurationError(
       `provider ${provider.id} uses private_key_jwt: its secret needs key_id, the kid the provider registered`,

@@ -8,9 +8,9 @@ import { ConfigurationError } from '../errors';
 /**
  * Turns a PEM (PKCS#8 or PKCS#1) or a private JWK into a signing key. Errors never quote the key.
  */
-async function importSigningKey(
+export async function importSigningKey(
   privateKey: string | Readonly<Record<string, unknown>>,
-  algorithm: ProviderConfig['assertionAlgorithm'],
+  algorithm: string,
 ): Promise<CryptoKey> {
   try {
     if (typeof privateKey !== 'string') {
@@ -36,13 +36,27 @@ export async function clientAuthenticationFor(
   provider: ProviderConfig,
   credentials: ClientCredentials,
 ): Promise<oauth.ClientAuth> {
+  const toTokenEndpoint = {
+    [oauth.modifyAssertion]: (_header: Record<string, unknown>, payload: Record<string, unknown>) => {
+      payload.aud = provider.tokenEndpoint;
+    },
+  };
   switch (provider.clientAuth) {
+    case 'none':
+      // The JWT-bearer grant's signed assertion is the client's proof; nothing else is sent, not even a
+      // client_id (oauth4webapi's None() would add one, which Maskinporten's grant does not take).
+      return () => undefined;
     case 'client_secret_basic':
-    case 'client_secret_post': {
+    case 'client_secret_post':
+    case 'client_secret_jwt': {
       if (!('clientSecret' in credentials)) {
         throw new ConfigurationError(
           `provider ${provider.id} uses ${provider.clientAuth} but its secret has no client_secret`,
         );
+      }
+      if (provider.clientAuth === 'client_secret_jwt') {
+        // RFC 7523 §2.2: an HS256 assertion keyed by the client secret, `aud` the token endpoint.
+        return oauth.ClientSecretJwt(credentials.clientSecret, toTokenEndpoint);
       }
       return provider.clientAuth === 'client_secret_basic'
         ? oauth.ClientSecretBasic(credentials.clientSecret)
@@ -55,11 +69,10 @@ export async function clientAuthenticationFor(
         );
       }
       const key = await importSigningKey(credentials.privateKey, provider.assertionAlgorithm);
-      return oauth.PrivateKeyJwt(credentials.keyId ? { key, kid: credentials.keyId } : { key }, {
-        [oauth.modifyAssertion]: (_header, payload) => {
-          payload.aud = provider.tokenEndpoint;
-        },
-      });
+      return oauth.PrivateKeyJwt(
+        credentials.keyId ? { key, kid: credentials.keyId } : { key },
+        toTokenEndpoint,
+      );
     }
   }
 }

@@ -5,6 +5,7 @@ import { isLoopbackHost } from '../config/provider-schema';
 import type { ClientCredentials } from '../credentials/client-credentials';
 import { UpstreamError, type UpstreamExchange, VendError } from '../errors';
 import { clientAuthenticationFor } from './client-authentication';
+import { grantFor } from './grant';
 import {
   backoffDelayMs,
   DEFAULT_RETRY_POLICY,
@@ -204,12 +205,8 @@ export class OAuthTokenClient implements TokenClient {
     };
     const client: oauth.Client = { client_id: credentials.clientId };
     const clientAuth = await clientAuthenticationFor(provider, credentials);
-    const parameters = new URLSearchParams();
-    if (request.scopes.length > 0) parameters.set('scope', request.scopes.join(' '));
-    if (request.audience !== undefined && provider.audienceParameter !== 'none') {
-      parameters.set(provider.audienceParameter, request.audience);
-    }
     const requestedAtSeconds = Math.floor(this.now() / 1000);
+    const grant = await grantFor(provider, credentials, request.scopes, request.audience, requestedAtSeconds);
     const options: oauth.TokenEndpointRequestOptions = {
       signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
       [oauth.customFetch]: this.boundedFetch(provider.bodyEncoding),
@@ -218,13 +215,22 @@ export class OAuthTokenClient implements TokenClient {
 
     let response: Response;
     try {
-      response = await oauth.clientCredentialsGrantRequest(
-        authorizationServer,
-        client,
-        clientAuth,
-        parameters,
-        options,
-      );
+      response = grant.grantType
+        ? await oauth.genericTokenEndpointRequest(
+            authorizationServer,
+            client,
+            clientAuth,
+            grant.grantType,
+            grant.parameters,
+            options,
+          )
+        : await oauth.clientCredentialsGrantRequest(
+            authorizationServer,
+            client,
+            clientAuth,
+            grant.parameters,
+            options,
+          );
     } catch (error) {
       if (isTimeout(error)) throw this.timeout(provider, timeoutMs);
       if (error instanceof ResponseTooLargeError) {
@@ -247,7 +253,9 @@ export class OAuthTokenClient implements TokenClient {
     }
 
     try {
-      const body = await oauth.processClientCredentialsResponse(authorizationServer, client, response);
+      const body = grant.grantType
+        ? await oauth.processGenericTokenEndpointResponse(authorizationServer, client, response)
+        : await oauth.processClientCredentialsResponse(authorizationServer, client, response);
       if (body.token_type !== 'bearer') {
         throw this.invalid(provider, response.status, 'token_type is not Bearer');
       }

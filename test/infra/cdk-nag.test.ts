@@ -65,7 +65,7 @@ describe('Shipped provider entries', () => {
     const dir = join(__dirname, '..', '..', 'config', 'providers');
     for (const file of readdirSync(dir)) {
       const providers = parseProviderConfig(JSON.parse(readFileSync(join(dir, file), 'utf8')), file);
-      assert.equal(providers.length, 5, file);
+      assert.equal(providers.length, 6, file);
       for (const provider of providers) assert.deepEqual(provider.callers, [], `${provider.id} is closed`);
     }
   });

@@ -124,8 +124,9 @@ describe('Norsk Gjeldsinformasjon (form body, lower-case bearer)', () => {
 describe('Bokbasen (Auth0, JSON or form, bare 401/403)', () => {
   const client = { id: 'bokbasen-client', secret: 'bokbasen-client-secret-value' };
   sensitive.push(client.secret);
-  const metadata = 'https://api.bokbasen.io/metadata/';
-  const orders = 'https://api.bokbasen.io/order/';
+  // The TEST entry's audiences are the stage API's (the production audience is refused there).
+  const metadata = 'https://api.stage.bokbasen.io/metadata/';
+  const orders = 'https://api.stage.bokbasen.io/orders/';
   let lifetime = () => ({ expiresIn: 86_400, exp: Math.floor(Date.now() / 1000) + 86_400 });
   let fixture: { server: FakeProvider; service: TestService };
 

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, type JSONWebKeySet, jwtVerify, SignJWT } from 'jose';
+import { type KeyObject, randomUUID, X509Certificate } from 'node:crypto';
+import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify, SignJWT } from 'jose';
 import type { Behaviour, RecordedRequest, Reply } from './fake-provider';
 
 /**
@@ -214,6 +214,124 @@ export function gopacsDialect(
         session_state: 'a856fb91-eabc-460e-a54b-808c93acd29',
         scope: 'profile email',
       },
+    };
+  };
+}
+
+/**
+ * Maskinporten (Digdir), from its documentation: `POST` form with `grant_type` jwt-bearer and `assertion`, no
+ * client authentication. The assertion: RS256/384/512, `kid` of a registered key or `x5c` with the
+ * business certificate; `aud` the issuer; `iss` the client id; `iat` within 10 s of the server's clock;
+ * `exp - iat` ≤ 120; a `jti` used once; `scope` required; optional `resource`. Tokens last 120 s.
+ */
+export function maskinportenDialect(options: {
+  readonly audience: string;
+  /** Registered public keys by kid, and client id by key. */
+  readonly keys: Readonly<Record<string, { readonly key: CryptoKey | KeyObject; readonly clientId: string }>>;
+  /** Trusted business certificates (base64 DER) and the client each belongs to. */
+  readonly certificates?: Readonly<Record<string, string>>;
+  readonly scopes: readonly string[];
+}): {
+  readonly behaviour: Behaviour;
+  readonly seenJtis: ReadonlySet<string>;
+  readonly claims: Array<Record<string, unknown>>;
+} {
+  const seenJtis = new Set<string>();
+  const claims: Array<Record<string, unknown>> = [];
+  const behaviour = async (request: RecordedRequest): Promise<Reply> => {
+    if (!request.contentType.startsWith('application/x-www-form-urlencoded'))
+      return oauthError(400, 'invalid_request');
+    const { params } = request;
+    if (params.grant_type !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
+      return oauthError(400, 'unsupported_grant_type');
+    if (
+      params.client_id ||
+      params.client_secret ||
+      params.client_assertion ||
+      request.headers.authorization
+    ) {
+      return oauthError(400, 'invalid_request', 'no client authentication with the JWT grant');
+    }
+    if (!params.assertion) return oauthError(400, 'invalid_request', 'assertion missing');
+    try {
+      const header = decodeProtectedHeader(params.assertion);
+      let key: CryptoKey | KeyObject;
+      let clientId: string;
+      if (header.kid !== undefined) {
+        const registered = options.keys[header.kid];
+        if (!registered) return oauthError(400, 'invalid_grant', 'unknown kid');
+        ({ key, clientId } = registered);
+      } else if (header.x5c?.[0] !== undefined) {
+        const owner = options.certificates?.[header.x5c[0]];
+        if (!owner) return oauthError(400, 'invalid_grant', 'certificate not trusted');
+        key = new X509Certificate(Buffer.from(header.x5c[0], 'base64')).publicKey;
+        clientId = owner;
+      } else {
+        return oauthError(400, 'invalid_grant', 'kid or x5c required');
+      }
+      const { payload } = await jwtVerify(params.assertion, key, {
+        audience: options.audience,
+        issuer: clientId,
+        algorithms: ['RS256', 'RS384', 'RS512'],
+        requiredClaims: ['jti', 'exp', 'iat', 'scope'],
+      });
+      const iat = Number(payload.iat);
+      if (Math.abs(iat - nowSeconds()) > 10) return oauthError(400, 'invalid_grant', 'iat not within 10 s');
+      if (Number(payload.exp) - iat > 120) return oauthError(400, 'invalid_grant', 'exp - iat over 120');
+      if (seenJtis.has(String(payload.jti))) return oauthError(400, 'invalid_grant', 'jti reused');
+      seenJtis.add(String(payload.jti));
+      const scopes = String(payload.scope).split(' ');
+      if (scopes.some((scope) => !options.scopes.includes(scope))) return oauthError(400, 'invalid_scope');
+      claims.push(payload);
+      return {
+        status: 200,
+        body: {
+          access_token: jwtAccessToken({
+            scope: payload.scope,
+            client_id: clientId,
+            exp: nowSeconds() + 120,
+          }),
+          token_type: 'Bearer',
+          expires_in: 120,
+          scope: payload.scope,
+        },
+      };
+    } catch (error) {
+      return oauthError(400, 'invalid_grant', (error as Error).message);
+    }
+  };
+  return { behaviour, seenJtis, claims };
+}
+
+/** client_secret_jwt (RFC 7523 §2.2): an HS256 assertion keyed by the client secret, `aud` the token endpoint. */
+export function clientSecretJwtDialect(options: {
+  readonly tokenEndpoint: () => string;
+  readonly clients: Readonly<Record<string, string>>;
+}): Behaviour {
+  return async (request) => {
+    const { params } = request;
+    if (
+      params.client_assertion_type !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' ||
+      !params.client_assertion
+    ) {
+      return oauthError(401, 'invalid_client');
+    }
+    const secret = options.clients[params.client_id ?? ''];
+    if (!secret) return oauthError(401, 'invalid_client');
+    try {
+      await jwtVerify(params.client_assertion, new TextEncoder().encode(secret), {
+        algorithms: ['HS256'],
+        audience: options.tokenEndpoint(),
+        issuer: params.client_id,
+        subject: params.client_id,
+        requiredClaims: ['jti', 'exp'],
+      });
+    } catch (error) {
+      return oauthError(401, 'invalid_client', (error as Error).message);
+    }
+    return {
+      status: 200,
+      body: { access_token: `hmac-${randomUUID()}`, token_type: 'Bearer', expires_in: 3600 },
     };
   };
 }

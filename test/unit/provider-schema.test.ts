@@ -58,7 +58,7 @@ describe('Function: parseProviderConfig', () => {
         {
           ...valid,
           tokenEndpoint: 'http://idp.example/token',
-          clientAuth: 'client_secret_jwt',
+          clientAuth: 'mutual_trust',
           defaultScopes: ['not allowed'],
           callers: ['orders-service'],
           timeoutMs: 0,
@@ -146,5 +146,53 @@ describe('Token endpoints of a deployed service', () => {
 
   it('lets the local run use loopback', () => {
     assert.equal(parseProviderConfig(entry('http://127.0.0.1:8080/token'), 'local', 'local').length, 1);
+  });
+});
+
+describe('Grants and client authentication', () => {
+  const base = { id: 'p', tokenEndpoint: 'https://idp.example/token', secretId: 's' };
+
+  it('takes the JWT-bearer grant with its assertion, and client_secret_jwt', () => {
+    const [maskinporten, hmac] = parseProviderConfig({
+      providers: [
+        {
+          ...base,
+          grantType: 'jwt_bearer',
+          clientAuth: 'none',
+          assertion: {
+            audience: 'https://test.maskinporten.no/',
+            header: 'x5c',
+            resource: ['https://api.example/'],
+          },
+        },
+        { ...base, id: 'q', clientAuth: 'client_secret_jwt', extraParameters: { vendor_hint: 'x' } },
+      ],
+    });
+    assert.equal(maskinporten?.assertion?.lifetimeSeconds, 120);
+    assert.equal(maskinporten?.assertion?.algorithm, 'RS256');
+    assert.deepEqual(hmac?.extraParameters, { vendor_hint: 'x' });
+  });
+
+  it('refuses a JWT-bearer entry without an assertion or with client authentication, a lifetime over 120 s, and reserved extra parameters', () => {
+    for (const entry of [
+      { ...base, grantType: 'jwt_bearer', clientAuth: 'none' },
+      {
+        ...base,
+        grantType: 'jwt_bearer',
+        clientAuth: 'private_key_jwt',
+        assertion: { audience: 'https://a/' },
+      },
+      {
+        ...base,
+        grantType: 'jwt_bearer',
+        clientAuth: 'none',
+        assertion: { audience: 'https://a/', lifetimeSeconds: 600 },
+      },
+      { ...base, clientAuth: 'none' },
+      { ...base, clientAuth: 'client_secret_post', extraParameters: { client_secret: 'x' } },
+      { ...base, clientAuth: 'client_secret_post', extraParameters: { scope: 'admin' } },
+    ]) {
+      assert.throws(() => parseProviderConfig({ providers: [entry] }), JSON.stringify(entry));
+    }
   });
 });

@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
+import { clientSecretJwtDialect, maskinportenDialect } from '../support/provider-dialects';
+import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
+import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
+
+const SCOPE = 'digdir:dialogporten.serviceprovider';
+
+function shipped(id: string): Record<string, unknown> {
+  const { providers } = JSON.parse(
+    readFileSync(join(__dirname, '..', '..', 'config', 'providers', 'sandbox.json'), 'utf8'),
+  ) as { providers: Array<Record<string, unknown>> };
+  const entry = providers.find((provider) => provider.id === id);
+  assert.ok(entry, id);
+  return entry;
+}
+
+/** A self-signed business certificate for the x5c header, made with openssl (as an organisation's would be). */
+function selfSignedCertificate(): { keyPem: string; certificateDer: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tvm-x5c-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=tvm-test-virksomhet',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const certificatePem = readFileSync(join(dir, 'cert.pem'), 'utf8');
+  return {
+    keyPem: readFileSync(join(dir, 'key.pem'), 'utf8'),
+    certificateDer: certificatePem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''),
+  };
+}
+
+/**
+ * The JWT-bearer grant (Maskinporten) with a registered key (`kid`) and with a business certificate (`x5c`),
+ * client_secret_jwt, and fixed extra parameters, each against a loopback server written from the
+ * specification, through the whole service.
+ */
+describe('Grants and client authentication', () => {
+  const log = new RecordingLog();
+  const servers: FakeProvider[] = [];
+  const services: TestService[] = [];
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const business = selfSignedCertificate();
+  const sensitive = [pem, business.keyPem];
+
+  afterAll(async () => {
+    await Promise.all(services.map((service) => service.close()));
+    await Promise.all(servers.map((server) => server.close()));
+    assertNothingSensitive(log.lines, sensitive);
+  });
+
+  const serve = async (behaviour: Parameters<typeof startFakeProvider>[0]) => {
+    const server = await startFakeProvider(behaviour);
+    servers.push(server);
+    return server;
+  };
+  const service = async (providers: Record<string, unknown>[], secrets: Record<string, unknown>) => {
+    const started = await startTestService({ providers, secrets, log });
+    services.push(started);
+    return started;
+  };
+
+  it('vends a Maskinporten token with an assertion naming a registered key', async () => {
+    const dialect = maskinportenDialect({
+      audience: 'https://test.maskinporten.no/',
+      keys: { 'mp-kid': { key: publicKey, clientId: 'mp-client' } },
+      scopes: [SCOPE],
+    });
+    const server = await serve(dialect.behaviour);
+    const vendor = await service(
+      [
+        {
+          ...shipped('maskinporten-test'),
+          tokenEndpoint: server.tokenEndpoint,
+          callers: [ORDERS_ROLE],
+          defaultScopes: [SCOPE],
+          allowedScopes: [SCOPE],
+        },
+      ],
+      { 'token-vending/maskinporten-test': { client_id: 'mp-client', private_key: pem, key_id: 'mp-kid' } },
+    );
+    for (let round = 0; round < 3; round++) {
+      const response = await vendor.vend('maskinporten-test');
+      assert.equal(response.status, 200, response.text);
+      assert.equal(response.json.scope, SCOPE);
+      await vendor.evict('maskinporten-test');
+    }
+    assert.equal(server.requests.length, 3);
+    assert.equal(dialect.seenJtis.size, 3, 'a new jti every time');
+    const [claims] = dialect.claims;
+    assert.equal(claims?.aud, 'https://test.maskinporten.no/');
+    assert.equal(claims?.iss, 'mp-client');
+    assert.equal(Number(claims?.exp) - Number(claims?.iat), 120);
+  });
+
+  it('vends with the business certificate in x5c, and sends the resource claim', async () => {
+    const dialect = maskinportenDialect({
+      audience: 'https://test.maskinporten.no/',
+      keys: {},
+      certificates: { [business.certificateDer]: 'virksomhet-client' },
+      scopes: [SCOPE],
+    });
+    const server = await serve(dialect.behaviour);
+    const entry = shipped('maskinporten-test');
+    const vendor = await service(
+      [
+        {
+          ...entry,
+          tokenEndpoint: server.tokenEndpoint,
+          callers: [ORDERS_ROLE],
+          defaultScopes: [SCOPE],
+          allowedScopes: [SCOPE],
+          assertion: { ...(entry.assertion as object), header: 'x5c', resource: ['https://api.example.no/'] },
+        },
+      ],
+      {
+        'token-vending/maskinporten-test': {
+          client_id: 'virksomhet-client',
+          private_key: business.keyPem,
+          certificate_chain: [business.certificateDer],
+        },
+      },
+    );
+    const response = await vendor.vend('maskinporten-test');
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(dialect.claims[0]?.resource, ['https://api.example.no/']);
+  });
+
+  it('answers 500 naming the provider when the JWT-bearer key does not parse', async () => {
+    const server = await serve(() => ({ status: 500, body: {} }));
+    const vendor = await service(
+      [
+        {
+          ...shipped('maskinporten-test'),
+          id: 'mp-broken',
+          tokenEndpoint: server.tokenEndpoint,
+          callers: [ORDERS_ROLE],
+        },
+      ],
+      { 'token-vending/maskinporten-test': { client_id: 'c', private_key: 'not a key at all', key_id: 'k' } },
+    );
+    const response = await vendor.vend('mp-broken');
+    assert.equal(response.status, 500);
+    assert.equal(server.requests.length, 0, 'nothing was sent');
+    const line = log
+      .entries()
+      .find((entry) => entry.message === 'misconfiguration' && entry.provider === 'mp-broken');
+    assert.match(String(line?.error_message), /provider mp-broken: .*not a usable RS256 private key/);
+  });
+
+  it('authenticates with client_secret_jwt and sends fixed extra parameters', async () => {
+    let endpoint = '';
+    const server = await serve(
+      clientSecretJwtDialect({
+        tokenEndpoint: () => endpoint,
+        clients: { 'hmac-client': 'hmac-client-secret-0123456789abcdef' },
+      }),
+    );
+    endpoint = server.tokenEndpoint;
+    const vendor = await service(
+      [
+        {
+          id: 'hmac',
+          tokenEndpoint: server.tokenEndpoint,
+          clientAuth: 'client_secret_jwt',
+          secretId: 'tvm/hmac',
+          callers: [ORDERS_ROLE],
+          extraParameters: { tenant: 'nordic' },
+        },
+      ],
+      { 'tvm/hmac': { client_id: 'hmac-client', client_secret: 'hmac-client-secret-0123456789abcdef' } },
+    );
+    const response = await vendor.vend('hmac');
+    assert.equal(response.status, 200, response.text);
+    assert.equal(server.requests[0]?.params.tenant, 'nordic');
+    assert.equal(server.requests[0]?.params.client_secret, undefined, 'the secret itself is never sent');
+    sensitive.push('hmac-client-secret-0123456789abcdef');
+  });
+});
