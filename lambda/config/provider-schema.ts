@@ -84,6 +84,7 @@ export const ProviderEntrySchema = z
       'client_secret_post',
       'client_secret_jwt',
       'private_key_jwt',
+      'tls_client_auth',
       'none',
     ]),
     /** The JWT-bearer grant's assertion (RFC 7523 §3), for `grantType: "jwt_bearer"`. */

@@ -10,6 +10,8 @@ export type ClientCredentials =
       readonly privateKey: string | Readonly<Record<string, unknown>>;
       readonly keyId?: string;
       readonly certificateChain?: readonly string[];
+      readonly clientCertificate?: string;
+      readonly serverCa?: string;
     };
 
 export interface CredentialSource {
@@ -43,6 +45,10 @@ const SecretDocumentSchema = z.union([
     key_id: z.optional(nonEmpty()),
     // For an x5c header: the certificate chain, leaf first, each base64 DER (as x5c carries them) or PEM.
     certificate_chain: z.optional(z.array(nonEmpty()).check(z.minLength(1), z.maxLength(10))),
+    // For tls_client_auth: the client certificate (PEM) the private key belongs to, and a private CA of the
+    // provider's server certificate where it is not a public one.
+    client_certificate: z.optional(nonEmpty()),
+    server_ca: z.optional(nonEmpty()),
   }),
 ]);
 
@@ -81,5 +87,7 @@ export function parseSecretDocument(secretId: string, text: string | undefined):
     privateKey: document.private_key,
     ...(document.key_id === undefined ? {} : { keyId: document.key_id }),
     ...(document.certificate_chain === undefined ? {} : { certificateChain: document.certificate_chain }),
+    ...(document.client_certificate === undefined ? {} : { clientCertificate: document.client_certificate }),
+    ...(document.server_ca === undefined ? {} : { serverCa: document.server_ca }),
   };
 }

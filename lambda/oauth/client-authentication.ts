@@ -62,6 +62,19 @@ export async function clientAuthenticationFor(
         ? oauth.ClientSecretBasic(credentials.clientSecret)
         : oauth.ClientSecretPost(credentials.clientSecret);
     }
+    case 'tls_client_auth': {
+      if (
+        !('clientCertificate' in credentials) ||
+        !credentials.clientCertificate ||
+        typeof credentials.privateKey !== 'string'
+      ) {
+        throw new ConfigurationError(
+          `provider ${provider.id} uses tls_client_auth but its secret has no client_certificate and PEM private_key`,
+        );
+      }
+      // The certificate is presented by the transport (mtls-fetch); the body names the client.
+      return oauth.TlsClientAuth();
+    }
     case 'private_key_jwt': {
       if (!('privateKey' in credentials)) {
         throw new ConfigurationError(

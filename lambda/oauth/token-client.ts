@@ -6,6 +6,7 @@ import type { ClientCredentials } from '../credentials/client-credentials';
 import { UpstreamError, type UpstreamExchange, VendError } from '../errors';
 import { clientAuthenticationFor } from './client-authentication';
 import { grantFor } from './grant';
+import { mtlsFetch } from './mtls-fetch';
 import {
   backoffDelayMs,
   DEFAULT_RETRY_POLICY,
@@ -209,7 +210,7 @@ export class OAuthTokenClient implements TokenClient {
     const grant = await grantFor(provider, credentials, request.scopes, request.audience, requestedAtSeconds);
     const options: oauth.TokenEndpointRequestOptions = {
       signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
-      [oauth.customFetch]: this.boundedFetch(provider.bodyEncoding),
+      [oauth.customFetch]: this.boundedFetch(provider.bodyEncoding, this.transportFor(provider, credentials)),
       [oauth.allowInsecureRequests]: isLoopbackHost(endpoint.hostname),
     };
 
@@ -294,12 +295,24 @@ export class OAuthTokenClient implements TokenClient {
    * asks for it, and the answer read in full, within the request's time and {@link MAX_RESPONSE_BYTES}, before
    * oauth4webapi parses it.
    */
-  private boundedFetch(encoding: ProviderConfig['bodyEncoding']) {
+  /** The connection: presenting the client certificate for `tls_client_auth`, plain `fetch` otherwise. */
+  private transportFor(
+    provider: ProviderConfig,
+    credentials: TokenGrantRequest['credentials'],
+  ): typeof fetch {
+    if (provider.clientAuth !== 'tls_client_auth' || !('clientCertificate' in credentials))
+      return this.fetchImpl;
+    const { clientCertificate, privateKey, serverCa } = credentials;
+    if (!clientCertificate || typeof privateKey !== 'string') return this.fetchImpl;
+    return mtlsFetch({ certificate: clientCertificate, privateKey, ...(serverCa ? { serverCa } : {}) });
+  }
+
+  private boundedFetch(encoding: ProviderConfig['bodyEncoding'], transport: typeof fetch) {
     return async (
       url: string,
       init: oauth.CustomFetchOptions<'POST', URLSearchParams>,
     ): Promise<Response> => {
-      const response = await this.fetchImpl(
+      const response = await transport(
         url,
         encoding === 'json'
           ? {

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import { clientSecretJwtDialect, maskinportenDialect } from '../support/provider-dialects';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
@@ -21,30 +24,19 @@ function shipped(id: string): Record<string, unknown> {
 }
 
 /** A self-signed business certificate for the x5c header, made with openssl (as an organisation's would be). */
-function selfSignedCertificate(): { keyPem: string; certificateDer: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'tvm-x5c-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=tvm-test-virksomhet',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
+function selfSignedCertificate(
+  subject = '/CN=tvm-test-virksomhet',
+  extensions: string[] = [],
+): { keyPem: string; certificatePem: string; certificateDer: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tvm-cert-'));
+  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', subject];
+  for (const extension of extensions) args.push('-addext', extension);
+  args.push('-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'));
+  execFileSync('openssl', args, { stdio: 'ignore' });
   const certificatePem = readFileSync(join(dir, 'cert.pem'), 'utf8');
   return {
     keyPem: readFileSync(join(dir, 'key.pem'), 'utf8'),
+    certificatePem,
     certificateDer: certificatePem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''),
   };
 }
@@ -166,6 +158,68 @@ describe('Grants and client authentication', () => {
       .entries()
       .find((entry) => entry.message === 'misconfiguration' && entry.provider === 'mp-broken');
     assert.match(String(line?.error_message), /provider mp-broken: .*not a usable RS256 private key/);
+  });
+
+  it('authenticates with a client certificate (tls_client_auth), for that provider only', async () => {
+    const serverIdentity = selfSignedCertificate('/CN=127.0.0.1', ['subjectAltName=IP:127.0.0.1']);
+    const clientIdentity = selfSignedCertificate('/CN=tvm-mtls-client');
+    sensitive.push(clientIdentity.keyPem);
+    const seen: Array<{ fingerprint: string | undefined; clientId: string | null }> = [];
+    const server = createHttpsServer(
+      {
+        key: serverIdentity.keyPem,
+        cert: serverIdentity.certificatePem,
+        ca: clientIdentity.certificatePem,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      async (request, response) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of request) chunks.push(chunk as Buffer);
+        const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+        const peer = (request.socket as TLSSocket).getPeerCertificate();
+        seen.push({ fingerprint: peer.fingerprint256, clientId: params.get('client_id') });
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(
+          JSON.stringify({
+            access_token: 'bound-to-the-certificate',
+            token_type: 'Bearer',
+            expires_in: 3600,
+          }),
+        );
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}/token`;
+      const vendor = await service(
+        [
+          {
+            id: 'mtls',
+            tokenEndpoint: endpoint,
+            clientAuth: 'tls_client_auth',
+            secretId: 'tvm/mtls',
+            callers: [ORDERS_ROLE],
+          },
+        ],
+        {
+          'tvm/mtls': {
+            client_id: 'mtls-client',
+            private_key: clientIdentity.keyPem,
+            client_certificate: clientIdentity.certificatePem,
+            server_ca: serverIdentity.certificatePem,
+          },
+        },
+      );
+      const response = await vendor.vend('mtls');
+      assert.equal(response.status, 200, response.text);
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]?.clientId, 'mtls-client');
+      assert.equal(seen[0]?.fingerprint, new X509Certificate(clientIdentity.certificatePem).fingerprint256);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('authenticates with client_secret_jwt and sends fixed extra parameters', async () => {
