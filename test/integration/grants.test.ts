@@ -1,22 +1,25 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { startLocalService } from '../../local/local-service';
+import { createTestTable } from '../support/dynamodb';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import { clientSecretJwtDialect, maskinportenDialect } from '../support/provider-dialects';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
+import { signedFetch } from '../support/sigv4-client';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 
 const SCOPE = 'digdir:dialogporten.serviceprovider';
 
-function shipped(id: string): Record<string, unknown> {
+function shipped(id: string, file: 'sandbox' | 'production' = 'sandbox'): Record<string, unknown> {
   const { providers } = JSON.parse(
-    readFileSync(join(__dirname, '..', '..', 'config', 'providers', 'sandbox.json'), 'utf8'),
+    readFileSync(join(__dirname, '..', '..', 'config', 'providers', `${file}.json`), 'utf8'),
   ) as { providers: Array<Record<string, unknown>> };
   const entry = providers.find((provider) => provider.id === id);
   assert.ok(entry, id);
@@ -103,6 +106,90 @@ describe('Grants and client authentication', () => {
     assert.equal(claims?.aud, 'https://test.maskinporten.no/');
     assert.equal(claims?.iss, 'mp-client');
     assert.equal(Number(claims?.exp) - Number(claims?.iat), 120);
+  });
+
+  it("vends with the production entry against a server that takes only production's audience", async () => {
+    const dialect = maskinportenDialect({
+      audience: 'https://maskinporten.no/',
+      keys: { 'prod-kid': { key: publicKey, clientId: 'prod-client' } },
+      scopes: [SCOPE],
+    });
+    const server = await serve(dialect.behaviour);
+    const vendor = await service(
+      [
+        {
+          ...shipped('maskinporten', 'production'),
+          tokenEndpoint: server.tokenEndpoint,
+          callers: [ORDERS_ROLE],
+          defaultScopes: [SCOPE],
+          allowedScopes: [SCOPE],
+        },
+      ],
+      { 'token-vending/maskinporten': { client_id: 'prod-client', private_key: pem, key_id: 'prod-kid' } },
+    );
+    const response = await vendor.vend('maskinporten');
+    assert.equal(response.status, 200, response.text);
+    assert.equal(dialect.claims[0]?.aud, 'https://maskinporten.no/');
+  });
+
+  it('vends a Maskinporten-shaped provider end to end through the local run', async () => {
+    const dialect = maskinportenDialect({
+      audience: 'https://test.maskinporten.no/',
+      keys: { 'local-kid': { key: publicKey, clientId: 'local-mp-client' } },
+      scopes: [SCOPE],
+    });
+    const server = await serve(dialect.behaviour);
+    const dir = mkdtempSync(join(tmpdir(), 'tvm-local-mp-'));
+    const file = (name: string, value: unknown) => {
+      writeFileSync(join(dir, name), JSON.stringify(value));
+      return join(dir, name);
+    };
+    const caller = {
+      accessKeyId: 'AKIALOCALMASKINPORT1',
+      secretAccessKey: 'local-maskinporten-caller-key',
+      principalArn: ORDERS_ROLE,
+    };
+    const table = await createTestTable();
+    const local = await startLocalService(
+      {
+        port: 0,
+        providersFile: file('providers.json', {
+          providers: [
+            {
+              ...shipped('maskinporten-test'),
+              tokenEndpoint: server.tokenEndpoint,
+              callers: [ORDERS_ROLE],
+              defaultScopes: [SCOPE],
+              allowedScopes: [SCOPE],
+            },
+          ],
+        }),
+        secretsFile: file('secrets.json', {
+          'token-vending/maskinporten-test': {
+            client_id: 'local-mp-client',
+            private_key: pem,
+            key_id: 'local-kid',
+          },
+        }),
+        callersFile: file('callers.json', [caller]),
+        dynamoDbEndpoint: table.endpoint,
+        tableName: table.tableName,
+      },
+      log,
+    );
+    try {
+      const response = await signedFetch({
+        method: 'POST',
+        url: `${local.gateway.url}/v1/tokens/maskinporten-test`,
+        credentials: caller,
+      });
+      assert.equal(response.status, 200, response.text);
+      assert.equal(response.json.scope, SCOPE);
+      assert.equal(dialect.claims[0]?.iss, 'local-mp-client');
+    } finally {
+      await local.stop();
+      await table.dispose();
+    }
   });
 
   it('vends with the business certificate in x5c, and sends the resource claim', async () => {
