@@ -19,12 +19,29 @@ Options:
   --token <token>     evict: the token the API rejected (only its fingerprint is sent)
   --endpoint <url>    the API's base URL (default: $TVM_ENDPOINT)
   --region <region>   the signing region (default: $AWS_REGION, or the endpoint's)
+  --version           the version of tvm
   -h, --help          this text
 
 Signs with the AWS SDK's default credentials (environment, profile, container or instance role).
 On failure: exit 1 and one line "tvm: <error code>: <message>" on stderr; usage errors exit 2.`;
 
 class UsageError extends Error {}
+
+/** The package's version, as `npm` installed it. */
+const VERSION: string = (require('../package.json') as { version: string }).version;
+
+/** A usage error in one line: Node's argument parser explains itself at length, and in its own words. */
+function usageMessage(error: Error & { code?: string }): string {
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const option = /'(-[^']+)'/.exec(error.message)?.[1] ?? 'an option';
+    return `unknown option ${option}`;
+  }
+  if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const option = /'(-[^' ]+)/.exec(error.message)?.[1] ?? 'an option';
+    return `${option} needs a value`;
+  }
+  return error.message;
+}
 
 interface CheckRow {
   readonly check: string;
@@ -111,8 +128,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         endpoint: { type: 'string' },
         region: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
     });
+    if (values.version) {
+      io.stdout(`${VERSION}\n`);
+      return 0;
+    }
     const [command, provider, ...extra] = positionals;
     if (values.help || command === undefined || command === 'help') {
       io.stdout(`${USAGE}\n`);
@@ -148,6 +170,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
       case 'evict': {
         if (!provider) throw new UsageError('evict needs a provider');
+        if (values.raw || minTtl !== undefined) throw new UsageError('evict takes no --raw or --min-ttl');
         await client.evict(provider, selectors, values.token);
         return 0;
       }
@@ -170,7 +193,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return 1;
     }
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`tvm: usage: ${(error as Error).message}\n(see tvm --help)\n`);
+      io.stderr(`tvm: usage: ${usageMessage(error as Error & { code?: string })}\n(see tvm --help)\n`);
       return 2;
     }
     io.stderr(

@@ -8,7 +8,9 @@ export type TvmErrorCode =
   /** An answer that is not the service's JSON. */
   | 'invalid_response'
   /** `authorizedFetch` was asked to send a token to an origin not on its list. */
-  | 'origin_not_allowed';
+  | 'origin_not_allowed'
+  /** No AWS credentials to sign with: none in the environment, profile, container or instance role. */
+  | 'no_credentials';
 
 /** A failed call, with the service's `error` code so callers branch on it, not on the text. */
 export class TvmError extends Error {
@@ -23,8 +25,10 @@ export class TvmError extends Error {
       readonly upstreamError?: string;
       readonly retryAfterSeconds?: number;
     } = {},
+    /** What went wrong underneath (the network error, the credential provider's), kept for debugging. */
+    options: { readonly cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
   }
 
   get status(): number | undefined {

@@ -210,20 +210,36 @@ export class TvmClient {
   private async call(method: string, path: string, body?: string): Promise<unknown> {
     const url = new URL(`${this.endpoint}${path}`);
     for (let attempt = 1; ; attempt++) {
-      const headers = await signRequest(
-        {
-          method,
-          url,
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
-          ...(body === undefined ? {} : { body }),
-        },
-        { credentials: this.credentials, region: this.region },
-      );
+      let headers: Record<string, string>;
+      try {
+        headers = await signRequest(
+          {
+            method,
+            url,
+            headers: body === undefined ? {} : { 'content-type': 'application/json' },
+            ...(body === undefined ? {} : { body }),
+          },
+          { credentials: this.credentials, region: this.region },
+        );
+      } catch (error) {
+        if ((error as { name?: unknown }).name === 'CredentialsProviderError') {
+          throw new TvmError(
+            'no_credentials',
+            `No AWS credentials to sign with: ${(error as Error).message}`,
+            {},
+            { cause: error },
+          );
+        }
+        throw error;
+      }
       let response: Response;
       try {
         response = await this.fetchImpl(url, { method, headers, ...(body === undefined ? {} : { body }) });
       } catch (error) {
-        throw new TvmError('network_error', `Cannot reach ${url.origin}: ${(error as Error).message}`);
+        // fetch says only "fetch failed"; the reason (refused, unresolvable, TLS) is in its cause.
+        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+        const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+        throw new TvmError('network_error', `Cannot reach ${url.origin}: ${reason}`, {}, { cause: error });
       }
       if (RETRIED_STATUSES.has(response.status) && attempt < this.maxAttempts) {
         await response.body?.cancel().catch(() => undefined);

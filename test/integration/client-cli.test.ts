@@ -378,6 +378,15 @@ describe('Client and CLI against the local run', () => {
       assert.equal(badOption.code, 2);
       const unknown = await tvm(['vend', 'partner', '--colour', 'blue']);
       assert.equal(unknown.code, 2);
+      assert.equal(unknown.stderr.split('\n')[0], 'tvm: usage: unknown option --colour');
+      const noValue = await tvm(['vend', 'partner', '--scope']);
+      assert.match(noValue.stderr, /^tvm: usage: --scope needs a value/);
+      const rawEvict = await tvm(['evict', 'partner', '--raw']);
+      assert.equal(rawEvict.code, 2);
+      assert.match(rawEvict.stderr, /evict takes no --raw/);
+      const version = await tvm(['--version']);
+      assert.equal(version.code, 0);
+      assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
     });
   });
 });

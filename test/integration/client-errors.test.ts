@@ -38,10 +38,34 @@ describe('Class: TvmClient, when the answer is not the service', () => {
       return true;
     });
 
-  it('names a network failure network_error', async () => {
+  it('names a network failure network_error, with the reason and the cause kept', async () => {
     const port = await freePort();
     const unreachable = new TvmClient({ endpoint: `http://127.0.0.1:${port}`, credentials: CREDENTIALS });
-    await rejectsWith(unreachable.getToken('any'), 'network_error');
+    await assert.rejects(unreachable.getToken('any'), (error: unknown) => {
+      assert.ok(error instanceof TvmError);
+      assert.equal(error.code, 'network_error');
+      assert.match(error.message, /ECONNREFUSED/);
+      assert.ok(error.cause, 'the underlying error is kept');
+      return true;
+    });
+  });
+
+  it('names missing credentials no_credentials, not the SDK error', async () => {
+    // A credential provider failing as the SDK's chain does when it finds nothing.
+    const none = new TvmClient({
+      endpoint,
+      credentials: async () => {
+        throw Object.assign(new Error('Could not load credentials from any providers'), {
+          name: 'CredentialsProviderError',
+        });
+      },
+    });
+    await assert.rejects(none.getToken('any'), (error: unknown) => {
+      assert.ok(error instanceof TvmError);
+      assert.equal(error.code, 'no_credentials');
+      assert.match(error.message, /No AWS credentials to sign with/);
+      return true;
+    });
   });
 
   it('names an answer without JSON invalid_response, with its status', async () => {
