@@ -150,27 +150,15 @@ export class DynamoDbTier implements SharedTier {
   }
 
   async evict(key: string, version: string): Promise<boolean> {
-    const update = 'REMOVE #sealed, #accessToken, #scope, #issuedAt, #version';
-    const condition = '#version = :version';
-    try {
-      await this.bounded('evict', (abortSignal) =>
-        this.client.send(
-          new UpdateItemCommand({
-            ...this.address(key),
-            UpdateExpression: update,
-            ConditionExpression: condition,
-            ExpressionAttributeNames: namesFor(update, condition),
-            ExpressionAttributeValues: { ':version': { S: version } },
-          }),
-          { abortSignal },
-        ),
-      );
-      return true;
-    } catch (error) {
-      // Renewed or evicted by someone else since it was read: not the token the caller meant.
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    // Refused when renewed or evicted by someone else since it was read: not the token the caller meant.
+    const result = await this.conditionalUpdate(
+      'evict',
+      key,
+      'REMOVE #sealed, #accessToken, #scope, #issuedAt, #version',
+      '#version = :version',
+      { ':version': { S: version } },
+    );
+    return result.applied;
   }
 
   async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
@@ -183,44 +171,29 @@ export class DynamoDbTier implements SharedTier {
       '(attribute_not_exists(#retryAt) OR #retryAt < :now)',
       seenVersion === undefined ? 'attribute_not_exists(#version)' : '#version = :seen',
     ].join(' AND ');
-    try {
-      const { Attributes: old } = await this.bounded('lease', (abortSignal) =>
-        this.client.send(
-          new UpdateItemCommand({
-            ...this.address(key),
-            UpdateExpression: update,
-            ConditionExpression: condition,
-            ExpressionAttributeNames: namesFor(update, condition),
-            ExpressionAttributeValues: {
-              ':owner': { S: owner },
-              ':leaseUntil': { N: String(nowMs + leaseMs) },
-              ':leaseTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
-              ':now': { N: String(nowMs) },
-              ...(seenVersion === undefined ? {} : { ':seen': { S: seenVersion } }),
-            },
-            ReturnValues: 'ALL_OLD',
-            // The loser learns what won: a live lease, a running backoff, or a token written since it read.
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-          { abortSignal },
-        ),
-      );
-      return { kind: 'acquired', lease: { key, owner, priorFailures: Number(old?.failures?.N ?? 0) } };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const item = error.Item;
-      const retryAtMs = Number(item?.retryAt?.N ?? 0);
-      if (retryAtMs >= nowMs) {
-        return {
-          kind: 'backoff',
-          retryAtMs,
-          lastError: (item?.lastError?.S as ErrorCode) ?? 'upstream_unavailable',
-        };
-      }
-      const leaseUntilMs = Number(item?.leaseUntil?.N ?? 0);
-      if (leaseUntilMs >= nowMs) return { kind: 'held', leaseUntilMs };
-      return item ? { kind: 'superseded', item: await this.itemOf(key, item) } : { kind: 'superseded' };
+    const result = await this.conditionalUpdate('lease', key, update, condition, {
+      ':owner': { S: owner },
+      ':leaseUntil': { N: String(nowMs + leaseMs) },
+      ':leaseTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
+      ':now': { N: String(nowMs) },
+      ...(seenVersion === undefined ? {} : { ':seen': { S: seenVersion } }),
+    });
+    if (result.applied) {
+      return { kind: 'acquired', lease: { key, owner, priorFailures: Number(result.old?.failures?.N ?? 0) } };
     }
+    // The loser learns what won: a live lease, a running backoff, or a token written since it read.
+    const item = result.current;
+    const retryAtMs = Number(item?.retryAt?.N ?? 0);
+    if (retryAtMs >= nowMs) {
+      return {
+        kind: 'backoff',
+        retryAtMs,
+        lastError: (item?.lastError?.S as ErrorCode) ?? 'upstream_unavailable',
+      };
+    }
+    const leaseUntilMs = Number(item?.leaseUntil?.N ?? 0);
+    if (leaseUntilMs >= nowMs) return { kind: 'held', leaseUntilMs };
+    return item ? { kind: 'superseded', item: await this.itemOf(key, item) } : { kind: 'superseded' };
   }
 
   async release(lease: Lease, outcome: LeaseOutcome): Promise<void> {
@@ -304,24 +277,43 @@ export class DynamoDbTier implements SharedTier {
 
   /** An update that applies only while the lease is still ours; false when someone else's it is now. */
   private async ifOwner(lease: Lease, update: string, values: Item): Promise<boolean> {
-    const condition = '#owner = :owner';
+    const result = await this.conditionalUpdate('release', lease.key, update, '#owner = :owner', {
+      ...values,
+      ':owner': { S: lease.owner },
+    });
+    return result.applied;
+  }
+
+  /**
+   * One conditional UpdateItem: applied, with the item as it was (`ALL_OLD`), or refused by its condition,
+   * with the item that refused it.
+   */
+  private async conditionalUpdate(
+    operation: string,
+    key: string,
+    update: string,
+    condition: string,
+    values: Item,
+  ): Promise<{ applied: true; old?: Item } | { applied: false; current?: Item }> {
     try {
-      await this.bounded('release', (abortSignal) =>
+      const { Attributes: old } = await this.bounded(operation, (abortSignal) =>
         this.client.send(
           new UpdateItemCommand({
-            ...this.address(lease.key),
+            ...this.address(key),
             UpdateExpression: update,
             ConditionExpression: condition,
             ExpressionAttributeNames: namesFor(update, condition),
-            ExpressionAttributeValues: { ...values, ':owner': { S: lease.owner } },
+            ExpressionAttributeValues: values,
+            ReturnValues: 'ALL_OLD',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
           { abortSignal },
         ),
       );
-      return true;
+      return old ? { applied: true, old } : { applied: true };
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return error.Item ? { applied: false, current: error.Item } : { applied: false };
     }
   }
 
