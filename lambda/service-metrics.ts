@@ -82,31 +82,31 @@ export class ServiceMetrics {
       this.single({ provider }, 'UpstreamFailures', MetricUnit.Count, 1);
       this.single({ provider, code: failure }, 'UpstreamFailures', MetricUnit.Count, 1);
     }
-    this.metrics.addDimension('provider', provider);
+    type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
+    const perProvider: Array<[string, Unit, number]> = [];
     if (line.upstream_attempts) {
-      this.metrics.addMetric('UpstreamRequests', MetricUnit.Count, line.upstream_attempts);
+      perProvider.push(['UpstreamRequests', MetricUnit.Count, line.upstream_attempts]);
       if (line.upstream_latency_ms !== undefined) {
-        this.metrics.addMetric('UpstreamLatency', MetricUnit.Milliseconds, line.upstream_latency_ms);
+        perProvider.push(['UpstreamLatency', MetricUnit.Milliseconds, line.upstream_latency_ms]);
       }
-      if (
-        line.status === 200 &&
-        (line.cache === 'miss' || line.cache === 'refresh') &&
-        !line.upstream_failure
-      ) {
-        this.metrics.addMetric('TokensMinted', MetricUnit.Count, 1);
-      }
+      const minted = line.status === 200 && (line.cache === 'miss' || line.cache === 'refresh');
+      if (minted && !line.upstream_failure) perProvider.push(['TokensMinted', MetricUnit.Count, 1]);
     }
-    if (line.error === 'throttled') this.metrics.addMetric('Throttled', MetricUnit.Count, 1);
+    if (line.error === 'throttled') perProvider.push(['Throttled', MetricUnit.Count, 1]);
+    if (this.servedWhileValid > 0) {
+      perProvider.push(['ServedWhileValid', MetricUnit.Count, this.servedWhileValid]);
+    }
     // The table is one for all providers: counted for the service, which the bypass alarm watches.
     if (this.tableErrors > 0) this.single({}, 'TableErrors', MetricUnit.Count, this.tableErrors);
     if (this.tableTimeouts > 0) this.single({}, 'TableTimeouts', MetricUnit.Count, this.tableTimeouts);
-    if (this.servedWhileValid > 0) {
-      this.metrics.addMetric('ServedWhileValid', MetricUnit.Count, this.servedWhileValid);
-    }
     this.tableErrors = 0;
     this.tableTimeouts = 0;
     this.servedWhileValid = 0;
-    // Publishes what was added (nothing is written when nothing was) and clears the request's dimensions.
+    // One document for this request's provider metrics, and none when there are none: Powertools would
+    // otherwise warn, on every request, that it had nothing to publish.
+    if (perProvider.length === 0) return;
+    this.metrics.addDimension('provider', provider);
+    for (const [name, unit, value] of perProvider) this.metrics.addMetric(name, unit, value);
     this.metrics.publishStoredMetrics();
     this.metrics.clearDimensions();
   }
