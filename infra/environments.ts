@@ -38,6 +38,12 @@ export interface EnvironmentSettings {
   readonly egress?: 'default' | 'fixed';
   /** Availability zones (and so NAT gateways and addresses) for fixed egress. @default 2 */
   readonly egressZones?: number;
+  /**
+   * Executions reserved for the function, and the most it may run at once. An account keeps at least 10
+   * unreserved: in an account whose concurrency limit is still the new-account 10, set this to 0 to skip
+   * the reservation, or ask AWS for a higher limit first. @default 100
+   */
+  readonly reservedConcurrency?: number;
   /** A role that may read the providers' secrets besides the function. */
   readonly breakGlassRoleArn?: string;
   /**

@@ -183,7 +183,10 @@ export class TokenVendingService extends Construct {
       tracing: settings.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
       // A slow provider at the stage's 100 rps and a 28 s timeout could hold 2,800 executions, more than an
       // account's default limit: the function's own share is capped, and other functions keep theirs.
-      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? DEFAULT_RESERVED_CONCURRENCY,
+      // 0 means no reservation (an account whose limit leaves no room for one).
+      ...((props.reservedConcurrentExecutions ?? DEFAULT_RESERVED_CONCURRENCY) > 0
+        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? DEFAULT_RESERVED_CONCURRENCY }
+        : {}),
       environment: {
         TVM_TABLE: this.table.tableName,
         TVM_SEALING_KEY_ID: this.sealingKey.keyArn,

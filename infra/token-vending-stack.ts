@@ -24,6 +24,9 @@ export function serviceSettings(settings: EnvironmentSettings): Omit<TokenVendin
     ...(settings.throttling ? { throttling: settings.throttling } : {}),
     ...(settings.egress === 'fixed' ? { egress: { type: 'fixed', zones: settings.egressZones ?? 2 } } : {}),
     ...(settings.breakGlassRoleArn ? { breakGlassRoleArn: settings.breakGlassRoleArn } : {}),
+    ...(settings.reservedConcurrency === undefined
+      ? {}
+      : { reservedConcurrentExecutions: settings.reservedConcurrency }),
     ...(settings.createSecrets === false ? { createSecrets: false } : {}),
   };
 }
