@@ -77,7 +77,8 @@ export class ServiceMetrics {
     if (line.status === 200 && line.cache) {
       this.single({ provider, cache: line.cache }, 'Vends', MetricUnit.Count, 1);
     }
-    const failure = line.upstream_failure ?? (line.error?.startsWith('upstream_') ? line.error : undefined);
+    // The provider's failures only: a spent budget or a Secrets Manager outage is not the provider's doing.
+    const failure = [line.upstream_failure, line.error].find((code) => code?.startsWith('upstream_'));
     if (failure) {
       this.single({ provider }, 'UpstreamFailures', MetricUnit.Count, 1);
       this.single({ provider, code: failure }, 'UpstreamFailures', MetricUnit.Count, 1);
