@@ -1,4 +1,4 @@
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { backoffDelayMs } from '../common/backoff';
 import {
@@ -96,7 +96,7 @@ export class TvmClient {
     this.endpoint = options.endpoint.replace(/\/+$/, '');
     const host = new URL(this.endpoint).hostname;
     this.region = options.region ?? process.env.AWS_REGION ?? EXECUTE_API_HOST.exec(host)?.[1] ?? 'us-east-1';
-    this.credentials = options.credentials ?? fromNodeProviderChain();
+    this.credentials = options.credentials ?? defaultProvider();
     this.refreshSkewSeconds = options.refreshSkewSeconds ?? 60;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.fetchImpl = options.fetch ?? fetch;

@@ -50,6 +50,43 @@ async function main(): Promise<void> {
     ],
     { stdio: 'inherit' },
   );
+  await buildClientPackage(common);
+}
+
+/**
+ * The caller's package (`packages/client`): the client as CommonJS and ESM, the `tvm` CLI, and type
+ * declarations, with only signing and the credential chain as dependencies.
+ */
+async function buildClientPackage(common: Parameters<typeof build>[0]): Promise<void> {
+  const out = join(root, 'packages', 'client', 'dist');
+  rmSync(out, { recursive: true, force: true });
+  const entry = join(root, 'client', 'index.ts');
+  await build({ ...common, entryPoints: [entry], outfile: join(out, 'index.cjs'), format: 'cjs' });
+  await build({ ...common, entryPoints: [entry], outfile: join(out, 'index.mjs'), format: 'esm' });
+  await build({
+    ...common,
+    entryPoints: [join(root, 'cli', 'main.ts')],
+    outfile: join(out, 'tvm.cjs'),
+    format: 'cjs',
+    banner: { js: '#!/usr/bin/env node' },
+  });
+  execFileSync(
+    process.execPath,
+    [
+      join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '--declaration',
+      '--emitDeclarationOnly',
+      '--noEmit',
+      'false',
+      '--rootDir',
+      root,
+      '--outDir',
+      join(out, 'types'),
+      '-p',
+      join(root, 'tsconfig.client-package.json'),
+    ],
+    { stdio: 'inherit' },
+  );
 }
 
 main()

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DEMO_CALLER } from '../../local/local-config';
+import { type LocalService, startLocalService } from '../../local/local-service';
+import { createTestTable, type TestTable } from '../support/dynamodb';
+import { RecordingLog } from '../support/recording-log';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+
+/**
+ * The caller's package as another repository gets it: `npm pack` of packages/client, installed alone in a
+ * scratch project, then used from CommonJS and from ESM (with top-level await) against the local run.
+ */
+describe('Package: token-vending-client', () => {
+  let table: TestTable;
+  let local: LocalService;
+  const scratch = mkdtempSync(join(tmpdir(), 'tvm-caller-'));
+
+  beforeAll(async () => {
+    table = await createTestTable();
+    local = await startLocalService(
+      { port: 0, dynamoDbEndpoint: table.endpoint, tableName: table.tableName },
+      new RecordingLog(),
+    );
+    const { stdout } = await run('npm', [
+      'pack',
+      join(ROOT, 'packages', 'client'),
+      '--pack-destination',
+      scratch,
+      '--silent',
+    ]);
+    const tarball = join(scratch, stdout.trim().split('\n').pop() ?? '');
+    writeFileSync(
+      join(scratch, 'package.json'),
+      JSON.stringify({ name: 'a-calling-service', private: true }),
+    );
+    await run(
+      'npm',
+      ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'],
+      {
+        cwd: scratch,
+      },
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await local.stop();
+    await table.dispose();
+  });
+
+  it('installs without the service: no DynamoDB, Secrets Manager, KMS, Powertools, CDK or OAuth libraries', () => {
+    const modules = join(scratch, 'node_modules');
+    assert.ok(existsSync(join(modules, 'token-vending-client', 'dist', 'index.cjs')));
+    for (const server of [
+      '@aws-sdk/client-dynamodb',
+      '@aws-sdk/client-secrets-manager',
+      '@aws-sdk/client-kms',
+      '@aws-lambda-powertools/logger',
+      'aws-cdk-lib',
+      'oauth4webapi',
+      'jose',
+      'zod',
+    ]) {
+      assert.ok(!existsSync(join(modules, server)), `${server} is not installed`);
+    }
+  });
+
+  const env = () => ({
+    PATH: process.env.PATH ?? '',
+    AWS_ACCESS_KEY_ID: DEMO_CALLER.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: DEMO_CALLER.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    TVM_ENDPOINT: local.gateway.url,
+  });
+
+  it('vends from CommonJS', async () => {
+    writeFileSync(
+      join(scratch, 'vend.cjs'),
+      `const { TvmClient } = require('token-vending-client');
+       new TvmClient({ endpoint: process.env.TVM_ENDPOINT }).getToken('demo')
+         .then((token) => console.log(token.tokenType, token.expiresIn > 0));`,
+    );
+    const { stdout } = await run(process.execPath, ['vend.cjs'], { cwd: scratch, env: env() });
+    assert.equal(stdout.trim(), 'Bearer true');
+  });
+
+  it('vends from ESM with top-level await, and the CLI runs from the package', async () => {
+    writeFileSync(
+      join(scratch, 'vend.mjs'),
+      `import { TvmClient, TvmError } from 'token-vending-client';
+       const token = await new TvmClient({ endpoint: process.env.TVM_ENDPOINT }).getToken('demo');
+       console.log(token.tokenType, typeof TvmError);`,
+    );
+    const { stdout } = await run(process.execPath, ['vend.mjs'], { cwd: scratch, env: env() });
+    assert.equal(stdout.trim(), 'Bearer function');
+    const cli = await run(join(scratch, 'node_modules', '.bin', 'tvm'), ['vend', 'demo', '--raw'], {
+      cwd: scratch,
+      env: env(),
+    });
+    assert.ok(cli.stdout.trim().length > 20);
+  });
+});
