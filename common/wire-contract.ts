@@ -50,6 +50,8 @@ export interface ProviderSummary {
   readonly allowedAudiences: readonly string[];
   readonly defaultScopes: readonly string[];
   readonly allowedScopes: readonly string[];
+  /** How long the provider's tokens last, once the service has seen one: the ceiling of a useful `min_ttl`. */
+  readonly tokenLifetimeSeconds?: number;
 }
 
 /**

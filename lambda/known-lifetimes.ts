@@ -8,16 +8,25 @@ import type { VendContext } from './vend-context';
  */
 export class KnownLifetimes {
   private readonly lifetimes = new Map<string, number>();
+  /** The last lifetime seen per provider, for callers choosing a `min_ttl` (`GET /v1/providers`). */
+  private readonly byProvider = new Map<string, number>();
 
   constructor(private readonly maxEntries = 1000) {}
 
-  record(key: string, token: CachedToken): void {
+  record(context: Pick<VendContext, 'key' | 'provider'>, token: CachedToken): void {
+    const { key } = context;
+    this.byProvider.set(context.provider.id, token.expiresAt - token.issuedAt);
     this.lifetimes.delete(key);
     this.lifetimes.set(key, token.expiresAt - token.issuedAt);
     if (this.lifetimes.size > this.maxEntries) {
       const oldest = this.lifetimes.keys().next().value;
       if (oldest !== undefined) this.lifetimes.delete(oldest);
     }
+  }
+
+  /** The lifetime of the provider's tokens, once one was seen in this container. */
+  ofProvider(providerId: string): number | undefined {
+    return this.byProvider.get(providerId);
   }
 
   /** Throws `invalid_request` when the key's tokens are known to be too short for the caller's min_ttl. */

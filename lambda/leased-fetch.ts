@@ -195,7 +195,7 @@ export class LeasedFetch {
   /** A token seen is a lifetime learnt; one too short for the caller's min_ttl ends the vend at once. */
   private noted(context: VendContext, token: CachedToken | undefined): CachedToken | undefined {
     if (token) {
-      this.parts.lifetimes.record(context.key, token);
+      this.parts.lifetimes.record(context, token);
       this.parts.lifetimes.assertCanMeet(context);
     }
     return token;

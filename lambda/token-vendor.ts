@@ -18,6 +18,9 @@ import type { EvictRequest, VendRequest } from './vend-request';
 
 export type { CacheOutcome, VendOutcome } from './vend-outcome';
 
+const lifetimeOf = (seconds: number | undefined) =>
+  seconds === undefined ? {} : { tokenLifetimeSeconds: seconds };
+
 /** A token younger than this is not evicted: it was just issued, and evicting it would only ask again. */
 export const EVICT_FLOOR_SECONDS = 15;
 
@@ -95,6 +98,7 @@ export class TokenVendor {
       allowedAudiences: grant.audiences,
       defaultScopes: grant.defaultScopes,
       allowedScopes: grant.scopes,
+      ...lifetimeOf(this.lifetimes.ofProvider(provider.id)),
     }));
   }
 

@@ -62,7 +62,7 @@ export class UpstreamGrant {
         `Provider "${provider.id}" granted more than was asked: ${beyond}.`,
       );
     }
-    lifetimes.record(key, token);
+    lifetimes.record(context, token);
     if (freshness.isWorthCaching(token, this.parts.now() / 1000)) {
       await memory.put(key, token, { providerId: provider.id });
     }

@@ -268,6 +268,9 @@ describe('Client and CLI against the local run', () => {
         providers.map((entry) => entry.id),
         ['partner', 'failing', 'unconfigured'],
       );
+      // Once a token was seen, its lifetime: the ceiling of a min_ttl worth asking for.
+      assert.equal(providers.find((entry) => entry.id === 'partner')?.tokenLifetimeSeconds, 3600);
+      assert.equal(providers.find((entry) => entry.id === 'unconfigured')?.tokenLifetimeSeconds, undefined);
     });
   });
 
