@@ -37,7 +37,8 @@ function respond(
   return {
     statusCode: status,
     headers: { ...BASE_HEADERS, 'x-request-id': requestId, ...headers },
-    body: body === undefined ? '' : JSON.stringify(body),
+    // A trailing newline: a body printed by curl does not run into the shell's prompt.
+    body: body === undefined ? '' : `${JSON.stringify(body)}\n`,
   };
 }
 
