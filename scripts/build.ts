@@ -51,6 +51,38 @@ async function main(): Promise<void> {
     { stdio: 'inherit' },
   );
   await buildClientPackage(common);
+  await buildGrantVendPackage(common);
+}
+
+/** `grantVend` for callers' CDK stacks (`packages/grant-vend`): aws-cdk-lib and constructs are its peers. */
+async function buildGrantVendPackage(common: Parameters<typeof build>[0]): Promise<void> {
+  const out = join(root, 'packages', 'grant-vend', 'dist');
+  rmSync(out, { recursive: true, force: true });
+  const entry = join(root, 'infra', 'grant-vend.ts');
+  await build({ ...common, entryPoints: [entry], outfile: join(out, 'index.cjs'), format: 'cjs' });
+  await build({ ...common, entryPoints: [entry], outfile: join(out, 'index.mjs'), format: 'esm' });
+  declarations('tsconfig.grant-vend-package.json', join(out, 'types'));
+}
+
+/** Type declarations of one tsconfig's files, into `outDir`. */
+function declarations(tsconfig: string, outDir: string): void {
+  execFileSync(
+    process.execPath,
+    [
+      join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '--declaration',
+      '--emitDeclarationOnly',
+      '--noEmit',
+      'false',
+      '--rootDir',
+      root,
+      '--outDir',
+      outDir,
+      '-p',
+      join(root, tsconfig),
+    ],
+    { stdio: 'inherit' },
+  );
 }
 
 /**
@@ -70,23 +102,7 @@ async function buildClientPackage(common: Parameters<typeof build>[0]): Promise<
     format: 'cjs',
     banner: { js: '#!/usr/bin/env node' },
   });
-  execFileSync(
-    process.execPath,
-    [
-      join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '--declaration',
-      '--emitDeclarationOnly',
-      '--noEmit',
-      'false',
-      '--rootDir',
-      root,
-      '--outDir',
-      join(out, 'types'),
-      '-p',
-      join(root, 'tsconfig.client-package.json'),
-    ],
-    { stdio: 'inherit' },
-  );
+  declarations('tsconfig.client-package.json', join(out, 'types'));
 }
 
 main()

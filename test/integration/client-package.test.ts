@@ -106,3 +106,64 @@ describe('Package: token-vending-client', () => {
     assert.ok(cli.stdout.trim().length > 20);
   });
 });
+
+/**
+ * `grantVend` for callers' CDK stacks as its own package: packed, installed without its peers (a calling
+ * stack brings aws-cdk-lib and constructs), then used by a stack synthesized with the repository's CDK.
+ */
+describe('Package: token-vending-grant-vend', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'tvm-caller-stack-'));
+
+  beforeAll(async () => {
+    const { stdout } = await run('npm', [
+      'pack',
+      join(ROOT, 'packages', 'grant-vend'),
+      '--pack-destination',
+      scratch,
+      '--silent',
+    ]);
+    const tarball = join(scratch, stdout.trim().split('\n').pop() ?? '');
+    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'a-calling-stack', private: true }));
+    await run(
+      'npm',
+      [
+        'install',
+        tarball,
+        '--legacy-peer-deps',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        '--ignore-scripts',
+      ],
+      { cwd: scratch },
+    );
+  }, 120_000);
+
+  it("grants a caller's role the vend routes of one provider", async () => {
+    writeFileSync(
+      join(scratch, 'stack.cjs'),
+      `const { App, Stack } = require('aws-cdk-lib');
+       const iam = require('aws-cdk-lib/aws-iam');
+       const { grantVend } = require('token-vending-grant-vend');
+       const app = new App();
+       const stack = new Stack(app, 'Orders', { env: { account: '444455556666', region: 'eu-north-1' } });
+       const role = new iam.Role(stack, 'OrdersRole', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
+       grantVend(role, { restApiId: 'a1b2c3d4e5', stageName: 'live', account: '111122223333', region: 'eu-north-1' }, 'bcc-production');
+       console.log(JSON.stringify(app.synth().getStackByName('Orders').template));`,
+    );
+    const { stdout } = await run(process.execPath, ['stack.cjs'], {
+      cwd: scratch,
+      // The calling stack's own CDK: the repository's, as a peer.
+      env: { PATH: process.env.PATH ?? '', NODE_PATH: join(ROOT, 'node_modules') },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    assert.match(
+      stdout,
+      /execute-api:eu-north-1:111122223333:a1b2c3d4e5\/live\/POST\/v1\/tokens\/bcc-production/,
+    );
+    assert.ok(
+      !existsSync(join(scratch, 'node_modules', 'aws-cdk-lib')),
+      'the CDK is the caller stack’s, not installed again',
+    );
+  });
+});
