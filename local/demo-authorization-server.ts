@@ -10,6 +10,8 @@ export interface AuthorizationServerOptions {
   readonly accessTokenTtlSeconds?: number;
   /** Resource (audience) used when a request names none. @default 'https://api.demo.local' */
   readonly defaultResource?: string;
+  /** @default a free port */
+  readonly port?: number;
 }
 
 export interface AuthorizationServer {
@@ -35,7 +37,10 @@ export async function startAuthorizationServer(
 
   let tokenRequests = 0;
   const httpServer: Server = createServer();
-  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const address = httpServer.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const issuer = `http://127.0.0.1:${port}`;
