@@ -33,23 +33,7 @@ async function main(): Promise<void> {
     entryPoints: [join(root, 'infra', 'grant-vend.ts')],
     outfile: join(dist, 'grant-vend', 'index.js'),
   });
-  execFileSync(
-    process.execPath,
-    [
-      join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '--declaration',
-      '--emitDeclarationOnly',
-      '--noEmit',
-      'false',
-      '--rootDir',
-      root,
-      '--outDir',
-      join(dist, 'types'),
-      '-p',
-      join(root, 'tsconfig.client.json'),
-    ],
-    { stdio: 'inherit' },
-  );
+  declarations('tsconfig.client.json', join(dist, 'types'));
   await buildClientPackage(common);
   await buildGrantVendPackage(common);
 }

@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { ERROR_STATUS } from '../../common/wire-contract';
 import { DEMO_CALLER } from '../../local/local-config';
-import { type LocalService, startLocalService } from '../../local/local-service';
-import { createTestTable, type TestTable } from '../support/dynamodb';
-import { RecordingLog } from '../support/recording-log';
+import type { LocalService } from '../../local/local-service';
 import { type CallResult, signedFetch } from '../support/sigv4-client';
+import { startTestLocalRun } from '../support/test-service';
 
 type OpenApi = {
   paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: unknown }> }>>;
@@ -23,24 +22,17 @@ const document = JSON.parse(
  * route, and every body matches the documented schema. The error codes are the wire contract's.
  */
 describe('The OpenAPI document', () => {
-  let table: TestTable;
   let local: LocalService;
+  let stop: () => Promise<void>;
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   ajv.addFormat('date-time', (value: string) => !Number.isNaN(Date.parse(value)));
   ajv.addSchema(document, 'openapi.json');
 
   beforeAll(async () => {
-    table = await createTestTable();
-    local = await startLocalService(
-      { port: 0, dynamoDbEndpoint: table.endpoint, tableName: table.tableName },
-      new RecordingLog(),
-    );
+    ({ local, stop } = await startTestLocalRun());
   });
 
-  afterAll(async () => {
-    await local.stop();
-    await table.dispose();
-  });
+  afterAll(() => stop());
 
   /** The schema the document gives for this route, method and status, or a failed assertion. */
   function check(route: string, method: string, result: CallResult): void {

@@ -3,9 +3,8 @@ import { execFile, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DEMO_CALLER } from '../../local/local-config';
-import { type LocalService, startLocalService } from '../../local/local-service';
-import { createTestTable, type TestTable } from '../support/dynamodb';
-import { RecordingLog } from '../support/recording-log';
+import type { LocalService } from '../../local/local-service';
+import { startTestLocalRun } from '../support/test-service';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -14,21 +13,14 @@ const python = spawnSync('python3', ['-c', 'import botocore'], { stdio: 'ignore'
 
 /** The README's examples in other languages, run against the local run with real SigV4. */
 describe('Calling from other languages', () => {
-  let table: TestTable;
   let local: LocalService;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    table = await createTestTable();
-    local = await startLocalService(
-      { port: 0, dynamoDbEndpoint: table.endpoint, tableName: table.tableName },
-      new RecordingLog(),
-    );
+    ({ local, stop } = await startTestLocalRun());
   });
 
-  afterAll(async () => {
-    await local.stop();
-    await table.dispose();
-  });
+  afterAll(() => stop());
 
   const env = () => ({
     PATH: process.env.PATH ?? '',

@@ -8,9 +8,10 @@ import type { Log } from '../../lambda/logging';
 import type { OAuthTokenClientOptions } from '../../lambda/oauth/token-client';
 import type { TokenVendor } from '../../lambda/token-vendor';
 import { type LocalGateway, startLocalGateway } from '../../local/local-gateway';
+import { type LocalService, startLocalService } from '../../local/local-service';
 import { localSealer } from '../../local/sealing';
 import type { CallerKey } from '../../local/sigv4-verifier';
-import type { TestTable } from './dynamodb';
+import { createTestTable, type TestTable } from './dynamodb';
 import { RecordingLog } from './recording-log';
 import { type CallResult, signedFetch } from './sigv4-client';
 
@@ -112,5 +113,24 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     vend: (providerId, body, caller) => call('POST', `/v1/tokens/${providerId}`, withBody(body), caller),
     evict: (providerId, body, caller) => call('DELETE', `/v1/tokens/${providerId}`, withBody(body), caller),
     close: () => gateway.close(),
+  };
+}
+
+/**
+ * The local run in this process (`npm start` without configuration: the demo provider and caller) on a
+ * table of its own in the run's DynamoDB Local; `stop` ends both.
+ */
+export async function startTestLocalRun(): Promise<{ local: LocalService; stop(): Promise<void> }> {
+  const table = await createTestTable();
+  const local = await startLocalService(
+    { port: 0, dynamoDbEndpoint: table.endpoint, tableName: table.tableName },
+    new RecordingLog(),
+  );
+  return {
+    local,
+    stop: async () => {
+      await local.stop();
+      await table.dispose();
+    },
   };
 }
