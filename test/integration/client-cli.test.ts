@@ -40,6 +40,20 @@ describe('Client and CLI against the local run', () => {
   const client = (overrides: Partial<ConstructorParameters<typeof TvmClient>[0]> = {}) =>
     new TvmClient({ endpoint, region: 'us-east-1', credentials: CALLER, ...overrides });
 
+  /** A token the local run's table holds for `partner` with one scope, as another container left it. */
+  const seedPartner = (scope: string, token: string, times: { ageSeconds: number; leftSeconds: number }) =>
+    seedToken(
+      table,
+      cacheKey({
+        providerId: 'partner',
+        tokenEndpoint: provider.tokenEndpoint,
+        clientId: 'c',
+        scopes: [scope],
+      }),
+      token,
+      times,
+    );
+
   beforeAll(async () => {
     [table, provider, failing] = await Promise.all([
       createTestTable(),
@@ -144,13 +158,7 @@ describe('Client and CLI against the local run', () => {
 
     it('does not let a caller with a longer minTtl join a call that asks for less', async () => {
       // The service holds a token with 1000 s left; a fresh one lasts 3600 s.
-      const key = cacheKey({
-        providerId: 'partner',
-        tokenEndpoint: provider.tokenEndpoint,
-        clientId: 'c',
-        scopes: ['write'],
-      });
-      await seedToken(table, key, 'seeded-thousand-seconds', { ageSeconds: 2600, leftSeconds: 1000 });
+      await seedPartner('write', 'seeded-thousand-seconds', { ageSeconds: 2600, leftSeconds: 1000 });
       const tvm = client();
       // Issued together: the second is made while the first is in flight.
       const [short, long] = await Promise.all([
@@ -221,13 +229,7 @@ describe('Client and CLI against the local run', () => {
 
     it('gives an authorized fetch that evicts the rejected token and retries once on a 401 from the API', async () => {
       // The service holds a token issued 100 s ago: old enough to be evicted when the API rejects it.
-      const key = cacheKey({
-        providerId: 'partner',
-        tokenEndpoint: provider.tokenEndpoint,
-        clientId: 'c',
-        scopes: ['audit'],
-      });
-      await seedToken(table, key, 'seeded-then-revoked', { ageSeconds: 100, leftSeconds: 3000 });
+      await seedPartner('audit', 'seeded-then-revoked', { ageSeconds: 100, leftSeconds: 3000 });
       const tvm = client();
       const before = provider.requests.length;
       const authorized = tvm.authorizedFetch('partner', { scope: 'audit' }, { origins: [apiUrl] });

@@ -12,6 +12,31 @@ import { RecordingLog } from '../support/recording-log';
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
 
+/** `npm pack` of one of packages/, installed alone in a scratch project, as another repository would. */
+async function packAndInstall(
+  name: string,
+  scratch: string,
+  project: string,
+  options: string[] = [],
+): Promise<void> {
+  const { stdout } = await run('npm', [
+    'pack',
+    join(ROOT, 'packages', name),
+    '--pack-destination',
+    scratch,
+    '--silent',
+  ]);
+  const tarball = join(scratch, stdout.trim().split('\n').pop() ?? '');
+  writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: project, private: true }));
+  await run(
+    'npm',
+    ['install', tarball, ...options, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'],
+    {
+      cwd: scratch,
+    },
+  );
+}
+
 /**
  * The caller's package as another repository gets it: `npm pack` of packages/client, installed alone in a
  * scratch project, then used from CommonJS and from ESM (with top-level await) against the local run.
@@ -27,25 +52,7 @@ describe('Package: token-vending-client', () => {
       { port: 0, dynamoDbEndpoint: table.endpoint, tableName: table.tableName },
       new RecordingLog(),
     );
-    const { stdout } = await run('npm', [
-      'pack',
-      join(ROOT, 'packages', 'client'),
-      '--pack-destination',
-      scratch,
-      '--silent',
-    ]);
-    const tarball = join(scratch, stdout.trim().split('\n').pop() ?? '');
-    writeFileSync(
-      join(scratch, 'package.json'),
-      JSON.stringify({ name: 'a-calling-service', private: true }),
-    );
-    await run(
-      'npm',
-      ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'],
-      {
-        cwd: scratch,
-      },
-    );
+    await packAndInstall('client', scratch, 'a-calling-service');
   }, 180_000);
 
   afterAll(async () => {
@@ -115,28 +122,8 @@ describe('Package: token-vending-grant-vend', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'tvm-caller-stack-'));
 
   beforeAll(async () => {
-    const { stdout } = await run('npm', [
-      'pack',
-      join(ROOT, 'packages', 'grant-vend'),
-      '--pack-destination',
-      scratch,
-      '--silent',
-    ]);
-    const tarball = join(scratch, stdout.trim().split('\n').pop() ?? '');
-    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'a-calling-stack', private: true }));
-    await run(
-      'npm',
-      [
-        'install',
-        tarball,
-        '--legacy-peer-deps',
-        '--no-audit',
-        '--no-fund',
-        '--prefer-offline',
-        '--ignore-scripts',
-      ],
-      { cwd: scratch },
-    );
+    // Without its peers: a calling stack brings its own aws-cdk-lib and constructs.
+    await packAndInstall('grant-vend', scratch, 'a-calling-stack', ['--legacy-peer-deps']);
   }, 120_000);
 
   it("grants a caller's role the vend routes of one provider", async () => {
