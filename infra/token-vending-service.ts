@@ -198,6 +198,8 @@ export class TokenVendingService extends Construct {
         sourceMap: FUNCTION_BUNDLE.sourceMap,
         target: FUNCTION_BUNDLE.target,
         format: nodejs.OutputFormat.CJS,
+        // esbuild's own report of every build would bury synth's and the tests' output; warnings still show.
+        logLevel: nodejs.LogLevel.WARNING,
         externalModules: [...FUNCTION_BUNDLE.externalModules],
         // The providers file travels inside the code asset: configuration, never in the environment.
         commandHooks: providersFileHook(this.providers),

@@ -30,6 +30,9 @@ export async function startAuthorizationServer(
   options: AuthorizationServerOptions,
 ): Promise<AuthorizationServer> {
   const { default: Provider } = await import('oidc-provider');
+  // In memory by design (a demo and test server of one process); a fresh adapter of oidc-provider's own
+  // rather than its default one, whose warning is about running it in production.
+  const { createMemoryAdapter } = await import('oidc-provider/lib/adapters/memory_adapter.js');
   const scopes = options.scopes ?? ['demo.read', 'demo.write'];
   const defaultResource = options.defaultResource ?? 'https://api.demo.local';
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -53,6 +56,7 @@ export async function startAuthorizationServer(
       scope: scopes.join(' '),
       ...client,
     })),
+    adapter: createMemoryAdapter(),
     jwks: { keys: [signingKey] },
     scopes: [...scopes],
     ttl: { ClientCredentials: options.accessTokenTtlSeconds ?? 3600 },

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { DEMO_CALLER } from '../../local/local-config';
 import { type LocalService, startLocalService } from '../../local/local-service';
@@ -35,6 +35,22 @@ async function packAndInstall(
       cwd: scratch,
     },
   );
+}
+
+/**
+ * The Nodes a calling service may run the client on, besides the suite's own (the function's runtime, 24):
+ * every other `node` on PATH, outside this repository (the machine's own, here 20). Callers' services are not
+ * the function; the client supports what its `engines` says.
+ */
+function callerNodes(): Array<{ version: string; path: string }> {
+  const found = new Map<string, string>([[process.version, process.execPath]]);
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, 'node');
+    if (!dir || dir.startsWith(ROOT) || !existsSync(candidate)) continue;
+    const version = execFileSync(candidate, ['--version'], { encoding: 'utf8' }).trim();
+    if (!found.has(version)) found.set(version, realpathSync(candidate));
+  }
+  return [...found].map(([version, path]) => ({ version, path }));
 }
 
 /**
@@ -95,6 +111,37 @@ describe('Package: token-vending-client', () => {
     );
     const { stdout } = await run(process.execPath, ['vend.cjs'], { cwd: scratch, env: env() });
     assert.equal(stdout.trim(), 'Bearer true');
+  });
+
+  const nodes = callerNodes();
+  it('is tried on a Node older than the function’s where the machine has one (in CI it must)', () => {
+    const majors = nodes.map(({ version }) => Number(version.slice(1).split('.')[0]));
+    if (process.env.CI) assert.ok(Math.min(...majors) <= 20, `only ${nodes.map((n) => n.version)} found`);
+    assert.ok(majors.includes(24));
+  });
+
+  it.each(nodes)('vends from CommonJS, ESM and the CLI on Node $version', async ({ path }) => {
+    writeFileSync(
+      join(scratch, 'vend-any.cjs'),
+      `const { TvmClient } = require('token-vending-client');
+       new TvmClient({ endpoint: process.env.TVM_ENDPOINT }).getToken('demo')
+         .then((token) => console.log(process.version, token.tokenType));`,
+    );
+    writeFileSync(
+      join(scratch, 'vend-any.mjs'),
+      `import { TvmClient } from 'token-vending-client';
+       const token = await new TvmClient({ endpoint: process.env.TVM_ENDPOINT }).getToken('demo');
+       console.log(process.version, token.tokenType);`,
+    );
+    const version = execFileSync(path, ['--version'], { encoding: 'utf8' }).trim();
+    for (const script of ['vend-any.cjs', 'vend-any.mjs']) {
+      const { stdout, stderr } = await run(path, [script], { cwd: scratch, env: env() });
+      assert.equal(stdout.trim(), `${version} Bearer`);
+      assert.equal(stderr, '', 'no deprecation or engine warning');
+    }
+    const cli = join(scratch, 'node_modules', 'token-vending-client', 'dist', 'tvm.cjs');
+    const vended = await run(path, [cli, 'vend', 'demo', '--raw'], { cwd: scratch, env: env() });
+    assert.ok(vended.stdout.trim().length > 20);
   });
 
   it('vends from ESM with top-level await, and the CLI runs from the package', async () => {
