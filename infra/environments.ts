@@ -44,8 +44,15 @@ export interface EnvironmentSettings {
    * the reservation, or ask AWS for a higher limit first. @default 100
    */
   readonly reservedConcurrency?: number;
-  /** A role that may read the providers' secrets besides the function. */
+  /** A role that may read the providers' secrets besides the function, and change the keys' and secrets' policies. */
   readonly breakGlassRoleArn?: string;
+  /**
+   * The role CloudFormation deploys with, if not the CDK bootstrap's execution role (`cdk deploy --role-arn`
+   * or another synthesizer): only it and the break-glass role may change the keys' and secrets' policies.
+   */
+  readonly deployRoleArn?: string;
+  /** `customer-managed`: the stack creates the table's key, usable only by the function. @default 'aws-managed' */
+  readonly tableEncryption?: 'aws-managed' | 'customer-managed';
   /**
    * `false`: the providers' secrets exist already (made by another stack or by hand), named by the entries'
    * `secretId` (a name or a complete ARN); the stack references them instead of creating placeholders.

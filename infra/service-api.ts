@@ -87,7 +87,12 @@ export function createServiceApi(scope: Construct, props: ServiceApiProps): apig
   });
   addGatewayResponses(api);
 
-  const integration = new apigateway.LambdaIntegration(props.handler, { proxy: true });
+  // No test-invoke permission: API Gateway's TestInvokeMethod (an apigateway:POST admin action) would call
+  // the function with neither SigV4 nor the resource policy.
+  const integration = new apigateway.LambdaIntegration(props.handler, {
+    proxy: true,
+    allowTestInvoke: false,
+  });
   const v1 = api.root.addResource('v1');
   const token = v1.addResource('tokens').addResource('{provider}');
   token.addMethod('POST', integration);

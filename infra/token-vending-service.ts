@@ -16,8 +16,11 @@ import { TOKEN_TABLE } from '../lambda/cache/dynamodb-tier';
 import { parseProviderConfig } from '../lambda/config/load-providers';
 import type { ProviderConfig, ProviderEntryInput } from '../lambda/config/provider-schema';
 import { acknowledge } from './cdk-nag';
+import { deployRoleArn } from './deploy-role';
 import { FUNCTION_BUNDLE } from './function-bundle';
 import { grantVend } from './grant-vend';
+import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
+import { restrictSecret } from './secret-policies';
 import { type ApiEndpoint, admittedAccounts, createServiceApi } from './service-api';
 import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
@@ -47,8 +50,23 @@ export interface TokenVendingServiceProps {
    * @default true
    */
   readonly createSecrets?: boolean;
-  /** Encrypt the table with this customer-managed key instead of an AWS-managed one. @default AWS-managed key */
+  /**
+   * Encrypt the table with this customer-managed key instead of an AWS-managed one. Its policy is its
+   * owner's: `docs/operations.md` ("Who can do what") says what it should allow. @default AWS-managed key
+   */
   readonly tableEncryptionKey?: kms.IKey;
+  /**
+   * `customer-managed`: the service creates the table's key (`TableKey`), which only the function role may
+   * use, and only through DynamoDB; so a principal allowed `dynamodb:GetItem` by IAM still reads nothing.
+   * Ignored when `tableEncryptionKey` is given. @default 'aws-managed'
+   */
+  readonly tableEncryption?: 'aws-managed' | 'customer-managed';
+  /**
+   * The role CloudFormation deploys the stack with: the key and secret policies let only it (and the
+   * break-glass role) change them, or delete a secret.
+   * @default the CDK bootstrap's execution role, as the stack's synthesizer names it
+   */
+  readonly deployRoleArn?: string;
   /** @default true */
   readonly pointInTimeRecovery?: boolean;
   /** What happens to the table and secrets when the stack is deleted. @default RemovalPolicy.RETAIN */
@@ -70,8 +88,9 @@ export interface TokenVendingServiceProps {
   /** An address the stack's own alarm topic mails (confirm the subscription mail once). @default none */
   readonly alarmEmail?: string;
   /**
-   * A role that may read the providers' secrets besides the function (an operator's break-glass role). The
-   * secrets' resource policies deny every other principal, whatever its IAM policies say.
+   * A role that may read the providers' secrets besides the function (an operator's break-glass role), and
+   * change the keys' and secrets' policies besides the deploying role. The secrets' resource policies deny
+   * every other principal, whatever its IAM policies say.
    * @default none
    */
   readonly breakGlassRoleArn?: string;
@@ -110,6 +129,10 @@ export class TokenVendingService extends Construct {
   public readonly table: dynamodb.Table;
   /** Seals the tokens the function stores in the table; only the function's role may use it. */
   public readonly sealingKey: kms.Key;
+  /** The table's key, when the service created it (`tableEncryption: 'customer-managed'`). */
+  public readonly tableKey: kms.Key | undefined;
+  /** The HMAC key that names callers in the table's budget counters; only the function's role may read it. */
+  public readonly counterKey: secretsmanager.Secret;
   public readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
   public readonly providers: readonly ProviderConfig[];
   public readonly dashboard: cloudwatch.Dashboard;
@@ -125,12 +148,31 @@ export class TokenVendingService extends Construct {
     const settings = withDefaults(props);
     const { removalPolicy } = settings;
 
+    const role = new iam.Role(this, 'FunctionRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Token vending function: its log group, its table, the secrets of its providers',
+    });
+    const deployer = deployRoleArn(this, props.deployRoleArn);
+    const policyAdmins = [deployer, ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : [])];
+    const policyRoles = { functionRoleArn: role.roleArn, policyAdminArns: policyAdmins };
+
+    this.tableKey =
+      !props.tableEncryptionKey && props.tableEncryption === 'customer-managed'
+        ? new kms.Key(this, 'TableKey', {
+            description:
+              "Encrypts the token vending service's table; only the function uses it, through DynamoDB",
+            enableKeyRotation: true,
+            removalPolicy,
+            policy: tableKeyPolicy(this, policyRoles),
+          })
+        : undefined;
+    const tableKey = props.tableEncryptionKey ?? this.tableKey;
     this.table = new dynamodb.Table(this, 'TokenTable', {
       partitionKey: { name: TOKEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: TOKEN_TABLE.ttlAttribute,
-      ...(props.tableEncryptionKey
-        ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.tableEncryptionKey }
+      ...(tableKey
+        ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: tableKey }
         : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
       removalPolicy,
@@ -151,12 +193,14 @@ export class TokenVendingService extends Construct {
       retention: settings.logRetention,
       removalPolicy,
     });
-    const role = new iam.Role(this, 'FunctionRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Token vending function: its log group, its table, the secrets of its providers',
-    });
     logGroup.grantWrite(role);
-    this.sealingKey = this.createSealingKey(role, removalPolicy);
+    this.sealingKey = new kms.Key(this, 'TokenSealingKey', {
+      description: 'Seals the OAuth tokens the token vending function caches in its table',
+      enableKeyRotation: true,
+      removalPolicy,
+      policy: sealingKeyPolicy(this, policyRoles),
+    });
+    this.counterKey = this.createCounterKey(removalPolicy);
 
     const egress =
       props.egress?.type === 'fixed' ? createFixedEgress(this, props.egress.zones ?? 2) : undefined;
@@ -190,6 +234,8 @@ export class TokenVendingService extends Construct {
       environment: {
         TVM_TABLE: this.table.tableName,
         TVM_SEALING_KEY_ID: this.sealingKey.keyArn,
+        // The ARN, never the value: the function reads the key from Secrets Manager once per container.
+        TVM_COUNTER_KEY_SECRET_ARN: this.counterKey.secretArn,
         POWERTOOLS_SERVICE_NAME: 'token-vending',
         NODE_OPTIONS: '--enable-source-maps',
       },
@@ -218,30 +264,26 @@ export class TokenVendingService extends Construct {
     // Exactly what the function does with its table: read an item, and (conditional UpdateItem) take a
     // lease, write a token and give the lease back, evict a token, count a budget. Nothing is deleted.
     this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
-    // A customer-managed table key must let the function use the table at all, or every call fails.
+    // A customer-managed table key must let the function use the table at all, or every call fails. The
+    // service's own table key names the function in its policy instead.
     props.tableEncryptionKey?.grantEncryptDecrypt(this.function);
     for (const secret of this.secrets.values()) {
       secret.grantRead(this.function);
-      // Only the function (and the break-glass role) may read a secret, whatever other IAM policies say.
-      // Writing the value stays with the account's operators.
-      secret.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: 'OnlyTheFunctionReads',
-          effect: iam.Effect.DENY,
-          principals: [new iam.AnyPrincipal()],
-          actions: ['secretsmanager:GetSecretValue'],
-          resources: ['*'],
-          conditions: {
-            StringNotEquals: {
-              'aws:PrincipalArn': [
-                role.roleArn,
-                ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : []),
-              ],
-            },
-          },
-        }),
+      // Only the function (and the break-glass role) may read a secret, whatever other IAM policies say, and
+      // only the deploying and break-glass roles may lift that. Writing the value stays with the operators.
+      restrictSecret(
+        secret,
+        [role.roleArn, ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : [])],
+        policyAdmins,
       );
     }
+    this.counterKey.grantRead(this.function);
+    // Nobody but the function reads the counter key, break-glass included: no operator task needs it. Its
+    // value is never written by hand either: a known value would let a table reader name callers again.
+    restrictSecret(this.counterKey, [role.roleArn], policyAdmins, [
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:UpdateSecret',
+    ]);
 
     this.api = createServiceApi(this, {
       ...settings,
@@ -282,54 +324,21 @@ export class TokenVendingService extends Construct {
   }
 
   /**
-   * The key that seals cached tokens (envelope encryption: the function asks it for data keys and to unwrap
-   * them). Its key policy lets the account administer it but not use it; only the function's role may, and
-   * only under the service's encryption context.
+   * The key of the HMAC that names callers in the table's budget counters, so a table reader cannot match
+   * counters to candidate role ARNs. Secrets Manager generates it at deploy: its value is in no template.
    */
-  private createSealingKey(role: iam.IRole, removalPolicy: RemovalPolicy): kms.Key {
-    const account = Stack.of(this).account;
-    return new kms.Key(this, 'TokenSealingKey', {
-      description: 'Seals the OAuth tokens the token vending function caches in its table',
-      enableKeyRotation: true,
+  private createCounterKey(removalPolicy: RemovalPolicy): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, 'CallerCounterKey', {
+      description: "HMAC-SHA256 key naming callers in the token vending table's budget counters",
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
       removalPolicy,
-      policy: new iam.PolicyDocument({
-        statements: [
-          new iam.PolicyStatement({
-            sid: 'AdministerButNotUse',
-            principals: [new iam.AccountRootPrincipal()],
-            actions: [
-              'kms:Create*',
-              'kms:Describe*',
-              'kms:Enable*',
-              'kms:List*',
-              'kms:Put*',
-              'kms:Update*',
-              'kms:Revoke*',
-              'kms:Disable*',
-              'kms:Get*',
-              'kms:Delete*',
-              'kms:TagResource',
-              'kms:UntagResource',
-              'kms:ScheduleKeyDeletion',
-              'kms:CancelKeyDeletion',
-            ],
-            resources: ['*'],
-          }),
-          new iam.PolicyStatement({
-            sid: 'SealAndOpenTokens',
-            principals: [new iam.ArnPrincipal(role.roleArn)],
-            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-            resources: ['*'],
-            conditions: {
-              StringEquals: {
-                'kms:EncryptionContext:service': 'token-vending',
-                'aws:PrincipalAccount': account,
-              },
-            },
-          }),
-        ],
-      }),
     });
+    acknowledge(
+      secret,
+      'AwsSolutions-SMG4',
+      'Rotating the counter key would only restart at most a minute of budget counters, so it could be allowed, but a rotation function is not worth that; if the key is ever exposed, the break-glass role puts a new random value (docs/operations.md).',
+    );
+    return secret;
   }
 
   private secretFor(

@@ -24,6 +24,8 @@ export function serviceSettings(settings: EnvironmentSettings): Omit<TokenVendin
     ...(settings.throttling ? { throttling: settings.throttling } : {}),
     ...(settings.egress === 'fixed' ? { egress: { type: 'fixed', zones: settings.egressZones ?? 2 } } : {}),
     ...(settings.breakGlassRoleArn ? { breakGlassRoleArn: settings.breakGlassRoleArn } : {}),
+    ...(settings.deployRoleArn ? { deployRoleArn: settings.deployRoleArn } : {}),
+    ...(settings.tableEncryption ? { tableEncryption: settings.tableEncryption } : {}),
     ...(settings.reservedConcurrency === undefined
       ? {}
       : { reservedConcurrentExecutions: settings.reservedConcurrency }),

@@ -48,6 +48,17 @@ describe('cdk-nag AwsSolutions', () => {
     assert.doesNotThrow(() => app.synth());
   });
 
+  it("reports nothing unacknowledged with the service's own table key and a break-glass role", () => {
+    const { app } = synthService(
+      {
+        tableEncryption: 'customer-managed',
+        breakGlassRoleArn: 'arn:aws:iam::111122223333:role/break-glass',
+      },
+      { nag: true },
+    );
+    assert.doesNotThrow(() => app.synth());
+  });
+
   it('gives a reason for every acknowledgement', () => {
     const { stack } = synthService({ tracing: true });
     const acknowledgements = stack.node

@@ -55,13 +55,14 @@ describe('Construct: TokenVendingService', () => {
       template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     });
 
-    it('gets only the table name and the sealing key id from the environment, no secret', () => {
+    it('gets only the table name, the sealing key id and the counter key secret ARN from the environment, no secret', () => {
       const { template } = synthService();
       const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
       const variables = fn?.Properties.Environment.Variables as Record<string, unknown>;
       assert.deepEqual(Object.keys(variables).sort(), [
         'NODE_OPTIONS',
         'POWERTOOLS_SERVICE_NAME',
+        'TVM_COUNTER_KEY_SECRET_ARN',
         'TVM_SEALING_KEY_ID',
         'TVM_TABLE',
       ]);
@@ -84,9 +85,16 @@ describe('Construct: TokenVendingService', () => {
         };
       };
       assert.equal(key.EnableKeyRotation, true);
-      const [administer, use] = key.KeyPolicy.Statement;
+      const bySid = (sid: string) => key.KeyPolicy.Statement.find((statement) => statement.Sid === sid);
+      const [administer, use] = [bySid('AdministerButNotUse'), bySid('SealAndOpenTokens')];
       assert.ok(administer && use);
-      for (const action of ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:*']) {
+      for (const action of [
+        'kms:Decrypt',
+        'kms:GenerateDataKey',
+        'kms:Encrypt',
+        'kms:*',
+        'kms:CreateGrant',
+      ]) {
         assert.ok(!administer.Action.includes(action), `the account may administer, not use: ${action}`);
       }
       assert.deepEqual(use.Action, ['kms:GenerateDataKey', 'kms:Decrypt']);
@@ -112,7 +120,9 @@ describe('Construct: TokenVendingService', () => {
 
     it('lets only the function role, and a named break-glass role, read the secrets', () => {
       const { template } = synthService({ breakGlassRoleArn: 'arn:aws:iam::111122223333:role/break-glass' });
-      const policies = Object.values(template.findResources('AWS::SecretsManager::ResourcePolicy'));
+      const policies = Object.values(template.findResources('AWS::SecretsManager::ResourcePolicy')).filter(
+        (policy) => !JSON.stringify(policy.Properties.SecretId).includes('CallerCounterKey'),
+      );
       assert.equal(policies.length, PROVIDERS.length);
       for (const policy of policies) {
         const [statement] = (
@@ -247,7 +257,9 @@ describe('Construct: TokenVendingService', () => {
   describe('secrets and IAM', () => {
     it('creates one secret per provider, named by its secretId, with no value in the template', () => {
       const { template } = synthService();
-      const secrets = Object.values(template.findResources('AWS::SecretsManager::Secret'));
+      const secrets = Object.entries(template.findResources('AWS::SecretsManager::Secret'))
+        .filter(([id]) => !id.includes('CallerCounterKey'))
+        .map(([, secret]) => secret);
       assert.deepEqual(secrets.map((secret) => secret.Properties.Name).sort(), [
         'token-vending/alpha',
         'token-vending/beta',
@@ -275,8 +287,9 @@ describe('Construct: TokenVendingService', () => {
         ]);
       }
       const secretResources = secrets.flatMap((statement) => statement.Resource);
-      assert.equal(secretResources.length, 2, 'exactly the two providers’ secrets');
+      assert.equal(secretResources.length, 3, 'exactly the two providers’ secrets and the counter key');
       assert.match(JSON.stringify(secretResources), /Secretalpha.*Secretbeta/);
+      assert.match(JSON.stringify(secretResources), /CallerCounterKey/);
       for (const statement of statements) {
         assert.ok(
           !statement.Action.some((action) => action.includes('*')),
@@ -290,7 +303,8 @@ describe('Construct: TokenVendingService', () => {
 
     it('references existing secrets by name instead of creating them', () => {
       const { template } = synthService({ createSecrets: false });
-      template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      // Only the counter key, which the stack always generates.
+      template.resourceCountIs('AWS::SecretsManager::Secret', 1);
       const secrets = policyStatements(template).filter((statement) =>
         statement.Action.includes('secretsmanager:GetSecretValue'),
       );
