@@ -230,6 +230,17 @@ export const ProviderEntrySchema = z
       }
       entry.callers.forEach((caller, index) => {
         if (typeof caller === 'string') return;
+        // An empty list would read as "no limit" to one reader and "nothing" to another; absent already
+        // means the provider's lists, so empty is refused rather than guessed at.
+        for (const field of ['scopes', 'audiences'] as const) {
+          if (caller[field]?.length === 0) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['callers', index, field],
+              message: `is empty for caller ${caller.principal}: leave it out for the provider's list, or name at least one`,
+            });
+          }
+        }
         caller.scopes?.forEach((scope, scopeIndex) => {
           if (!entry.allowedScopes.includes(scope)) {
             ctx.addIssue({
