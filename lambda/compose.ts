@@ -1,6 +1,7 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbBudgetLedger } from './budget/budget-ledger';
+import type { CounterKeySource } from './budget/caller-counter-names';
 import { DynamoDbTier } from './cache/dynamodb-tier';
 import { FallbackTier } from './cache/fallback-tier';
 import { InProcessTier } from './cache/in-process-tier';
@@ -32,6 +33,8 @@ export interface ServiceParts {
   readonly metrics?: Metrics;
   /** Seals tokens written to the table; required with a table. */
   readonly sealer?: TokenSealer;
+  /** The key that names callers in the budget counters. @default a random key of this process */
+  readonly counterKey?: CounterKeySource;
 }
 
 /** Wires one service instance, as a Lambda container or a local instance holds it. */
@@ -76,6 +79,7 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     log,
     ...now,
     ...(parts.evictFloorSeconds === undefined ? {} : { evictFloorSeconds: parts.evictFloorSeconds }),
+    ...(parts.counterKey ? { counterKey: parts.counterKey } : {}),
     ...(parts.dynamoDb && parts.tableName
       ? { budgetLedger: new DynamoDbBudgetLedger({ client: parts.dynamoDb, tableName: parts.tableName }) }
       : {}),

@@ -143,12 +143,15 @@ export const ProviderEntrySchema = z
     maxTokenLifetimeSeconds: z.optional(whole(60, 366 * 86_400)),
     /**
      * Requests to the provider per minute, across all containers: what one caller may cause, and what all
-     * callers together may. @default { perCallerPerMinute: 30, perMinute: 120 }
+     * callers together may; and how many cached tokens one caller may evict (each eviction is charged to
+     * its caller as the upstream request it causes). @default { perCallerPerMinute: 30, perMinute: 120,
+     * evictionsPerCallerPerMinute: 10 }
      */
     upstreamBudget: z.optional(
       z.strictObject({
         perCallerPerMinute: z.optional(whole(1, 100_000)),
         perMinute: z.optional(whole(1, 1_000_000)),
+        evictionsPerCallerPerMinute: z.optional(whole(1, 10_000)),
       }),
     ),
     /**

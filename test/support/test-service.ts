@@ -1,3 +1,4 @@
+import { type CounterKeySource, RandomCounterKey } from '../../lambda/budget/caller-counter-names';
 import type { TokenSealer } from '../../lambda/cache/token-sealer';
 import { composeService } from '../../lambda/compose';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
@@ -52,6 +53,8 @@ export interface TestServiceOptions {
   readonly evictFloorSeconds?: number;
   /** @default a sealer on the local run's wrapping key, so that instances open each other's tokens */
   readonly sealer?: TokenSealer;
+  /** @default one random key for the test run, so that instances sharing a table share budgets */
+  readonly counterKey?: CounterKeySource;
 }
 
 export interface TestService {
@@ -64,6 +67,9 @@ export interface TestService {
   call(method: string, path: string, body?: string, caller?: CallerKey): Promise<CallResult>;
   close(): Promise<void>;
 }
+
+/** Random for each run: instances of one run share it, as a stack's containers share the stack's key. */
+const RUN_COUNTER_KEY = new RandomCounterKey();
 
 /** The handler behind the real local gateway, called with real SigV4 signatures. */
 export async function startTestService(options: TestServiceOptions): Promise<TestService> {
@@ -82,6 +88,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     log: options.log ?? log,
     tokenClient: { retry: { baseDelayMs: 20, maxDelayMs: 100 }, ...options.tokenClient },
     evictFloorSeconds: options.evictFloorSeconds ?? 0,
+    counterKey: options.counterKey ?? RUN_COUNTER_KEY,
     ...(options.now ? { now: options.now } : {}),
   });
   const { onRequest } = options;
