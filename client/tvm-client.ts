@@ -150,21 +150,21 @@ export class TvmClient {
   }
 
   /**
-   * Drops a token here and in the service after the third-party API rejected it. Name the rejected token:
-   * the service then evicts only that one, and only if it is still the cached one, so that many callers
-   * who saw one token rejected cause one renewal.
+   * Drops a token here and in the service after the third-party API rejected it. The service evicts only
+   * the token named, only if it is still the cached one, so that many callers who saw one token rejected
+   * cause one renewal; the eviction counts against this caller's budgets. Without `rejected`, the token
+   * named is the one this client holds; holding none, there is nothing to name and the service is not asked.
    */
   async evict(provider: string, selectors: TokenSelectors = {}, rejected?: string): Promise<void> {
     const key = cacheKeyOf(provider, selectors);
-    if (rejected === undefined || this.tokens.get(key)?.accessToken === rejected) this.tokens.delete(key);
+    const named = rejected ?? this.tokens.get(key)?.accessToken;
+    if (named === undefined) return;
+    if (this.tokens.get(key)?.accessToken === named) this.tokens.delete(key);
     const body = requestBody({ ...selectors, minTtl: undefined });
-    const withFingerprint =
-      rejected === undefined
-        ? body
-        : JSON.stringify({
-            ...(body ? JSON.parse(body) : {}),
-            token_fingerprint: tokenFingerprint(rejected),
-          });
+    const withFingerprint = JSON.stringify({
+      ...(body ? JSON.parse(body) : {}),
+      token_fingerprint: tokenFingerprint(named),
+    });
     await this.call('DELETE', `/v1/tokens/${encodeURIComponent(provider)}`, withFingerprint);
   }
 

@@ -7,6 +7,7 @@ import { FallbackTier } from './cache/fallback-tier';
 import { InProcessTier } from './cache/in-process-tier';
 import { MemoryTokenStore } from './cache/memory-token-store';
 import type { TokenSealer } from './cache/token-sealer';
+import type { EndpointPolicy } from './config/load-providers';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
 import { LastGoodCredentials } from './credentials/last-good-credentials';
@@ -33,6 +34,8 @@ export interface ServiceParts {
   readonly metrics?: Metrics;
   /** Seals tokens written to the table; required with a table. */
   readonly sealer?: TokenSealer;
+  /** Which addresses token requests may connect to (`local`: loopback too). @default 'public' */
+  readonly endpoints?: EndpointPolicy;
   /** The key that names callers in the budget counters. @default a random key of this process */
   readonly counterKey?: CounterKeySource;
 }
@@ -67,7 +70,11 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
   const vendor = new TokenVendor({
     providers: parts.providers,
     credentials: new LastGoodCredentials(parts.credentials, { log, ...now }),
-    tokenClient: new OAuthTokenClient({ ...now, ...parts.tokenClient }),
+    tokenClient: new OAuthTokenClient({
+      ...now,
+      endpoints: parts.endpoints ?? 'public',
+      ...parts.tokenClient,
+    }),
     // With a shared table, memory is trusted a minute (evictions elsewhere show within it); alone, it is the cache.
     memory:
       parts.memory ??

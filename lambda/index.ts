@@ -27,14 +27,13 @@ if (!sealingKeyId) throw new Error('TVM_SEALING_KEY_ID is not set');
 const counterKeySecretArn = process.env.TVM_COUNTER_KEY_SECRET_ARN;
 if (!counterKeySecretArn) throw new Error('TVM_COUNTER_KEY_SECRET_ARN is not set');
 const secretsClient = createSecretsClient();
+// TVM_LOCAL_ENDPOINTS=allow lets a test run this entry against loopback providers; the stack never sets it.
+const endpoints = process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public';
 
 const logger = createLogger();
 const { handler: apiHandler } = composeService({
-  // TVM_LOCAL_ENDPOINTS=allow lets a test run this entry against loopback providers; the stack never sets it.
-  providers: loadProvidersFile(
-    process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'),
-    process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public',
-  ),
+  providers: loadProvidersFile(process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'), endpoints),
+  endpoints,
   credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
   counterKey: new SecretsManagerCounterKey({ client: secretsClient, secretId: counterKeySecretArn }),
   dynamoDb: createTableClient(),

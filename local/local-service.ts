@@ -110,6 +110,8 @@ export async function startLocalService(
       dynamoDb,
       tableName: settings.tableName,
       sealer: localSealer(),
+      // Local providers live on loopback; every other private range stays refused.
+      endpoints: 'local',
       log,
       // The same EMF documents the function writes, on this process's stdout.
       metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),

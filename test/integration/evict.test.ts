@@ -91,7 +91,12 @@ describe('Evicting a rejected token', () => {
   it('refuses an evict that does not name the rejected token, and changes nothing', async () => {
     await seedToken(table, key(), 'shared-by-two-callers', { ageSeconds: 120, leftSeconds: 3000 });
     for (const body of [undefined, {}, { scope: 'a' }]) {
-      const response = await instances[0]?.evict('revoking', body);
+      // The raw call: the helper's evict names the last token vended.
+      const response = await instances[0]?.call(
+        'DELETE',
+        '/v1/tokens/revoking',
+        body === undefined ? undefined : JSON.stringify(body),
+      );
       assert.equal(response?.status, 400);
       assert.equal(response?.json.error, 'invalid_request');
       assert.match(String(response?.json.message), /token_fingerprint is required/);
