@@ -135,6 +135,7 @@ export function curlCommand(service: Pick<LocalService, 'gateway' | 'providers' 
   return [
     `curl --aws-sigv4 'aws:amz:${region}:execute-api'`,
     `--user '${caller?.accessKeyId}:${caller?.secretAccessKey}'`,
+    ...(caller?.sessionToken ? [`-H 'x-amz-security-token: ${caller.sessionToken}'`] : []),
     `-X POST '${service.gateway.url}/v1/tokens/${provider?.id ?? 'demo'}'`,
   ].join(' ');
 }
