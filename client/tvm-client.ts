@@ -61,13 +61,17 @@ const MAX_RETRY_WAIT_MS = RETRY_BACKOFF.maxMs;
 const normalizeScope = (scope: TokenSelectors['scope']): string[] | undefined =>
   scope === undefined ? undefined : normalizeScopes(scope);
 
-function requestBody(selectors: TokenSelectors): string | undefined {
+function requestFields(selectors: TokenSelectors): Record<string, unknown> {
   const scope = normalizeScope(selectors.scope);
-  const body = {
+  return {
     ...(scope === undefined ? {} : { scope }),
     ...(selectors.audience === undefined ? {} : { audience: selectors.audience }),
     ...(selectors.minTtl === undefined ? {} : { min_ttl: selectors.minTtl }),
   };
+}
+
+function requestBody(selectors: TokenSelectors): string | undefined {
+  const body = requestFields(selectors);
   return Object.keys(body).length > 0 ? JSON.stringify(body) : undefined;
 }
 
@@ -160,12 +164,11 @@ export class TvmClient {
     const named = rejected ?? this.tokens.get(key)?.accessToken;
     if (named === undefined) return;
     if (this.tokens.get(key)?.accessToken === named) this.tokens.delete(key);
-    const body = requestBody({ ...selectors, minTtl: undefined });
-    const withFingerprint = JSON.stringify({
-      ...(body ? JSON.parse(body) : {}),
+    const body = {
+      ...requestFields({ ...selectors, minTtl: undefined }),
       token_fingerprint: tokenFingerprint(named),
-    });
-    await this.call('DELETE', `/v1/tokens/${encodeURIComponent(provider)}`, withFingerprint);
+    };
+    await this.call('DELETE', `/v1/tokens/${encodeURIComponent(provider)}`, JSON.stringify(body));
   }
 
   async listProviders(): Promise<ProviderInfo[]> {

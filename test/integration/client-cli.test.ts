@@ -266,6 +266,11 @@ describe('Client and CLI against the local run', () => {
       const renewed = await tvm.getToken('partner', { scope: 'evictable' });
       assert.notEqual(renewed.accessToken, 'held-by-the-client', 'evicted here and in the service');
       assert.equal(calls, 3);
+      // A named token is sent with every selector; an audience this provider does not have is refused.
+      await assert.rejects(
+        tvm.evict('partner', { scope: 'evictable', audience: 'https://elsewhere.example' }, 'any-token'),
+        (error: unknown) => error instanceof TvmError && error.code === 'access_denied',
+      );
     });
 
     it('never sends a token to an origin not on the list', async () => {
