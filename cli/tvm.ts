@@ -5,8 +5,8 @@ const USAGE = `Usage: tvm <command> [options]
 
 Commands:
   vend <provider>     vend a token and print the service's JSON answer
-  evict <provider>    evict the cached token the API rejected (name it with --token; a token
-                      issued under 15 s ago is not evicted)
+  evict <provider>    evict the cached token the API rejected (name it with --token; without it,
+                      the token the service serves now; a token issued under 15 s ago is not evicted)
   providers           list the providers this caller may vend
   check               after a deploy: an unsigned call is refused, then vend from every provider
                       this caller may use; prints a table, exits 1 if anything failed
@@ -171,7 +171,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case 'evict': {
         if (!provider) throw new UsageError('evict needs a provider');
         if (values.raw || minTtl !== undefined) throw new UsageError('evict takes no --raw or --min-ttl');
-        await client.evict(provider, selectors, values.token);
+        // Without --token, the token the service serves this caller now is the one named.
+        const rejected = values.token ?? (await client.getToken(provider, selectors)).accessToken;
+        await client.evict(provider, selectors, rejected);
         return 0;
       }
       case 'check': {

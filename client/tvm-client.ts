@@ -61,13 +61,17 @@ const MAX_RETRY_WAIT_MS = RETRY_BACKOFF.maxMs;
 const normalizeScope = (scope: TokenSelectors['scope']): string[] | undefined =>
   scope === undefined ? undefined : normalizeScopes(scope);
 
-function requestBody(selectors: TokenSelectors): string | undefined {
+function requestFields(selectors: TokenSelectors): Record<string, unknown> {
   const scope = normalizeScope(selectors.scope);
-  const body = {
+  return {
     ...(scope === undefined ? {} : { scope }),
     ...(selectors.audience === undefined ? {} : { audience: selectors.audience }),
     ...(selectors.minTtl === undefined ? {} : { min_ttl: selectors.minTtl }),
   };
+}
+
+function requestBody(selectors: TokenSelectors): string | undefined {
+  const body = requestFields(selectors);
   return Object.keys(body).length > 0 ? JSON.stringify(body) : undefined;
 }
 
@@ -150,22 +154,21 @@ export class TvmClient {
   }
 
   /**
-   * Drops a token here and in the service after the third-party API rejected it. Name the rejected token:
-   * the service then evicts only that one, and only if it is still the cached one, so that many callers
-   * who saw one token rejected cause one renewal.
+   * Drops a token here and in the service after the third-party API rejected it. The service evicts only
+   * the token named, only if it is still the cached one, so that many callers who saw one token rejected
+   * cause one renewal; the eviction counts against this caller's budgets. Without `rejected`, the token
+   * named is the one this client holds; holding none, there is nothing to name and the service is not asked.
    */
   async evict(provider: string, selectors: TokenSelectors = {}, rejected?: string): Promise<void> {
     const key = cacheKeyOf(provider, selectors);
-    if (rejected === undefined || this.tokens.get(key)?.accessToken === rejected) this.tokens.delete(key);
-    const body = requestBody({ ...selectors, minTtl: undefined });
-    const withFingerprint =
-      rejected === undefined
-        ? body
-        : JSON.stringify({
-            ...(body ? JSON.parse(body) : {}),
-            token_fingerprint: tokenFingerprint(rejected),
-          });
-    await this.call('DELETE', `/v1/tokens/${encodeURIComponent(provider)}`, withFingerprint);
+    const named = rejected ?? this.tokens.get(key)?.accessToken;
+    if (named === undefined) return;
+    if (this.tokens.get(key)?.accessToken === named) this.tokens.delete(key);
+    const body = {
+      ...requestFields({ ...selectors, minTtl: undefined }),
+      token_fingerprint: tokenFingerprint(named),
+    };
+    await this.call('DELETE', `/v1/tokens/${encodeURIComponent(provider)}`, JSON.stringify(body));
   }
 
   async listProviders(): Promise<ProviderInfo[]> {

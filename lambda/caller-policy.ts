@@ -78,7 +78,10 @@ export function resolveSelectors(
   request: VendRequest,
 ): ResolvedSelectors {
   const scopes = request.scopes ?? [...grant.defaultScopes].sort();
-  if (request.scopes === undefined && scopes.length === 0 && grant.scopes.length > 0) {
+  // Where the provider has an allow-list, something from it is always sent: a request with no scope would
+  // let the provider grant its own default, which may be more than this caller may ask for.
+  const scopesBounded = grant.scopes.length > 0 || provider.allowedScopes.length > 0;
+  if (request.scopes === undefined && scopes.length === 0 && scopesBounded) {
     throw new VendError(
       'access_denied',
       `Name a scope: the default scopes of provider "${provider.id}" are not among this caller's.`,
@@ -96,6 +99,12 @@ export function resolveSelectors(
     throw new VendError(
       'access_denied',
       `Audience not allowed to this caller for provider "${provider.id}".`,
+    );
+  }
+  if (audience === undefined && (grant.audiences.length > 0 || provider.allowedAudiences.length > 0)) {
+    throw new VendError(
+      'access_denied',
+      `Name an audience: provider "${provider.id}" has no default audience for this caller.`,
     );
   }
   return audience === undefined ? { scopes } : { scopes, audience };

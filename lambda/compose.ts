@@ -1,11 +1,13 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbBudgetLedger } from './budget/budget-ledger';
+import type { CounterKeySource } from './budget/caller-counter-names';
 import { DynamoDbTier } from './cache/dynamodb-tier';
 import { FallbackTier } from './cache/fallback-tier';
 import { InProcessTier } from './cache/in-process-tier';
 import { MemoryTokenStore } from './cache/memory-token-store';
 import type { TokenSealer } from './cache/token-sealer';
+import type { EndpointPolicy } from './config/load-providers';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
 import { LastGoodCredentials } from './credentials/last-good-credentials';
@@ -32,6 +34,10 @@ export interface ServiceParts {
   readonly metrics?: Metrics;
   /** Seals tokens written to the table; required with a table. */
   readonly sealer?: TokenSealer;
+  /** Which addresses token requests may connect to (`local`: loopback too). @default 'public' */
+  readonly endpoints?: EndpointPolicy;
+  /** The key that names callers in the budget counters. @default a random key of this process */
+  readonly counterKey?: CounterKeySource;
 }
 
 /** Wires one service instance, as a Lambda container or a local instance holds it. */
@@ -64,7 +70,11 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
   const vendor = new TokenVendor({
     providers: parts.providers,
     credentials: new LastGoodCredentials(parts.credentials, { log, ...now }),
-    tokenClient: new OAuthTokenClient({ ...now, ...parts.tokenClient }),
+    tokenClient: new OAuthTokenClient({
+      ...now,
+      endpoints: parts.endpoints ?? 'public',
+      ...parts.tokenClient,
+    }),
     // With a shared table, memory is trusted a minute (evictions elsewhere show within it); alone, it is the cache.
     memory:
       parts.memory ??
@@ -76,6 +86,7 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     log,
     ...now,
     ...(parts.evictFloorSeconds === undefined ? {} : { evictFloorSeconds: parts.evictFloorSeconds }),
+    ...(parts.counterKey ? { counterKey: parts.counterKey } : {}),
     ...(parts.dynamoDb && parts.tableName
       ? { budgetLedger: new DynamoDbBudgetLedger({ client: parts.dynamoDb, tableName: parts.tableName }) }
       : {}),

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { SecretsManagerCounterKey } from './budget/caller-counter-names';
 import { createTableClient } from './cache/dynamodb-tier';
 import { KmsDataKeys } from './cache/kms-data-keys';
 import { EnvelopeSealer } from './cache/token-sealer';
@@ -23,15 +24,18 @@ const tableName = process.env.TVM_TABLE;
 if (!tableName) throw new Error('TVM_TABLE is not set');
 const sealingKeyId = process.env.TVM_SEALING_KEY_ID;
 if (!sealingKeyId) throw new Error('TVM_SEALING_KEY_ID is not set');
+const counterKeySecretArn = process.env.TVM_COUNTER_KEY_SECRET_ARN;
+if (!counterKeySecretArn) throw new Error('TVM_COUNTER_KEY_SECRET_ARN is not set');
+const secretsClient = createSecretsClient();
+// TVM_LOCAL_ENDPOINTS=allow lets a test run this entry against loopback providers; the stack never sets it.
+const endpoints = process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public';
 
 const logger = createLogger();
 const { handler: apiHandler } = composeService({
-  // TVM_LOCAL_ENDPOINTS=allow lets a test run this entry against loopback providers; the stack never sets it.
-  providers: loadProvidersFile(
-    process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'),
-    process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public',
-  ),
-  credentials: new SecretsManagerCredentialSource({ client: createSecretsClient() }),
+  providers: loadProvidersFile(process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'), endpoints),
+  endpoints,
+  credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
+  counterKey: new SecretsManagerCounterKey({ client: secretsClient, secretId: counterKeySecretArn }),
   dynamoDb: createTableClient(),
   tableName,
   sealer: new EnvelopeSealer({

@@ -1,5 +1,6 @@
 import { type ProviderSummary, tokenFingerprint } from '../common/wire-contract';
 import { type BudgetLedger, InProcessBudgetLedger } from './budget/budget-ledger';
+import { CallerCounterNames, type CounterKeySource, RandomCounterKey } from './budget/caller-counter-names';
 import { UpstreamBudget } from './budget/upstream-budget';
 import type { SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
@@ -46,6 +47,8 @@ export interface TokenVendorOptions {
   readonly evictFloorSeconds?: number;
   /** Where upstream budgets are counted across containers. @default this container alone */
   readonly budgetLedger?: BudgetLedger;
+  /** The key that names callers in the budget counters. @default a random key of this process */
+  readonly counterKey?: CounterKeySource;
 }
 
 /**
@@ -57,6 +60,7 @@ export class TokenVendor {
   private readonly lifetimes = new KnownLifetimes();
   private readonly flights = new SingleFlight<VendOutcome>();
   private readonly leasedFetch: LeasedFetch;
+  private readonly budget: UpstreamBudget;
   private readonly now: () => number;
 
   constructor(private readonly options: TokenVendorOptions) {
@@ -66,9 +70,11 @@ export class TokenVendor {
     const budget = new UpstreamBudget({
       ledger: options.budgetLedger ?? new InProcessBudgetLedger(),
       fallback: new InProcessBudgetLedger(),
+      names: new CallerCounterNames(options.counterKey ?? new RandomCounterKey()),
       log,
       now: this.now,
     });
+    this.budget = budget;
     const grant = new UpstreamGrant({
       credentials,
       tokenClient,
@@ -124,32 +130,48 @@ export class TokenVendor {
   }
 
   /**
-   * Evicts the token the caller saw rejected — only that one (by fingerprint, when given), only if it is
-   * still the cached one, and only once it is older than {@link EVICT_FLOOR_SECONDS}: a thousand callers
-   * that saw one token rejected cause one renewal, and a caller cannot make the service ask the provider at
-   * will. The key's lease and backoff stay.
+   * Evicts the token the caller saw rejected — only that one (by fingerprint), only if it is still the
+   * cached one, and only once it is older than {@link EVICT_FLOOR_SECONDS}: a thousand callers that saw one
+   * token rejected cause one renewal, and a caller cannot make the service ask the provider at will. An
+   * eviction is charged to its caller (one of its evictions this minute, and the renewal it causes), so a
+   * caller cannot spend another's budget by evicting a token they share. The key's lease and backoff stay.
+   *
+   * This container's memory copy of the named token goes whatever the table holds, and so does a copy the
+   * table has moved past: serving either on would hand out a token that is no longer the cached one.
    */
   async evict(
     principal: string | undefined,
     providerId: string,
     request: EvictRequest,
   ): Promise<EvictOutcome> {
-    const { key } = await this.policy.contextFor(principal, providerId, request);
+    const { key, provider } = await this.policy.contextFor(principal, providerId, request);
+    const named = (token: { accessToken: string } | undefined) =>
+      token !== undefined && tokenFingerprint(token.accessToken) === request.tokenFingerprint;
+    const remembered = await this.options.memory.get(key);
+    if (named(remembered)) await this.options.memory.delete(key);
     const item = await this.options.tier.read(key);
-    const token = item?.token ?? (await this.options.memory.get(key));
-    if (!token) return 'absent';
-    if (
-      request.tokenFingerprint !== undefined &&
-      tokenFingerprint(token.accessToken) !== request.tokenFingerprint
-    ) {
-      return 'not_current';
+    // A memory copy the table has moved past is as stale as the named one: it goes too.
+    if (remembered && item?.token && item.token.accessToken !== remembered.accessToken) {
+      await this.options.memory.delete(key);
     }
+    const token = item?.token ?? remembered;
+    if (!token) return 'absent';
+    if (!named(token)) return 'not_current';
     if (this.now() / 1000 - token.issuedAt < (this.options.evictFloorSeconds ?? EVICT_FLOOR_SECONDS)) {
       return 'too_young';
     }
-    await this.options.memory.delete(key);
     if (!item?.version) return 'evicted';
-    return (await this.options.tier.evict(key, item.version)) ? 'evicted' : 'not_current';
+    const evictedBy = await this.budget.counterName(principal as string);
+    // Of many callers evicting one token at once, only the one whose conditional evict applies is charged.
+    if (!(await this.options.tier.evict(key, item.version, evictedBy))) return 'not_current';
+    try {
+      await this.budget.chargeEviction(evictedBy, provider);
+    } catch (error) {
+      // Over its budget: the token goes back (a new version, no payment on it) and the caller is refused.
+      await this.options.tier.store(key, token, provider.id);
+      throw error;
+    }
+    return 'evicted';
   }
 
   /** A token that cannot serve this caller: too short for its min_ttl, or too short to be of use at all. */

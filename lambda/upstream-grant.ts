@@ -31,7 +31,8 @@ export class UpstreamGrant {
     const { provider, selectors, key, freshness } = context;
     const { credentials, tokenClient, tier, memory, lifetimes, budget } = this.parts;
     try {
-      await budget.charge(context.principal, provider);
+      // After an eviction, the evicting caller has paid for this renewal, not the one whose vend makes it.
+      await budget.charge(context.principal, provider, lease.paidBy !== undefined);
     } catch (error) {
       // This caller's budget is not the waiters' failure: the lease is freed for them to try their own.
       await tier.release(lease, { kind: 'abandoned' });

@@ -63,7 +63,7 @@ function describeBodyIssue(issue: $ZodIssue): string {
 
 /** What a caller asks to evict: the selectors, and the token it saw rejected, by fingerprint. */
 export interface EvictRequest extends VendRequest {
-  readonly tokenFingerprint?: string;
+  readonly tokenFingerprint: string;
 }
 
 /**
@@ -93,7 +93,14 @@ export function parseEvictRequest(body: unknown, isBase64Encoded: unknown = fals
   const request = parseVendRequest(rest === body ? body : rest, rest === body ? isBase64Encoded : false);
   if (request.minTtlSeconds !== undefined)
     throw new VendError('invalid_request', 'An evict takes no min_ttl.');
-  return fingerprint === undefined ? request : { ...request, tokenFingerprint: fingerprint as string };
+  // Without the token it saw rejected, a caller could evict a token another caller is using.
+  if (fingerprint === undefined) {
+    throw new VendError(
+      'invalid_request',
+      'token_fingerprint is required: the first 16 hex digits of the SHA-256 of the token the API rejected.',
+    );
+  }
+  return { ...request, tokenFingerprint: fingerprint as string };
 }
 
 /** Parses and validates the body of a vend call; throws `invalid_request` naming every problem. */

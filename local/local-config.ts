@@ -83,11 +83,13 @@ export function loadCallers(path: string): CallerKey[] {
       (caller) =>
         typeof caller?.accessKeyId === 'string' &&
         typeof caller?.secretAccessKey === 'string' &&
-        typeof caller?.principalArn === 'string',
+        typeof caller?.principalArn === 'string' &&
+        (caller?.sessionToken === undefined ||
+          (typeof caller.sessionToken === 'string' && caller.sessionToken.length > 0)),
     );
   if (!valid) {
     throw new ConfigurationError(
-      `callers file ${path} must be [{"accessKeyId","secretAccessKey","principalArn"}, ...]`,
+      `callers file ${path} must be [{"accessKeyId","secretAccessKey","principalArn","sessionToken"?}, ...]`,
     );
   }
   return callers as CallerKey[];

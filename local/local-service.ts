@@ -110,6 +110,8 @@ export async function startLocalService(
       dynamoDb,
       tableName: settings.tableName,
       sealer: localSealer(),
+      // Local providers live on loopback; every other private range stays refused.
+      endpoints: 'local',
       log,
       // The same EMF documents the function writes, on this process's stdout.
       metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
@@ -133,6 +135,7 @@ export function curlCommand(service: Pick<LocalService, 'gateway' | 'providers' 
   return [
     `curl --aws-sigv4 'aws:amz:${region}:execute-api'`,
     `--user '${caller?.accessKeyId}:${caller?.secretAccessKey}'`,
+    ...(caller?.sessionToken ? [`-H 'x-amz-security-token: ${caller.sessionToken}'`] : []),
     `-X POST '${service.gateway.url}/v1/tokens/${provider?.id ?? 'demo'}'`,
   ].join(' ');
 }

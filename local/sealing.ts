@@ -1,10 +1,13 @@
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EnvelopeSealer, LocalDataKeys } from '../lambda/cache/token-sealer';
+
+/** Made once per process when `TVM_SEALING_KEY` is not set: nothing fixed for a reader of the table to know. */
+let runKey: Buffer | undefined;
 
 /**
  * The local run's stand-in for the stack's KMS key: a 256-bit wrapping key from `TVM_SEALING_KEY` (base64),
- * or one derived from a fixed phrase, so that local instances sharing a table open each other's tokens. It
- * protects nothing outside this machine; in AWS the key is in KMS and only the function's role may use it.
+ * or a random one for this run. Local instances that share a table must share the key too: give each the
+ * same `TVM_SEALING_KEY`. In AWS the key is in KMS and only the function's role may use it.
  */
 export function localWrappingKey(): Buffer {
   const configured = process.env.TVM_SEALING_KEY;
@@ -13,7 +16,8 @@ export function localWrappingKey(): Buffer {
     if (key.length !== 32) throw new Error('TVM_SEALING_KEY must be 32 bytes, base64-encoded');
     return key;
   }
-  return createHash('sha256').update('token-vending local run: not a secret').digest();
+  runKey ??= randomBytes(32);
+  return runKey;
 }
 
 /** A sealer of its own (its own data-key cache, as each container has), on the local wrapping key. */

@@ -7,6 +7,8 @@ export interface CallerKey {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly principalArn: string;
+  /** Temporary credentials' session token: requests must then present exactly this one. */
+  readonly sessionToken?: string;
 }
 
 export interface VerifiedCaller {
@@ -29,13 +31,18 @@ export class SignatureError extends Error {
 
 const AUTHORIZATION =
   /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/;
-/** API Gateway refuses a signature more than 15 minutes from its clock. */
 /** API Gateway refuses a signature more than 5 minutes from its clock. */
 const MAX_SKEW_MS = 5 * 60 * 1000;
 
 function header(headers: SignedRequest['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(',') : value;
+}
+
+function sameSessionToken(presented: string | undefined, expected: string | undefined): boolean {
+  if (presented === undefined || expected === undefined) return presented === expected;
+  const [a, b] = [Buffer.from(presented), Buffer.from(expected)];
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function parseAmzDate(value: string | undefined): Date | undefined {
@@ -109,6 +116,12 @@ export async function verifySigV4(
 
   const caller = callers.get(accessKeyId);
   if (!caller) throw new SignatureError('The security token included in the request is invalid.');
+  // As STS credentials are checked: a session token is part of them, so a missing, extra or wrong one
+  // (signed or not) is refused.
+  const presentedToken = header(request.headers, 'x-amz-security-token');
+  if (!sameSessionToken(presentedToken, caller.sessionToken)) {
+    throw new SignatureError('The security token included in the request is invalid.');
+  }
 
   const bodyHash = createHash('sha256').update(request.body).digest('hex');
   const declaredHash = header(request.headers, 'x-amz-content-sha256');

@@ -177,6 +177,7 @@ async function main(): Promise<void> {
         providers,
         credentials,
         log: silent,
+        endpoints: 'local',
         // Each instance its own sealer and data-key cache, as each container has.
         ...(shared ? { dynamoDb: db, tableName, sealer: new EnvelopeSealer({ dataKeys }) } : {}),
         ...(memory ? { memory } : {}),

@@ -1,28 +1,37 @@
-import { createHash } from 'node:crypto';
 import type { ProviderConfig } from '../config/provider-schema';
 import { VendError } from '../errors';
 import { describeError, type Log } from '../logging';
 import type { BudgetLedger } from './budget-ledger';
+import type { CallerCounterNames } from './caller-counter-names';
 
 const WINDOW_MS = 60_000;
 
-/** Upstream requests per minute, unless the provider entry says otherwise. */
-export const DEFAULT_UPSTREAM_BUDGET = { perCallerPerMinute: 30, perMinute: 120 } as const;
+/** Upstream requests and evictions per minute, unless the provider entry says otherwise. */
+export const DEFAULT_UPSTREAM_BUDGET = {
+  perCallerPerMinute: 30,
+  perMinute: 120,
+  evictionsPerCallerPerMinute: 10,
+} as const;
+
+/** How long a caller is told to wait when the counter key cannot be read for an evict. */
+const COUNTER_KEY_RETRY_AFTER_SECONDS = 5;
 
 export interface UpstreamBudgetOptions {
   readonly ledger: BudgetLedger;
-  /** Counts in this container while the shared ledger fails. */
+  /** Counts in this container while the shared ledger fails, or the counter key cannot be read. */
   readonly fallback: BudgetLedger;
+  /** Names callers in the shared counters by an HMAC of their principal. */
+  readonly names: CallerCounterNames;
   readonly log: Log;
   readonly now?: () => number;
 }
 
 /**
  * What one caller may cost a provider: every request to the provider is charged to the caller whose vend
- * made it, per minute, and to the provider whoever the caller; past either, the caller gets 429 `throttled`
- * with `Retry-After` and the provider is not asked. Providers rate-limit, and some (Auth0) bill every
- * machine-to-machine token: a caller varying its selectors, or evicting and vending in a loop, meets its own
- * budget, and other callers' vends go on.
+ * made it (or, after an eviction, to the caller that evicted), per minute, and to the provider whoever the
+ * caller; past either, the caller gets 429 `throttled` with `Retry-After` and the provider is not asked.
+ * Providers rate-limit, and some (Auth0) bill every machine-to-machine token: a caller varying its
+ * selectors, or evicting and vending in a loop, meets its own budget, and other callers' vends go on.
  */
 export class UpstreamBudget {
   private readonly now: () => number;
@@ -31,27 +40,103 @@ export class UpstreamBudget {
     this.now = options.now ?? Date.now;
   }
 
-  /** Charges one upstream request to `principal` on `provider`, or throws `throttled`. */
-  async charge(principal: string, provider: ProviderConfig): Promise<void> {
-    const budget = { ...DEFAULT_UPSTREAM_BUDGET, ...provider.upstreamBudget };
-    const windowEndsMs = Math.floor(this.now() / WINDOW_MS) * WINDOW_MS + WINDOW_MS;
-    const retryAfterSeconds = Math.max(1, Math.ceil((windowEndsMs - this.now()) / 1000));
-    // The caller is named by a hash: the table holds no principal ARNs.
-    const caller = createHash('sha256').update(principal).digest('base64url').slice(0, 22);
-    if (!(await this.spend(`${provider.id}#caller#${caller}`, budget.perCallerPerMinute, windowEndsMs))) {
+  /**
+   * Charges one upstream request on `provider` to `principal`, or throws `throttled`. `prepaid`: the request
+   * renews a token an evict removed, and that evict already paid this caller's share.
+   */
+  async charge(principal: string, provider: ProviderConfig, prepaid = false): Promise<void> {
+    const budget = this.budgetOf(provider);
+    const window = this.window();
+    if (!prepaid && !(await this.spendAsCaller(principal, provider, budget.perCallerPerMinute))) {
       throw new VendError(
         'throttled',
         `This caller has made provider "${provider.id}" issue ${budget.perCallerPerMinute} tokens this minute, its limit.`,
-        { retryAfterSeconds },
+        { retryAfterSeconds: window.retryAfterSeconds },
       );
     }
-    if (!(await this.spend(`${provider.id}#all`, budget.perMinute, windowEndsMs))) {
+    if (!(await this.spend(`${provider.id}#all`, budget.perMinute, window.endsMs))) {
       throw new VendError(
         'throttled',
         `Provider "${provider.id}" has been asked for ${budget.perMinute} tokens this minute, its limit.`,
+        { retryAfterSeconds: window.retryAfterSeconds },
+      );
+    }
+  }
+
+  /**
+   * The caller's name in the shared counters, which an evicted item records; `service_unavailable` when the
+   * counter key cannot be read (an evict must be charged where every container sees it).
+   */
+  async counterName(principal: string): Promise<string> {
+    try {
+      return await this.options.names.of(principal);
+    } catch (error) {
+      this.counterKeyUnavailable(error);
+      throw new VendError(
+        'service_unavailable',
+        'Evictions are paused: the service cannot charge them right now.',
+        {
+          retryAfterSeconds: COUNTER_KEY_RETRY_AFTER_SECONDS,
+        },
+      );
+    }
+  }
+
+  /**
+   * Charges an eviction to the caller (by {@link counterName}) that made it: one of its evictions this
+   * minute, and the upstream request the eviction will cause, paid now so that whoever vends next does not
+   * pay for it. Throws `throttled` past either.
+   */
+  async chargeEviction(caller: string, provider: ProviderConfig): Promise<void> {
+    const budget = this.budgetOf(provider);
+    const { endsMs, retryAfterSeconds } = this.window();
+    const evictions = budget.evictionsPerCallerPerMinute;
+    if (!(await this.spend(`${provider.id}#evict#${caller}`, evictions, endsMs))) {
+      throw new VendError(
+        'throttled',
+        `This caller has evicted ${evictions} tokens of provider "${provider.id}" this minute, its limit.`,
         { retryAfterSeconds },
       );
     }
+    if (!(await this.spend(`${provider.id}#caller#${caller}`, budget.perCallerPerMinute, endsMs))) {
+      throw new VendError(
+        'throttled',
+        `This caller has made provider "${provider.id}" issue ${budget.perCallerPerMinute} tokens this minute, its limit; an eviction would make it issue another.`,
+        { retryAfterSeconds },
+      );
+    }
+  }
+
+  private budgetOf(provider: ProviderConfig) {
+    return { ...DEFAULT_UPSTREAM_BUDGET, ...provider.upstreamBudget };
+  }
+
+  private window(): { endsMs: number; retryAfterSeconds: number } {
+    const endsMs = Math.floor(this.now() / WINDOW_MS) * WINDOW_MS + WINDOW_MS;
+    return { endsMs, retryAfterSeconds: Math.max(1, Math.ceil((endsMs - this.now()) / 1000)) };
+  }
+
+  /**
+   * Spends on the caller's own counter, named by an HMAC of its principal. Without the counter key the
+   * caller is counted in this container alone, by principal: that counter never leaves the process.
+   */
+  private async spendAsCaller(principal: string, provider: ProviderConfig, limit: number): Promise<boolean> {
+    const { endsMs } = this.window();
+    let caller: string;
+    try {
+      caller = await this.options.names.of(principal);
+    } catch (error) {
+      this.counterKeyUnavailable(error);
+      return this.options.fallback.spend(`${provider.id}#caller-local#${principal}`, limit, endsMs);
+    }
+    return this.spend(`${provider.id}#caller#${caller}`, limit, endsMs);
+  }
+
+  private counterKeyUnavailable(error: unknown): void {
+    this.options.log.warn('the counter key cannot be read; budgets are counted in this container', {
+      event: 'counter_key_unavailable',
+      ...describeError(error),
+    });
   }
 
   private async spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean> {

@@ -84,6 +84,7 @@ const NAMES = {
   '#retryAt': 'retryAt',
   '#lastError': 'lastError',
   '#failedAt': 'failedAt',
+  '#evictedBy': 'evictedBy',
 } as const;
 
 const LEASE_AND_FAILURES = ['#owner', '#leaseUntil', '#failures', '#retryAt', '#lastError', '#failedAt'];
@@ -149,14 +150,14 @@ export class DynamoDbTier implements SharedTier {
     );
   }
 
-  async evict(key: string, version: string): Promise<boolean> {
+  async evict(key: string, version: string, evictedBy: string): Promise<boolean> {
     // Refused when renewed or evicted by someone else since it was read: not the token the caller meant.
     const result = await this.conditionalUpdate(
       'evict',
       key,
-      'REMOVE #sealed, #accessToken, #scope, #issuedAt, #version',
+      'SET #evictedBy = :evictedBy REMOVE #sealed, #accessToken, #scope, #issuedAt, #version',
       '#version = :version',
-      { ':version': { S: version } },
+      { ':version': { S: version }, ':evictedBy': { S: evictedBy } },
     );
     return result.applied;
   }
@@ -164,8 +165,9 @@ export class DynamoDbTier implements SharedTier {
   async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
     const nowMs = this.now();
     const owner = randomUUID();
+    // The first lease after an eviction takes the evictor's payment off the item: it pays for one renewal.
     const update =
-      'SET #owner = :owner, #leaseUntil = :leaseUntil, #expiresAt = if_not_exists(#expiresAt, :leaseTtl)';
+      'SET #owner = :owner, #leaseUntil = :leaseUntil, #expiresAt = if_not_exists(#expiresAt, :leaseTtl) REMOVE #evictedBy';
     const condition = [
       '(attribute_not_exists(#leaseUntil) OR #leaseUntil < :now)',
       '(attribute_not_exists(#retryAt) OR #retryAt < :now)',
@@ -179,7 +181,16 @@ export class DynamoDbTier implements SharedTier {
       ...(seenVersion === undefined ? {} : { ':seen': { S: seenVersion } }),
     });
     if (result.applied) {
-      return { kind: 'acquired', lease: { key, owner, priorFailures: Number(result.old?.failures?.N ?? 0) } };
+      const paidBy = result.old?.evictedBy?.S;
+      return {
+        kind: 'acquired',
+        lease: {
+          key,
+          owner,
+          priorFailures: Number(result.old?.failures?.N ?? 0),
+          ...(paidBy === undefined ? {} : { paidBy }),
+        },
+      };
     }
     // The loser learns what won: a live lease, a running backoff, or a token written since it read.
     const item = result.current;
@@ -237,7 +248,7 @@ export class DynamoDbTier implements SharedTier {
     const sealed = await this.sealer.seal(token, { key, providerId });
     const set =
       'SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider';
-    const remove = ['#accessToken', '#scope', ...(endsLease ? LEASE_AND_FAILURES : [])];
+    const remove = ['#accessToken', '#scope', '#evictedBy', ...(endsLease ? LEASE_AND_FAILURES : [])];
     return {
       update: `${set} REMOVE ${remove.join(', ')}`,
       values: {

@@ -31,6 +31,10 @@ class TieredLease implements Lease {
   get priorFailures(): number {
     return this.inner.priorFailures;
   }
+
+  get paidBy(): string | undefined {
+    return this.inner.paidBy;
+  }
 }
 
 /**
@@ -89,9 +93,9 @@ export class FallbackTier implements SharedTier {
     return this.either('put', (tier) => tier.store(key, token, providerId));
   }
 
-  async evict(key: string, version: string): Promise<boolean> {
-    const local = await this.fallback.evict(key, version);
-    const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, version));
+  async evict(key: string, version: string, evictedBy: string): Promise<boolean> {
+    const local = await this.fallback.evict(key, version, evictedBy);
+    const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, version, evictedBy));
     return local || (primary.ok && primary.value);
   }
 

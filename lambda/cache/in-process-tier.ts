@@ -13,6 +13,7 @@ interface Entry {
   retryAtMs: number;
   lastError?: ErrorCode;
   failedAtMs?: number;
+  evictedBy?: string;
 }
 
 export interface InProcessTierOptions {
@@ -61,8 +62,12 @@ export class InProcessTier implements SharedTier {
     if (entry.leaseUntilMs > nowMs) return { kind: 'held', leaseUntilMs: entry.leaseUntilMs };
     if (entry.version !== seenVersion) return { kind: 'superseded', item: await this.read(key) };
     const owner = randomUUID();
-    this.write(key, { ...entry, leaseUntilMs: nowMs + leaseMs, owner });
-    return { kind: 'acquired', lease: { key, owner, priorFailures: entry.failures } };
+    const { evictedBy: paidBy, ...rest } = entry;
+    this.write(key, { ...rest, leaseUntilMs: nowMs + leaseMs, owner });
+    return {
+      kind: 'acquired',
+      lease: { key, owner, priorFailures: entry.failures, ...(paidBy === undefined ? {} : { paidBy }) },
+    };
   }
 
   async release(lease: Lease, outcome: LeaseOutcome): Promise<void> {
@@ -87,15 +92,15 @@ export class InProcessTier implements SharedTier {
   }
 
   async store(key: string, token: CachedToken): Promise<void> {
-    const entry = this.live(key) ?? { leaseUntilMs: 0, failures: 0, retryAtMs: 0 };
+    const { evictedBy: _paid, ...entry } = this.live(key) ?? { leaseUntilMs: 0, failures: 0, retryAtMs: 0 };
     this.write(key, { ...entry, token, version: randomUUID() });
   }
 
-  async evict(key: string, version: string): Promise<boolean> {
+  async evict(key: string, version: string, evictedBy: string): Promise<boolean> {
     const entry = this.entries.get(key);
     if (!entry || entry.version !== version) return false;
     const { token: _token, version: _version, ...rest } = entry;
-    this.entries.set(key, rest);
+    this.entries.set(key, { ...rest, evictedBy });
     return true;
   }
 

@@ -20,9 +20,10 @@ export interface SharedTier {
   store(key: string, token: CachedToken, providerId: string): Promise<void>;
   /**
    * Evicts the token of `version`, if it is still the one on the key; a lease or backoff on the key stays.
-   * True when it was evicted.
+   * `evictedBy` (the evicting caller's counter name) is recorded on the item: that caller has paid for the
+   * renewal, and the next lease on the key carries it. True when it was evicted.
    */
-  evict(key: string, version: string): Promise<boolean>;
+  evict(key: string, version: string, evictedBy: string): Promise<boolean>;
 }
 
 export interface TierItem {
@@ -50,6 +51,8 @@ export interface Lease {
   readonly owner: string;
   /** Consecutive counted failures before this lease was taken. */
   readonly priorFailures: number;
+  /** The caller whose evict paid for this renewal (the first lease after an eviction only). */
+  readonly paidBy?: string;
 }
 
 export type LeaseOutcome =

@@ -44,7 +44,11 @@ export interface DataKeySource {
 export interface EnvelopeSealerOptions {
   readonly dataKeys: DataKeySource;
   readonly now?: () => number;
-  /** How long one data key seals new tokens. @default 300 s */
+  /**
+   * How long an unwrapped data key stays in this container, for sealing and for opening alike; then KMS is
+   * asked again, so a disabled or revoked KMS key stops this container within this time. At most (and by
+   * default) {@link DATA_KEY_MAX_AGE_MS}.
+   */
   readonly dataKeyMaxAgeMs?: number;
   /** How many tokens one data key seals at most. @default 1000 */
   readonly dataKeyMaxUses?: number;
@@ -52,10 +56,19 @@ export interface EnvelopeSealerOptions {
   readonly maxOpenKeys?: number;
 }
 
+/** The revocation time: disabling the KMS key stops sealing and opening in every container within it. */
+export const DATA_KEY_MAX_AGE_MS = 5 * 60_000;
+
 const FORMAT = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const SERVICE = 'token-vending';
+
+/** An unwrapped data key kept for opening; a promise, so that concurrent opens share one key-service call. */
+interface OpeningKey {
+  readonly plaintext: Promise<Uint8Array>;
+  readonly createdAtMs: number;
+}
 
 /** A data key sealing new tokens; a promise, so that concurrent seals share one key-service call. */
 interface SealingKey {
@@ -83,12 +96,12 @@ export class EnvelopeSealer implements TokenSealer {
   private readonly maxUses: number;
   private readonly maxOpenKeys: number;
   private readonly sealing = new Map<string, SealingKey>();
-  private readonly opening = new Map<string, Promise<Uint8Array>>();
+  private readonly opening = new Map<string, OpeningKey>();
 
   constructor(options: EnvelopeSealerOptions) {
     this.dataKeys = options.dataKeys;
     this.now = options.now ?? Date.now;
-    this.maxAgeMs = options.dataKeyMaxAgeMs ?? 300_000;
+    this.maxAgeMs = Math.min(options.dataKeyMaxAgeMs ?? DATA_KEY_MAX_AGE_MS, DATA_KEY_MAX_AGE_MS);
     this.maxUses = options.dataKeyMaxUses ?? 1000;
     this.maxOpenKeys = options.maxOpenKeys ?? 100;
   }
@@ -145,7 +158,12 @@ export class EnvelopeSealer implements TokenSealer {
       current = fresh;
       this.sealing.set(providerId, fresh);
       key.then(
-        (made) => this.remember(openingId(providerId, made.wrapped), Promise.resolve(made.plaintext)),
+        // Kept for opening only as long as it seals: its age counts from when KMS made it.
+        (made) =>
+          this.remember(openingId(providerId, made.wrapped), {
+            plaintext: Promise.resolve(made.plaintext),
+            createdAtMs: fresh.createdAtMs,
+          }),
         // A failed call is not kept: the next seal asks again.
         () => this.sealing.get(providerId) === fresh && this.sealing.delete(providerId),
       );
@@ -157,10 +175,10 @@ export class EnvelopeSealer implements TokenSealer {
   private openingKey(wrapped: Uint8Array, providerId: string): Promise<Uint8Array> {
     const id = openingId(providerId, wrapped);
     const known = this.opening.get(id);
-    if (known) {
-      this.opening.delete(id);
+    this.opening.delete(id);
+    if (known && this.now() - known.createdAtMs < this.maxAgeMs) {
       this.opening.set(id, known);
-      return known;
+      return known.plaintext;
     }
     const unwrapping = this.dataKeys
       .unwrap(wrapped, encryptionContext(providerId))
@@ -175,12 +193,20 @@ export class EnvelopeSealer implements TokenSealer {
         }
         throw error;
       });
-    this.remember(id, unwrapping);
+    this.remember(id, { plaintext: unwrapping, createdAtMs: this.now() });
     return unwrapping;
   }
 
-  private remember(id: string, plaintext: Promise<Uint8Array>): void {
-    this.opening.set(id, plaintext);
+  private remember(id: string, key: OpeningKey): void {
+    // Keys past their age are not kept in memory until something asks for them.
+    const nowMs = this.now();
+    for (const [known, entry] of this.opening) {
+      if (nowMs - entry.createdAtMs >= this.maxAgeMs) this.opening.delete(known);
+    }
+    for (const [providerId, entry] of this.sealing) {
+      if (nowMs - entry.createdAtMs >= this.maxAgeMs) this.sealing.delete(providerId);
+    }
+    this.opening.set(id, key);
     while (this.opening.size > this.maxOpenKeys) {
       const oldest = this.opening.keys().next().value;
       if (oldest === undefined) break;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { $ZodIssue } from 'zod/v4/core';
 import { ConfigurationError } from '../errors';
-import { isPrivateEndpoint } from './private-endpoints';
+import { privateEndpointReason } from './private-endpoints';
 import { type ProviderConfig, ProviderConfigFileSchema } from './provider-schema';
 
 /** Formats zod issues as `providers[2].tokenEndpoint: must be ...`, one line per problem. */
@@ -40,13 +40,14 @@ export function parseProviderConfig(
   }
   const providers = result.data.providers;
   if (endpoints === 'public') {
-    const problems = providers.flatMap((provider, index) =>
-      isPrivateEndpoint(provider.tokenEndpoint)
-        ? [
-            `providers[${index}].tokenEndpoint: is a loopback, private or link-local address; only the local run may use one`,
-          ]
-        : [],
-    );
+    const problems = providers.flatMap((provider, index) => {
+      const reason = privateEndpointReason(provider.tokenEndpoint);
+      return reason === undefined
+        ? []
+        : [
+            `providers[${index}].tokenEndpoint: ${reason} (loopback, private, link-local or otherwise not public); only the local run may use one`,
+          ];
+    });
     if (problems.length > 0)
       throw new ConfigurationError(`${source} is not a valid providers file`, problems);
   }

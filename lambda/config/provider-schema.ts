@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { isIpv6FormOfIpv4 } from './private-endpoints';
 import './zod-locale';
 
 /**
@@ -31,7 +32,11 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 /** Loopback, where local runs and tests serve plain http: the one list of such host names. */
 export const isLoopbackHost = (hostname: string): boolean => LOOPBACK_HOSTS.has(hostname);
 
-/** A token endpoint must be https, except on loopback where local runs and tests serve plain http. */
+/**
+ * A token endpoint must be https, except on loopback where local runs and tests serve plain http. A host with
+ * a trailing dot (`localhost.`) or an IPv6 literal standing for an IPv4 address (`[::ffff:127.0.0.1]`,
+ * `[64:ff9b::a9fe:a9fe]`) is refused: each is another spelling of an address a simpler check would know.
+ */
 export function isAcceptableTokenEndpoint(value: string): boolean {
   let url: URL;
   try {
@@ -40,6 +45,8 @@ export function isAcceptableTokenEndpoint(value: string): boolean {
     return false;
   }
   if (url.username || url.password || url.hash) return false;
+  if (url.hostname.endsWith('.')) return false;
+  if (url.hostname.startsWith('[') && isIpv6FormOfIpv4(url.hostname.slice(1, -1))) return false;
   if (url.protocol === 'https:') return true;
   return url.protocol === 'http:' && isLoopbackHost(url.hostname);
 }
@@ -70,7 +77,7 @@ export const ProviderEntrySchema = z
       .check(
         z.refine(
           isAcceptableTokenEndpoint,
-          'must be an https URL (http only on 127.0.0.1, localhost or [::1])',
+          'must be an https URL (http only on 127.0.0.1, localhost or [::1]), with no trailing dot in the host and no IPv6 form of an IPv4 address',
         ),
       ),
     /**
@@ -143,12 +150,15 @@ export const ProviderEntrySchema = z
     maxTokenLifetimeSeconds: z.optional(whole(60, 366 * 86_400)),
     /**
      * Requests to the provider per minute, across all containers: what one caller may cause, and what all
-     * callers together may. @default { perCallerPerMinute: 30, perMinute: 120 }
+     * callers together may; and how many cached tokens one caller may evict (each eviction is charged to
+     * its caller as the upstream request it causes). @default { perCallerPerMinute: 30, perMinute: 120,
+     * evictionsPerCallerPerMinute: 10 }
      */
     upstreamBudget: z.optional(
       z.strictObject({
         perCallerPerMinute: z.optional(whole(1, 100_000)),
         perMinute: z.optional(whole(1, 1_000_000)),
+        evictionsPerCallerPerMinute: z.optional(whole(1, 10_000)),
       }),
     ),
     /**
@@ -230,6 +240,17 @@ export const ProviderEntrySchema = z
       }
       entry.callers.forEach((caller, index) => {
         if (typeof caller === 'string') return;
+        // An empty list would read as "no limit" to one reader and "nothing" to another; absent already
+        // means the provider's lists, so empty is refused rather than guessed at.
+        for (const field of ['scopes', 'audiences'] as const) {
+          if (caller[field]?.length === 0) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['callers', index, field],
+              message: `is empty for caller ${caller.principal}: leave it out for the provider's list, or name at least one`,
+            });
+          }
+        }
         caller.scopes?.forEach((scope, scopeIndex) => {
           if (!entry.allowedScopes.includes(scope)) {
             ctx.addIssue({

@@ -72,7 +72,7 @@ export async function clientAuthenticationFor(
           `provider ${provider.id} uses tls_client_auth but its secret has no client_certificate and PEM private_key`,
         );
       }
-      // The certificate is presented by the transport (mtls-fetch); the body names the client.
+      // The certificate is presented by the transport (guarded-fetch); the body names the client.
       return oauth.TlsClientAuth();
     }
     case 'private_key_jwt': {

@@ -1,12 +1,13 @@
 import * as oauth from 'oauth4webapi';
 import type { CachedToken } from '../cache/token-store';
+import type { EndpointPolicy } from '../config/load-providers';
 import type { ProviderConfig } from '../config/provider-schema';
 import { isLoopbackHost } from '../config/provider-schema';
 import type { ClientCredentials } from '../credentials/client-credentials';
 import { UpstreamError, type UpstreamExchange, VendError } from '../errors';
 import { clientAuthenticationFor } from './client-authentication';
 import { grantFor } from './grant';
-import { mtlsFetch } from './mtls-fetch';
+import { guardedFetch } from './guarded-fetch';
 import {
   backoffDelayMs,
   DEFAULT_RETRY_POLICY,
@@ -41,7 +42,10 @@ export interface OAuthTokenClientOptions {
    * (12 s at most) a vend stays inside the function's 28 s timeout and API Gateway's 29 s. @default 10000
    */
   readonly budgetMs?: number;
+  /** A transport of the caller's (tests); by default {@link guardedFetch}, which checks every address. */
   readonly fetch?: typeof fetch;
+  /** Which addresses token requests may connect to: `local` adds loopback. @default 'public' */
+  readonly endpoints?: EndpointPolicy;
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -141,13 +145,15 @@ export class OAuthTokenClient implements TokenClient {
   private readonly retry: RetryPolicy;
   private readonly budgetMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly endpoints: EndpointPolicy;
   private readonly now: () => number;
   private readonly random: () => number;
 
   constructor(options: OAuthTokenClientOptions = {}) {
     this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.budgetMs = options.budgetMs ?? UPSTREAM_BUDGET_MS;
-    this.fetchImpl = options.fetch ?? fetch;
+    this.endpoints = options.endpoints ?? 'public';
+    this.fetchImpl = options.fetch ?? guardedFetch({ endpoints: this.endpoints });
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
   }
@@ -237,6 +243,14 @@ export class OAuthTokenClient implements TokenClient {
       if (error instanceof ResponseTooLargeError) {
         throw this.invalid(provider, error.status, `a response larger than ${MAX_RESPONSE_BYTES} bytes`);
       }
+      const cause = (error as { cause?: unknown }).cause;
+      // Not retried: the same name resolves to the same place, and asking again only knocks on it again.
+      if (nameOf(cause) === 'ForbiddenAddressError') {
+        throw new VendError(
+          'upstream_unavailable',
+          `Provider "${provider.id}" cannot be reached: its token endpoint ${(cause as Error).message.replace(/^\S+ /, '')}, where the service does not connect.`,
+        );
+      }
       // fetch rejects with a TypeError for refused, reset and unresolvable connections.
       if (nameOf(error) === 'TypeError') return { kind: 'retryable', reason: 'connection failed' };
       throw error;
@@ -304,7 +318,10 @@ export class OAuthTokenClient implements TokenClient {
       return this.fetchImpl;
     const { clientCertificate, privateKey, serverCa } = credentials;
     if (!clientCertificate || typeof privateKey !== 'string') return this.fetchImpl;
-    return mtlsFetch({ certificate: clientCertificate, privateKey, ...(serverCa ? { serverCa } : {}) });
+    return guardedFetch({
+      endpoints: this.endpoints,
+      identity: { certificate: clientCertificate, privateKey, ...(serverCa ? { serverCa } : {}) },
+    });
   }
 
   private boundedFetch(encoding: ProviderConfig['bodyEncoding'], transport: typeof fetch) {

@@ -239,7 +239,7 @@ describe('API contract: authentication, authorization and input errors', () => {
       ['bad scope characters', () => service.vend('partner', { scope: ['re"ad'] }), 400, 'invalid_request'],
       [
         'an evict by a caller not allowed',
-        () => service.evict('partner', undefined, BILLING),
+        () => service.evict('partner', { token_fingerprint: '0123456789abcdef' }, BILLING),
         403,
         'access_denied',
       ],

@@ -66,7 +66,7 @@ describe('Client and CLI against the local run', () => {
       tokenEndpoint,
       clientAuth: 'client_secret_post',
       secretId: 'client-test/secret',
-      allowedScopes: ['read', 'write', 'audit'],
+      allowedScopes: ['read', 'write', 'audit', 'evictable'],
       defaultScopes: ['read'],
       callers: [ROLE],
       maxAttempts: 1,
@@ -249,6 +249,28 @@ describe('Client and CLI against the local run', () => {
       assert.equal(refused.status, 401);
       assert.equal(apiSeen.length, 1, 'no retry with the token the API had just rejected');
       assert.ok(seenBefore > 0);
+    });
+
+    it('evicts the token it holds when none is named, and asks the service nothing when it holds none', async () => {
+      await seedPartner('evictable', 'held-by-the-client', { ageSeconds: 100, leftSeconds: 3000 });
+      let calls = 0;
+      const counting: typeof fetch = (input, init) => {
+        calls += 1;
+        return fetch(input, init);
+      };
+      const tvm = client({ fetch: counting });
+      await tvm.evict('partner', { scope: 'nothing-held' });
+      assert.equal(calls, 0, 'nothing to name: no call');
+      assert.equal((await tvm.getToken('partner', { scope: 'evictable' })).accessToken, 'held-by-the-client');
+      await tvm.evict('partner', { scope: 'evictable' });
+      const renewed = await tvm.getToken('partner', { scope: 'evictable' });
+      assert.notEqual(renewed.accessToken, 'held-by-the-client', 'evicted here and in the service');
+      assert.equal(calls, 3);
+      // A named token is sent with every selector; an audience this provider does not have is refused.
+      await assert.rejects(
+        tvm.evict('partner', { scope: 'evictable', audience: 'https://elsewhere.example' }, 'any-token'),
+        (error: unknown) => error instanceof TvmError && error.code === 'access_denied',
+      );
     });
 
     it('never sends a token to an origin not on the list', async () => {

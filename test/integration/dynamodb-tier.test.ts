@@ -128,16 +128,20 @@ describe('Class: DynamoDbTier', () => {
     await tier.store(key, token('t'), 'p');
     const version = await versionOf(key);
     assert.ok(version);
-    assert.equal(await tier.evict(key, 'another-version'), false);
+    assert.equal(await tier.evict(key, 'another-version', 'evictor'), false);
     assert.deepEqual((await tier.read(key))?.token, token('t'));
     const lease = await acquired(key, version);
     await tier.release(lease, { kind: 'failed', error: 'upstream_unavailable' });
-    assert.equal(await tier.evict(key, version), true);
+    assert.equal(await tier.evict(key, version, 'evictor'), true);
     const item = await tier.read(key);
     assert.equal(item?.token, undefined);
     assert.equal(item?.version, undefined);
     assert.equal(item?.lastError, 'upstream_unavailable', 'the failure record stays');
-    assert.equal((await acquired(key)).priorFailures, 1, 'and so does the failure count');
+    const renewal = await acquired(key);
+    assert.equal(renewal.priorFailures, 1, 'and so does the failure count');
+    assert.equal(renewal.paidBy, 'evictor', 'the first lease after the eviction is paid by the evictor');
+    await tier.release(renewal, { kind: 'abandoned' });
+    assert.equal((await acquired(key)).paidBy, undefined, 'and only the first');
   });
 
   it('stores the version beside the token on the item itself', async () => {
@@ -166,7 +170,7 @@ describe('Class: DynamoDbTier', () => {
         () => bounded.read('k'),
         () => bounded.acquire('k', 1000, undefined),
         () => bounded.store('k', token('t'), 'p'),
-        () => bounded.evict('k', 'v'),
+        () => bounded.evict('k', 'v', 'evictor'),
       ]) {
         await assert.rejects(call(), (error: unknown) => error instanceof TableTimeoutError);
       }

@@ -88,6 +88,36 @@ describe('Evicting a rejected token', () => {
     assert.equal(provider.requests.length - before, 1);
   });
 
+  it('refuses an evict that does not name the rejected token, and changes nothing', async () => {
+    await seedToken(table, key(), 'shared-by-two-callers', { ageSeconds: 120, leftSeconds: 3000 });
+    for (const body of [undefined, {}, { scope: 'a' }]) {
+      // The raw call: the helper's evict names the last token vended.
+      const response = await instances[0]?.call(
+        'DELETE',
+        '/v1/tokens/revoking',
+        body === undefined ? undefined : JSON.stringify(body),
+      );
+      assert.equal(response?.status, 400);
+      assert.equal(response?.json.error, 'invalid_request');
+      assert.match(String(response?.json.message), /token_fingerprint is required/);
+    }
+    assert.equal((await instances[1]?.vend('revoking'))?.json.access_token, 'shared-by-two-callers');
+  });
+
+  it('drops the memory copy of the named token in the container that receives the evict, whatever the table holds', async () => {
+    const instance = instances[2] as TestService;
+    await seedToken(table, key(), 'stale-in-memory', { ageSeconds: 120, leftSeconds: 3000 });
+    assert.equal((await instance.vend('revoking')).json.access_token, 'stale-in-memory');
+    // Renewed elsewhere since: this container still holds the old one in memory.
+    await seedToken(table, key(), 'renewed-elsewhere', { ageSeconds: 60, leftSeconds: 3000 });
+    assert.equal((await instance.vend('revoking')).json.access_token, 'stale-in-memory');
+    const evicted = await instance.evict('revoking', {
+      token_fingerprint: tokenFingerprint('stale-in-memory'),
+    });
+    assert.equal(evicted.status, 204);
+    assert.equal((await instance.vend('revoking')).json.access_token, 'renewed-elsewhere');
+  });
+
   it('refuses a fingerprint that is not one', async () => {
     const response = await instances[0]?.evict('revoking', { token_fingerprint: 'not-a-fingerprint' });
     assert.equal(response?.status, 400);

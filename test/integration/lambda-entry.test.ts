@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { proxyEvent } from '../../local/proxy-event';
 import { bundleFunction } from '../../scripts/bundle-function';
 import { createTestTable, type TestTable } from '../support/dynamodb';
@@ -17,6 +19,8 @@ import {
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
 const CLIENT_SECRET = 'lambda-entry-client-secret';
+const COUNTER_KEY_ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:tvm-counter-key-AbCdEf';
+const COUNTER_KEY = randomBytes(32).toString('base64');
 
 /**
  * The Lambda entry (`lambda/index.ts`) as the CDK stack ships it: bundled by esbuild with the stack's options,
@@ -41,6 +45,7 @@ describe('Lambda entry, bundled', () => {
       'tvm/lambda',
       JSON.stringify({ client_id: 'lambda-client', client_secret: CLIENT_SECRET }),
     );
+    secretsManager.setSecret(COUNTER_KEY_ARN, COUNTER_KEY);
     await bundleFunction(dir, {
       providers: [
         {
@@ -89,6 +94,7 @@ describe('Lambda entry, bundled', () => {
         TVM_TABLE: table.tableName,
         TVM_LOCAL_ENDPOINTS: 'allow',
         TVM_SEALING_KEY_ID: kms.keyId,
+        TVM_COUNTER_KEY_SECRET_ARN: COUNTER_KEY_ARN,
         AWS_ENDPOINT_URL_KMS: kms.endpoint,
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: secretsManager.credentials.accessKeyId,
@@ -111,7 +117,20 @@ describe('Lambda entry, bundled', () => {
     assert.equal(tokens[0], tokens[1]);
     assert.equal(provider.requests.length, 1);
     assert.equal(provider.requests[0]?.params.client_secret, CLIENT_SECRET);
-    assert.deepEqual(secretsManager.reads, ['tvm/lambda'], 'the secret was read once and then cached');
+    assert.deepEqual(
+      secretsManager.reads,
+      ['tvm/lambda', COUNTER_KEY_ARN],
+      'the secret and the counter key were each read once and then cached',
+    );
+    // The caller's budget counter is named by an HMAC under the counter key: without it, no ARN matches.
+    const { Items: items = [] } = await table.client.send(new ScanCommand({ TableName: table.tableName }));
+    const counters = items.map((item) => String(item.pk?.S)).filter((pk) => pk.includes('#caller#'));
+    const expected = createHmac('sha256', Buffer.from(COUNTER_KEY, 'utf8'))
+      .update('arn:aws:iam::111122223333:role/orders-service')
+      .digest('base64url')
+      .slice(0, 22);
+    assert.equal(counters.length, 1);
+    assert.match(counters[0] ?? '', new RegExp(`^budget#partner#caller#${expected}#\\d+$`));
     assert.deepEqual(kms.calls, ['GenerateDataKey'], 'one data key sealed the token for the table');
 
     const lines = stdout
@@ -126,6 +145,6 @@ describe('Lambda entry, bundled', () => {
         ['second-request', 'memory', 'lambda-request'],
       ],
     );
-    assertNothingSensitive([stdout], [CLIENT_SECRET, ...tokens]);
+    assertNothingSensitive([stdout], [CLIENT_SECRET, COUNTER_KEY, ...tokens]);
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -155,6 +156,8 @@ describe('Local run (npm start)', () => {
       TVM_CALLERS: files.callers,
       TVM_DYNAMODB_ENDPOINT: table.endpoint,
       TVM_TABLE: `shared-${Date.now()}`,
+      // Instances sharing a table share the sealing key; without it each run picks its own.
+      TVM_SEALING_KEY: randomBytes(32).toString('base64'),
     };
     const [portA, portB] = [await freePort(), await freePort()];
     const first = startLocalProcess({ ...env, PORT: String(portA) });

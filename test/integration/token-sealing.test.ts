@@ -159,6 +159,38 @@ describe('Sealed tokens in the table', () => {
     }
   });
 
+  it('stops sealing and opening in every container within 5 minutes of the KMS key being disabled', async () => {
+    const client = kmsClient(kms);
+    let clock = 1_000_000;
+    const now = () => clock;
+    try {
+      const container = () =>
+        new EnvelopeSealer({ dataKeys: new KmsDataKeys({ client, keyId: kms.keyId }), now });
+      const [writer, reader] = [container(), container()];
+      const token = { accessToken: 'revocable', issuedAt: 1, expiresAt: 4_000_000_000 };
+      const context = { key: 'k-revoke', providerId: 'kms' };
+      const sealed = await writer.seal(token, context);
+      assert.equal((await reader.open(sealed, token, context)).accessToken, 'revocable');
+      kms.setDisabled(true);
+      // Inside the bound, the keys each container already holds still serve.
+      clock += 5 * 60_000 - 1;
+      assert.equal((await reader.open(sealed, token, context)).accessToken, 'revocable');
+      assert.equal((await writer.open(sealed, token, context)).accessToken, 'revocable');
+      await writer.seal(token, context);
+      // Past it, both ask KMS again, and KMS refuses.
+      clock += 1;
+      const refused = (error: unknown) => (error as { name?: string }).name === 'DisabledException';
+      await assert.rejects(reader.open(sealed, token, context), refused);
+      await assert.rejects(writer.open(sealed, token, context), refused);
+      await assert.rejects(writer.seal(token, context), refused);
+      kms.setDisabled(false);
+      assert.equal((await reader.open(sealed, token, context)).accessToken, 'revocable');
+    } finally {
+      kms.setDisabled(false);
+      client.destroy();
+    }
+  });
+
   it('logs no token or secret', () => {
     assertNothingSensitive(log.lines, ['sealed-client-secret', ...issued]);
   });

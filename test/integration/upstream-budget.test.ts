@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { tokenFingerprint as fingerprintOf } from '../../common/wire-contract';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
@@ -38,6 +39,8 @@ describe('Upstream budgets', () => {
           providers: [
             entry('metered', { perCallerPerMinute: 5, perMinute: 8 }),
             entry('looped', { perCallerPerMinute: 3 }),
+            entry('shared', { perCallerPerMinute: 2 }),
+            entry('evicting', { perCallerPerMinute: 30, evictionsPerCallerPerMinute: 2 }),
           ],
           secrets: { 'tvm/budget': { client_id: 'budget', client_secret: 'budget-secret' } },
           table,
@@ -84,15 +87,59 @@ describe('Upstream budgets', () => {
     assert.equal((await at(0).vend('metered', { scope: 'a b' }, ORDERS)).status, 200);
   });
 
-  it('stops a caller that evicts and vends in a loop', async () => {
+  it('stops a caller that evicts and vends in a loop, at the evict', async () => {
     const before = provider.requests.length;
-    const statuses: number[] = [];
+    const evictions: number[] = [];
+    const vends: number[] = [];
+    let token: string | undefined;
     for (let round = 0; round < 6; round++) {
-      await at(round).evict('looped', undefined, ORDERS);
-      statuses.push((await at(round).vend('looped', undefined, ORDERS)).status);
+      if (token) {
+        const evicted = await at(round).evict('looped', { token_fingerprint: fingerprintOf(token) }, ORDERS);
+        evictions.push(evicted.status);
+        if (evicted.status === 429) assert.ok(Number(evicted.headers.get('retry-after')) >= 1);
+      }
+      const vend = await at(round).vend('looped', undefined, ORDERS);
+      vends.push(vend.status);
+      token = String(vend.json.access_token);
     }
-    assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
+    // The first vend and two evictions spend the caller's 3; the third evict is refused and the token stays.
+    assert.deepEqual(evictions, [204, 204, 429, 429, 429]);
+    assert.deepEqual(vends, [200, 200, 200, 200, 200, 200]);
     assert.equal(provider.requests.length - before, 3);
     assert.equal((await at(0).vend('looped', { scope: 'h' }, BILLING)).status, 200);
+  });
+
+  it('charges the renewal after an eviction to the caller that evicted, not to the one that vends next', async () => {
+    const before = provider.requests.length;
+    let token = String((await at(0).vend('shared', undefined, ORDERS)).json.access_token);
+    const evictions: number[] = [];
+    const vends: number[] = [];
+    // BILLING never vends; it evicts the token ORDERS uses, as often as it is let.
+    for (let round = 0; round < 4; round++) {
+      evictions.push(
+        (await at(round).evict('shared', { token_fingerprint: fingerprintOf(token) }, BILLING)).status,
+      );
+      const vend = await at(round + 1).vend('shared', undefined, ORDERS);
+      vends.push(vend.status);
+      token = String(vend.json.access_token);
+    }
+    assert.deepEqual(evictions, [204, 204, 429, 429], "BILLING's own budget of 2 paid for two renewals");
+    assert.deepEqual(vends, [200, 200, 200, 200], 'ORDERS, with a budget of 2, was never throttled');
+    assert.equal(provider.requests.length - before, 3);
+  });
+
+  it('bounds evictions per caller per minute, apart from the upstream budget', async () => {
+    let token = String((await at(0).vend('evicting', undefined, ORDERS)).json.access_token);
+    const statuses: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const evicted = await at(round).evict('evicting', { token_fingerprint: fingerprintOf(token) }, ORDERS);
+      statuses.push(evicted.status);
+      if (evicted.status === 429) {
+        assert.equal(evicted.json.error, 'throttled');
+        assert.match(String(evicted.json.message), /evicted 2 tokens/);
+      }
+      token = String((await at(round).vend('evicting', undefined, ORDERS)).json.access_token);
+    }
+    assert.deepEqual(statuses, [204, 204, 429]);
   });
 });

@@ -167,6 +167,7 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
     credentials: new StaticCredentialSource({
       'tvm/fuzz': { client_id: 'fuzz', client_secret: 'fuzz-secret' },
     }),
+    endpoints: 'local',
     log,
   });
   return { handler, log, provider, close: () => provider.close() };

@@ -10,6 +10,8 @@ export interface KmsEndpoint {
   readonly keyId: string;
   /** Operations received, in order (`GenerateDataKey`, `Decrypt`). */
   readonly calls: string[];
+  /** Disables the key, as `kms:DisableKey` (or revoking the function's use of it) does: every call is refused. */
+  setDisabled(disabled: boolean): void;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function startKmsEndpoint(
   const keyId = 'arn:aws:kms:us-east-1:111122223333:key/0b7c8a4e-0000-4000-8000-000000000001';
   const masterKey = randomBytes(32);
   const calls: string[] = [];
+  let disabled = false;
   const contextOf = (context: unknown) =>
     Buffer.from(JSON.stringify(Object.entries((context ?? {}) as Record<string, string>).sort()));
 
@@ -58,6 +61,7 @@ export async function startKmsEndpoint(
     const input = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
     if (input.KeyId !== undefined && input.KeyId !== keyId)
       return answer(400, 'no such key', 'NotFoundException');
+    if (disabled) return answer(400, `${keyId} is disabled.`, 'DisabledException');
     if (operation === 'GenerateDataKey') {
       const plaintext = randomBytes(32);
       const iv = randomBytes(12);
@@ -98,6 +102,9 @@ export async function startKmsEndpoint(
     credentials,
     keyId,
     calls,
+    setDisabled: (next) => {
+      disabled = next;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

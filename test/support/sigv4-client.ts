@@ -3,6 +3,7 @@ import { signRequest } from '../../client/sigv4-signer';
 export interface Credentials {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  readonly sessionToken?: string;
 }
 
 export interface SignedCall {

@@ -1,3 +1,5 @@
+import { tokenFingerprint } from '../../common/wire-contract';
+import { type CounterKeySource, RandomCounterKey } from '../../lambda/budget/caller-counter-names';
 import type { TokenSealer } from '../../lambda/cache/token-sealer';
 import { composeService } from '../../lambda/compose';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
@@ -52,6 +54,8 @@ export interface TestServiceOptions {
   readonly evictFloorSeconds?: number;
   /** @default a sealer on the local run's wrapping key, so that instances open each other's tokens */
   readonly sealer?: TokenSealer;
+  /** @default one random key for the test run, so that instances sharing a table share budgets */
+  readonly counterKey?: CounterKeySource;
 }
 
 export interface TestService {
@@ -64,6 +68,9 @@ export interface TestService {
   call(method: string, path: string, body?: string, caller?: CallerKey): Promise<CallResult>;
   close(): Promise<void>;
 }
+
+/** Random for each run: instances of one run share it, as a stack's containers share the stack's key. */
+const RUN_COUNTER_KEY = new RandomCounterKey();
 
 /** The handler behind the real local gateway, called with real SigV4 signatures. */
 export async function startTestService(options: TestServiceOptions): Promise<TestService> {
@@ -82,6 +89,8 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     log: options.log ?? log,
     tokenClient: { retry: { baseDelayMs: 20, maxDelayMs: 100 }, ...options.tokenClient },
     evictFloorSeconds: options.evictFloorSeconds ?? 0,
+    counterKey: options.counterKey ?? RUN_COUNTER_KEY,
+    endpoints: 'local',
     ...(options.now ? { now: options.now } : {}),
   });
   const { onRequest } = options;
@@ -104,14 +113,39 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     });
   const withBody = (body: unknown) =>
     body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  // Tests evict to force a miss: an evict that names no token names the one last vended with those selectors.
+  const lastVended = new Map<string, string>();
+  const selectorsKey = (providerId: string, body: unknown) => {
+    const {
+      min_ttl: _minTtl,
+      token_fingerprint: _fingerprint,
+      ...selectors
+    } = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+    return JSON.stringify([providerId, selectors]);
+  };
   return {
     gateway,
     vendor,
     log,
     providers,
     call,
-    vend: (providerId, body, caller) => call('POST', `/v1/tokens/${providerId}`, withBody(body), caller),
-    evict: (providerId, body, caller) => call('DELETE', `/v1/tokens/${providerId}`, withBody(body), caller),
+    vend: async (providerId, body, caller) => {
+      const result = await call('POST', `/v1/tokens/${providerId}`, withBody(body), caller);
+      if (typeof result.json.access_token === 'string') {
+        lastVended.set(selectorsKey(providerId, body), result.json.access_token);
+      }
+      return result;
+    },
+    evict: (providerId, body, caller) => {
+      const last = lastVended.get(selectorsKey(providerId, body));
+      const named =
+        (body === undefined ||
+          (typeof body === 'object' && body !== null && !('token_fingerprint' in body))) &&
+        last !== undefined
+          ? { ...(body as object | undefined), token_fingerprint: tokenFingerprint(last) }
+          : body;
+      return call('DELETE', `/v1/tokens/${providerId}`, withBody(named), caller);
+    },
     close: () => gateway.close(),
   };
 }

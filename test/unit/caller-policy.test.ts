@@ -6,7 +6,7 @@ import {
   resolveSelectors,
 } from '../../lambda/caller-policy';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
-import { VendError } from '../../lambda/errors';
+import { ConfigurationError, VendError } from '../../lambda/errors';
 
 const [provider] = parseProviderConfig({
   providers: [
@@ -159,5 +159,48 @@ describe('Callers limited to some scopes and audiences', () => {
     ]) {
       assert.throws(() => parseProviderConfig({ providers: [entry(overrides)] }), JSON.stringify(overrides));
     }
+  });
+  it('refuses an empty caller list at load, naming the entry (absent means the provider lists)', () => {
+    for (const field of ['scopes', 'audiences'] as const) {
+      const document = {
+        providers: [
+          {
+            id: 'p',
+            tokenEndpoint: 'https://idp.example/token',
+            clientAuth: 'client_secret_basic',
+            secretId: 's',
+            audienceParameter: 'audience',
+            defaultAudience: 'api-a',
+            allowedAudiences: ['api-a'],
+            allowedScopes: ['read', 'admin'],
+            defaultScopes: ['read'],
+            callers: [{ principal: 'arn:aws:iam::111122223333:role/reader', [field]: [] }],
+          },
+        ],
+      };
+      assert.throws(
+        () => parseProviderConfig(document, 'providers.json', 'local'),
+        (error: unknown) =>
+          error instanceof ConfigurationError &&
+          error.problems.some(
+            (problem) =>
+              problem.startsWith(`providers[0].callers[0].${field}:`) &&
+              problem.includes('arn:aws:iam::111122223333:role/reader'),
+          ),
+      );
+    }
+  });
+
+  it('always sends something from a provider allow-list, even for a grant that names none', () => {
+    // A grant as a hand-built config would give it, past the schema: empty lists never mean "provider default".
+    const empty = { scopes: [], audiences: [], defaultScopes: [] };
+    assert.throws(
+      () => resolveSelectors(limited, empty, {}),
+      (error: unknown) => error instanceof VendError && error.code === 'access_denied',
+    );
+    assert.throws(
+      () => resolveSelectors(limited, { ...empty, scopes: ['read'], defaultScopes: ['read'] }, {}),
+      /Name an audience/,
+    );
   });
 });

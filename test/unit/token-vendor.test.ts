@@ -313,11 +313,15 @@ describe('Class: FallbackTier under the vendor', () => {
     const { vend, tokenClient, vendor, advance } = setup({
       tier: (now) => new FallbackTier(broken, new InProcessTier({ now }), { log, now }),
     });
-    assert.equal((await vend()).cache, 'miss');
+    const served = await vend();
+    assert.equal(served.cache, 'miss');
     const callsAfterMiss = broken.calls;
     assert.ok(callsAfterMiss >= 3, 'read, lease and write-back were each tried');
     advance(20_000); // past the floor under which a token is too young to evict
-    assert.equal(await vendor.evict(CALLER, 'unit', {}), 'evicted');
+    assert.equal(
+      await vendor.evict(CALLER, 'unit', { tokenFingerprint: tokenFingerprint(served.token.accessToken) }),
+      'evicted',
+    );
     assert.equal((await vend()).cache, 'miss');
     assert.ok(broken.calls > callsAfterMiss, 'a refusing table is tried again');
     assert.equal(tokenClient.requests.length, 2);
@@ -337,7 +341,7 @@ describe('Class: FallbackTier under the vendor', () => {
     assert.equal(await tier.read('k'), undefined);
     assert.equal(broken.calls, 1);
     await tier.read('k');
-    await tier.evict('k', 'v');
+    await tier.evict('k', 'v', 'evictor');
     assert.equal(broken.calls, 1, 'bypassed');
     clock = 10_001;
     await tier.read('k');

@@ -1,0 +1,99 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/** Where the key that names callers in the budget counters comes from. */
+export interface CounterKeySource {
+  /** The HMAC key; rejects when it cannot be read now. */
+  key(): Promise<Uint8Array>;
+}
+
+/** A key of this process alone, made at start: the local run's and the tests' (no fixed phrase to guess). */
+export class RandomCounterKey implements CounterKeySource {
+  private readonly bytes = randomBytes(32);
+
+  async key(): Promise<Uint8Array> {
+    return this.bytes;
+  }
+}
+
+/** The counter key could not be read: budgets are counted in this container until it can. */
+export class CounterKeyUnavailableError extends Error {
+  override readonly name = 'CounterKeyUnavailableError';
+}
+
+export interface SecretsManagerCounterKeyOptions {
+  readonly client: SecretsManagerClient;
+  /** `TVM_COUNTER_KEY_SECRET_ARN`: a secret the stack creates, readable by the function's role alone. */
+  readonly secretId: string;
+  /** One read, retries included. @default 3000 */
+  readonly timeoutMs?: number;
+  /** After a failed read, the secret is not asked for again this long. @default 30000 */
+  readonly retryAfterMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * The counter key from Secrets Manager, read once per container and kept: its SecretString's UTF-8 bytes.
+ * A failed read is remembered for `retryAfterMs`, so an outage costs one bounded read per container per
+ * window, not one per vend.
+ */
+export class SecretsManagerCounterKey implements CounterKeySource {
+  private cached: Promise<Uint8Array> | undefined;
+  private failedUntilMs = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly options: SecretsManagerCounterKeyOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  key(): Promise<Uint8Array> {
+    if (this.cached) return this.cached;
+    if (this.now() < this.failedUntilMs) {
+      return Promise.reject(new CounterKeyUnavailableError('the counter key was unreadable a moment ago'));
+    }
+    const reading = this.read();
+    this.cached = reading;
+    reading.catch(() => {
+      this.cached = undefined;
+      this.failedUntilMs = this.now() + (this.options.retryAfterMs ?? 30_000);
+    });
+    return reading;
+  }
+
+  private async read(): Promise<Uint8Array> {
+    let value: string | undefined;
+    try {
+      const answer = await this.options.client.send(
+        new GetSecretValueCommand({ SecretId: this.options.secretId }),
+        { abortSignal: AbortSignal.timeout(this.options.timeoutMs ?? 3000) },
+      );
+      value = answer.SecretString;
+    } catch (error) {
+      // The SDK's error names the secret and the fault, never its value.
+      throw new CounterKeyUnavailableError(
+        `cannot read the counter key ${this.options.secretId} (${(error as Error).name})`,
+      );
+    }
+    // A short key would make the counter names guessable again.
+    if (value === undefined || Buffer.byteLength(value, 'utf8') < 32) {
+      throw new CounterKeyUnavailableError(
+        `the counter key ${this.options.secretId} is not a SecretString of at least 32 bytes`,
+      );
+    }
+    return Buffer.from(value, 'utf8');
+  }
+}
+
+/**
+ * Names a caller in the budget counters by an HMAC-SHA256 of its principal under the counter key: a reader of
+ * the table cannot match candidate role ARNs against the counters without the key, which only the function
+ * may read.
+ */
+export class CallerCounterNames {
+  constructor(private readonly source: CounterKeySource) {}
+
+  async of(principal: string): Promise<string> {
+    const key = await this.source.key();
+    return createHmac('sha256', key).update(principal, 'utf8').digest('base64url').slice(0, 22);
+  }
+}
