@@ -28,6 +28,8 @@ const IPV4_RANGES: ReadonlyArray<readonly [ForbiddenRange, string, number]> = [
   ['private', '172.16.0.0', 12],
   ['IETF protocol assignments', '192.0.0.0', 24],
   ['documentation', '192.0.2.0', 24],
+  // The 6to4 relay anycast (deprecated): a relay inside someone's network, not a provider.
+  ['reserved', '192.88.99.0', 24],
   ['private', '192.168.0.0', 16],
   ['benchmarking', '198.18.0.0', 15],
   ['documentation', '198.51.100.0', 24],
@@ -42,7 +44,11 @@ const IPV6_RANGES: ReadonlyArray<readonly [ForbiddenRange, string, number]> = [
   ['loopback', '::1', 128],
   // IPv4-compatible (deprecated) and Teredo addresses carry an IPv4 address a host may still route to.
   ['reserved', '::', 96],
+  // SIIT's IPv4-translated form (::ffff:0:a.b.c.d) carries an IPv4 address as the mapped form does.
+  ['reserved', '::ffff:0:0:0', 96],
+  ['reserved', '100::', 64],
   ['reserved', '2001::', 32],
+  ['benchmarking', '2001:2::', 48],
   ['documentation', '2001:db8::', 32],
   ['private', 'fc00::', 7],
   ['link-local', 'fe80::', 10],

@@ -64,6 +64,14 @@ const withDefault = <T extends z.ZodMiniType>(schema: T, value: z.output<T>) =>
   z._default(schema, value as never);
 const whole = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
 
+const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;
+
+/** Who a `callers` entry admits: a role by partition, account and name (a session ARN has no path), else the ARN. */
+const callerIdentity = (principal: string): string => {
+  const role = ROLE_ARN.exec(principal);
+  return role ? `role:${role[1]}:${role[2]}:${role[3]}` : principal;
+};
+
 export const ProviderEntrySchema = z
   .strictObject({
     id: z
@@ -238,6 +246,31 @@ export const ProviderEntrySchema = z
           message: 'must be set when allowedAudiences is not empty',
         });
       }
+      // The first entry that matches a caller decides its grant, so a principal listed twice (or beside "*")
+      // would be limited by one entry and let through by another, depending on order: refused instead.
+      const seen = new Map<string, number>();
+      entry.callers.forEach((caller, index) => {
+        const principal = typeof caller === 'string' ? caller : caller.principal;
+        if (principal === '*' && entry.callers.length > 1) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['callers', index],
+            message:
+              '"*" admits every principal: it must be the only entry, or the others would be overridden',
+          });
+        }
+        const identity = callerIdentity(principal);
+        const first = seen.get(identity);
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['callers', index],
+            message: `names the same caller as callers[${first}] (${principal}): one entry per principal`,
+          });
+        } else {
+          seen.set(identity, index);
+        }
+      });
       entry.callers.forEach((caller, index) => {
         if (typeof caller === 'string') return;
         // An empty list would read as "no limit" to one reader and "nothing" to another; absent already

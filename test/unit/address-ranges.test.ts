@@ -14,6 +14,7 @@ const REFERENCE_V4: ReadonlyArray<readonly [number, number]> = [
   ['172.16.0.0', 12],
   ['192.0.0.0', 24],
   ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
   ['198.51.100.0', 24],
@@ -56,6 +57,11 @@ describe('Function: forbiddenRangeOf', () => {
       ['fe80::1', 'link-local'],
       ['fd12:3456::1', 'private'],
       ['2001::1', 'reserved'],
+      // Found by the second review: SIIT, discard-only, IPv6 benchmarking, the 6to4 relay.
+      ['::ffff:0:7f00:1', 'reserved'],
+      ['100::1', 'reserved'],
+      ['2001:2::1', 'benchmarking'],
+      ['192.88.99.1', 'reserved'],
       ['not-an-ip', 'not an address'],
     ] as const) {
       assert.equal(forbiddenRangeOf(address), range, address);

@@ -119,6 +119,26 @@ describe('Function: parseProviderConfig', () => {
     const problems = problemsOf({ providers: [valid, valid] });
     assert.ok(problems.some((problem) => problem.includes('duplicate provider id')));
   });
+
+  it('refuses a caller listed twice, or beside "*": the first match would decide by order', () => {
+    const restricted = { principal: 'arn:aws:iam::123456789012:role/orders', scopes: ['persons.name#read'] };
+    for (const callers of [
+      ['*', restricted],
+      ['arn:aws:iam::123456789012:role/orders', restricted],
+      ['arn:aws:iam::123456789012:role/teams/orders', restricted],
+      [restricted, { ...restricted, scopes: ['persons.birth_date#read'] }],
+    ]) {
+      const problems = problemsOf({ providers: [{ ...valid, callers }] });
+      assert.ok(
+        problems.some((problem) => /one entry per principal|must be the only entry/.test(problem)),
+        JSON.stringify(callers),
+      );
+    }
+    const [provider] = parseProviderConfig({
+      providers: [{ ...valid, callers: [restricted, 'arn:aws:iam::123456789012:role/billing'] }],
+    });
+    assert.equal(provider?.callers.length, 2);
+  });
 });
 
 describe('Token endpoints of a deployed service', () => {
