@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { grantVend } from '../../packages/grant-vend/src';
 
 const production = ENVIRONMENTS.production as EnvironmentSettings;
 const sandbox = ENVIRONMENTS.sandbox as EnvironmentSettings;
+const ROOT = join(__dirname, '..', '..');
 
 /** A synth of the real stack with these settings and no `-c` flag, cdk-nag on. */
 function synthEnvironment(settings: EnvironmentSettings): { template: Template; stack: TokenVendingStack } {
@@ -99,6 +101,22 @@ describe('Settings per environment', () => {
       )?.Properties.Threshold;
     assert.equal(threshold('bcc-production'), Math.floor((1000 / 30) * 0.8));
     assert.equal(threshold('gopacs-production'), DEFAULT_DAILY_TOKENS);
+  });
+
+  it('prints a refused flag once, in one line with no stack trace, and exits 1 (the real app entry)', () => {
+    const result = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'infra', 'app.ts')], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        CDK_CONTEXT_JSON: JSON.stringify({ env: 'production', egress: 'fixed' }),
+        CDK_OUTDIR: mkdtempSync(join(tmpdir(), 'tvm-app-')),
+      },
+    });
+    assert.equal(result.status, 1);
+    assert.equal(
+      result.stderr,
+      'production deploys from its settings alone: -c egress refused; change infra/environments.ts instead\n',
+    );
   });
 
   it('refuses -c overrides for production in one line, and takes them for the sandbox', () => {
