@@ -46,7 +46,12 @@ module.exports = {
   maxWorkers: 2,
   reporters: ['<rootDir>/test/support/jest/quiet-reporter.js', 'summary'],
   coverageProvider: 'v8',
-  collectCoverageFrom: ['lambda/**/*.ts', 'packages/client/src/**/*.ts', '!packages/client/src/cli/**', '!lambda/index.ts'],
+  collectCoverageFrom: [
+    'lambda/**/*.ts',
+    'packages/client/src/**/*.ts',
+    '!packages/client/src/cli/**',
+    '!lambda/index.ts',
+  ],
   coverageReporters: ['text-summary', ['text', { file: 'coverage.txt' }]],
   ...(coverageThreshold && { coverageThreshold }),
   projects: [

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build, stop } from 'esbuild';
 import { FUNCTION_BUNDLE } from './function-bundle';
@@ -45,6 +45,9 @@ async function buildClientPackage(): Promise<void> {
     banner: { js: '#!/usr/bin/env node' },
   });
   declarations(dir, join(dir, 'src'), join(out, 'types'));
+  // The caller contract travels with the client: its README points here.
+  copyFileSync(join(root, 'docs', 'api.md'), join(out, 'API.md'));
+  copyFileSync(join(root, 'docs', 'openapi.json'), join(out, 'openapi.json'));
 }
 
 /** `grantVend` for callers' CDK stacks. */
