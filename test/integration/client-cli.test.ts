@@ -303,11 +303,8 @@ describe('Client and CLI against the local run', () => {
       }
     };
 
-    beforeAll(async () => {
-      // The package's bin runs the built CLI, as an installed package would.
-      await run('npm', ['run', 'build', '--silent'], { cwd: ROOT });
-    });
-
+    // The package's bin runs the built CLI, as an installed package would: `npm test` builds the packages
+    // once before the suite (pretest), so no test rebuilds a dist another test is reading.
     it("reports the client package's version, not the service's", async () => {
       const { version } = JSON.parse(readFileSync(join(ROOT, 'packages', 'client', 'package.json'), 'utf8'));
       const service = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
