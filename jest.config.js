@@ -38,7 +38,7 @@ const shared = {
 // coverage but is not held to them.
 const coverageThreshold = isNarrowedRun(process.argv.slice(2))
   ? undefined
-  : { './lambda/': { branches: 90 }, './client/': { branches: 90 } };
+  : { './lambda/': { branches: 90 }, './packages/client/src/': { branches: 90 } };
 
 /** @type {import('jest').Config} */
 module.exports = {
@@ -46,7 +46,12 @@ module.exports = {
   maxWorkers: 2,
   reporters: ['<rootDir>/test/support/jest/quiet-reporter.js', 'summary'],
   coverageProvider: 'v8',
-  collectCoverageFrom: ['common/**/*.ts', 'lambda/**/*.ts', 'client/**/*.ts', '!lambda/index.ts'],
+  collectCoverageFrom: [
+    'lambda/**/*.ts',
+    'packages/client/src/**/*.ts',
+    '!packages/client/src/cli/**',
+    '!lambda/index.ts',
+  ],
   coverageReporters: ['text-summary', ['text', { file: 'coverage.txt' }]],
   ...(coverageThreshold && { coverageThreshold }),
   projects: [

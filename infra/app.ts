@@ -1,37 +1,36 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { contextOverrides } from './context-overrides';
 import { environmentNamed } from './environments';
 import { TokenVendingStack } from './token-vending-stack';
 
 /**
  * `npx cdk deploy -c env=sandbox|production`: deploys what `infra/environments.ts` says for that environment.
- * `-c allowedAccounts=…,…`, `-c allowedPrincipals=arn:…,…`, `-c alarmEmail=…` and `-c egress=fixed` override
- * it for one deploy.
+ * The sandbox takes `-c alarmEmail=…`, `-c egress=fixed` and `-c allowedAccounts=…,…` for one deploy;
+ * production refuses them, so two deploys without a settings change deploy the same thing.
  * Account and region come from the CLI's credentials (CDK_DEFAULT_*); synth needs neither.
+ * A settings problem is printed once, every problem listed, and the app exits 1 (no stack trace; set
+ * TVM_DEBUG=1 for one).
  */
-const app = new App();
-const settings = environmentNamed(app.node.tryGetContext('env') ?? 'sandbox');
-const listFromContext = (name: string): string[] =>
-  String(app.node.tryGetContext(name) ?? '')
-    .split(',')
-    .map((value) => value.trim())
-    .filter(Boolean);
-const allowedAccounts = listFromContext('allowedAccounts');
-const allowedPrincipalArns = listFromContext('allowedPrincipals');
-const alarmEmail = String(app.node.tryGetContext('alarmEmail') ?? '');
-const egress = String(app.node.tryGetContext('egress') ?? '');
+function main(): void {
+  const app = new App();
+  const settings = environmentNamed(String(app.node.tryGetContext('env') ?? 'sandbox'));
+  new TokenVendingStack(app, `TokenVending-${settings.name}`, {
+    settings,
+    description: `OAuth2 token vending service (${settings.name})`,
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    service: contextOverrides(settings, (name) => app.node.tryGetContext(name)),
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+}
 
-new TokenVendingStack(app, `TokenVending-${settings.name}`, {
-  settings,
-  description: `OAuth2 token vending service (${settings.name})`,
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-  service: {
-    ...(allowedAccounts.length > 0 ? { allowedAccounts } : {}),
-    ...(allowedPrincipalArns.length > 0 ? { allowedPrincipalArns } : {}),
-    ...(alarmEmail ? { alarmEmail } : {}),
-    ...(egress === 'fixed' ? { egress: { type: 'fixed' as const, zones: settings.egressZones ?? 2 } } : {}),
-  },
-});
+const EXPECTED = new Set(['SettingsError', 'TokenVendingSettingsError']);
 
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-app.synth();
+try {
+  main();
+} catch (error) {
+  if (!EXPECTED.has((error as Error).name) || process.env.TVM_DEBUG) throw error;
+  process.stderr.write(`${(error as Error).message}\n`);
+  process.exit(1);
+}

@@ -1,28 +1,35 @@
 import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
+import { TokenVendingService, type TokenVendingServiceProps } from 'token-vending-construct';
+import { apiParameterNames } from 'token-vending-grant-vend';
 import { type EnvironmentSettings, readProvidersFile } from './environments';
-import { apiParameterNames } from './grant-vend';
-import { TokenVendingService, type TokenVendingServiceProps } from './token-vending-service';
 
 export interface TokenVendingStackProps extends StackProps {
   readonly settings: EnvironmentSettings;
-  /** Overrides for the service (from `-c` flags, or a test), over the environment's settings. */
-  readonly service?: Partial<Omit<TokenVendingServiceProps, 'providers'>>;
+  /** Overrides for the service (from `-c` flags where the environment allows them, or a test). */
+  readonly service?: Partial<Omit<TokenVendingServiceProps, 'providers' | 'environment'>>;
 }
 
 /** The service props an environment's settings give, before any override. */
 export function serviceSettings(settings: EnvironmentSettings): Omit<TokenVendingServiceProps, 'providers'> {
   return {
+    environment: settings.name,
     removalPolicy: settings.removalPolicy,
     pointInTimeRecovery: settings.pointInTimeRecovery,
     tracing: settings.tracing,
     logRetention: settings.logRetention,
     ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
     ...(settings.allowedAccounts ? { allowedAccounts: settings.allowedAccounts } : {}),
-    ...(settings.allowedPrincipals ? { allowedPrincipalArns: settings.allowedPrincipals } : {}),
     ...(settings.throttling ? { throttling: settings.throttling } : {}),
     ...(settings.egress === 'fixed' ? { egress: { type: 'fixed', zones: settings.egressZones ?? 2 } } : {}),
+    ...(settings.releaseEgressIps ? { releaseEgressIps: true } : {}),
+    ...(settings.privateEndpoint
+      ? { endpoint: { type: 'private', vpcEndpoints: [...settings.privateEndpoint.vpcEndpointIds] } }
+      : {}),
+    ...(settings.memorySize === undefined ? {} : { memorySize: settings.memorySize }),
+    ...(settings.tableEncryptionKeyArn ? { tableEncryptionKeyArn: settings.tableEncryptionKeyArn } : {}),
+    ...(settings.apiGatewayAccountRole ? { apiGatewayAccountRole: settings.apiGatewayAccountRole } : {}),
     ...(settings.breakGlassRoleArn ? { breakGlassRoleArn: settings.breakGlassRoleArn } : {}),
     ...(settings.deployRoleArn ? { deployRoleArn: settings.deployRoleArn } : {}),
     ...(settings.tableEncryption ? { tableEncryption: settings.tableEncryption } : {}),
@@ -34,8 +41,9 @@ export function serviceSettings(settings: EnvironmentSettings): Omit<TokenVendin
 }
 
 /**
- * One deployment of the service for one environment: what `infra/environments.ts` says, with `-c`
- * overrides. It publishes where its API is as SSM parameters, so callers' stacks find it (`grantVend`).
+ * One deployment of the service for one environment: what `infra/environments.ts` says (with `-c`
+ * overrides where the environment allows them), through the `token-vending-construct` package as any
+ * adopter's app uses it. It publishes where its API is as SSM parameters, so callers' stacks find it (`grantVend`).
  */
 export class TokenVendingStack extends Stack {
   public readonly service: TokenVendingService;

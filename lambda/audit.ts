@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import { tokenFingerprint } from '../common/wire-contract';
+import { tokenFingerprint } from '../packages/client/src/wire-contract';
 import type { ResolvedSelectors } from './caller-policy';
 
 /**

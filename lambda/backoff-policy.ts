@@ -1,4 +1,4 @@
-import { backoffDelayMs } from '../common/backoff';
+import { backoffDelayMs } from '../packages/client/src/backoff';
 import type { ErrorCode } from './errors';
 
 /**

@@ -2,7 +2,7 @@
  * The closed set of errors a caller can see (docs/DESIGN.md, "Errors"). Only the handler turns them into HTTP;
  * everything below it throws {@link VendError} and never builds a response.
  */
-import { ERROR_STATUS, type ErrorCode } from '../common/wire-contract';
+import { ERROR_STATUS, type ErrorCode } from '../packages/client/src/wire-contract';
 
 export { ERROR_STATUS, type ErrorCode };
 

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { TokenResponse } from '../common/wire-contract';
+import type { TokenResponse } from '../packages/client/src/wire-contract';
 import { auditFields } from './audit';
 import { normalizePrincipal } from './caller-policy';
 import { ConfigurationError, ERROR_STATUS, type ErrorCode, UpstreamError, VendError } from './errors';

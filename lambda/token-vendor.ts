@@ -1,4 +1,4 @@
-import { type ProviderSummary, tokenFingerprint } from '../common/wire-contract';
+import { type ProviderSummary, tokenFingerprint } from '../packages/client/src/wire-contract';
 import { type BudgetLedger, InProcessBudgetLedger } from './budget/budget-ledger';
 import { CallerCounterNames, type CounterKeySource, RandomCounterKey } from './budget/caller-counter-names';
 import { UpstreamBudget } from './budget/upstream-budget';

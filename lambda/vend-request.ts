@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import type { $ZodIssue } from 'zod/v4/core';
-import { normalizeScopes } from '../common/wire-contract';
+import { normalizeScopes } from '../packages/client/src/wire-contract';
 import { SCOPE_TOKEN } from './config/provider-schema';
 import './config/zod-locale';
 import { VendError } from './errors';

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build, stop } from 'esbuild';
-import { FUNCTION_BUNDLE } from '../infra/function-bundle';
+import { FUNCTION_BUNDLE } from './function-bundle';
 
 /**
  * Builds the vend function as the stack ships it, outside CDK: `index.js` in `outdir` with the given

@@ -193,6 +193,15 @@ export const ProviderEntrySchema = z
           message: 'is required with grantType "jwt_bearer", and only then',
         });
       }
+      // Maskinporten refuses a JWT-bearer grant without a scope: an entry without one could never vend.
+      if (entry.grantType === 'jwt_bearer' && entry.defaultScopes.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['defaultScopes'],
+          message:
+            'must name at least one scope with grantType "jwt_bearer": the provider refuses a grant without one',
+        });
+      }
       for (const name of Object.keys(entry.extraParameters ?? {})) {
         if (RESERVED_PARAMETERS.has(name)) {
           ctx.addIssue({

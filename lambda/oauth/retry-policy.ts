@@ -1,4 +1,4 @@
-import { backoffDelayMs as jitteredDelayMs } from '../../common/backoff';
+import { backoffDelayMs as jitteredDelayMs } from '../../packages/client/src/backoff';
 
 /**
  * When to try the provider again. Exponential backoff with full jitter, so containers that failed together

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { App, DefaultStackSynthesizer, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { TokenVendingService } from '../../infra/token-vending-service';
+import { TokenVendingService } from '../../packages/construct/src/token-vending-service';
 import { evaluate, keyPolicy, REGION, type Request, secretPolicy } from './policy-model';
 import { ACCOUNT, PROVIDERS, synthService } from './support';
 
@@ -237,7 +237,7 @@ describe('Who can do what (docs/operations.md), asked of the synthesized policie
         env: { account: ACCOUNT, region: REGION },
         synthesizer: new DefaultStackSynthesizer({ qualifier: 'team42' }),
       });
-      new TokenVendingService(stack, 'TokenVending', { providers: PROVIDERS });
+      new TokenVendingService(stack, 'TokenVending', { environment: 'test', providers: PROVIDERS });
       const policy = keyPolicy(Template.fromStack(stack), 'TokenSealingKey');
       const role = `arn:aws:iam::${ACCOUNT}:role/cdk-team42-cfn-exec-role-${ACCOUNT}-${REGION}`;
       assert.equal(ask(policy, { principalArn: role, action: 'kms:PutKeyPolicy' }), 'allowed');

@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ENVIRONMENTS, type EnvironmentSettings } from '../../infra/environments';
-import { grantVend } from '../../infra/grant-vend';
+import { contextOverrides } from '../../infra/context-overrides';
+import { ENVIRONMENTS, type EnvironmentSettings, readProvidersFile } from '../../infra/environments';
 import { TokenVendingStack } from '../../infra/token-vending-stack';
+import { DEFAULT_DAILY_TOKENS } from '../../packages/construct/src/provider-entry';
+import { grantVend } from '../../packages/grant-vend/src';
 
 const production = ENVIRONMENTS.production as EnvironmentSettings;
+const sandbox = ENVIRONMENTS.sandbox as EnvironmentSettings;
+const ROOT = join(__dirname, '..', '..');
 
 /** A synth of the real stack with these settings and no `-c` flag, cdk-nag on. */
 function synthEnvironment(settings: EnvironmentSettings): { template: Template; stack: TokenVendingStack } {
@@ -22,18 +30,26 @@ function synthEnvironment(settings: EnvironmentSettings): { template: Template; 
 }
 
 describe('Settings per environment', () => {
-  it('deploys the configured accounts and principals without any flag', () => {
+  it('deploys the configured accounts, callers file and throttling without any flag', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tvm-settings-'));
+    const providersFile = join(dir, 'providers.json');
+    const callers = ['arn:aws:iam::444455556666:role/orders'];
+    writeFileSync(
+      providersFile,
+      JSON.stringify({ providers: [{ ...readProvidersFile(production)[0], callers }] }),
+    );
     const { template } = synthEnvironment({
       ...production,
+      providersFile,
       allowedAccounts: ['444455556666'],
-      allowedPrincipals: ['arn:aws:iam::777788889999:role/orders'],
       throttling: { rateLimit: 40, burstLimit: 80 },
+      memorySize: 1024,
     });
     const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
     const policy = JSON.stringify(api?.Properties.Policy);
-    assert.match(policy, /444455556666/);
-    assert.match(policy, /role\/orders/);
+    assert.match(policy, /444455556666:role\/orders/);
     assert.ok(!policy.includes('111122223333'), 'not reset to the deploying account');
+    template.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 1024 });
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       MethodSettings: [{ ThrottlingRateLimit: 40, ThrottlingBurstLimit: 80 }].map((setting) => ({
         ...setting,
@@ -43,6 +59,78 @@ describe('Settings per environment', () => {
         MetricsEnabled: true,
         ResourcePath: '/*',
       })),
+    });
+  });
+
+  it('ships production with fixed egress whose addresses are retained, and the account-level API role', () => {
+    const { template } = synthEnvironment(production);
+    const ips = Object.values(template.findResources('AWS::EC2::EIP'));
+    assert.equal(ips.length, 2);
+    for (const ip of ips) assert.equal(ip.DeletionPolicy, 'Retain');
+    template.resourceCountIs('AWS::ApiGateway::Account', 1);
+    const released = synthEnvironment({ ...production, releaseEgressIps: true }).template;
+    for (const ip of Object.values(released.findResources('AWS::EC2::EIP'))) {
+      assert.equal(ip.DeletionPolicy, 'Delete');
+    }
+  });
+
+  it('leaves the account-level API role to production in the sandbox, so the two never fight over it', () => {
+    const { template } = synthEnvironment(sandbox);
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    template.resourceCountIs('AWS::IAM::Role', 1);
+  });
+
+  it('names the API and every alarm by environment, and per provider by its id', () => {
+    const { template } = synthEnvironment(production);
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { Name: 'token-vending-production' });
+    const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((alarm) =>
+      String(alarm.Properties.AlarmName),
+    );
+    for (const provider of readProvidersFile(production)) {
+      assert.ok(names.includes(`token-vending-production-UpstreamFailures-${provider.id}`), provider.id);
+      assert.ok(names.includes(`token-vending-production-TokenQuota-${provider.id}`), provider.id);
+    }
+    assert.ok(names.includes('token-vending-production-FunctionErrors'));
+  });
+
+  it('alarms at the quota pace where an entry has one, at the default pace where not', () => {
+    const { template } = synthEnvironment(production);
+    const threshold = (provider: string) =>
+      Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
+        (alarm) => alarm.Properties.AlarmName === `token-vending-production-TokenQuota-${provider}`,
+      )?.Properties.Threshold;
+    assert.equal(threshold('bcc-production'), Math.floor((1000 / 30) * 0.8));
+    assert.equal(threshold('gopacs-production'), DEFAULT_DAILY_TOKENS);
+  });
+
+  it('prints a refused flag once, in one line with no stack trace, and exits 1 (the real app entry)', () => {
+    const result = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'infra', 'app.ts')], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        CDK_CONTEXT_JSON: JSON.stringify({ env: 'production', egress: 'fixed' }),
+        CDK_OUTDIR: mkdtempSync(join(tmpdir(), 'tvm-app-')),
+      },
+    });
+    assert.equal(result.status, 1);
+    assert.equal(
+      result.stderr,
+      'production deploys from its settings alone: -c egress refused; change infra/environments.ts instead\n',
+    );
+  });
+
+  it('refuses -c overrides for production in one line, and takes them for the sandbox', () => {
+    const context = (values: Record<string, string>) => (name: string) => values[name];
+    assert.throws(
+      () => contextOverrides(production, context({ egress: 'fixed', alarmEmail: 'ops@example.com' })),
+      {
+        message:
+          'production deploys from its settings alone: -c alarmEmail, -c egress refused; change infra/environments.ts instead',
+      },
+    );
+    assert.deepEqual(contextOverrides(sandbox, context({ alarmEmail: 'ops@example.com', egress: 'fixed' })), {
+      alarmEmail: 'ops@example.com',
+      egress: { type: 'fixed', zones: 2 },
     });
   });
 
@@ -80,8 +168,8 @@ describe('Fixed egress', () => {
     template.resourceCountIs('AWS::EC2::FlowLog', 1);
   });
 
-  it('is off by default: no VPC, no NAT, no addresses', () => {
-    const { template } = synthEnvironment(production);
+  it('is off unless the settings ask for it: no VPC, no NAT, no addresses', () => {
+    const { template } = synthEnvironment(sandbox);
     for (const type of ['AWS::EC2::VPC', 'AWS::EC2::NatGateway', 'AWS::EC2::EIP', 'AWS::EC2::VPCEndpoint']) {
       template.resourceCountIs(type, 0);
     }

@@ -1,8 +1,11 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { TokenVendingService, type TokenVendingServiceProps } from '../../infra/token-vending-service';
 import type { ProviderEntryInput } from '../../lambda/config/provider-schema';
+import {
+  TokenVendingService,
+  type TokenVendingServiceProps,
+} from '../../packages/construct/src/token-vending-service';
 
 export const ACCOUNT = '111122223333';
 
@@ -34,7 +37,11 @@ export function synthService(
   const app = new App(options.bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'Test', { env: { account: ACCOUNT, region: 'eu-north-1' } });
   const resolved = typeof props === 'function' ? props(stack) : props;
-  const service = new TokenVendingService(stack, 'TokenVending', { providers: PROVIDERS, ...resolved });
+  const service = new TokenVendingService(stack, 'TokenVending', {
+    environment: 'test',
+    providers: PROVIDERS,
+    ...resolved,
+  });
   options.extend?.(stack, service);
   if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack, service, template: Template.fromStack(stack) };

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { ConfigurationError } from '../../lambda/errors';
+import type { ProviderEntry } from '../../packages/construct/src/provider-entry';
+import { TokenVendingSettingsError } from '../../packages/construct/src/settings-error';
 import { ACCOUNT, PROVIDERS, policyStatements, synthService } from './support';
 
 describe('Construct: TokenVendingService', () => {
@@ -168,39 +169,103 @@ describe('Construct: TokenVendingService', () => {
       assert.deepEqual(paths.sort(), ['providers', 'tokens', 'v1', '{provider}']);
     });
 
-    it('admits only the configured accounts in its resource policy', () => {
-      const { template } = synthService({ allowedAccounts: ['444455556666'] });
-      template.hasResourceProperties('AWS::ApiGateway::RestApi', {
-        EndpointConfiguration: { Types: ['REGIONAL'] },
-        Policy: {
-          Statement: [
-            Match.objectLike({
-              Effect: 'Allow',
-              Action: 'execute-api:Invoke',
-              Principal: {
-                AWS: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':iam::444455556666:root'])] }),
-              },
-              Resource: 'execute-api:/*',
-            }),
-          ],
-          Version: '2012-10-17',
+    const apiPolicy = (template: Template) => {
+      const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
+      return api?.Properties.Policy as { Statement: Array<Record<string, unknown>> };
+    };
+
+    it("admits exactly the principals the providers' callers name, and denies everyone else", () => {
+      const { template } = synthService();
+      const role = `arn:aws:iam::${ACCOUNT}:role/orders-service`;
+      assert.deepEqual(apiPolicy(template).Statement, [
+        {
+          Sid: 'Callers',
+          Effect: 'Allow',
+          Action: 'execute-api:Invoke',
+          Principal: { AWS: role },
+          Resource: 'execute-api:/*',
         },
-      });
+        {
+          Sid: 'NobodyElse',
+          Effect: 'Deny',
+          Action: 'execute-api:Invoke',
+          Principal: { AWS: '*' },
+          Resource: 'execute-api:/*',
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': [role] } },
+        },
+      ]);
     });
 
-    it('admits named principals instead of whole accounts when given only those', () => {
-      const role = `arn:aws:iam::${ACCOUNT}:role/orders-service`;
-      const { template } = synthService({ allowedPrincipalArns: [role] });
-      const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
-      const policy = JSON.stringify(api?.Properties.Policy);
-      assert.ok(policy.includes(role));
+    it('admits a caller in another account by its role, not by its account', () => {
+      const orders = 'arn:aws:iam::444455556666:role/orders';
+      const { template } = synthService({
+        providers: [{ ...PROVIDERS[0], callers: [orders] } as ProviderEntry],
+      });
+      const policy = JSON.stringify(apiPolicy(template));
+      assert.ok(policy.includes(orders));
       assert.ok(!policy.includes(':root'), 'no whole account is admitted');
     });
 
-    it('defaults the resource policy to its own account', () => {
-      const { template } = synthService();
-      const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
-      assert.match(JSON.stringify(api?.Properties.Policy), new RegExp(`:iam::${ACCOUNT}:root`));
+    it('admits whole accounts only for a "*" caller: the stack\'s own, or allowedAccounts', () => {
+      const anyone = [{ ...PROVIDERS[0], callers: ['*'] } as ProviderEntry];
+      const own = JSON.stringify(apiPolicy(synthService({ providers: anyone }).template));
+      assert.match(own, new RegExp(`:iam::${ACCOUNT}:root`));
+      assert.match(own, /"aws:PrincipalAccount":\["111122223333"\]/);
+      const named = JSON.stringify(
+        apiPolicy(synthService({ providers: anyone, allowedAccounts: ['444455556666'] }).template),
+      );
+      assert.match(named, /:iam::444455556666:root/);
+      assert.ok(!named.includes(ACCOUNT));
+    });
+
+    it('admits nobody while no provider names a caller', () => {
+      const closed = PROVIDERS.map((provider) => ({ ...provider, callers: [] }));
+      assert.deepEqual(apiPolicy(synthService({ providers: closed }).template).Statement, [
+        {
+          Sid: 'NoCallersYet',
+          Effect: 'Deny',
+          Action: 'execute-api:Invoke',
+          Principal: { AWS: '*' },
+          Resource: 'execute-api:/*',
+        },
+      ]);
+    });
+
+    it('refuses a caller outside allowedAccounts, listed with every other problem, each once', () => {
+      const entries = [
+        { ...PROVIDERS[0], callers: ['arn:aws:iam::444455556666:role/orders'] },
+        {
+          id: 'mp',
+          tokenEndpoint: 'https://maskinporten.example/token',
+          grantType: 'jwt_bearer',
+          clientAuth: 'none',
+          secretId: 'mp',
+          assertion: { audience: 'https://maskinporten.example/' },
+        },
+      ] as ProviderEntry[];
+      let message = '';
+      try {
+        synthService({ providers: entries, allowedAccounts: [ACCOUNT], memorySize: 64 });
+      } catch (error) {
+        assert.equal((error as Error).name, 'TokenVendingSettingsError');
+        message = (error as Error).message;
+      }
+      const lines = message.split('\n');
+      assert.match(lines[0] ?? '', /3 problems in the settings/);
+      assert.deepEqual(lines.slice(1).sort(), [
+        '  - memorySize: must be a whole number of MB from 128 to 10240',
+        '  - providers[0].callers[0]: arn:aws:iam::444455556666:role/orders is in account 444455556666, which allowedAccounts (111122223333) does not admit',
+        '  - providers[1].defaultScopes: must name at least one scope with grantType "jwt_bearer": the provider refuses a grant without one',
+      ]);
+    });
+
+    it('can be PRIVATE through VPC endpoints given by id, as a settings file names them', () => {
+      const { template } = synthService({
+        endpoint: { type: 'private', vpcEndpoints: ['vpce-0123456789abcdef0'] },
+      });
+      template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        EndpointConfiguration: { Types: ['PRIVATE'], VpcEndpointIds: ['vpce-0123456789abcdef0'] },
+      });
     });
 
     it('can be PRIVATE, reachable only through the given VPC endpoint', () => {
@@ -348,6 +413,7 @@ describe('Construct: TokenVendingService', () => {
         'Errors',
         'TableErrors',
         'Throttles',
+        ...PROVIDERS.map(() => 'TokensMinted'),
         ...PROVIDERS.map(() => 'UpstreamFailures'),
       ]);
       template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
@@ -374,7 +440,8 @@ describe('Construct: TokenVendingService', () => {
       const own = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
         (alarm) => !String(alarm.Properties.Namespace).startsWith('AWS/'),
       );
-      assert.equal(own.length, 2 + PROVIDERS.length);
+      // TableErrors and Denials, and per provider UpstreamFailures and the token pace.
+      assert.equal(own.length, 2 + 2 * PROVIDERS.length);
       for (const alarm of own) {
         assert.equal(alarm.Properties.Namespace, 'TokenVending');
         const dimensions = alarm.Properties.Dimensions as Array<{ Name: string; Value: string }>;
@@ -423,7 +490,7 @@ describe('Construct: TokenVendingService', () => {
             ],
           }),
         (error: unknown) =>
-          error instanceof ConfigurationError &&
+          error instanceof TokenVendingSettingsError &&
           error.problems.some((problem) => problem.includes('providers[0].tokenEndpoint')) &&
           error.problems.some((problem) => problem.includes('providers[0].clientAuth')),
       );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { signRequest } from '../../client/sigv4-signer';
+import { signRequest } from '../../packages/client/src/sigv4-signer';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 import { signedFetch } from '../support/sigv4-client';

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { TvmClient, TvmError } from '../../client';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { type LocalService, startLocalService } from '../../local/local-service';
+import { TvmClient, TvmError } from '../../packages/client/src';
 import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
@@ -311,9 +311,13 @@ describe('Client and CLI against the local run', () => {
     });
     const tvm = async (args: string[], environment = env()) => {
       try {
-        const { stdout, stderr } = await run(process.execPath, [join(ROOT, 'bin', 'tvm.js'), ...args], {
-          env: environment,
-        });
+        const { stdout, stderr } = await run(
+          process.execPath,
+          [join(ROOT, 'packages', 'client', 'dist', 'tvm.cjs'), ...args],
+          {
+            env: environment,
+          },
+        );
         return { code: 0, stdout, stderr };
       } catch (error) {
         const failed = error as { code: number; stdout: string; stderr: string };
@@ -321,9 +325,14 @@ describe('Client and CLI against the local run', () => {
       }
     };
 
-    beforeAll(async () => {
-      // The package's bin runs the built CLI, as an installed package would.
-      await run('npm', ['run', 'build', '--silent'], { cwd: ROOT });
+    // The package's bin runs the built CLI, as an installed package would: `npm test` builds the packages
+    // once before the suite (pretest), so no test rebuilds a dist another test is reading.
+    it("reports the client package's version, not the service's", async () => {
+      const { version } = JSON.parse(readFileSync(join(ROOT, 'packages', 'client', 'package.json'), 'utf8'));
+      const service = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+      assert.notEqual(version, service, 'the two versions differ, so the answer tells them apart');
+      const answer = await tvm(['--version']);
+      assert.equal(answer.stdout.trim(), version);
     });
 
     it('is importable through the package exports, as services and stacks import it', async () => {
@@ -331,7 +340,7 @@ describe('Client and CLI against the local run', () => {
         process.execPath,
         [
           '-e',
-          "const c = require('token-vending-service/client'); const g = require('token-vending-service/grant-vend');" +
+          "const c = require('token-vending-client'); const g = require('token-vending-grant-vend');" +
             'console.log(typeof c.TvmClient, typeof c.TvmError, typeof g.grantVend)',
         ],
         { cwd: ROOT },

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TvmClient, TvmError } from '../../client';
 import { freePort } from '../../local/dynamodb-local';
+import { TvmClient, TvmError } from '../../packages/client/src';
 
 const CREDENTIALS = { accessKeyId: 'AKIACLIENTERRORS0001', secretAccessKey: 'client-errors-secret' };
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -90,6 +90,28 @@ describe('Package: token-vending-client', () => {
       'zod',
     ]) {
       assert.ok(!existsSync(join(modules, server)), `${server} is not installed`);
+    }
+  });
+
+  it('carries the caller contract its README points at, and declarations that import only its dependencies', () => {
+    const installed = join(scratch, 'node_modules', 'token-vending-client');
+    assert.match(readFileSync(join(installed, 'README.md'), 'utf8'), /dist\/API\.md/);
+    assert.equal(
+      readFileSync(join(installed, 'dist', 'API.md'), 'utf8'),
+      readFileSync(join(ROOT, 'docs', 'api.md'), 'utf8'),
+    );
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
+    const declared = Object.keys(manifest.dependencies);
+    const types = join(installed, 'dist', 'types');
+    const files = readdirSync(types, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.d.ts'),
+    );
+    assert.ok(files.length > 0);
+    for (const file of files) {
+      for (const match of readFileSync(join(types, file), 'utf8').matchAll(/from '([^.'][^']*)'/g)) {
+        const name = (match[1] ?? '').split('/').slice(0, 2).join('/');
+        assert.ok(declared.includes(name), `${file} imports ${name}, which the package does not declare`);
+      }
     }
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { tokenFingerprint } from '../../common/wire-contract';
 import { CallerCounterNames, SecretsManagerCounterKey } from '../../lambda/budget/caller-counter-names';
+import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { tokenFingerprint } from '../../common/wire-contract';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { EVICT_FLOOR_SECONDS } from '../../lambda/token-vendor';
+import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
-import { ERROR_STATUS } from '../../common/wire-contract';
 import { DEMO_CALLER } from '../../local/local-config';
 import type { LocalService } from '../../local/local-service';
+import { ERROR_STATUS } from '../../packages/client/src/wire-contract';
 import { type CallResult, signedFetch } from '../support/sigv4-client';
 import { startTestLocalRun } from '../support/test-service';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { tokenFingerprint as fingerprintOf } from '../../common/wire-contract';
+import { tokenFingerprint as fingerprintOf } from '../../packages/client/src/wire-contract';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';

@@ -1,4 +1,4 @@
-import { signRequest } from '../../client/sigv4-signer';
+import { signRequest } from '../../packages/client/src/sigv4-signer';
 
 export interface Credentials {
   readonly accessKeyId: string;

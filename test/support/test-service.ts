@@ -1,4 +1,3 @@
-import { tokenFingerprint } from '../../common/wire-contract';
 import { type CounterKeySource, RandomCounterKey } from '../../lambda/budget/caller-counter-names';
 import type { TokenSealer } from '../../lambda/cache/token-sealer';
 import { composeService } from '../../lambda/compose';
@@ -13,6 +12,7 @@ import { type LocalGateway, startLocalGateway } from '../../local/local-gateway'
 import { type LocalService, startLocalService } from '../../local/local-service';
 import { localSealer } from '../../local/sealing';
 import type { CallerKey } from '../../local/sigv4-verifier';
+import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { createTestTable, type TestTable } from './dynamodb';
 import { RecordingLog } from './recording-log';
 import { type CallResult, signedFetch } from './sigv4-client';

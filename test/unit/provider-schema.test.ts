@@ -188,6 +188,8 @@ describe('Grants and client authentication', () => {
             header: 'x5c',
             resource: ['https://api.example/'],
           },
+          defaultScopes: ['digdir:dialogporten'],
+          allowedScopes: ['digdir:dialogporten'],
         },
         { ...base, id: 'q', clientAuth: 'client_secret_jwt', extraParameters: { vendor_hint: 'x' } },
       ],
@@ -195,6 +197,21 @@ describe('Grants and client authentication', () => {
     assert.equal(maskinporten?.assertion?.lifetimeSeconds, 120);
     assert.equal(maskinporten?.assertion?.algorithm, 'RS256');
     assert.deepEqual(hmac?.extraParameters, { vendor_hint: 'x' });
+  });
+
+  it('refuses a JWT-bearer entry without a scope: Maskinporten refuses such a grant, so it could never vend', () => {
+    const entry = {
+      ...base,
+      grantType: 'jwt_bearer',
+      clientAuth: 'none',
+      assertion: { audience: 'https://maskinporten.no/' },
+    };
+    assert.throws(
+      () => parseProviderConfig({ providers: [entry] }),
+      (error: ConfigurationError) =>
+        error.problems.length === 1 &&
+        /providers\[0\]\.defaultScopes: must name at least one scope/.test(error.problems[0] ?? ''),
+    );
   });
 
   it('refuses a JWT-bearer entry without an assertion or with client authentication, a lifetime over 120 s, and reserved extra parameters', () => {

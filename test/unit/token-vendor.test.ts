@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { tokenFingerprint } from '../../common/wire-contract';
 import { TableTimeoutError } from '../../lambda/cache/dynamodb-tier';
 import { FallbackTier } from '../../lambda/cache/fallback-tier';
 import { InProcessTier } from '../../lambda/cache/in-process-tier';
@@ -11,6 +10,7 @@ import { StaticCredentialSource } from '../../lambda/credentials/static-credenti
 import { VendError } from '../../lambda/errors';
 import type { TokenClient, TokenGrantRequest } from '../../lambda/oauth/token-client';
 import { TokenVendor } from '../../lambda/token-vendor';
+import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { RecordingLog } from '../support/recording-log';
 
 const CALLER = 'arn:aws:iam::111122223333:role/unit-caller';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { normalizeScopes } from '../../common/wire-contract';
 import { VendError } from '../../lambda/errors';
 import { parseVendRequest } from '../../lambda/vend-request';
+import { normalizeScopes } from '../../packages/client/src/wire-contract';
 
 function refusal(body: string | null, base64 = false): VendError {
   try {

@@ -1,3 +1,4 @@
+import type { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { Construct } from 'constructs';
 import { acknowledge } from './cdk-nag';
@@ -14,10 +15,19 @@ export interface FixedEgress {
  * A VPC whose private subnets reach the internet only through NAT gateways with Elastic IPs, one per zone:
  * the function placed there has fixed egress addresses. DynamoDB (gateway endpoint), Secrets Manager and KMS
  * (interface endpoints) are reached inside AWS, so only provider traffic leaves through NAT. Flow logs record
- * what leaves. The constructs are children of `scope`.
+ * what leaves. The addresses follow `ipRemovalPolicy`: kept, they survive the stack or its fixed egress
+ * going, so the providers' allowlists stay right. The constructs are children of `scope`.
  */
-export function createFixedEgress(scope: Construct, zones: number): FixedEgress {
-  const ips = Array.from({ length: zones }, (_, index) => new ec2.CfnEIP(scope, `EgressIp${index + 1}`, {}));
+export function createFixedEgress(
+  scope: Construct,
+  zones: number,
+  ipRemovalPolicy: RemovalPolicy,
+): FixedEgress {
+  const ips = Array.from({ length: zones }, (_, index) => {
+    const ip = new ec2.CfnEIP(scope, `EgressIp${index + 1}`, {});
+    ip.applyRemovalPolicy(ipRemovalPolicy);
+    return ip;
+  });
   const vpc = new ec2.Vpc(scope, 'EgressVpc', {
     maxAzs: zones,
     natGateways: zones,

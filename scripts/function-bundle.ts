@@ -1,5 +1,5 @@
 /**
- * How the vend function is bundled: the CDK stack gives these to NodejsFunction, and the benchmark and the
+ * How the vend function is bundled: `npm run build` bundles the function into the construct package with these, and the benchmark and the
  * Lambda-entry test build the same bundle with esbuild directly, so what they measure is what ships.
  */
 export const FUNCTION_BUNDLE = {

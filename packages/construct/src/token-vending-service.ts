@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -7,42 +6,55 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct, type IConstruct } from 'constructs';
-import { TOKEN_TABLE } from '../lambda/cache/dynamodb-tier';
-import { parseProviderConfig } from '../lambda/config/load-providers';
-import type { ProviderConfig, ProviderEntryInput } from '../lambda/config/provider-schema';
+import { grantVend } from 'token-vending-grant-vend';
+import type { ProviderConfig } from '../../../lambda/config/provider-schema';
 import { acknowledge } from './cdk-nag';
 import { deployRoleArn } from './deploy-role';
-import { FUNCTION_BUNDLE } from './function-bundle';
-import { grantVend } from './grant-vend';
+import { functionCode } from './function-code';
+import { TOKEN_TABLE } from './function-contract';
 import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
+import type { ProviderEntry } from './provider-entry';
 import { restrictSecret } from './secret-policies';
-import { type ApiEndpoint, admittedAccounts, createServiceApi } from './service-api';
+import { type ApiEndpoint, createServiceApi } from './service-api';
 import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
+import { admittedPrincipals, validateSettings } from './settings-validation';
 
 export type { ApiEndpoint } from './service-api';
 
+/**
+ * Who owns API Gateway's account-level CloudWatch role (`AWS::ApiGateway::Account`), which is one setting per
+ * account and region: `create` makes it in this stack, `existing` relies on one another stack (or the
+ * account's baseline) made. Exactly one stack per account and region should say `create`.
+ */
+export type ApiGatewayAccountRole = 'create' | 'existing';
+
 export interface TokenVendingServiceProps {
-  /** Provider entries as a providers file holds them; validated here, so a bad file fails `cdk synth`. */
-  readonly providers: readonly ProviderEntryInput[];
   /**
-   * Accounts whose principals the API's resource policy admits. Each caller must still be allowed by its own
-   * IAM policy ({@link TokenVendingService.grantVend}) and by the provider's `callers`.
-   * @default the stack's own account
+   * The environment's name (`sandbox`, `production`…): part of the API's name and of every alarm's name, so
+   * two deployments in one account tell their notifications apart.
+   */
+  readonly environment: string;
+  /**
+   * Provider entries as a providers file holds them. Validated at synth with every problem listed at once;
+   * their `callers` are the principals the API's resource policy admits.
+   */
+  readonly providers: readonly ProviderEntry[];
+  /**
+   * Accounts callers may be in. A named caller outside them fails synth; a `"*"` caller admits these whole
+   * accounts (each principal still needs its own IAM permission, `grantVend`).
+   * @default named callers in any account; `"*"` admits the stack's own account
    */
   readonly allowedAccounts?: readonly string[];
   /**
-   * IAM role or user ARNs the resource policy admits, beside (or, with no `allowedAccounts`, instead of)
-   * whole accounts: for a tighter gate than an account.
-   * @default none
+   * `regional`, or `private`: reachable only through the given interface VPC endpoints (service
+   * `execute-api`), as constructs or as endpoint ids (`vpce-…`).
+   * @default { type: 'regional' }
    */
-  readonly allowedPrincipalArns?: readonly string[];
-  /** @default { type: 'regional' } */
   readonly endpoint?: ApiEndpoint;
   /**
    * Create one Secrets Manager secret per provider (holding a random placeholder until an operator puts the
@@ -52,13 +64,16 @@ export interface TokenVendingServiceProps {
   readonly createSecrets?: boolean;
   /**
    * Encrypt the table with this customer-managed key instead of an AWS-managed one. Its policy is its
-   * owner's: `docs/operations.md` ("Who can do what") says what it should allow. @default AWS-managed key
+   * owner's: `docs/operations.md` ("Who can do what") says what it should allow.
+   * @default none (see `tableEncryption`)
    */
   readonly tableEncryptionKey?: kms.IKey;
+  /** The same as `tableEncryptionKey`, by ARN, for settings files. @default none */
+  readonly tableEncryptionKeyArn?: string;
   /**
    * `customer-managed`: the service creates the table's key (`TableKey`), which only the function role may
    * use, and only through DynamoDB; so a principal allowed `dynamodb:GetItem` by IAM still reads nothing.
-   * Ignored when `tableEncryptionKey` is given. @default 'aws-managed'
+   * Ignored when a table key is given. @default 'aws-managed'
    */
   readonly tableEncryption?: 'aws-managed' | 'customer-managed';
   /**
@@ -69,15 +84,18 @@ export interface TokenVendingServiceProps {
   readonly deployRoleArn?: string;
   /** @default true */
   readonly pointInTimeRecovery?: boolean;
-  /** What happens to the table and secrets when the stack is deleted. @default RemovalPolicy.RETAIN */
+  /** What happens to the table, keys, secrets, logs and egress addresses when the stack is deleted. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
-  /** @default 512 (RSA signing for private_key_jwt and TLS both want CPU, which scales with memory) */
+  /** MB, 128 to 10240. @default 512 (RSA signing for private_key_jwt and TLS both want CPU, which scales with memory) */
   readonly memorySize?: number;
-  /** Caps the function's concurrency, and so the load it can put on the table and the providers. @default 100 */
+  /**
+   * Caps the function's concurrency, and so the load it can put on the table and the providers; 0 reserves
+   * nothing (an account whose concurrency limit leaves no room). @default 100
+   */
   readonly reservedConcurrentExecutions?: number;
   /** X-Ray tracing for the function and the API stage. @default false */
   readonly tracing?: boolean;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /** How long the function's and the API's logs (the audit trail) are kept. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** Stage throttling. @default { rateLimit: 100, burstLimit: 200 } */
   readonly throttling?: { readonly rateLimit: number; readonly burstLimit: number };
@@ -95,10 +113,19 @@ export interface TokenVendingServiceProps {
    */
   readonly breakGlassRoleArn?: string;
   /**
-   * `fixed`: the function in private subnets behind NAT gateways with Elastic IPs (one per zone), for
-   * providers that allowlist callers by address. @default no VPC
+   * `fixed`: the function in private subnets behind NAT gateways with Elastic IPs (one per zone, 1 to 3), for
+   * providers that allowlist callers by address. The addresses follow `removalPolicy` (kept, with RETAIN,
+   * when the stack or its fixed egress goes). @default no VPC
    */
   readonly egress?: { readonly type: 'fixed'; readonly zones?: number };
+  /**
+   * Let CloudFormation release the egress addresses when they leave the template, whatever `removalPolicy`
+   * says: deploy this once before removing `egress`, when the providers' allowlists no longer need them.
+   * @default false
+   */
+  readonly releaseEgressIps?: boolean;
+  /** Which stack owns API Gateway's account-level logging role. @default 'create' */
+  readonly apiGatewayAccountRole?: ApiGatewayAccountRole;
 }
 
 /** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
@@ -113,7 +140,7 @@ function withDefaults(props: TokenVendingServiceProps) {
     tracing: props.tracing ?? false,
     throttling: props.throttling ?? { rateLimit: 100, burstLimit: 200 },
     endpoint: props.endpoint ?? ({ type: 'regional' } as const),
-    allowedPrincipalArns: props.allowedPrincipalArns ?? [],
+    apiGatewayAccountRole: props.apiGatewayAccountRole ?? 'create',
   };
 }
 
@@ -125,7 +152,7 @@ function withDefaults(props: TokenVendingServiceProps) {
  */
 export class TokenVendingService extends Construct {
   public readonly api: apigateway.RestApi;
-  public readonly function: nodejs.NodejsFunction;
+  public readonly function: lambda.Function;
   public readonly table: dynamodb.Table;
   /** Seals the tokens the function stores in the table; only the function's role may use it. */
   public readonly sealingKey: kms.Key;
@@ -134,7 +161,8 @@ export class TokenVendingService extends Construct {
   /** The HMAC key that names callers in the table's budget counters; only the function's role may read it. */
   public readonly counterKey: secretsmanager.Secret;
   public readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
-  public readonly providers: readonly ProviderConfig[];
+  /** The validated entries, defaults applied. */
+  public readonly providers: readonly ProviderEntry[];
   public readonly dashboard: cloudwatch.Dashboard;
   public readonly alarms: readonly cloudwatch.Alarm[];
   /** Every alarm notifies this topic. */
@@ -144,7 +172,8 @@ export class TokenVendingService extends Construct {
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
-    this.providers = parseProviderConfig({ providers: props.providers }, `${this.node.path} providers`);
+    const providers = validateSettings(this, props);
+    this.providers = providers;
     const settings = withDefaults(props);
     const { removalPolicy } = settings;
 
@@ -157,7 +186,9 @@ export class TokenVendingService extends Construct {
     const policyRoles = { functionRoleArn: role.roleArn, policyAdminArns: policyAdmins };
 
     this.tableKey =
-      !props.tableEncryptionKey && props.tableEncryption === 'customer-managed'
+      !props.tableEncryptionKey &&
+      !props.tableEncryptionKeyArn &&
+      props.tableEncryption === 'customer-managed'
         ? new kms.Key(this, 'TableKey', {
             description:
               "Encrypts the token vending service's table; only the function uses it, through DynamoDB",
@@ -166,7 +197,12 @@ export class TokenVendingService extends Construct {
             policy: tableKeyPolicy(this, policyRoles),
           })
         : undefined;
-    const tableKey = props.tableEncryptionKey ?? this.tableKey;
+    const tableKey =
+      props.tableEncryptionKey ??
+      (props.tableEncryptionKeyArn
+        ? kms.Key.fromKeyArn(this, 'ImportedTableKey', props.tableEncryptionKeyArn)
+        : undefined) ??
+      this.tableKey;
     this.table = new dynamodb.Table(this, 'TokenTable', {
       partitionKey: { name: TOKEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -186,7 +222,7 @@ export class TokenVendingService extends Construct {
     }
 
     this.secrets = new Map(
-      this.providers.map((provider) => [provider.secretId, this.secretFor(provider, props, removalPolicy)]),
+      providers.map((provider) => [provider.secretId, this.secretFor(provider, props, removalPolicy)]),
     );
 
     const logGroup = new logs.LogGroup(this, 'FunctionLogs', {
@@ -203,9 +239,15 @@ export class TokenVendingService extends Construct {
     this.counterKey = this.createCounterKey(removalPolicy);
 
     const egress =
-      props.egress?.type === 'fixed' ? createFixedEgress(this, props.egress.zones ?? 2) : undefined;
+      props.egress?.type === 'fixed'
+        ? createFixedEgress(
+            this,
+            props.egress.zones ?? 2,
+            props.releaseEgressIps ? RemovalPolicy.DESTROY : removalPolicy,
+          )
+        : undefined;
     this.egressAddresses = egress?.addresses ?? [];
-    this.function = new nodejs.NodejsFunction(this, 'VendFunction', {
+    this.function = new lambda.Function(this, 'VendFunction', {
       ...(egress
         ? {
             vpc: egress.vpc,
@@ -213,8 +255,8 @@ export class TokenVendingService extends Construct {
             securityGroups: [egress.functionSecurityGroup],
           }
         : {}),
-      entry: join(__dirname, '..', 'lambda', 'index.ts'),
-      handler: 'handler',
+      code: functionCode(providers),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
@@ -239,17 +281,6 @@ export class TokenVendingService extends Construct {
         POWERTOOLS_SERVICE_NAME: 'token-vending',
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        minify: FUNCTION_BUNDLE.minify,
-        sourceMap: FUNCTION_BUNDLE.sourceMap,
-        target: FUNCTION_BUNDLE.target,
-        format: nodejs.OutputFormat.CJS,
-        // esbuild's own report of every build would bury synth's and the tests' output; warnings still show.
-        logLevel: nodejs.LogLevel.WARNING,
-        externalModules: [...FUNCTION_BUNDLE.externalModules],
-        // The providers file travels inside the code asset: configuration, never in the environment.
-        commandHooks: providersFileHook(this.providers),
-      },
     });
     if (egress) acknowledgeVpcFunction(role);
     if (settings.tracing) {
@@ -266,7 +297,7 @@ export class TokenVendingService extends Construct {
     this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     // A customer-managed table key must let the function use the table at all, or every call fails. The
     // service's own table key names the function in its policy instead.
-    props.tableEncryptionKey?.grantEncryptDecrypt(this.function);
+    if (tableKey && tableKey !== this.tableKey) tableKey.grantEncryptDecrypt(this.function);
     for (const secret of this.secrets.values()) {
       secret.grantRead(this.function);
       // Only the function (and the break-glass role) may read a secret, whatever other IAM policies say, and
@@ -288,13 +319,15 @@ export class TokenVendingService extends Construct {
     this.api = createServiceApi(this, {
       ...settings,
       handler: this.function,
-      allowedAccounts: admittedAccounts(this, props.allowedAccounts, settings.allowedPrincipalArns),
+      environment: props.environment,
+      principals: admittedPrincipals(this, providers, props.allowedAccounts),
     });
     const monitoring = createServiceMonitoring(this, {
       handler: this.function,
       api: this.api,
       functionLogs: logGroup,
-      providers: this.providers,
+      providers,
+      environment: props.environment,
       ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
     });
@@ -364,19 +397,4 @@ export class TokenVendingService extends Construct {
     );
     return secret;
   }
-}
-
-/**
- * Writes the validated providers beside the bundle as `providers.json`, where the function reads them. The
- * file is written by the bundling command itself, from the JSON carried in the command: nothing is left on
- * disk outside the asset.
- */
-function providersFileHook(providers: readonly ProviderConfig[]): nodejs.ICommandHooks {
-  const encoded = Buffer.from(`${JSON.stringify({ providers }, null, 2)}\n`).toString('base64');
-  const write = `require('fs').writeFileSync(process.argv[1], Buffer.from(process.argv[2], 'base64'))`;
-  return {
-    beforeBundling: () => [],
-    beforeInstall: () => [],
-    afterBundling: (_inputDir, outputDir) => [`node -e "${write}" "${outputDir}/providers.json" ${encoded}`],
-  };
 }

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../common/wire-contract';
+import type { ErrorCode } from './wire-contract';
 
 /** The service's error codes (docs/api contract), plus what can go wrong before an answer arrives. */
 export type TvmErrorCode =

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { TvmClient, TvmError } from '../client';
+import { TvmClient, TvmError } from '..';
 
 const USAGE = `Usage: tvm <command> [options]
 
@@ -28,7 +28,7 @@ On failure: exit 1 and one line "tvm: <error code>: <message>" on stderr; usage 
 class UsageError extends Error {}
 
 /** The package's version, as `npm` installed it. */
-const VERSION: string = (require('../package.json') as { version: string }).version;
+const VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /** A usage error in one line: Node's argument parser explains itself at length, and in its own words. */
 function usageMessage(error: Error & { code?: string }): string {

@@ -1,6 +1,6 @@
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { RemovalPolicy } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,15 +10,29 @@ import { acknowledge } from './cdk-nag';
 /** How callers reach the API. */
 export type ApiEndpoint =
   | { readonly type: 'regional' }
-  /** Only through these interface VPC endpoints (service `execute-api`), for callers inside a VPC. */
-  | { readonly type: 'private'; readonly vpcEndpoints: readonly ec2.IInterfaceVpcEndpoint[] };
+  /**
+   * Only through these interface VPC endpoints (service `execute-api`), for callers inside a VPC: endpoint
+   * constructs, or endpoint ids (`vpce-…`) of endpoints made elsewhere.
+   */
+  | {
+      readonly type: 'private';
+      readonly vpcEndpoints: ReadonlyArray<ec2.IInterfaceVpcEndpoint | string>;
+    };
+
+/** Whom the API's resource policy admits: the named callers, and whole accounts for `"*"` callers. */
+export interface AdmittedPrincipals {
+  readonly roleArns: readonly string[];
+  readonly accounts: readonly string[];
+}
 
 export interface ServiceApiProps {
   readonly handler: lambda.IFunction;
   readonly endpoint: ApiEndpoint;
-  /** Accounts and single principals the resource policy admits. */
-  readonly allowedAccounts: readonly string[];
-  readonly allowedPrincipalArns: readonly string[];
+  /** Names the API. */
+  readonly environment: string;
+  /** Whom the resource policy admits: nobody else may invoke the API, whatever its IAM policies say. */
+  readonly principals: AdmittedPrincipals;
+  readonly apiGatewayAccountRole: 'create' | 'existing';
   readonly stageName: string;
   readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
   readonly tracing: boolean;
@@ -33,19 +47,23 @@ export interface ServiceApiProps {
  * logical IDs are those of the construct that calls this.
  */
 export function createServiceApi(scope: Construct, props: ServiceApiProps): apigateway.RestApi {
-  const { endpoint } = props;
-  const statements = [
-    new iam.PolicyStatement({
-      effect: iam.Effect.ALLOW,
-      principals: [
-        ...props.allowedAccounts.map((account) => new iam.AccountPrincipal(account)),
-        ...props.allowedPrincipalArns.map((arn) => new iam.ArnPrincipal(arn)),
-      ],
-      actions: ['execute-api:Invoke'],
-      resources: ['execute-api:/*'],
-    }),
-  ];
-  if (endpoint.type === 'private') {
+  const vpcEndpoints =
+    props.endpoint.type === 'private'
+      ? props.endpoint.vpcEndpoints.map((endpoint, index) =>
+          typeof endpoint === 'string'
+            ? ec2.InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(
+                scope,
+                `ApiVpcEndpoint${index + 1}`,
+                {
+                  vpcEndpointId: endpoint,
+                  port: 443,
+                },
+              )
+            : endpoint,
+        )
+      : [];
+  const statements = resourcePolicy(props.principals);
+  if (props.endpoint.type === 'private') {
     statements.push(
       new iam.PolicyStatement({
         effect: iam.Effect.DENY,
@@ -53,7 +71,7 @@ export function createServiceApi(scope: Construct, props: ServiceApiProps): apig
         actions: ['execute-api:Invoke'],
         resources: ['execute-api:/*'],
         conditions: {
-          StringNotEquals: { 'aws:SourceVpce': endpoint.vpcEndpoints.map((vpce) => vpce.vpcEndpointId) },
+          StringNotEquals: { 'aws:SourceVpce': vpcEndpoints.map((vpce) => vpce.vpcEndpointId) },
         },
       }),
     );
@@ -63,15 +81,19 @@ export function createServiceApi(scope: Construct, props: ServiceApiProps): apig
     removalPolicy: props.removalPolicy,
   });
   const api = new apigateway.RestApi(scope, 'Api', {
-    description: 'Token vending service: SigV4-signed calls get OAuth bearer tokens for third-party APIs',
+    restApiName: `token-vending-${props.environment}`,
+    description: `Token vending service (${props.environment}): SigV4-signed calls get OAuth bearer tokens for third-party APIs`,
     endpointConfiguration:
-      endpoint.type === 'private'
-        ? { types: [apigateway.EndpointType.PRIVATE], vpcEndpoints: [...endpoint.vpcEndpoints] }
+      props.endpoint.type === 'private'
+        ? { types: [apigateway.EndpointType.PRIVATE], vpcEndpoints }
         : { types: [apigateway.EndpointType.REGIONAL] },
     policy: new iam.PolicyDocument({ statements }),
     defaultMethodOptions: { authorizationType: apigateway.AuthorizationType.IAM },
-    cloudWatchRole: true,
-    cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
+    // One per account and region: the stack that owns it creates it, and never deletes it, since another
+    // stack's API logging may point at it by then.
+    ...(props.apiGatewayAccountRole === 'create'
+      ? { cloudWatchRole: true, cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN }
+      : { cloudWatchRole: false }),
     deployOptions: {
       stageName: props.stageName,
       accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
@@ -102,14 +124,44 @@ export function createServiceApi(scope: Construct, props: ServiceApiProps): apig
   return api;
 }
 
-/** The stack's own account when neither accounts nor single principals are named. */
-export function admittedAccounts(
-  scope: Construct,
-  allowedAccounts: readonly string[] | undefined,
-  allowedPrincipalArns: readonly string[],
-): readonly string[] {
-  if (allowedAccounts && allowedAccounts.length > 0) return allowedAccounts;
-  return allowedPrincipalArns.length > 0 ? [] : [Stack.of(scope).account];
+/**
+ * Admits exactly the callers the providers name (and, for `"*"` callers, whole accounts): an Allow for
+ * them, and a Deny for every other principal, since API Gateway lets a same-account principal in on its IAM
+ * policy alone where the resource policy is silent. With no caller at all, nobody is admitted.
+ */
+function resourcePolicy({ roleArns, accounts }: AdmittedPrincipals): iam.PolicyStatement[] {
+  const invoke = { actions: ['execute-api:Invoke'], resources: ['execute-api:/*'] };
+  if (roleArns.length === 0 && accounts.length === 0) {
+    return [
+      new iam.PolicyStatement({
+        sid: 'NoCallersYet',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        ...invoke,
+      }),
+    ];
+  }
+  const conditions: Record<string, Record<string, readonly string[]>> = {};
+  if (roleArns.length > 0) conditions.ArnNotEquals = { 'aws:PrincipalArn': roleArns };
+  if (accounts.length > 0) conditions.StringNotEquals = { 'aws:PrincipalAccount': accounts };
+  return [
+    new iam.PolicyStatement({
+      sid: 'Callers',
+      effect: iam.Effect.ALLOW,
+      principals: [
+        ...roleArns.map((arn) => new iam.ArnPrincipal(arn)),
+        ...accounts.map((account) => new iam.AccountPrincipal(account)),
+      ],
+      ...invoke,
+    }),
+    new iam.PolicyStatement({
+      sid: 'NobodyElse',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      ...invoke,
+      conditions,
+    }),
+  ];
 }
 
 /** API Gateway's own refusals answer in the service's error shape, as the local gateway does. */
@@ -151,7 +203,7 @@ function acknowledgeApiFindings(api: apigateway.RestApi): void {
   acknowledge(
     api,
     'AwsSolutions-APIG3',
-    'An internal, IAM-authorized API whose resource policy admits only configured accounts; attach a WAF web ACL where a deployment wants one.',
+    'An internal, IAM-authorized API whose resource policy admits only the callers the providers name; attach a WAF web ACL where a deployment wants one.',
   );
   const cognito = 'Callers are AWS principals authorized with SigV4 (AWS_IAM), not Cognito users.';
   acknowledge(api, 'AwsSolutions-COG4', cognito);

@@ -1,14 +1,9 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { backoffDelayMs } from '../common/backoff';
-import {
-  normalizeScopes,
-  type ProviderSummary,
-  type TokenResponse,
-  tokenFingerprint,
-} from '../common/wire-contract';
+import { backoffDelayMs } from './backoff';
 import { TvmError, type TvmErrorCode } from './errors';
 import { signRequest } from './sigv4-signer';
+import { normalizeScopes, type ProviderSummary, type TokenResponse, tokenFingerprint } from './wire-contract';
 
 export interface TokenSelectors {
   /** Space-separated string or an array; order and duplicates do not matter. */
@@ -28,7 +23,7 @@ export interface VendedToken {
 }
 
 /** The service's 200 body, as the CLI prints it. */
-export type { TokenResponse } from '../common/wire-contract';
+export type { TokenResponse } from './wire-contract';
 /** What `GET /v1/providers` lists. */
 export type ProviderInfo = ProviderSummary;
 

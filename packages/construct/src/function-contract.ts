@@ -1,0 +1,13 @@
+/**
+ * What the construct and the function it ships must agree on. The construct's bundle does not import the
+ * function's modules (they pull in the AWS SDK); test/infra/function-contract.test.ts holds these equal to
+ * the function's own.
+ */
+export const TOKEN_TABLE = {
+  partitionKey: 'pk',
+  ttlAttribute: 'expiresAt',
+} as const;
+
+/** The namespace and `service` dimension of the function's EMF metrics. */
+export const METRICS_NAMESPACE = 'TokenVending';
+export const METRICS_SERVICE = 'token-vending';

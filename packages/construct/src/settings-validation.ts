@@ -1,0 +1,141 @@
+import { Stack, Token } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { parseProviderConfig } from '../../../lambda/config/load-providers';
+import type { ProviderConfig } from '../../../lambda/config/provider-schema';
+import type { AdmittedPrincipals } from './service-api';
+import { TokenVendingSettingsError } from './settings-error';
+import type { TokenVendingServiceProps } from './token-vending-service';
+
+const ACCOUNT = /^\d{12}$/;
+const VPC_ENDPOINT_ID = /^vpce-[0-9a-f]{8,17}$/;
+const ENVIRONMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+type Caller = string | { readonly principal: string };
+
+/** The named callers of raw entries, checked without trusting their shape (the schema may refuse it too). */
+function namedCallers(providers: readonly unknown[]): Array<{ path: string; arn: string }> {
+  return providers.flatMap((provider, index) => {
+    const callers = (provider as { callers?: unknown })?.callers;
+    if (!Array.isArray(callers)) return [];
+    return (callers as Caller[]).flatMap((caller, callerIndex) => {
+      const arn = typeof caller === 'string' ? caller : caller?.principal;
+      return typeof arn === 'string' && arn !== '*'
+        ? [{ path: `providers[${index}].callers[${callerIndex}]`, arn }]
+        : [];
+    });
+  });
+}
+
+const isWhole = (value: number, min: number, max: number) =>
+  Number.isInteger(value) && value >= min && value <= max;
+
+/** What is wrong with the props besides the entries themselves. */
+function settingsProblems(scope: Construct, props: TokenVendingServiceProps): string[] {
+  const problems: string[] = [];
+  if (typeof props.environment !== 'string' || !ENVIRONMENT_NAME.test(props.environment)) {
+    problems.push(
+      'environment: must be 1 to 32 letters, digits and dashes (it names the API and the alarms)',
+    );
+  }
+  for (const account of props.allowedAccounts ?? []) {
+    if (!ACCOUNT.test(account)) problems.push(`allowedAccounts: "${account}" is not a 12-digit account id`);
+  }
+  if (props.allowedAccounts) {
+    const partition = Stack.of(scope).partition;
+    for (const { path, arn } of namedCallers(props.providers)) {
+      const [, callerPartition, , , account] = arn.split(':');
+      if (account && !props.allowedAccounts.includes(account)) {
+        problems.push(
+          `${path}: ${arn} is in account ${account}, which allowedAccounts (${props.allowedAccounts.join(', ')}) does not admit`,
+        );
+      } else if (!Token.isUnresolved(partition) && callerPartition && callerPartition !== partition) {
+        problems.push(`${path}: ${arn} is in partition ${callerPartition}, the stack in ${partition}`);
+      }
+    }
+  }
+  if (props.memorySize !== undefined && !isWhole(props.memorySize, 128, 10_240)) {
+    problems.push('memorySize: must be a whole number of MB from 128 to 10240');
+  }
+  if (
+    props.reservedConcurrentExecutions !== undefined &&
+    !isWhole(props.reservedConcurrentExecutions, 0, 10_000)
+  ) {
+    problems.push('reservedConcurrentExecutions: must be a whole number from 0 (no reservation) to 10000');
+  }
+  if (props.throttling) {
+    const { rateLimit, burstLimit } = props.throttling;
+    if (!(rateLimit > 0) || !isWhole(burstLimit, 1, 1_000_000) || burstLimit < rateLimit) {
+      problems.push('throttling: rateLimit must be above 0, burstLimit a whole number at least rateLimit');
+    }
+  }
+  if (props.egress && !isWhole(props.egress.zones ?? 2, 1, 3)) {
+    problems.push('egress.zones: must be 1, 2 or 3 (one NAT gateway and one address per zone)');
+  }
+  if (props.endpoint?.type === 'private') {
+    if (props.endpoint.vpcEndpoints.length === 0) {
+      problems.push('endpoint.vpcEndpoints: a private API needs at least one execute-api VPC endpoint');
+    }
+    for (const endpoint of props.endpoint.vpcEndpoints) {
+      if (typeof endpoint === 'string' && !VPC_ENDPOINT_ID.test(endpoint)) {
+        problems.push(`endpoint.vpcEndpoints: "${endpoint}" is not a VPC endpoint id (vpce-…)`);
+      }
+    }
+  }
+  if (props.alarmEmail !== undefined && !EMAIL.test(props.alarmEmail)) {
+    problems.push(`alarmEmail: "${props.alarmEmail}" is not a mail address`);
+  }
+  if (props.alarmEmail !== undefined && props.alarmTopic) {
+    problems.push(
+      "alarmEmail: only the stack's own topic is subscribed; with alarmTopic, subscribe it there",
+    );
+  }
+  if (props.tableEncryptionKey && props.tableEncryptionKeyArn) {
+    problems.push('tableEncryptionKeyArn: give the table key once, as tableEncryptionKey or by ARN');
+  }
+  if (
+    props.apiGatewayAccountRole !== undefined &&
+    props.apiGatewayAccountRole !== 'create' &&
+    props.apiGatewayAccountRole !== 'existing'
+  ) {
+    problems.push('apiGatewayAccountRole: must be "create" or "existing"');
+  }
+  return problems;
+}
+
+/**
+ * The validated entries, or a {@link TokenVendingSettingsError} listing every problem of the entries and
+ * the other props at once.
+ */
+export function validateSettings(scope: Construct, props: TokenVendingServiceProps): ProviderConfig[] {
+  const problems: string[] = [];
+  let providers: ProviderConfig[] = [];
+  try {
+    providers = parseProviderConfig({ providers: props.providers });
+  } catch (error) {
+    const listed = (error as { problems?: readonly string[] }).problems;
+    if (!listed) throw error;
+    problems.push(...listed);
+  }
+  problems.push(...settingsProblems(scope, props));
+  if (problems.length > 0) throw new TokenVendingSettingsError(scope.node.path, [...new Set(problems)]);
+  return providers;
+}
+
+export function admittedPrincipals(
+  scope: Construct,
+  providers: readonly ProviderConfig[],
+  allowedAccounts: readonly string[] | undefined,
+): AdmittedPrincipals {
+  const callers = providers.flatMap((provider) =>
+    provider.callers.map((caller) => (typeof caller === 'string' ? caller : caller.principal)),
+  );
+  const roleArns = [...new Set(callers.filter((caller) => caller !== '*'))].sort();
+  const anyCaller = callers.includes('*');
+  const accounts = anyCaller
+    ? allowedAccounts && allowedAccounts.length > 0
+      ? [...allowedAccounts]
+      : [Stack.of(scope).account]
+    : [];
+  return { roleArns, accounts };
+}

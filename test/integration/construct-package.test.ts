@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+const ROOT_PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  devDependencies: Record<string, string>;
+};
+
+/** The issue's example app, with cdk-nag on: what a platform team writes in its own repository. */
+const APP = `
+const { App, Stack, Validations } = require('aws-cdk-lib');
+const { AwsSolutionsChecks } = require('cdk-nag');
+const { TokenVendingService } = require('token-vending-construct');
+const app = new App();
+const stack = new Stack(app, 'Vending', { env: { account: '111122223333', region: 'eu-north-1' } });
+new TokenVendingService(stack, 'TokenVending', {
+  environment: 'production',
+  providers: JSON.parse(require('fs').readFileSync('providers.json', 'utf8')).providers,
+  alarmEmail: 'ops@example.com',
+});
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+app.synth();
+`;
+
+const PROVIDERS = {
+  providers: [
+    {
+      id: 'orders-idp',
+      tokenEndpoint: 'https://idp.example.com/oauth/token',
+      clientAuth: 'client_secret_post',
+      secretId: 'token-vending/orders-idp',
+      callers: ['arn:aws:iam::444455556666:role/orders'],
+    },
+  ],
+};
+
+/**
+ * The construct as an adopter gets it: `npm pack` of packages/construct (and grant-vend, its dependency),
+ * installed in a scratch app outside this repository with the peers from the npm cache, and the example
+ * synthesized there with plain `node`: no esbuild, no Docker, no network at synth.
+ */
+describe('Package: token-vending-construct', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'tvm-adopter-'));
+  const out = join(scratch, 'cdk.out');
+
+  beforeAll(async () => {
+    const tarballs: string[] = [];
+    for (const name of ['grant-vend', 'construct']) {
+      const { stdout } = await run('npm', [
+        'pack',
+        join(ROOT, 'packages', name),
+        '--pack-destination',
+        scratch,
+        '--silent',
+      ]);
+      tarballs.push(join(scratch, stdout.trim().split('\n').pop() ?? ''));
+    }
+    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'platform-app', private: true }));
+    const peers = ['aws-cdk-lib', 'constructs', 'cdk-nag'].map(
+      (name) => `${name}@${ROOT_PACKAGE.devDependencies[name]}`,
+    );
+    await run(
+      'npm',
+      ['install', ...tarballs, ...peers, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'],
+      { cwd: scratch },
+    );
+    writeFileSync(join(scratch, 'app.js'), APP);
+    writeFileSync(join(scratch, 'providers.json'), JSON.stringify(PROVIDERS));
+  }, 240_000);
+
+  const synth = (env: Record<string, string> = {}) =>
+    run(process.execPath, ['app.js'], {
+      cwd: scratch,
+      env: { PATH: process.env.PATH ?? '', HOME: scratch, CDK_OUTDIR: out, ...env },
+    });
+
+  it('carries the prebuilt function and nothing that builds at synth', () => {
+    const modules = join(scratch, 'node_modules');
+    const dist = join(modules, 'token-vending-construct', 'dist');
+    assert.ok(existsSync(join(dist, 'function', 'index.js')));
+    assert.ok(existsSync(join(dist, 'function', 'index.js.map')));
+    for (const builder of ['esbuild', 'zod', 'typescript']) {
+      assert.ok(!existsSync(join(modules, builder)), `${builder} is not installed`);
+    }
+  });
+
+  it("synthesizes the example outside the repository, cdk-nag clean, the providers inside the function's code", async () => {
+    await synth();
+    const template = JSON.parse(readFileSync(join(out, 'Vending.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const api = Object.values(template.Resources).find((r) => r.Type === 'AWS::ApiGateway::RestApi');
+    assert.equal(api?.Properties.Name, 'token-vending-production');
+    assert.match(JSON.stringify(api?.Properties.Policy), /444455556666:role\/orders/);
+    const code = readdirSync(out)
+      .filter((entry) => entry.startsWith('asset.'))
+      .map((entry) => join(out, entry))
+      .find((dir) => existsSync(join(dir, 'providers.json')));
+    assert.ok(code, 'a code asset holds providers.json');
+    assert.ok(existsSync(join(code, 'index.js')));
+    const shipped = JSON.parse(readFileSync(join(code, 'providers.json'), 'utf8'));
+    assert.equal(shipped.providers[0].id, 'orders-idp');
+    assert.equal(shipped.providers[0].refreshMarginSeconds, 60, 'validated, defaults applied');
+    const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function');
+    assert.ok(!JSON.stringify(fn?.Properties.Environment).includes('orders-idp'), 'not in the environment');
+  });
+
+  it('refuses bad entries at synth, every problem in the error message, each once', async () => {
+    writeFileSync(
+      join(scratch, 'providers.json'),
+      JSON.stringify({
+        providers: [{ ...PROVIDERS.providers[0], tokenEndpoint: 'http://idp', clientAuth: 'magic' }],
+      }),
+    );
+    const failure = await synth().then(
+      () => assert.fail('synth must fail'),
+      (error: { stderr: string }) => error,
+    );
+    writeFileSync(join(scratch, 'providers.json'), JSON.stringify(PROVIDERS));
+    assert.match(
+      failure.stderr,
+      /TokenVendingSettingsError: Vending\/TokenVending: 2 problems in the settings/,
+    );
+    assert.match(failure.stderr, /providers\[0\]\.tokenEndpoint/);
+    assert.match(failure.stderr, /providers\[0\]\.clientAuth/);
+  });
+});
