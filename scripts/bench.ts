@@ -6,7 +6,7 @@ import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import * as oauth from 'oauth4webapi';
 import { cacheKey } from '../lambda/cache/cache-key';
 import { MemoryTokenStore } from '../lambda/cache/memory-token-store';
-import { EnvelopeSealer, LocalDataKeys } from '../lambda/cache/token-sealer';
+import { EnvelopeSealer } from '../lambda/cache/token-sealer';
 import { composeService } from '../lambda/compose';
 import { parseProviderConfig } from '../lambda/config/load-providers';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
@@ -14,10 +14,10 @@ import type { ApiHandler } from '../lambda/handler';
 import type { Log } from '../lambda/logging';
 import { startAuthorizationServer } from '../local/demo-authorization-server';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
+import { LocalDataKeys } from '../local/local-data-keys';
 import { proxyEvent } from '../local/proxy-event';
 import { localWrappingKey } from '../local/sealing';
-import { ensureTokenTable } from '../local/token-table';
-import { dynamoDbClient } from '../test/support/dynamodb';
+import { localTableClient as dynamoDbClient, ensureTokenTable } from '../local/token-table';
 import { bundleFunction } from './bundle-function';
 
 /**

@@ -338,7 +338,7 @@ describe('Construct: TokenVendingService', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms on the function, the API, the table being bypassed, denials and each provider, and has a dashboard', () => {
+    it('alarms on the function, the API, the table being bypassed, KMS failing, denials and each provider, and has a dashboard', () => {
       const { template } = synthService();
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
       const metrics = alarms.map((alarm) => alarm.Properties.MetricName).sort();
@@ -346,6 +346,7 @@ describe('Construct: TokenVendingService', () => {
         '5XXError',
         'Denials',
         'Errors',
+        'SealingFailures',
         'TableErrors',
         'Throttles',
         ...PROVIDERS.map(() => 'UpstreamFailures'),
@@ -374,7 +375,7 @@ describe('Construct: TokenVendingService', () => {
       const own = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
         (alarm) => !String(alarm.Properties.Namespace).startsWith('AWS/'),
       );
-      assert.equal(own.length, 2 + PROVIDERS.length);
+      assert.equal(own.length, 3 + PROVIDERS.length);
       for (const alarm of own) {
         assert.equal(alarm.Properties.Namespace, 'TokenVending');
         const dimensions = alarm.Properties.Dimensions as Array<{ Name: string; Value: string }>;
