@@ -29,6 +29,11 @@ export {
 const LEASE_ONLY_TTL_SECONDS = 3600;
 /** Conditional writes one call makes at most before it gives up on a key others keep changing. */
 const MAX_WRITE_ATTEMPTS = 3;
+/**
+ * How long a holder's failure to seal tells the other containers that the key service is down: they leave
+ * the table alone (as their own failure would make them) instead of each taking the lease in turn.
+ */
+const SEAL_FAILURE_NOTICE_MS = 10_000;
 /** The pause between them, times the attempt: the writers that raced spread out. */
 const WRITE_RETRY_PAUSE_MS = 20;
 
@@ -148,6 +153,20 @@ export class DynamoDbTier implements SharedTier {
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const nowMs = this.clock.now();
       const item = reading.item;
+      const sealFailedAt = item?.sealFailedAtMs;
+      if (
+        sealFailedAt !== undefined &&
+        sealFailedAt <= nowMs &&
+        nowMs - sealFailedAt < SEAL_FAILURE_NOTICE_MS
+      ) {
+        // Fetching under this lease would end the same way: seal, fail, give back, and the next in line waits.
+        throw new SealingUnavailableError(
+          'seal',
+          Object.assign(new Error('another container could not seal a token of this key moments ago'), {
+            name: 'SealedElsewhereUnavailable',
+          }),
+        );
+      }
       const standing = classifyLease(item ?? {}, seenVersion, nowMs);
       if (standing.kind === 'held') return standing;
       if (standing.kind === 'backing_off') {
@@ -251,7 +270,10 @@ export class DynamoDbTier implements SharedTier {
         );
       } catch (error) {
         if (error instanceof SealingUnavailableError) {
-          await this.ifOwner(lease, 'REMOVE #owner, #leaseUntil', {});
+          // The waiters of other containers learn from the item that they must fetch their own token.
+          await this.ifOwner(lease, 'SET #sealFailedAt = :sealFailedAt REMOVE #owner, #leaseUntil', {
+            ':sealFailedAt': { N: String(this.clock.now()) },
+          });
         }
         throw error;
       }
@@ -288,6 +310,7 @@ export class DynamoDbTier implements SharedTier {
       TOKEN_ITEM.clearToken,
       TOKEN_ITEM.clearScope,
       TOKEN_ITEM.evictedBy,
+      TOKEN_ITEM.sealFailedAt,
       ...(reading.corrupt ?? []),
       ...(lease === 'end lease' ? LEASE_ATTRIBUTES : []),
     ]);

@@ -20,6 +20,7 @@ export interface ParsedItem {
   readonly lastError?: ErrorCode;
   readonly failedAtMs?: number;
   readonly evictedBy?: string;
+  readonly sealFailedAtMs?: number;
   /** The item's revision exactly as stored: the next write's condition names it. */
   readonly revision?: AttributeValue;
 }
@@ -82,6 +83,7 @@ export function readItem(raw: RawItem): ItemReading {
     lastError: lastErrorText !== undefined && isErrorCode(lastErrorText) ? lastErrorText : undefined,
     failedAtMs: number(TOKEN_ITEM.failedAt),
     evictedBy: string(TOKEN_ITEM.evictedBy),
+    sealFailedAtMs: number(TOKEN_ITEM.sealFailedAt),
     revision,
   };
   return bad.length > 0 ? { kind: 'corrupt', bad } : { kind: 'item', item };
@@ -105,4 +107,5 @@ export const LEASE_ATTRIBUTES = [
   TOKEN_ITEM.retryAt,
   TOKEN_ITEM.lastError,
   TOKEN_ITEM.failedAt,
+  TOKEN_ITEM.sealFailedAt,
 ] as const;

@@ -34,6 +34,8 @@ export const TOKEN_ITEM = {
   lastError: 'lastError',
   failedAt: 'failedAt',
   evictedBy: 'evictedBy',
+  /** When a holder's token could not be sealed: waiters elsewhere then fetch their own (see the tier). */
+  sealFailedAt: 'sealFailedAt',
 } as const;
 
 /** A budget counter's item: one per counter and window. */

@@ -102,36 +102,39 @@ describe('Table and KMS faults', () => {
     await Promise.all([provider.close(), table.dispose(), kms.close()]);
   });
 
-  it('with KMS refused, cold containers each vend once and leave no lease behind; recovered, a cold vend does not wait', async () => {
-    kmsProxy.set({ kind: 'refuse' });
-    const providerEntry = entry();
-    const log = new RecordingLog();
-    const group = await startInstances(3, {
-      providers: [providerEntry],
-      secrets,
-      table,
-      log,
-      sealer: kmsSealer(),
-    });
-    closers.push(() => group.close());
-    const before = provider.requests.length;
-    const started = Date.now();
-    const responses = await Promise.all(group.burst(providerEntry.id, 15));
-    for (const response of responses) assert.equal(response.status, 200, response.text);
-    assert.ok(Date.now() - started < 6000, `answered in ${Date.now() - started} ms`);
-    assert.ok(provider.requests.length - before <= 3, 'one upstream request per container at most');
-    const item = await rawItem(keyOf(providerEntry.id));
-    assert.ok(!(Number(item?.leaseUntil?.N ?? 0) > Date.now()), 'no lease left on the item');
-    assert.equal(item?.sealed, undefined, 'nothing written unsealed');
-    assert.ok(log.entries().some((line) => line.event === 'sealing_unavailable'));
-    assert.ok(!log.entries().some((line) => line.event === 'cache_table_error'), 'KMS is not the table');
-    kmsProxy.set({ kind: 'pass' });
-    const cold = await start(new RecordingLog(), providerEntry);
-    const t0 = Date.now();
-    const recovered = await cold.vend(providerEntry.id);
-    assert.equal(recovered.status, 200, recovered.text);
-    assert.ok(Date.now() - t0 < 2000, `a cold vend after recovery took ${Date.now() - t0} ms`);
-  });
+  it.each(['refuse', 'hang'] as const)(
+    'with KMS failing (%s), cold containers each vend once and leave no lease behind; recovered, a cold vend does not wait',
+    async (fault) => {
+      kmsProxy.set({ kind: fault });
+      const providerEntry = entry();
+      const log = new RecordingLog();
+      const group = await startInstances(3, {
+        providers: [providerEntry],
+        secrets,
+        table,
+        log,
+        sealer: kmsSealer(),
+      });
+      closers.push(() => group.close());
+      const before = provider.requests.length;
+      const started = Date.now();
+      const responses = await Promise.all(group.burst(providerEntry.id, 15));
+      for (const response of responses) assert.equal(response.status, 200, response.text);
+      assert.ok(Date.now() - started < 6000, `answered in ${Date.now() - started} ms`);
+      assert.ok(provider.requests.length - before <= 3, 'one upstream request per container at most');
+      const item = await rawItem(keyOf(providerEntry.id));
+      assert.ok(!(Number(item?.leaseUntil?.N ?? 0) > Date.now()), 'no lease left on the item');
+      assert.equal(item?.sealed, undefined, 'nothing written unsealed');
+      assert.ok(log.entries().some((line) => line.event === 'sealing_unavailable'));
+      assert.ok(!log.entries().some((line) => line.event === 'cache_table_error'), 'KMS is not the table');
+      kmsProxy.set({ kind: 'pass' });
+      const cold = await start(new RecordingLog(), providerEntry);
+      const t0 = Date.now();
+      const recovered = await cold.vend(providerEntry.id);
+      assert.equal(recovered.status, 200, recovered.text);
+      assert.ok(Date.now() - t0 < 2000, `a cold vend after recovery took ${Date.now() - t0} ms`);
+    },
+  );
 
   it('with KMS hung on a table hit, logs sealing_unavailable once, bypasses the table for a window, and vends', async () => {
     const providerEntry = entry();
