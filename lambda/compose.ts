@@ -2,11 +2,13 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbBudgetLedger } from './budget/budget-ledger';
 import type { CounterKeySource } from './budget/caller-counter-names';
+import { DependencyBypass } from './cache/dependency-bypass';
 import { DynamoDbTier } from './cache/dynamodb-tier';
 import { FallbackTier } from './cache/fallback-tier';
 import { InProcessTier } from './cache/in-process-tier';
 import { MemoryTokenStore } from './cache/memory-token-store';
 import type { TokenSealer } from './cache/token-sealer';
+import { clockOf } from './clock';
 import type { EndpointPolicy } from './config/load-providers';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
@@ -48,7 +50,10 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     : undefined;
   // Table errors and serving while valid are counted where they are logged.
   const log = metrics ? metrics.observe(parts.log) : parts.log;
-  const local = new InProcessTier(now);
+  const clock = clockOf(parts.now);
+  const local = new InProcessTier({ clock });
+  // One window for the table's users (tier and budget ledger), and the key service that seals its tokens.
+  const bypass = new DependencyBypass({ log, clock });
   if (parts.dynamoDb && !parts.sealer)
     throw new Error('a shared table needs a sealer: tokens are never stored in the clear');
   // The table is shared by every container; when it fails or hangs, this container's own tier stands in.
@@ -60,11 +65,11 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
             tableName: parts.tableName,
             sealer: parts.sealer as TokenSealer,
             log,
-            ...now,
+            clock,
             ...(parts.tableCallTimeoutMs === undefined ? {} : { callTimeoutMs: parts.tableCallTimeoutMs }),
           }),
           local,
-          { log, ...now },
+          bypass,
         )
       : local;
   const vendor = new TokenVendor({
@@ -84,7 +89,8 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
       }),
     tier,
     log,
-    ...now,
+    clock,
+    bypass,
     ...(parts.evictFloorSeconds === undefined ? {} : { evictFloorSeconds: parts.evictFloorSeconds }),
     ...(parts.counterKey ? { counterKey: parts.counterKey } : {}),
     ...(parts.dynamoDb && parts.tableName

@@ -3,17 +3,17 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { SecretsManagerCounterKey } from './budget/caller-counter-names';
-import { createTableClient } from './cache/dynamodb-tier';
 import { KmsDataKeys } from './cache/kms-data-keys';
 import { EnvelopeSealer } from './cache/token-sealer';
 import { composeService } from './compose';
 import { loadProvidersFile } from './config/load-providers';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from './contracts/metrics';
+import { createTableClient } from './contracts/token-table';
 import {
   createSecretsClient,
   SecretsManagerCredentialSource,
 } from './credentials/secrets-manager-credential-source';
 import { createLogger } from './logging';
-import { METRICS_NAMESPACE, METRICS_SERVICE } from './service-metrics';
 
 /**
  * The Lambda entry. Everything here runs once per container, at cold start: the providers file bundled

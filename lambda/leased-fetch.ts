@@ -1,7 +1,9 @@
 import type { SharedTier, TierItem } from './cache/shared-tier';
 import type { CachedToken, TokenStore } from './cache/token-store';
+import type { Clock } from './clock';
 import { type ErrorCode, VendError } from './errors';
 import type { KnownLifetimes } from './known-lifetimes';
+import { MAX_BACKOFF_MS } from './lease/lease-rule';
 import type { Log } from './logging';
 import type { UpstreamGrant } from './upstream-grant';
 import type { VendContext } from './vend-context';
@@ -13,7 +15,7 @@ export interface LeasedFetchParts {
   readonly grant: UpstreamGrant;
   readonly lifetimes: KnownLifetimes;
   readonly log: Log;
-  readonly now: () => number;
+  readonly clock: Clock;
   /** How long a caller may wait for another instance's fetch; also the longest lease. */
   readonly waitBudgetMs: number;
 }
@@ -27,6 +29,10 @@ const SERVE_WHILE_VALID: ReadonlySet<ErrorCode> = new Set([
   'service_unavailable',
   'throttled',
 ]);
+
+/** Rounds of asking the tier one wait makes at most, whatever the tier answers; each after a pause. */
+const MAX_LEASE_ROUNDS = 20;
+const ROUND_PAUSE_MS = 25;
 
 /** What the caller had before asking: the best cached token, and where it came from. */
 interface Cached {
@@ -75,12 +81,13 @@ export class LeasedFetch {
     cached: Cached,
     version: string | undefined,
   ): Promise<VendOutcome> {
-    const { now, tier, waitBudgetMs } = this.parts;
+    const { clock, tier, waitBudgetMs } = this.parts;
+    const now = () => clock.now();
     const deadline = now() + waitBudgetMs;
     // The token's version as this caller last saw it: the lease is taken only if it is still that one.
     let seen = version;
-    for (;;) {
-      if (now() >= deadline) {
+    for (let round = 1; ; round++) {
+      if (now() >= deadline || round > MAX_LEASE_ROUNDS) {
         throw new VendError(
           'upstream_timeout',
           `Waited ${waitBudgetMs} ms for another instance to fetch the token.`,
@@ -95,13 +102,19 @@ export class LeasedFetch {
         if (token && context.freshness.isUsable(token, this.nowSeconds()))
           return this.fromTable(context, token);
         seen = result.item?.version;
+        await clock.sleep(ROUND_PAUSE_MS);
         continue;
       }
       if (result.kind === 'backoff') {
         const error = new VendError(
           'upstream_unavailable',
           `Provider "${context.provider.id}" failed repeatedly (${result.lastError}); it is left alone until it recovers.`,
-          { retryAfterSeconds: Math.max(1, Math.ceil((result.retryAtMs - now()) / 1000)) },
+          {
+            retryAfterSeconds: Math.min(
+              MAX_BACKOFF_MS / 1000,
+              Math.max(1, Math.ceil((result.retryAtMs - now()) / 1000)),
+            ),
+          },
         );
         return this.serveWhileValid(context, cached, error);
       }
@@ -123,7 +136,7 @@ export class LeasedFetch {
         return this.serveWhileValid(context, cached, error);
       }
       seen = waited.version;
-      // The holder's lease ran out without a token: it died. Try to take over.
+      // The holder's lease ran out without a token (it died, or gave the lease back): try to take over.
     }
   }
 
@@ -138,11 +151,12 @@ export class LeasedFetch {
     untilMs: number,
     seen: string | undefined,
   ): Promise<{ token?: CachedToken; failed?: ErrorCode; version?: string }> {
-    const { now, tier } = this.parts;
+    const { clock, tier } = this.parts;
+    const now = () => clock.now();
     let pause = 25;
     let item: TierItem | undefined;
     while (now() < untilMs) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, untilMs - now()))));
+      await clock.sleep(Math.min(pause, Math.max(1, untilMs - now())));
       pause = Math.min(pause * 2, 200);
       item = await tier.read(context.key);
       const token = item?.version !== seen ? this.noted(context, item?.token) : undefined;
@@ -208,7 +222,7 @@ export class LeasedFetch {
   }
 
   private nowSeconds(): number {
-    return this.parts.now() / 1000;
+    return this.parts.clock.now() / 1000;
   }
 }
 

@@ -1,9 +1,8 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { EVENTS, METRIC } from './contracts/metrics';
 import type { Log } from './logging';
 
-/** The namespace every metric of the service is published in; the stack's alarms and dashboard read it. */
-export const METRICS_NAMESPACE = 'TokenVending';
-export const METRICS_SERVICE = 'token-vending';
+export { METRICS_NAMESPACE, METRICS_SERVICE } from './contracts/metrics';
 
 /** The fields of the handler's request line that metrics are made from. */
 export interface RequestLine {
@@ -32,12 +31,14 @@ export interface RequestLine {
  * | `UpstreamFailures` | provider; provider, code | failed or masked provider exchanges, by error code |
  * | `ServedWhileValid` | provider | a cached token served because the provider failed |
  * | `TableErrors`, `TableTimeouts` | (service) | table calls that failed (and of those, hung) and were bypassed |
+ * | `SealingFailures` | (service) | KMS calls that failed to seal or open; the table is then bypassed for a window |
  * | `Throttled` | provider | vends refused because an upstream budget was spent |
  * | `Denials` | (service) | 403 `access_denied` |
  */
 export class ServiceMetrics {
   private tableErrors = 0;
   private tableTimeouts = 0;
+  private sealingFailures = 0;
   private servedWhileValid = 0;
 
   constructor(
@@ -49,11 +50,12 @@ export class ServiceMetrics {
   observe(log: Log): Log {
     const watch = (attributes: Record<string, unknown>[]) => {
       for (const fields of attributes) {
-        if (fields.event === 'cache_table_error') {
+        if (fields.event === EVENTS.cacheTableError) {
           this.tableErrors += 1;
           if (fields.timed_out === true) this.tableTimeouts += 1;
         }
-        if (fields.event === 'served_while_valid') this.servedWhileValid += 1;
+        if (fields.event === EVENTS.sealingUnavailable) this.sealingFailures += 1;
+        if (fields.event === EVENTS.servedWhileValid) this.servedWhileValid += 1;
       }
     };
     return {
@@ -100,8 +102,12 @@ export class ServiceMetrics {
     // The table is one for all providers: counted for the service, which the bypass alarm watches.
     if (this.tableErrors > 0) this.single({}, 'TableErrors', MetricUnit.Count, this.tableErrors);
     if (this.tableTimeouts > 0) this.single({}, 'TableTimeouts', MetricUnit.Count, this.tableTimeouts);
+    if (this.sealingFailures > 0) {
+      this.single({}, METRIC.sealingFailures, MetricUnit.Count, this.sealingFailures);
+    }
     this.tableErrors = 0;
     this.tableTimeouts = 0;
+    this.sealingFailures = 0;
     this.servedWhileValid = 0;
     // One document for this request's provider metrics, and none when there are none: Powertools would
     // otherwise warn, on every request, that it had nothing to publish.

@@ -2,8 +2,10 @@ import { type ProviderSummary, tokenFingerprint } from '../packages/client/src/w
 import { type BudgetLedger, InProcessBudgetLedger } from './budget/budget-ledger';
 import { CallerCounterNames, type CounterKeySource, RandomCounterKey } from './budget/caller-counter-names';
 import { UpstreamBudget } from './budget/upstream-budget';
+import { DependencyBypass } from './cache/dependency-bypass';
 import type { SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
+import { type Clock, clockOf } from './clock';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
 import { VendError } from './errors';
@@ -38,6 +40,10 @@ export interface TokenVendorOptions {
   readonly tier: SharedTier;
   readonly log: Log;
   readonly now?: () => number;
+  /** Time and waiting. @default the system clock, or one reading `now` */
+  readonly clock?: Clock;
+  /** When the table is left alone; shared with the tier. @default a window of this vendor's own */
+  readonly bypass?: DependencyBypass;
   /**
    * How long a caller may wait for another instance's fetch before giving up; also the longest lease.
    * @default 12000 (one upstream budget and 2 s for the table)
@@ -64,7 +70,8 @@ export class TokenVendor {
   private readonly now: () => number;
 
   constructor(private readonly options: TokenVendorOptions) {
-    this.now = options.now ?? Date.now;
+    const clock = options.clock ?? clockOf(options.now);
+    this.now = () => clock.now();
     this.policy = new RequestPolicy(options.providers, options.credentials);
     const { credentials, tokenClient, tier, memory, log } = options;
     const budget = new UpstreamBudget({
@@ -72,7 +79,8 @@ export class TokenVendor {
       fallback: new InProcessBudgetLedger(),
       names: new CallerCounterNames(options.counterKey ?? new RandomCounterKey()),
       log,
-      now: this.now,
+      bypass: options.bypass ?? new DependencyBypass({ log, clock }),
+      clock,
     });
     this.budget = budget;
     const grant = new UpstreamGrant({
@@ -90,7 +98,7 @@ export class TokenVendor {
       grant,
       lifetimes: this.lifetimes,
       log,
-      now: this.now,
+      clock,
       waitBudgetMs: options.waitBudgetMs ?? UPSTREAM_BUDGET_MS + 2000,
     });
   }

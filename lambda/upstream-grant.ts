@@ -32,7 +32,7 @@ export class UpstreamGrant {
     const { credentials, tokenClient, tier, memory, lifetimes, budget } = this.parts;
     try {
       // After an eviction, the evicting caller has paid for this renewal, not the one whose vend makes it.
-      await budget.charge(context.principal, provider, lease.paidBy !== undefined);
+      await budget.charge(context.principal, provider, lease.paidBy === undefined ? 'charged' : 'prepaid');
     } catch (error) {
       // This caller's budget is not the waiters' failure: the lease is freed for them to try their own.
       await tier.release(lease, { kind: 'abandoned' });

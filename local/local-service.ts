@@ -1,13 +1,13 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { createTableClient } from '../lambda/cache/dynamodb-tier';
 import { composeService } from '../lambda/compose';
 import { loadProvidersFile } from '../lambda/config/load-providers';
 import type { ProviderConfig } from '../lambda/config/provider-schema';
 import { isLoopbackHost } from '../lambda/config/provider-schema';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '../lambda/contracts/metrics';
+import { createTableClient } from '../lambda/contracts/token-table';
 import type { CredentialSource } from '../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
 import { createLogger, type Log } from '../lambda/logging';
-import { METRICS_NAMESPACE, METRICS_SERVICE } from '../lambda/service-metrics';
 import { type AuthorizationServer, startAuthorizationServer } from './demo-authorization-server';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import {

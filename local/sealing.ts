@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { EnvelopeSealer, LocalDataKeys } from '../lambda/cache/token-sealer';
+import { EnvelopeSealer } from '../lambda/cache/token-sealer';
+import { LocalDataKeys } from './local-data-keys';
 
 /** Made once per process when `TVM_SEALING_KEY` is not set: nothing fixed for a reader of the table to know. */
 let runKey: Buffer | undefined;

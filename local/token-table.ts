@@ -1,13 +1,13 @@
 import {
   CreateTableCommand,
   DescribeTableCommand,
-  type DynamoDBClient,
+  DynamoDBClient,
   ResourceInUseException,
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { TOKEN_TABLE } from '../lambda/cache/dynamodb-tier';
+import { TOKEN_TABLE } from '../lambda/contracts/token-table';
 
 /** Creates the token table as the CDK stack defines it (on-demand, TTL on), unless it exists. */
 export async function ensureTokenTable(client: DynamoDBClient, tableName: string): Promise<void> {
@@ -39,4 +39,14 @@ export async function ensureTokenTable(client: DynamoDBClient, tableName: string
       }),
     )
     .catch(() => undefined);
+}
+
+/** A client of DynamoDB Local: any credentials do, one attempt (a test or script sees each fault as it is). */
+export function localTableClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
 }

@@ -1,46 +1,97 @@
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { TABLE_CALL_TIMEOUT_MS, TableTimeoutError, TOKEN_TABLE } from '../cache/dynamodb-tier';
+import { BoundedMap } from '../bounded-map';
+import { BUDGET_ITEM, TABLE_CALL_TIMEOUT_MS, TableTimeoutError, TOKEN_TABLE } from '../contracts/token-table';
 
 /** Counts spending against a limit per window: true while the limit is not reached, and the spend is counted. */
 export interface BudgetLedger {
   spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean>;
 }
 
+/** A counter's item outlives its window by this much, then TTL removes it. */
+const COUNTER_TTL_GRACE_SECONDS = 120;
+
 /**
  * Counters on the token table, so every container counts against the same budget: one conditional
  * UpdateItem per spend (`ADD` below the limit), on an item of its own per counter and window that TTL removes.
+ *
+ * A counter this service never writes (not a whole number from 0 to the limit, or not expiring with its
+ * window) is ignored: the spend resets it to one, so a table writer cannot refuse a caller or a provider
+ * its budget with an impossible value. `onCorrupt` hears of each.
  */
 export class DynamoDbBudgetLedger implements BudgetLedger {
   constructor(
-    private readonly options: { client: DynamoDBClient; tableName: string; callTimeoutMs?: number },
+    private readonly options: {
+      client: DynamoDBClient;
+      tableName: string;
+      callTimeoutMs?: number;
+      onCorrupt?: (counter: string) => void;
+    },
   ) {}
 
   async spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean> {
+    const expiresAt = String(Math.ceil(windowEndsMs / 1000) + COUNTER_TTL_GRACE_SECONDS);
+    const refusal = await this.update(counter, windowEndsMs, {
+      UpdateExpression: 'ADD #spent :one SET #expiresAt = :expiresAt',
+      ConditionExpression: 'attribute_not_exists(#spent) OR #spent < :limit',
+      ExpressionAttributeValues: {
+        ':one': { N: '1' },
+        ':limit': { N: String(limit) },
+        ':expiresAt': { N: expiresAt },
+      },
+    });
+    if (refusal === undefined) return true;
+    const spent = refusal[BUDGET_ITEM.spent];
+    const value = spent?.N === undefined ? Number.NaN : Number(spent.N);
+    const genuine =
+      Number.isInteger(value) &&
+      value >= 0 &&
+      value <= limit &&
+      refusal[TOKEN_TABLE.ttlAttribute]?.N === expiresAt;
+    if (genuine) return false;
+    this.options.onCorrupt?.(counter);
+    // Overwritten only if it is still the value read: two containers resetting it count one spend each.
+    const reset = await this.update(counter, windowEndsMs, {
+      UpdateExpression: 'SET #spent = :one, #expiresAt = :expiresAt',
+      ConditionExpression: spent === undefined ? 'attribute_not_exists(#spent)' : '#spent = :seen',
+      ExpressionAttributeValues: {
+        ':one': { N: '1' },
+        ':expiresAt': { N: expiresAt },
+        ...(spent === undefined ? {} : { ':seen': spent }),
+      },
+    });
+    return reset === undefined;
+  }
+
+  /** One bounded conditional update of a counter: undefined when applied, the item that refused it if not. */
+  private async update(
+    counter: string,
+    windowEndsMs: number,
+    input: Pick<
+      ConstructorParameters<typeof UpdateItemCommand>[0],
+      'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeValues'
+    >,
+  ): Promise<Record<string, AttributeValue> | undefined> {
     const timeoutMs = this.options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
     const abortSignal = AbortSignal.timeout(timeoutMs);
     try {
       await this.options.client.send(
         new UpdateItemCommand({
           TableName: this.options.tableName,
-          Key: { [TOKEN_TABLE.partitionKey]: { S: `budget#${counter}#${windowEndsMs}` } },
-          UpdateExpression: 'ADD #spent :one SET #expiresAt = :expiresAt',
-          ConditionExpression: 'attribute_not_exists(#spent) OR #spent < :limit',
-          ExpressionAttributeNames: { '#spent': 'spent', '#expiresAt': TOKEN_TABLE.ttlAttribute },
-          ExpressionAttributeValues: {
-            ':one': { N: '1' },
-            ':limit': { N: String(limit) },
-            ':expiresAt': { N: String(Math.ceil(windowEndsMs / 1000) + 120) },
-          },
+          Key: { [TOKEN_TABLE.partitionKey]: { S: `${BUDGET_ITEM.keyPrefix}${counter}#${windowEndsMs}` } },
+          ExpressionAttributeNames: { '#spent': BUDGET_ITEM.spent, '#expiresAt': TOKEN_TABLE.ttlAttribute },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ...input,
         }),
         { abortSignal },
       );
-      return true;
+      return undefined;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (error instanceof ConditionalCheckFailedException) return error.Item ?? {};
       if (abortSignal.aborted) throw new TableTimeoutError('budget', timeoutMs);
       throw error;
     }
@@ -49,14 +100,13 @@ export class DynamoDbBudgetLedger implements BudgetLedger {
 
 /** Counters in this container: for a service without a table, and while the table fails. */
 export class InProcessBudgetLedger implements BudgetLedger {
-  private readonly spent = new Map<string, { windowEndsMs: number; count: number }>();
+  private readonly spent = new BoundedMap<string, { windowEndsMs: number; count: number }>(10_000);
 
   async spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean> {
     const entry = this.spent.get(counter);
     const current = entry && entry.windowEndsMs === windowEndsMs ? entry : { windowEndsMs, count: 0 };
     if (current.count >= limit) return false;
     this.spent.set(counter, { windowEndsMs, count: current.count + 1 });
-    if (this.spent.size > 10_000) this.spent.delete(this.spent.keys().next().value as string);
     return true;
   }
 }

@@ -1,4 +1,7 @@
+import type { DependencyBypass } from '../cache/dependency-bypass';
+import { type Clock, systemClock } from '../clock';
 import type { ProviderConfig } from '../config/provider-schema';
+import { EVENTS } from '../contracts/metrics';
 import { VendError } from '../errors';
 import { describeError, type Log } from '../logging';
 import type { BudgetLedger } from './budget-ledger';
@@ -23,7 +26,9 @@ export interface UpstreamBudgetOptions {
   /** Names callers in the shared counters by an HMAC of their principal. */
   readonly names: CallerCounterNames;
   readonly log: Log;
-  readonly now?: () => number;
+  /** The table's bypass window, shared with the token tier: a hung table costs one timeout per window. */
+  readonly bypass: DependencyBypass;
+  readonly clock?: Clock;
 }
 
 /**
@@ -34,20 +39,27 @@ export interface UpstreamBudgetOptions {
  * selectors, or evicting and vending in a loop, meets its own budget, and other callers' vends go on.
  */
 export class UpstreamBudget {
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(private readonly options: UpstreamBudgetOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   /**
    * Charges one upstream request on `provider` to `principal`, or throws `throttled`. `prepaid`: the request
    * renews a token an evict removed, and that evict already paid this caller's share.
    */
-  async charge(principal: string, provider: ProviderConfig, prepaid = false): Promise<void> {
+  async charge(principal: string, provider: ProviderConfig, payment: 'charged' | 'prepaid'): Promise<void> {
     const budget = this.budgetOf(provider);
     const window = this.window();
-    if (!prepaid && !(await this.spendAsCaller(principal, provider, budget.perCallerPerMinute))) {
+    if (
+      payment === 'charged' &&
+      !(await this.spendAsCaller(principal, provider, budget.perCallerPerMinute))
+    ) {
       throw new VendError(
         'throttled',
         `This caller has made provider "${provider.id}" issue ${budget.perCallerPerMinute} tokens this minute, its limit.`,
@@ -134,20 +146,17 @@ export class UpstreamBudget {
 
   private counterKeyUnavailable(error: unknown): void {
     this.options.log.warn('the counter key cannot be read; budgets are counted in this container', {
-      event: 'counter_key_unavailable',
+      event: EVENTS.counterKeyUnavailable,
       ...describeError(error),
     });
   }
 
   private async spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean> {
+    if (this.options.bypass.tableBypassed()) return this.options.fallback.spend(counter, limit, windowEndsMs);
     try {
       return await this.options.ledger.spend(counter, limit, windowEndsMs);
     } catch (error) {
-      this.options.log.warn('cache table budget failed', {
-        event: 'cache_table_error',
-        operation: 'budget',
-        ...describeError(error),
-      });
+      this.options.bypass.failed('budget', error);
       return this.options.fallback.spend(counter, limit, windowEndsMs);
     }
   }

@@ -2,58 +2,40 @@ import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
-  DynamoDBClient,
+  type DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { recordFailure } from '../backoff-policy';
-import type { ErrorCode } from '../errors';
+import { BoundedMap } from '../bounded-map';
+import { type Clock, systemClock } from '../clock';
+import { EVENTS } from '../contracts/metrics';
+import { TABLE_CALL_TIMEOUT_MS, TableTimeoutError, TOKEN_ITEM, TOKEN_TABLE } from '../contracts/token-table';
+import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
+import type { CachedToken } from '../model';
 import type { Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
-import { SealError, type TokenSealer } from './token-sealer';
-import type { CachedToken } from './token-store';
+import { LEASE_ATTRIBUTES, type ParsedItem, type RawItem, readItem, TOKEN_ATTRIBUTES } from './table-item';
+import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
 
-/** The table's layout, shared with the CDK stack and the local run. */
-export const TOKEN_TABLE = {
-  partitionKey: 'pk',
-  /** Epoch seconds; the table's TTL attribute. TTL deletes late, so every read checks it too. */
-  ttlAttribute: 'expiresAt',
-} as const;
+export {
+  createTableClient,
+  TABLE_CALL_TIMEOUT_MS,
+  TableTimeoutError,
+  TOKEN_TABLE,
+} from '../contracts/token-table';
 
 /** A key that has only ever been leased (its first fetch failed) still goes, by TTL, an hour later. */
 const LEASE_ONLY_TTL_SECONDS = 3600;
-
+/** Conditional writes one call makes at most before it gives up on a key others keep changing. */
+const MAX_WRITE_ATTEMPTS = 3;
 /**
- * How long one table call may take, retries included. A healthy table answers in milliseconds; past this
- * the table is treated as down and bypassed (see {@link FallbackTier}).
+ * How long a holder's failure to seal tells the other containers that the key service is down: they leave
+ * the table alone (as their own failure would make them) instead of each taking the lease in turn.
  */
-export const TABLE_CALL_TIMEOUT_MS = 1000;
-
-/** A table call that did not answer within its bound. */
-export class TableTimeoutError extends Error {
-  override readonly name = 'TableTimeoutError';
-
-  constructor(
-    readonly operation: string,
-    timeoutMs: number,
-  ) {
-    super(`DynamoDB ${operation} did not answer within ${timeoutMs} ms`);
-  }
-}
-
-/**
- * A DynamoDB client bounded at the socket too: a connection that is not made, or a request that is not
- * answered, fails fast instead of holding the vend until the function times out.
- */
-export function createTableClient(
-  config: ConstructorParameters<typeof DynamoDBClient>[0] = {},
-): DynamoDBClient {
-  return new DynamoDBClient({
-    maxAttempts: 2,
-    requestHandler: { connectionTimeout: 500, requestTimeout: TABLE_CALL_TIMEOUT_MS },
-    ...config,
-  });
-}
+const SEAL_FAILURE_NOTICE_MS = 10_000;
+/** The pause between them, times the attempt: the writers that raced spread out. */
+const WRITE_RETRY_PAUSE_MS = 20;
 
 export interface DynamoDbTierOptions {
   readonly client: DynamoDBClient;
@@ -61,52 +43,54 @@ export interface DynamoDbTierOptions {
   readonly callTimeoutMs?: number;
   /** Seals each token before it is written, opens it when read: the table never holds a token in the clear. */
   readonly sealer: TokenSealer;
-  /** Where a sealed token that does not open is reported (`sealed_token_rejected`). */
+  /** Where a sealed token that does not open, or a corrupt item, is reported. */
   readonly log?: Log;
-  readonly now?: () => number;
+  readonly clock?: Clock;
   readonly random?: () => number;
 }
 
-type Item = Record<string, AttributeValue>;
+/** A lease on the table: the revision its holder wrote, which every later write of the holder names. */
+interface TableLease extends Lease {
+  readonly revision: string;
+}
 
-const NAMES = {
-  '#pk': TOKEN_TABLE.partitionKey,
-  '#sealed': 'sealed',
-  '#accessToken': 'accessToken',
-  '#scope': 'scope',
-  '#issuedAt': 'issuedAt',
-  '#expiresAt': TOKEN_TABLE.ttlAttribute,
-  '#version': 'version',
-  '#provider': 'provider',
-  '#owner': 'owner',
-  '#leaseUntil': 'leaseUntil',
-  '#failures': 'failures',
-  '#retryAt': 'retryAt',
-  '#lastError': 'lastError',
-  '#failedAt': 'failedAt',
-  '#evictedBy': 'evictedBy',
-} as const;
+const isTableLease = (lease: Lease): lease is TableLease =>
+  typeof (lease as Partial<TableLease>).revision === 'string';
 
-const LEASE_AND_FAILURES = ['#owner', '#leaseUntil', '#failures', '#retryAt', '#lastError', '#failedAt'];
+/** An expression's placeholders: `#name` for each attribute of the item's layout. */
+const NAMES: Record<string, string> = Object.fromEntries(
+  [...Object.values(TOKEN_ITEM), TOKEN_TABLE.partitionKey].map((name) => [`#${name}`, name]),
+);
 
 /** Only the names an expression uses may be passed with it. */
 function namesFor(...expressions: string[]): Record<string, string> {
   const text = expressions.join(' ');
-  return Object.fromEntries(Object.entries(NAMES).filter(([placeholder]) => text.includes(placeholder)));
+  return Object.fromEntries(
+    Object.entries(NAMES).filter(([placeholder]) => new RegExp(`${placeholder}\\b`).test(text)),
+  );
 }
 
+/** The condition that the item is still the one read: its revision unchanged (or still absent). */
+function unchanged(item: { revision?: AttributeValue } | undefined): { condition: string; values: RawItem } {
+  if (item?.revision === undefined) return { condition: 'attribute_not_exists(#rev)', values: {} };
+  return { condition: '#rev = :seenRevision', values: { ':seenRevision': item.revision } };
+}
+
+type Reading = { readonly item?: ParsedItem; readonly corrupt?: readonly string[] };
+
 /**
- * The shared tier on DynamoDB: one item per key.
+ * The shared tier on DynamoDB: one item per key, persisted and read; what its lease fields mean is decided
+ * by {@link classifyLease} alone.
  *
- * The item holds the token and its `version` (one GetItem on a hit) and, while someone fetches, a lease:
- * owner and `leaseUntil`. Timeline of a miss: container A read no usable token and takes the lease with one
- * conditional UpdateItem — free only when no lease is live, no backoff runs, and the version is still the
- * one A read, so a token written since makes the write fail and hands A the item instead. B, C… fail the
- * condition and learn from the old item who holds it until when; they poll the item. A writes its token
- * (with a new version) and clears the lease in one UpdateItem. If A dies, its lease runs out and the next
- * caller takes over. If A fails, it says so on the item (error and time), so waiting callers share its
- * answer instead of each asking the provider; enough failures in a row start a backoff every container
- * honours. Every call is bounded by `callTimeoutMs` and fails with {@link TableTimeoutError} past it.
+ * Every write names the item's revision as last read (`rev`, random per write), so a condition never
+ * depends on another attribute's type: a refusal means the item changed, and the refused write learns the
+ * item as it is now from the refusal itself. Each attribute is read by type (see {@link readItem}); an item
+ * with one of the wrong type or shape is corrupt: logged once per key and container, read as absent, and
+ * overwritten by the next lease. Each call makes at most {@link MAX_WRITE_ATTEMPTS} conditional writes,
+ * with a pause between them. Every call is bounded by `callTimeoutMs` ({@link TableTimeoutError} past it).
+ *
+ * A token is sealed with its generation (the count of tokens written on the key); an evict raises the
+ * item's floor past it, and a token below the floor never opens again.
  */
 export class DynamoDbTier implements SharedTier {
   private readonly client: DynamoDBClient;
@@ -114,8 +98,10 @@ export class DynamoDbTier implements SharedTier {
   private readonly callTimeoutMs: number;
   private readonly sealer: TokenSealer;
   private readonly log: Log | undefined;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly random: () => number;
+  /** Keys whose corrupt item this container has already reported: one line per key, not one per read. */
+  private readonly reportedCorrupt = new BoundedMap<string, true>(1000);
 
   constructor(options: DynamoDbTierOptions) {
     this.client = options.client;
@@ -123,105 +109,130 @@ export class DynamoDbTier implements SharedTier {
     this.callTimeoutMs = options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
     this.sealer = options.sealer;
     this.log = options.log;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
   }
 
   async read(key: string): Promise<TierItem | undefined> {
-    // A strongly consistent read sees an eviction, a token or a lease written a moment ago elsewhere.
-    const { Item: item } = await this.bounded('get', (abortSignal) =>
-      this.client.send(new GetItemCommand({ ...this.address(key), ConsistentRead: true }), { abortSignal }),
-    );
-    return item ? this.itemOf(key, item) : undefined;
+    const reading = await this.get(key);
+    return reading.item ? this.tierItemOf(key, reading.item) : undefined;
   }
 
   async store(key: string, token: CachedToken, providerId: string): Promise<void> {
-    const { update, values } = await this.tokenUpdate(key, token, providerId, false);
-    await this.bounded('store', (abortSignal) =>
-      this.client.send(
-        new UpdateItemCommand({
-          ...this.address(key),
-          UpdateExpression: update,
-          ExpressionAttributeNames: namesFor(update),
-          ExpressionAttributeValues: values,
-        }),
-        { abortSignal },
-      ),
-    );
+    let reading = await this.get(key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const write = await this.tokenWrite(key, token, providerId, reading, 'keep lease');
+      const result = await this.conditionalUpdate('store', key, write.update, write.condition, write.values);
+      if (result.applied) return;
+      reading = this.readRefused(key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+    }
   }
 
   async evict(key: string, version: string, evictedBy: string): Promise<boolean> {
     // Refused when renewed or evicted by someone else since it was read: not the token the caller meant.
+    // The floor goes past the evicted token's generation: put back, it would not open.
     const result = await this.conditionalUpdate(
       'evict',
       key,
-      'SET #evictedBy = :evictedBy REMOVE #sealed, #accessToken, #scope, #issuedAt, #version',
+      `SET #evictedBy = :evictedBy, #floor = if_not_exists(#generation, :zero) + :one, #rev = :rev REMOVE ${TOKEN_ATTRIBUTES.map((name) => `#${name}`).join(', ')}`,
       '#version = :version',
-      { ':version': { S: version }, ':evictedBy': { S: evictedBy } },
+      {
+        ':version': { S: version },
+        ':evictedBy': { S: evictedBy },
+        ':zero': { N: '0' },
+        ':one': { N: '1' },
+        ':rev': { S: randomUUID() },
+      },
     );
     return result.applied;
   }
 
   async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
-    const nowMs = this.now();
-    const owner = randomUUID();
-    // The first lease after an eviction takes the evictor's payment off the item: it pays for one renewal.
-    const update =
-      'SET #owner = :owner, #leaseUntil = :leaseUntil, #expiresAt = if_not_exists(#expiresAt, :leaseTtl) REMOVE #evictedBy';
-    const condition = [
-      '(attribute_not_exists(#leaseUntil) OR #leaseUntil < :now)',
-      '(attribute_not_exists(#retryAt) OR #retryAt < :now)',
-      seenVersion === undefined ? 'attribute_not_exists(#version)' : '#version = :seen',
-    ].join(' AND ');
-    const result = await this.conditionalUpdate('lease', key, update, condition, {
-      ':owner': { S: owner },
-      ':leaseUntil': { N: String(nowMs + leaseMs) },
-      ':leaseTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
-      ':now': { N: String(nowMs) },
-      ...(seenVersion === undefined ? {} : { ':seen': { S: seenVersion } }),
-    });
-    if (result.applied) {
-      const paidBy = result.old?.evictedBy?.S;
-      return {
-        kind: 'acquired',
-        lease: {
+    let reading = await this.get(key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const nowMs = this.clock.now();
+      const item = reading.item;
+      const sealFailedAt = item?.sealFailedAtMs;
+      if (
+        sealFailedAt !== undefined &&
+        sealFailedAt <= nowMs &&
+        nowMs - sealFailedAt < SEAL_FAILURE_NOTICE_MS
+      ) {
+        // Fetching under this lease would end the same way: seal, fail, give back, and the next in line waits.
+        throw new SealingUnavailableError(
+          'seal',
+          Object.assign(new Error('another container could not seal a token of this key moments ago'), {
+            name: 'SealedElsewhereUnavailable',
+          }),
+        );
+      }
+      const standing = classifyLease(item ?? {}, seenVersion, nowMs);
+      if (standing.kind === 'held') return standing;
+      if (standing.kind === 'backing_off') {
+        return { kind: 'backoff', retryAtMs: standing.retryAtMs, lastError: standing.lastError };
+      }
+      if (standing.kind === 'superseded') {
+        return item ? { kind: 'superseded', item: await this.tierItemOf(key, item) } : { kind: 'superseded' };
+      }
+      const owner = randomUUID();
+      const revision = randomUUID();
+      const { condition, values } = unchanged(item);
+      // A corrupt item keeps nothing it cannot vouch for: what was bad, and any token on it, goes.
+      const cleared = reading.corrupt ? [...new Set([...reading.corrupt, ...TOKEN_ATTRIBUTES])] : [];
+      const expiry = reading.corrupt
+        ? '#expiresAt = :leaseTtl'
+        : '#expiresAt = if_not_exists(#expiresAt, :leaseTtl)';
+      // The first lease after an eviction takes the evictor's payment off the item: it pays for one renewal.
+      const written: ReadonlySet<string> = new Set([
+        TOKEN_ITEM.owner,
+        TOKEN_ITEM.leaseUntil,
+        TOKEN_ITEM.revision,
+        TOKEN_ITEM.expiresAt,
+      ]);
+      const remove = [...cleared.filter((name) => !written.has(name)), TOKEN_ITEM.evictedBy];
+      const update = `SET #owner = :owner, #leaseUntil = :leaseUntil, #rev = :rev, ${expiry} REMOVE ${[...new Set(remove)].map((name) => `#${name}`).join(', ')}`;
+      const result = await this.conditionalUpdate(
+        'lease',
+        key,
+        update,
+        reading.corrupt ? `attribute_exists(#pk)` : condition,
+        {
+          ...(reading.corrupt ? {} : values),
+          ':owner': { S: owner },
+          ':leaseUntil': { N: String(nowMs + boundedLeaseMs(leaseMs)) },
+          ':rev': { S: revision },
+          ':leaseTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
+        },
+      );
+      if (result.applied) {
+        const lease: TableLease = {
           key,
           owner,
-          priorFailures: Number(result.old?.failures?.N ?? 0),
-          ...(paidBy === undefined ? {} : { paidBy }),
-        },
-      };
+          revision,
+          priorFailures: reading.corrupt ? 0 : (item?.failures ?? 0),
+          ...(item?.evictedBy === undefined ? {} : { paidBy: item.evictedBy }),
+        };
+        return { kind: 'acquired', lease };
+      }
+      // The item changed since it was read: the refusal carries it as it is now.
+      reading = this.readRefused(key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
-    // The loser learns what won: a live lease, a running backoff, or a token written since it read.
-    const item = result.current;
-    const retryAtMs = Number(item?.retryAt?.N ?? 0);
-    if (retryAtMs >= nowMs) {
-      return {
-        kind: 'backoff',
-        retryAtMs,
-        lastError: (item?.lastError?.S as ErrorCode) ?? 'upstream_unavailable',
-      };
-    }
-    const leaseUntilMs = Number(item?.leaseUntil?.N ?? 0);
-    if (leaseUntilMs >= nowMs) return { kind: 'held', leaseUntilMs };
-    return item ? { kind: 'superseded', item: await this.itemOf(key, item) } : { kind: 'superseded' };
+    // Others keep changing the key: the caller waits a moment as if it were held, then asks again.
+    return { kind: 'held', leaseUntilMs: this.clock.now() + WRITE_RETRY_PAUSE_MS * MAX_WRITE_ATTEMPTS };
   }
 
   async release(lease: Lease, outcome: LeaseOutcome): Promise<void> {
     if (outcome.kind === 'succeeded') {
-      const { update, values } = await this.tokenUpdate(lease.key, outcome.token, outcome.providerId, true);
-      // If the lease ran out and someone took over, the token is written all the same: it is valid, and
-      // theirs will follow.
-      if (!(await this.ifOwner(lease, update, values))) {
-        await this.store(lease.key, outcome.token, outcome.providerId);
-      }
+      await this.releaseWithToken(lease, outcome.token, outcome.providerId);
       return;
     }
     if (outcome.kind === 'abandoned') {
       await this.ifOwner(lease, 'REMOVE #owner, #leaseUntil', {});
       return;
     }
-    const failure = recordFailure(lease.priorFailures, outcome.error, this.now(), this.random);
+    const failure = recordFailure(lease.priorFailures, outcome.error, this.clock.now(), this.random);
     await this.ifOwner(
       lease,
       'SET #leaseUntil = :zero, #failures = :failures, #retryAt = :retryAt, #lastError = :lastError, #failedAt = :failedAt',
@@ -236,50 +247,126 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /**
-   * The update that writes a sealed token with a new version; under a lease it also clears lease and
-   * failures. Items of before sealing lose their clear-text token on the way.
+   * Writes the token and gives the lease back in one update. If the lease ran out and someone took over, the
+   * token is written all the same (it is valid, and theirs will follow) and their lease stays. If the key
+   * service cannot seal it, the lease is given back before the failure is reported: the table never keeps a
+   * lease its holder has stopped using, and never a token unsealed.
    */
-  private async tokenUpdate(
+  private async releaseWithToken(lease: Lease, token: CachedToken, providerId: string): Promise<void> {
+    let reading = await this.get(lease.key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const ours =
+        isTableLease(lease) &&
+        reading.item?.owner === lease.owner &&
+        reading.item.revision?.S === lease.revision;
+      let write: { update: string; condition: string; values: RawItem };
+      try {
+        write = await this.tokenWrite(
+          lease.key,
+          token,
+          providerId,
+          reading,
+          ours ? 'end lease' : 'keep lease',
+        );
+      } catch (error) {
+        if (error instanceof SealingUnavailableError) {
+          // The waiters of other containers learn from the item that they must fetch their own token.
+          await this.ifOwner(lease, 'SET #sealFailedAt = :sealFailedAt REMOVE #owner, #leaseUntil', {
+            ':sealFailedAt': { N: String(this.clock.now()) },
+          });
+        }
+        throw error;
+      }
+      const result = await this.conditionalUpdate(
+        'release',
+        lease.key,
+        write.update,
+        write.condition,
+        write.values,
+      );
+      if (result.applied) return;
+      reading = this.readRefused(lease.key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+    }
+  }
+
+  /**
+   * The update that writes a sealed token with a new version and the next generation, on the item as last
+   * read; `end lease` also clears lease and failures. Items of before sealing lose their clear-text token.
+   */
+  private async tokenWrite(
     key: string,
     token: CachedToken,
     providerId: string,
-    endsLease: boolean,
-  ): Promise<{ update: string; values: Item }> {
-    const sealed = await this.sealer.seal(token, { key, providerId });
+    reading: Reading,
+    lease: 'end lease' | 'keep lease',
+  ): Promise<{ update: string; condition: string; values: RawItem }> {
+    const item = reading.item;
+    const generation = Math.max(item?.generation ?? 0, item?.floor ?? 0) + 1;
+    const sealed = await this.sealer.seal(token, { key, providerId, generation });
     const set =
-      'SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider';
-    const remove = ['#accessToken', '#scope', '#evictedBy', ...(endsLease ? LEASE_AND_FAILURES : [])];
+      'SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev';
+    const remove = new Set<string>([
+      TOKEN_ITEM.clearToken,
+      TOKEN_ITEM.clearScope,
+      TOKEN_ITEM.evictedBy,
+      TOKEN_ITEM.sealFailedAt,
+      ...(reading.corrupt ?? []),
+      ...(lease === 'end lease' ? LEASE_ATTRIBUTES : []),
+    ]);
+    for (const written of [
+      TOKEN_ITEM.sealed,
+      TOKEN_ITEM.issuedAt,
+      TOKEN_ITEM.expiresAt,
+      TOKEN_ITEM.version,
+      TOKEN_ITEM.provider,
+      TOKEN_ITEM.generation,
+      TOKEN_ITEM.revision,
+    ]) {
+      remove.delete(written);
+    }
+    const { condition, values } = reading.corrupt
+      ? { condition: 'attribute_exists(#pk)', values: {} }
+      : unchanged(item);
     return {
-      update: `${set} REMOVE ${remove.join(', ')}`,
+      update: `${set} REMOVE ${[...remove].map((name) => `#${name}`).join(', ')}`,
+      condition,
       values: {
+        ...values,
         ':sealed': { B: sealed },
         ':issuedAt': { N: String(token.issuedAt) },
         ':expiresAt': { N: String(token.expiresAt) },
         ':version': { S: randomUUID() },
         ':provider': { S: providerId },
+        ':generation': { N: String(generation) },
+        ':rev': { S: randomUUID() },
       },
     };
   }
 
   /**
-   * The item's token, opened; undefined when there is none, it has expired (TTL deletes late), or it does not
-   * open (copied from another key, tampered with, or sealed by another key): such a token is a miss, never
-   * served and never an error.
+   * The item's token, opened; undefined when there is none, it has expired (TTL deletes late), it is below
+   * the item's floor (evicted, then put back), or it does not open (copied from another key, tampered with,
+   * or sealed by another key): such a token is a miss, never served and never an error. A key service that
+   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token.
    */
-  private async tokenOf(key: string, item: Item): Promise<CachedToken | undefined> {
-    const sealed = item.sealed?.B;
-    const providerId = item.provider?.S;
-    const issuedAt = Number(item.issuedAt?.N);
-    const expiresAt = Number(item[TOKEN_TABLE.ttlAttribute]?.N);
-    if (!sealed || !providerId || !Number.isFinite(issuedAt) || !Number.isFinite(expiresAt)) return undefined;
-    if (expiresAt <= this.now() / 1000) return undefined;
+  private async tokenOf(key: string, item: ParsedItem): Promise<CachedToken | undefined> {
+    const { sealed, provider, issuedAt, expiresAt, version } = item;
+    if (!sealed || !provider || issuedAt === undefined || expiresAt === undefined || !version)
+      return undefined;
+    if (expiresAt <= this.clock.now() / 1000) return undefined;
     try {
-      return await this.sealer.open(sealed, { issuedAt, expiresAt }, { key, providerId });
+      if (item.generation < item.floor) throw new SealError('a token below the floor an evict left');
+      return await this.sealer.open(
+        sealed,
+        { issuedAt, expiresAt },
+        { key, providerId: provider, generation: item.generation },
+      );
     } catch (error) {
       if (!(error instanceof SealError)) throw error;
       this.log?.warn('a sealed token in the table does not open; treated as a miss', {
-        event: 'sealed_token_rejected',
-        provider: providerId,
+        event: EVENTS.sealedTokenRejected,
+        provider,
         reason: error.message,
       });
       return undefined;
@@ -287,27 +374,30 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /** An update that applies only while the lease is still ours; false when someone else's it is now. */
-  private async ifOwner(lease: Lease, update: string, values: Item): Promise<boolean> {
-    const result = await this.conditionalUpdate('release', lease.key, update, '#owner = :owner', {
+  private async ifOwner(lease: Lease, update: string, values: RawItem): Promise<boolean> {
+    const withRevision = update.startsWith('SET ')
+      ? `SET #rev = :rev, ${update.slice(4)}`
+      : `SET #rev = :rev ${update}`;
+    const result = await this.conditionalUpdate('release', lease.key, withRevision, '#owner = :owner', {
       ...values,
       ':owner': { S: lease.owner },
+      ':rev': { S: randomUUID() },
     });
     return result.applied;
   }
 
   /**
-   * One conditional UpdateItem: applied, with the item as it was (`ALL_OLD`), or refused by its condition,
-   * with the item that refused it.
+   * One conditional UpdateItem: applied, or refused by its condition, with the item that refused it.
    */
   private async conditionalUpdate(
     operation: string,
     key: string,
     update: string,
     condition: string,
-    values: Item,
-  ): Promise<{ applied: true; old?: Item } | { applied: false; current?: Item }> {
+    values: RawItem,
+  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
     try {
-      const { Attributes: old } = await this.bounded(operation, (abortSignal) =>
+      await this.bounded(operation, (abortSignal) =>
         this.client.send(
           new UpdateItemCommand({
             ...this.address(key),
@@ -315,28 +405,52 @@ export class DynamoDbTier implements SharedTier {
             ConditionExpression: condition,
             ExpressionAttributeNames: namesFor(update, condition),
             ExpressionAttributeValues: values,
-            ReturnValues: 'ALL_OLD',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
           { abortSignal },
         ),
       );
-      return old ? { applied: true, old } : { applied: true };
+      return { applied: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       return error.Item ? { applied: false, current: error.Item } : { applied: false };
     }
   }
 
-  private async itemOf(key: string, item: Item): Promise<TierItem> {
+  /** The key's item, read strongly consistent: an eviction, a token or a lease written a moment ago elsewhere shows. */
+  private async get(key: string): Promise<Reading> {
+    const { Item: raw } = await this.bounded('get', (abortSignal) =>
+      this.client.send(new GetItemCommand({ ...this.address(key), ConsistentRead: true }), { abortSignal }),
+    );
+    return this.readRefused(key, raw);
+  }
+
+  private readRefused(key: string, raw: RawItem | undefined): Reading {
+    if (!raw) return {};
+    const reading = readItem(raw);
+    if (reading.kind === 'item') return { item: reading.item };
+    if (!this.reportedCorrupt.get(key)) {
+      this.reportedCorrupt.set(key, true);
+      this.log?.warn('an item in the table has attributes of the wrong type or shape; treated as absent', {
+        event: EVENTS.cacheItemCorrupt,
+        attributes: reading.bad.slice(0, 10),
+      });
+    }
+    return { corrupt: reading.bad };
+  }
+
+  private async tierItemOf(key: string, item: ParsedItem): Promise<TierItem> {
     const token = await this.tokenOf(key, item);
+    const nowMs = this.clock.now();
+    // A lease is reported only while it means something (see the lease rule): live and within its bound.
+    const standing = classifyLease({ leaseUntilMs: item.leaseUntilMs }, undefined, nowMs);
     return {
-      leaseUntilMs: Number(item.leaseUntil?.N ?? 0),
+      leaseUntilMs: standing.kind === 'held' ? standing.leaseUntilMs : 0,
       // The version stays visible when the token has expired, so the lease condition can still name it.
-      ...(item.version?.S ? { version: item.version.S } : {}),
-      ...(token && item.version?.S ? { token } : {}),
-      ...(item.failedAt?.N === undefined ? {} : { failedAtMs: Number(item.failedAt.N) }),
-      ...(item.lastError?.S === undefined ? {} : { lastError: item.lastError.S as ErrorCode }),
+      ...(item.version ? { version: item.version } : {}),
+      ...(token ? { token } : {}),
+      ...(item.failedAtMs === undefined ? {} : { failedAtMs: item.failedAtMs }),
+      ...(item.lastError === undefined ? {} : { lastError: item.lastError }),
     };
   }
 
@@ -352,7 +466,7 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /** The table and key of one key's item. */
-  private address(key: string): { TableName: string; Key: Item } {
+  private address(key: string): { TableName: string; Key: RawItem } {
     return { TableName: this.tableName, Key: { [TOKEN_TABLE.partitionKey]: { S: key } } };
   }
 }

@@ -30,7 +30,9 @@ export interface TierItem {
   readonly token?: CachedToken;
   /** Changes with every token written; the lease condition compares it, never the token itself. */
   readonly version?: string;
-  /** Epoch ms; 0 or past when nobody holds the lease. */
+  /** The provider the token was issued by (where a tier keeps it). */
+  readonly providerId?: string;
+  /** Epoch ms; 0 when nobody holds the lease (a stored lease beyond its bound counts as none). */
   readonly leaseUntilMs: number;
   /** When the last holder gave the lease back after a failure, and which. */
   readonly failedAtMs?: number;

@@ -1,10 +1,15 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { CachedToken } from './token-store';
 
-/** Where a sealed token belongs: a ciphertext opens only under the same key and provider. */
+/** Where a sealed token belongs: a ciphertext opens only under the same key, provider and generation. */
 export interface SealContext {
   readonly key: string;
   readonly providerId: string;
+  /**
+   * The token's place among those written on the key (the item's write counter): a token put back after an
+   * evict carries an older one than the evict's floor, and one moved to another generation does not open.
+   */
+  readonly generation: number;
 }
 
 /**
@@ -21,8 +26,47 @@ export interface TokenSealer {
   ): Promise<CachedToken>;
 }
 
+/** The bytes are not a token this service sealed for this context: a planted, copied or tampered item. */
 export class SealError extends Error {
   override readonly name = 'SealError';
+}
+
+/** The key service did not answer, refused to work, or throttled: nothing is known about the bytes. */
+export class SealingUnavailableError extends Error {
+  override readonly name = 'SealingUnavailableError';
+
+  constructor(
+    readonly operation: 'seal' | 'open',
+    override readonly cause: unknown,
+  ) {
+    super(
+      `the key service could not ${operation} (${cause instanceof Error ? cause.name : 'unknown error'})`,
+    );
+  }
+}
+
+/**
+ * The key service's client errors that say "not these bytes" (a wrapped key that is not one, of another
+ * key, or malformed) rather than "not now": any other client error is the key service being unavailable to
+ * this function (disabled key, revoked grant, throttling).
+ */
+const UNAVAILABLE_CLIENT_ERRORS: ReadonlySet<string> = new Set([
+  'AccessDeniedException',
+  'DisabledException',
+  'KMSInvalidStateException',
+  'ThrottlingException',
+  'LimitExceededException',
+  'NotFoundException',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+]);
+
+/** Whether a key service error on bytes read from the table rejects those bytes. */
+export function rejectsTheBytes(error: unknown): boolean {
+  if (error instanceof SealError) return true;
+  const { name, $fault } = error as { name?: unknown; $fault?: unknown };
+  return $fault === 'client' && typeof name === 'string' && !UNAVAILABLE_CLIENT_ERRORS.has(name);
 }
 
 /** A data key in the clear, and the same key as the key service wrapped it. */
@@ -59,7 +103,8 @@ export interface EnvelopeSealerOptions {
 /** The revocation time: disabling the KMS key stops sealing and opening in every container within it. */
 export const DATA_KEY_MAX_AGE_MS = 5 * 60_000;
 
-const FORMAT = 1;
+/** 2: the seal binds the token's generation. Tokens of format 1 are a miss, fetched once more. */
+const FORMAT = 2;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const SERVICE = 'token-vending';
@@ -107,7 +152,12 @@ export class EnvelopeSealer implements TokenSealer {
   }
 
   async seal(token: CachedToken, context: SealContext): Promise<Uint8Array> {
-    const key = await this.sealingKeyFor(context.providerId);
+    let key: DataKey;
+    try {
+      key = await this.sealingKeyFor(context.providerId);
+    } catch (error) {
+      throw new SealingUnavailableError('seal', error);
+    }
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key.plaintext, iv);
     cipher.setAAD(additionalData(token, context));
@@ -129,6 +179,8 @@ export class EnvelopeSealer implements TokenSealer {
     const ivAt = 3 + wrappedLength;
     if (bytes.length < ivAt + IV_BYTES + TAG_BYTES) throw new SealError('a sealed token cut short');
     const wrapped = bytes.subarray(3, ivAt);
+    // Nothing to ask the key service about: an empty wrapped key is planted, not sealed.
+    if (wrapped.length === 0) throw new SealError('a sealed token without a wrapped key');
     const dataKey = await this.openingKey(wrapped, context.providerId);
     try {
       const decipher = createDecipheriv('aes-256-gcm', dataKey, bytes.subarray(ivAt, ivAt + IV_BYTES));
@@ -185,13 +237,8 @@ export class EnvelopeSealer implements TokenSealer {
       .catch((error: unknown) => {
         this.opening.delete(id);
         // A wrapped key of another provider, or one not made by this service's key, is not ours to open.
-        if (
-          (error as { name?: unknown }).name === 'InvalidCiphertextException' ||
-          error instanceof SealError
-        ) {
-          throw new SealError('the data key does not unwrap for this provider');
-        }
-        throw error;
+        if (rejectsTheBytes(error)) throw new SealError('the data key does not unwrap for this provider');
+        throw new SealingUnavailableError('open', error);
       });
     this.remember(id, { plaintext: unwrapping, createdAtMs: this.now() });
     return unwrapping;
@@ -228,46 +275,15 @@ const encryptionContext = (providerId: string): Record<string, string> => ({
 /** What the ciphertext is bound to besides the key: where it belongs and how long it lives. */
 function additionalData(times: Pick<CachedToken, 'issuedAt' | 'expiresAt'>, context: SealContext): Buffer {
   return Buffer.from(
-    JSON.stringify([SERVICE, FORMAT, context.key, context.providerId, times.issuedAt, times.expiresAt]),
+    JSON.stringify([
+      SERVICE,
+      FORMAT,
+      context.key,
+      context.providerId,
+      times.issuedAt,
+      times.expiresAt,
+      context.generation,
+    ]),
     'utf8',
   );
-}
-
-/**
- * Data keys wrapped under a local 256-bit key with AES-256-GCM, the encryption context as additional data:
- * the local run's and the tests' stand-in for KMS, with the same semantics (a key wrapped for one provider
- * does not unwrap for another). Counts its calls, as KMS calls would be counted.
- */
-export class LocalDataKeys implements DataKeySource {
-  calls = 0;
-
-  constructor(private readonly wrappingKey: Uint8Array) {
-    if (wrappingKey.length !== 32) throw new Error('a local wrapping key is 32 bytes');
-  }
-
-  async generate(context: Readonly<Record<string, string>>): Promise<DataKey> {
-    this.calls += 1;
-    const plaintext = randomBytes(32);
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.wrappingKey, iv);
-    cipher.setAAD(Buffer.from(JSON.stringify(context)));
-    const wrapped = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-    return { plaintext, wrapped };
-  }
-
-  async unwrap(wrapped: Uint8Array, context: Readonly<Record<string, string>>): Promise<Uint8Array> {
-    this.calls += 1;
-    const bytes = Buffer.from(wrapped);
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.wrappingKey, bytes.subarray(0, IV_BYTES));
-      decipher.setAAD(Buffer.from(JSON.stringify(context)));
-      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-      return Buffer.concat([
-        decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)),
-        decipher.final(),
-      ]);
-    } catch {
-      throw new SealError('the data key does not unwrap under the local key');
-    }
-  }
 }

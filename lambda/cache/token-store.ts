@@ -1,10 +1,6 @@
-/** A token as the cache holds it. Times are epoch seconds, the unit DynamoDB TTL reads. */
-export interface CachedToken {
-  readonly accessToken: string;
-  readonly scope?: string;
-  readonly issuedAt: number;
-  readonly expiresAt: number;
-}
+import type { CachedToken } from '../model';
+
+export type { CachedToken };
 
 /** Storage only; the freshness policy lives in the vend service. */
 export interface TokenStore {

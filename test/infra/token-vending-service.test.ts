@@ -403,7 +403,7 @@ describe('Construct: TokenVendingService', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms on the function, the API, the table being bypassed, denials and each provider, and has a dashboard', () => {
+    it('alarms on the function, the API, the table being bypassed, KMS failing, denials and each provider, and has a dashboard', () => {
       const { template } = synthService();
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
       const metrics = alarms.map((alarm) => alarm.Properties.MetricName).sort();
@@ -411,6 +411,7 @@ describe('Construct: TokenVendingService', () => {
         '5XXError',
         'Denials',
         'Errors',
+        'SealingFailures',
         'TableErrors',
         'Throttles',
         ...PROVIDERS.map(() => 'TokensMinted'),
@@ -440,8 +441,8 @@ describe('Construct: TokenVendingService', () => {
       const own = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
         (alarm) => !String(alarm.Properties.Namespace).startsWith('AWS/'),
       );
-      // TableErrors and Denials, and per provider UpstreamFailures and the token pace.
-      assert.equal(own.length, 2 + 2 * PROVIDERS.length);
+      // TableErrors, SealingFailures and Denials, and per provider UpstreamFailures and the token pace.
+      assert.equal(own.length, 3 + 2 * PROVIDERS.length);
       for (const alarm of own) {
         assert.equal(alarm.Properties.Namespace, 'TokenVending');
         const dimensions = alarm.Properties.Dimensions as Array<{ Name: string; Value: string }>;

@@ -4,6 +4,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { FAILURE_THRESHOLD } from '../../lambda/backoff-policy';
 import { DynamoDbTier, TableTimeoutError } from '../../lambda/cache/dynamodb-tier';
 import type { Lease } from '../../lambda/cache/shared-tier';
+import { clockOf } from '../../lambda/clock';
 import { localSealer } from '../../local/sealing';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
 
@@ -23,7 +24,7 @@ describe('Class: DynamoDbTier', () => {
       client: table.client,
       tableName: table.tableName,
       sealer: localSealer(),
-      now: () => clock,
+      clock: clockOf(() => clock),
       random: () => 0,
     });
   });

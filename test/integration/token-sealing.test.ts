@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
-import { EnvelopeSealer, SealError } from '../../lambda/cache/token-sealer';
+import { EnvelopeSealer, SealError, SealingUnavailableError } from '../../lambda/cache/token-sealer';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../support/kms-endpoint';
@@ -141,17 +141,27 @@ describe('Sealed tokens in the table', () => {
       const writer = sealer();
       const token = (n: number) => ({ accessToken: `kms-token-${n}`, issuedAt: 1, expiresAt: 4_000_000_000 });
       const sealed = await Promise.all(
-        Array.from({ length: 50 }, (_, n) => writer.seal(token(n), { key: `k${n}`, providerId: 'kms' })),
+        Array.from({ length: 50 }, (_, n) =>
+          writer.seal(token(n), { key: `k${n}`, providerId: 'kms', generation: 1 }),
+        ),
       );
       assert.equal(kms.calls.filter((call) => call === 'GenerateDataKey').length, 1);
       const reader = sealer();
       for (const [n, ciphertext] of sealed.entries()) {
-        const opened = await reader.open(ciphertext, token(n), { key: `k${n}`, providerId: 'kms' });
+        const opened = await reader.open(ciphertext, token(n), {
+          key: `k${n}`,
+          providerId: 'kms',
+          generation: 1,
+        });
         assert.equal(opened.accessToken, `kms-token-${n}`);
       }
       assert.equal(kms.calls.filter((call) => call === 'Decrypt').length, 1);
       await assert.rejects(
-        reader.open(sealed[0] ?? new Uint8Array(), token(0), { key: 'k0', providerId: 'other-provider' }),
+        reader.open(sealed[0] ?? new Uint8Array(), token(0), {
+          key: 'k0',
+          providerId: 'other-provider',
+          generation: 1,
+        }),
         (error: unknown) => error instanceof SealError,
       );
     } finally {
@@ -168,7 +178,7 @@ describe('Sealed tokens in the table', () => {
         new EnvelopeSealer({ dataKeys: new KmsDataKeys({ client, keyId: kms.keyId }), now });
       const [writer, reader] = [container(), container()];
       const token = { accessToken: 'revocable', issuedAt: 1, expiresAt: 4_000_000_000 };
-      const context = { key: 'k-revoke', providerId: 'kms' };
+      const context = { key: 'k-revoke', providerId: 'kms', generation: 1 };
       const sealed = await writer.seal(token, context);
       assert.equal((await reader.open(sealed, token, context)).accessToken, 'revocable');
       kms.setDisabled(true);
@@ -179,7 +189,10 @@ describe('Sealed tokens in the table', () => {
       await writer.seal(token, context);
       // Past it, both ask KMS again, and KMS refuses.
       clock += 1;
-      const refused = (error: unknown) => (error as { name?: string }).name === 'DisabledException';
+      // The key service's refusal, reported as the key service being unavailable (not as a planted token).
+      const refused = (error: unknown) =>
+        error instanceof SealingUnavailableError &&
+        (error.cause as { name?: string }).name === 'DisabledException';
       await assert.rejects(reader.open(sealed, token, context), refused);
       await assert.rejects(writer.open(sealed, token, context), refused);
       await assert.rejects(writer.seal(token, context), refused);

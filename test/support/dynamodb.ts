@@ -74,8 +74,8 @@ export interface WatchedTable {
 }
 
 /**
- * The same table through a client of its own that counts refused lease requests (a conditional UpdateItem
- * that failed), so a test can hold the provider's answer until every other instance is waiting on the lease
+ * The same table through a client of its own that counts refused lease requests (a read that found someone
+ * else's live lease, or a conditional UpdateItem that failed), so a test can hold the provider's answer until every other instance is waiting on the lease
  * instead of hoping a fixed delay is long enough.
  */
 export function watchLeaseRefusals(table: TestTable): WatchedTable {
@@ -84,8 +84,22 @@ export function watchLeaseRefusals(table: TestTable): WatchedTable {
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   client.middlewareStack.add(
     (next, context) => async (args) => {
+      const counted = () => {
+        refusals += 1;
+        for (const waiter of waiters.filter((candidate) => candidate.count <= refusals)) waiter.resolve();
+      };
       try {
-        return await next(args);
+        const result = await next(args);
+        // The tier reads the item before it leases: a live lease of someone else's is the refusal.
+        const item = (result.output as { Item?: Record<string, { N?: string; S?: string }> }).Item;
+        if (
+          context.commandName === 'GetItemCommand' &&
+          item?.owner?.S &&
+          Number(item.leaseUntil?.N) > Date.now()
+        ) {
+          counted();
+        }
+        return result;
       } catch (error) {
         if (
           context.commandName === 'UpdateItemCommand' &&
@@ -94,8 +108,7 @@ export function watchLeaseRefusals(table: TestTable): WatchedTable {
             ':leaseUntil'
           ]
         ) {
-          refusals += 1;
-          for (const waiter of waiters.filter((candidate) => candidate.count <= refusals)) waiter.resolve();
+          counted();
         }
         throw error;
       }

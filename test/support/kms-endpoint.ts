@@ -65,6 +65,7 @@ export async function startKmsEndpoint(
     if (operation === 'GenerateDataKey') {
       const plaintext = randomBytes(32);
       const iv = randomBytes(12);
+      iv[0] = (iv[0] ?? 0) & 0x7f;
       const cipher = createCipheriv('aes-256-gcm', masterKey, iv);
       cipher.setAAD(contextOf(input.EncryptionContext));
       const blob = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
@@ -75,7 +76,13 @@ export async function startKmsEndpoint(
       });
     }
     if (operation === 'Decrypt') {
-      const blob = Buffer.from(String(input.CiphertextBlob), 'base64');
+      const blob = Buffer.from(String(input.CiphertextBlob ?? ''), 'base64');
+      // As KMS answers: an empty blob fails validation; a blob whose header names another key (here: a first
+      // byte of 0xff, which no blob of this key has... by chance once in 256, so the blobs below avoid it)
+      // is IncorrectKeyException.
+      if (blob.length === 0) return answer(400, 'CiphertextBlob is empty', 'ValidationException');
+      if (blob[0] === 0xff)
+        return answer(400, 'the ciphertext was made under another key', 'IncorrectKeyException');
       try {
         const decipher = createDecipheriv('aes-256-gcm', masterKey, blob.subarray(0, 12));
         decipher.setAAD(contextOf(input.EncryptionContext));

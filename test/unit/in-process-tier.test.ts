@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { backoffUntil, FAILURE_THRESHOLD, recordFailure } from '../../lambda/backoff-policy';
 import { InProcessTier } from '../../lambda/cache/in-process-tier';
+import { clockOf } from '../../lambda/clock';
 
 const token = (accessToken: string, expiresAt = 3600) => ({ accessToken, issuedAt: 0, expiresAt });
 
@@ -35,7 +36,7 @@ describe('Function: backoffUntil', () => {
 
 describe('Class: InProcessTier', () => {
   it('gives one lease per key at a time, and takes it back with the token and a new version', async () => {
-    const tier = new InProcessTier({ now: () => 0 });
+    const tier = new InProcessTier({ clock: clockOf(() => 0) });
     const first = await tier.acquire('k', 1000, undefined);
     assert.equal(first.kind, 'acquired');
     assert.equal((await tier.acquire('k', 1000, undefined)).kind, 'held');
@@ -51,7 +52,7 @@ describe('Class: InProcessTier', () => {
 
   it('lets a lease that ran out be taken over', async () => {
     let now = 0;
-    const tier = new InProcessTier({ now: () => now });
+    const tier = new InProcessTier({ clock: clockOf(() => now) });
     await tier.acquire('k', 1000, undefined);
     now = 1001;
     assert.equal((await tier.acquire('k', 1000, undefined)).kind, 'acquired');
@@ -59,8 +60,8 @@ describe('Class: InProcessTier', () => {
 
   it('drops a token once it has expired', async () => {
     let now = 0;
-    const tier = new InProcessTier({ now: () => now });
-    await tier.store('k', token('t', 10));
+    const tier = new InProcessTier({ clock: clockOf(() => now) });
+    await tier.store('k', token('t', 10), 'p');
     assert.ok((await tier.read('k'))?.token);
     now = 10_000;
     assert.equal((await tier.read('k'))?.token, undefined);
@@ -69,7 +70,7 @@ describe('Class: InProcessTier', () => {
 
   it('records a failure for waiters, and backs off after repeated counted failures, not after refusals', async () => {
     let now = 0;
-    const tier = new InProcessTier({ now: () => now, random: () => 0 });
+    const tier = new InProcessTier({ clock: clockOf(() => now), random: () => 0 });
     for (let failure = 0; failure < 5; failure++) {
       const result = await tier.acquire('refused', 1000, undefined);
       assert.equal(result.kind, 'acquired');
@@ -89,8 +90,8 @@ describe('Class: InProcessTier', () => {
   });
 
   it('keeps at most maxEntries keys', async () => {
-    const tier = new InProcessTier({ now: () => 0, maxEntries: 2 });
-    for (const key of ['a', 'b', 'c']) await tier.store(key, token(key));
+    const tier = new InProcessTier({ clock: clockOf(() => 0), maxEntries: 2 });
+    for (const key of ['a', 'b', 'c']) await tier.store(key, token(key), 'p');
     assert.equal(await tier.read('a'), undefined);
     assert.ok(await tier.read('c'));
   });

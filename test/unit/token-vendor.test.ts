@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { TableTimeoutError } from '../../lambda/cache/dynamodb-tier';
+import { DependencyBypass } from '../../lambda/cache/dependency-bypass';
 import { FallbackTier } from '../../lambda/cache/fallback-tier';
 import { InProcessTier } from '../../lambda/cache/in-process-tier';
 import { MemoryTokenStore } from '../../lambda/cache/memory-token-store';
 import type { LeaseResult, SharedTier, TierItem } from '../../lambda/cache/shared-tier';
 import type { CachedToken } from '../../lambda/cache/token-store';
+import { clockOf, systemClock } from '../../lambda/clock';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
+import { TableTimeoutError } from '../../lambda/contracts/token-table';
 import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
 import { VendError } from '../../lambda/errors';
 import type { TokenClient, TokenGrantRequest } from '../../lambda/oauth/token-client';
@@ -72,6 +74,8 @@ class RacingTier extends InProcessTier {
   private readonly heldWaiters: Array<{ count: number; resolve: () => void }> = [];
   /** Runs before every read: lets a test move its clock as a waiting caller polls. */
   onRead: () => void = () => undefined;
+  /** The keys asked about, in order: the key as the vendor computes it, without reading the tier's fields. */
+  readonly keys: string[] = [];
 
   beforeNextAcquire(race: (tier: InProcessTier) => Promise<void>): void {
     this.race = race;
@@ -84,6 +88,7 @@ class RacingTier extends InProcessTier {
   }
 
   override read(key: string): Promise<TierItem | undefined> {
+    if (!this.keys.includes(key)) this.keys.push(key);
     this.onRead();
     return super.read(key);
   }
@@ -111,7 +116,8 @@ function setup(options: { tier?: (now: () => number) => SharedTier; waitBudgetMs
   const now = () => clock;
   const log = new RecordingLog();
   const tokenClient = new ScriptedTokenClient(now);
-  const tier = options.tier?.(now) ?? new RacingTier({ now, random: () => 0 });
+  const tier =
+    options.tier?.(now) ?? new RacingTier({ clock: { now, sleep: systemClock.sleep }, random: () => 0 });
   const vendor = new TokenVendor({
     providers: PROVIDER ? [PROVIDER] : [],
     credentials: new StaticCredentialSource({
@@ -128,8 +134,7 @@ function setup(options: { tier?: (now: () => number) => SharedTier; waitBudgetMs
     vendor.vend(CALLER, 'unit', body);
   const keyOf = async () => {
     // The key as the vendor computes it: learnt from one vend's table write.
-    const items = (tier as unknown as { entries?: Map<string, unknown> }).entries;
-    return [...(items?.keys() ?? [])][0] as string;
+    return (tier as RacingTier).keys[0] as string;
   };
   return {
     vendor,
@@ -183,8 +188,8 @@ describe('Class: TokenVendor, in-process', () => {
     tokenClient.answer(lasting(10));
     assert.equal((await vend({ minTtlSeconds: 1 })).cache, 'miss');
     (tier as RacingTier).beforeNextAcquire(async (racing) => {
-      const key = [...(racing as unknown as { entries: Map<string, unknown> }).entries.keys()][0] as string;
-      await racing.store(key, lasting(3600)(1_800_000_000));
+      const key = (racing as RacingTier).keys[0] as string;
+      await racing.store(key, lasting(3600)(1_800_000_000), 'unit');
     });
     const raced = await vend();
     assert.equal(raced.cache, 'table');
@@ -197,9 +202,9 @@ describe('Class: TokenVendor, in-process', () => {
     tokenClient.answer(lasting(3600, 3590));
     await vend({ minTtlSeconds: 1 });
     (tier as RacingTier).beforeNextAcquire(async (racing) => {
-      const key = [...(racing as unknown as { entries: Map<string, unknown> }).entries.keys()][0] as string;
+      const key = (racing as RacingTier).keys[0] as string;
       // Another container wrote a token with too little left for this caller's min_ttl.
-      await racing.store(key, lasting(3600, 3590)(1_800_000_000));
+      await racing.store(key, lasting(3600, 3590)(1_800_000_000), 'unit');
     });
     tokenClient.answer(lasting(3600));
     const outcome = await vend({ minTtlSeconds: 25 });
@@ -311,7 +316,12 @@ describe('Class: FallbackTier under the vendor', () => {
     const log = new RecordingLog();
     const broken = new BrokenTier(() => Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error' }));
     const { vend, tokenClient, vendor, advance } = setup({
-      tier: (now) => new FallbackTier(broken, new InProcessTier({ now }), { log, now }),
+      tier: (now) =>
+        new FallbackTier(
+          broken,
+          new InProcessTier({ clock: clockOf(now) }),
+          new DependencyBypass({ log, clock: clockOf(now) }),
+        ),
     });
     const served = await vend();
     assert.equal(served.cache, 'miss');
@@ -333,11 +343,11 @@ describe('Class: FallbackTier under the vendor', () => {
     let clock = 0;
     const log = new RecordingLog();
     const broken = new BrokenTier(() => new TableTimeoutError('get', 1000));
-    const tier = new FallbackTier(broken, new InProcessTier({ now: () => clock }), {
-      log,
-      now: () => clock,
-      bypassMs: 10_000,
-    });
+    const tier = new FallbackTier(
+      broken,
+      new InProcessTier({ clock: clockOf(() => clock) }),
+      new DependencyBypass({ log, clock: clockOf(() => clock), bypassMs: 10_000 }),
+    );
     assert.equal(await tier.read('k'), undefined);
     assert.equal(broken.calls, 1);
     await tier.read('k');

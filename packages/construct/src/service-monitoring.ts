@@ -10,6 +10,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { ProviderConfig } from '../../../lambda/config/provider-schema';
+import { METRIC } from '../../../lambda/contracts/metrics';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from './function-contract';
 import { DEFAULT_DAILY_TOKENS } from './provider-entry';
 
@@ -124,6 +125,12 @@ function createAlarms(scope: Construct, props: ServiceMonitoringProps): cloudwat
     serviceMetric('TableErrors').createAlarm(scope, 'TableBypassed', {
       alarmDescription:
         'The token table failed or hung and containers bypassed it: each caches alone, and providers see one request per container. See cache_table_error lines.',
+      threshold: 1,
+      ...once,
+    }),
+    serviceMetric(METRIC.sealingFailures).createAlarm(scope, 'SealingUnavailable', {
+      alarmDescription:
+        'KMS could not seal or open tokens (disabled or revoked key, throttling, or KMS unreachable): containers bypass the table for 10 s at a time, and providers see one request per container. See sealing_unavailable lines.',
       threshold: 1,
       ...once,
     }),

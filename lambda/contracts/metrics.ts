@@ -1,0 +1,39 @@
+/**
+ * The metrics contract: the namespace, metric names, cache outcomes and log events the function writes and
+ * the stack's alarms and dashboard read. The one place these strings are spelt.
+ */
+export const METRICS_NAMESPACE = 'TokenVending';
+export const METRICS_SERVICE = 'token-vending';
+
+export const METRIC = {
+  vends: 'Vends',
+  upstreamRequests: 'UpstreamRequests',
+  upstreamLatency: 'UpstreamLatency',
+  tokensMinted: 'TokensMinted',
+  upstreamFailures: 'UpstreamFailures',
+  servedWhileValid: 'ServedWhileValid',
+  tableErrors: 'TableErrors',
+  tableTimeouts: 'TableTimeouts',
+  /** Key service calls that failed (not a token that does not open: that is `sealed_token_rejected`). */
+  sealingFailures: 'SealingFailures',
+  throttled: 'Throttled',
+  denials: 'Denials',
+} as const;
+
+/** Where a vended token came from. */
+export const CACHE_OUTCOMES = ['memory', 'table', 'miss', 'refresh'] as const;
+export type CacheOutcome = (typeof CACHE_OUTCOMES)[number];
+
+/** The `event` field of the log lines that metrics and operators key on. */
+export const EVENTS = {
+  cacheTableError: 'cache_table_error',
+  /** The key service failed to seal or open; the table is bypassed by the container for a window. */
+  sealingUnavailable: 'sealing_unavailable',
+  sealedTokenRejected: 'sealed_token_rejected',
+  /** An item with an attribute of the wrong type or shape: read as absent, overwritten by the next fetch. */
+  cacheItemCorrupt: 'cache_item_corrupt',
+  /** A budget counter no writer of this service leaves: ignored and overwritten. */
+  budgetCounterCorrupt: 'budget_counter_corrupt',
+  servedWhileValid: 'served_while_valid',
+  counterKeyUnavailable: 'counter_key_unavailable',
+} as const;

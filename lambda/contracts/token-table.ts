@@ -1,0 +1,86 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+/**
+ * The token table's layout: what the function's tier and budget ledger write, what the stack creates and the
+ * local run mirrors. The one place these names are spelt.
+ */
+export const TOKEN_TABLE = {
+  partitionKey: 'pk',
+  /** Epoch seconds; the table's TTL attribute. TTL deletes late, so every read checks it too. */
+  ttlAttribute: 'expiresAt',
+} as const;
+
+/** The attributes of a key's item (besides the partition key). */
+export const TOKEN_ITEM = {
+  sealed: 'sealed',
+  /** Written by releases before sealing; removed on every write. */
+  clearToken: 'accessToken',
+  clearScope: 'scope',
+  issuedAt: 'issuedAt',
+  expiresAt: TOKEN_TABLE.ttlAttribute,
+  /** Random per token written: what a lease or evict names. */
+  version: 'version',
+  /** Counts the tokens written on the key; bound into each token's seal. */
+  generation: 'generation',
+  /** Left by an evict: a token whose generation is below it never opens again. */
+  floor: 'floor',
+  /** Random per write of any kind: conditions compare it, so no attribute's type can defeat a condition. */
+  revision: 'rev',
+  provider: 'provider',
+  owner: 'owner',
+  leaseUntil: 'leaseUntil',
+  failures: 'failures',
+  retryAt: 'retryAt',
+  lastError: 'lastError',
+  failedAt: 'failedAt',
+  evictedBy: 'evictedBy',
+  /** When a holder's token could not be sealed: waiters elsewhere then fetch their own (see the tier). */
+  sealFailedAt: 'sealFailedAt',
+} as const;
+
+/** A budget counter's item: one per counter and window. */
+export const BUDGET_ITEM = {
+  keyPrefix: 'budget#',
+  spent: 'spent',
+} as const;
+
+/**
+ * How long one table call may take, retries included. A healthy table answers in milliseconds; past this
+ * the table is treated as down and bypassed.
+ */
+export const TABLE_CALL_TIMEOUT_MS = 1000;
+
+/** A table call that did not answer within its bound. */
+export class TableTimeoutError extends Error {
+  override readonly name = 'TableTimeoutError';
+
+  constructor(
+    readonly operation: string,
+    timeoutMs: number,
+  ) {
+    super(`DynamoDB ${operation} did not answer within ${timeoutMs} ms`);
+  }
+}
+
+/** DynamoDB's answers that say "slow down": as good as a hung table for the caller who waits on them. */
+const THROTTLES: ReadonlySet<string> = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+]);
+
+export const isThrottle = (error: unknown): boolean => error instanceof Error && THROTTLES.has(error.name);
+
+/**
+ * A DynamoDB client bounded at the socket too: a connection that is not made, or a request that is not
+ * answered, fails fast instead of holding the vend until the function times out.
+ */
+export function createTableClient(
+  config: ConstructorParameters<typeof DynamoDBClient>[0] = {},
+): DynamoDBClient {
+  return new DynamoDBClient({
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 500, requestTimeout: TABLE_CALL_TIMEOUT_MS },
+    ...config,
+  });
+}
