@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { TokenResponse } from '../packages/client/src/wire-contract';
+import { EVICT_OUTCOME_HEADER, type TokenResponse } from '../packages/client/src/wire-contract';
 import { auditFields } from './audit';
 import { normalizePrincipal } from './caller-policy';
 import { ConfigurationError, ERROR_STATUS, type ErrorCode, UpstreamError, VendError } from './errors';
@@ -105,8 +105,10 @@ export function createHandler({ vendor, log, metrics, now = Date.now }: HandlerD
         event.httpMethod === 'DELETE'
       ) {
         const request = parseEvictRequest(event.body, event.isBase64Encoded);
-        logFields.evict = await vendor.evict(principal, providerId, request);
-        response = respond(204, requestId);
+        const outcome = await vendor.evict(principal, providerId, request);
+        logFields.evict = outcome;
+        // Additive to v1: a 204 still means "done"; the header says whether anything was evicted.
+        response = respond(204, requestId, undefined, { [EVICT_OUTCOME_HEADER]: outcome });
       } else if (event.resource === PROVIDERS_ROUTE && event.httpMethod === 'GET') {
         response = respond(200, requestId, { providers: vendor.listProviders(principal) });
       } else {

@@ -259,10 +259,10 @@ describe('Client and CLI against the local run', () => {
         return fetch(input, init);
       };
       const tvm = client({ fetch: counting });
-      await tvm.evict('partner', { scope: 'nothing-held' });
+      assert.equal(await tvm.evict('partner', { scope: 'nothing-held' }), 'not_asked');
       assert.equal(calls, 0, 'nothing to name: no call');
       assert.equal((await tvm.getToken('partner', { scope: 'evictable' })).accessToken, 'held-by-the-client');
-      await tvm.evict('partner', { scope: 'evictable' });
+      assert.equal(await tvm.evict('partner', { scope: 'evictable' }), 'evicted');
       const renewed = await tvm.getToken('partner', { scope: 'evictable' });
       assert.notEqual(renewed.accessToken, 'held-by-the-client', 'evicted here and in the service');
       assert.equal(calls, 3);
@@ -377,7 +377,19 @@ describe('Client and CLI against the local run', () => {
       assert.ok((JSON.parse(listed.stdout) as Array<{ id: string }>).some((entry) => entry.id === 'partner'));
       const evicted = await tvm(['evict', 'partner', '--scope', 'read']);
       assert.equal(evicted.code, 0, evicted.stderr);
-      assert.equal(evicted.stdout, '');
+      assert.match(evicted.stdout, /^(evicted|kept|nothing evicted)[^\n]*\n$/);
+    });
+
+    it('says what the service did with an evict: evicted, or kept because the token is too young', async () => {
+      await seedPartner('audit', 'old-enough-to-evict', { ageSeconds: 100, leftSeconds: 3000 });
+      const first = await tvm(['evict', 'partner', '--scope', 'audit', '--token', 'old-enough-to-evict']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stdout, 'evicted: the next vend fetches a new token\n');
+      const renewed = await tvm(['evict', 'partner', '--scope', 'audit']);
+      assert.equal(renewed.code, 0, renewed.stderr);
+      assert.equal(renewed.stdout, 'kept: the token was issued under 15 s ago\n');
+      const other = await tvm(['evict', 'partner', '--scope', 'audit', '--token', 'never-cached']);
+      assert.match(other.stdout, /^kept: the service caches another token/);
     });
 
     it('fails with exit 1 and one line naming the error code', async () => {

@@ -3,7 +3,15 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { backoffDelayMs } from './backoff';
 import { TvmError, type TvmErrorCode } from './errors';
 import { signRequest } from './sigv4-signer';
-import { normalizeScopes, type ProviderSummary, type TokenResponse, tokenFingerprint } from './wire-contract';
+import {
+  EVICT_OUTCOME_HEADER,
+  EVICT_OUTCOMES,
+  type EvictOutcome,
+  normalizeScopes,
+  type ProviderSummary,
+  type TokenResponse,
+  tokenFingerprint,
+} from './wire-contract';
 
 export interface TokenSelectors {
   /** Space-separated string or an array; order and duplicates do not matter. */
@@ -23,7 +31,7 @@ export interface VendedToken {
 }
 
 /** The service's 200 body, as the CLI prints it. */
-export type { TokenResponse } from './wire-contract';
+export type { EvictOutcome, TokenResponse } from './wire-contract';
 /** What `GET /v1/providers` lists. */
 export type ProviderInfo = ProviderSummary;
 
@@ -152,18 +160,30 @@ export class TvmClient {
    * Drops a token here and in the service after the third-party API rejected it. The service evicts only
    * the token named, only if it is still the cached one, so that many callers who saw one token rejected
    * cause one renewal; the eviction counts against this caller's budgets. Without `rejected`, the token
-   * named is the one this client holds; holding none, there is nothing to name and the service is not asked.
+   * named is the one this client holds; holding none, there is nothing to name and the service is not asked
+   * (`not_asked`). Otherwise the service's answer: `evicted`, `absent`, `not_current` (it caches another
+   * token) or `too_young` (issued under 15 s ago, kept); `unknown` from a service that does not say.
    */
-  async evict(provider: string, selectors: TokenSelectors = {}, rejected?: string): Promise<void> {
+  async evict(
+    provider: string,
+    selectors: TokenSelectors = {},
+    rejected?: string,
+  ): Promise<EvictOutcome | 'not_asked' | 'unknown'> {
     const key = cacheKeyOf(provider, selectors);
     const named = rejected ?? this.tokens.get(key)?.accessToken;
-    if (named === undefined) return;
+    if (named === undefined) return 'not_asked';
     if (this.tokens.get(key)?.accessToken === named) this.tokens.delete(key);
     const body = {
       ...requestFields({ ...selectors, minTtl: undefined }),
       token_fingerprint: tokenFingerprint(named),
     };
-    await this.call('DELETE', `/v1/tokens/${encodeURIComponent(provider)}`, JSON.stringify(body));
+    const answer = await this.call(
+      'DELETE',
+      `/v1/tokens/${encodeURIComponent(provider)}`,
+      JSON.stringify(body),
+    );
+    const outcome = (answer as { evictOutcome?: string } | undefined)?.evictOutcome;
+    return EVICT_OUTCOMES.find((known) => known === outcome) ?? 'unknown';
   }
 
   async listProviders(): Promise<ProviderInfo[]> {
@@ -254,7 +274,7 @@ export class TvmClient {
         );
         continue;
       }
-      if (response.status === 204) return undefined;
+      if (response.status === 204) return { evictOutcome: response.headers.get(EVICT_OUTCOME_HEADER) };
       const text = await response.text();
       let json: Record<string, unknown>;
       try {

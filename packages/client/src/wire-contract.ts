@@ -58,6 +58,15 @@ export interface ProviderSummary {
  * A token's fingerprint: the first 16 hex digits of its SHA-256. Names a token without holding it: in an
  * evict request (which token the caller saw rejected) and in the audit log (who received which token).
  */
+/**
+ * What a `DELETE` did, in the header {@link EVICT_OUTCOME_HEADER} of its 204: evicted the token named;
+ * found no cached token; found another token than the one named (not evicted); or kept the named token
+ * because it was issued under 15 s ago.
+ */
+export const EVICT_OUTCOMES = ['evicted', 'absent', 'not_current', 'too_young'] as const;
+export type EvictOutcome = (typeof EVICT_OUTCOMES)[number];
+export const EVICT_OUTCOME_HEADER = 'x-tvm-evict-outcome';
+
 export function tokenFingerprint(accessToken: string): string {
   return createHash('sha256').update(accessToken, 'utf8').digest('hex').slice(0, 16);
 }

@@ -31,6 +31,16 @@ class UsageError extends Error {}
 const VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /** A usage error in one line: Node's argument parser explains itself at length, and in its own words. */
+/** One line for what an evict did: a 204 alone would not tell a person whether the token went. */
+const EVICT_SAID: Record<Awaited<ReturnType<TvmClient['evict']>>, string> = {
+  evicted: 'evicted: the next vend fetches a new token',
+  absent: 'nothing evicted: no token is cached',
+  not_current: 'kept: the service caches another token than the one named (already renewed?)',
+  too_young: 'kept: the token was issued under 15 s ago',
+  not_asked: 'nothing evicted: this client holds no token to name',
+  unknown: 'done: the service did not say whether it evicted',
+};
+
 function usageMessage(error: Error & { code?: string }): string {
   if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const option = /'(-[^']+)'/.exec(error.message)?.[1] ?? 'an option';
@@ -173,7 +183,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         if (values.raw || minTtl !== undefined) throw new UsageError('evict takes no --raw or --min-ttl');
         // Without --token, the token the service serves this caller now is the one named.
         const rejected = values.token ?? (await client.getToken(provider, selectors)).accessToken;
-        await client.evict(provider, selectors, rejected);
+        const outcome = await client.evict(provider, selectors, rejected);
+        io.stdout(`${EVICT_SAID[outcome]}\n`);
         return 0;
       }
       case 'check': {
