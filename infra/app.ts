@@ -1,5 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { debugRequested, unexpectedFailure } from '../scripts/operator-failure';
 import { contextOverrides } from './context-overrides';
 import { environmentNamed } from './environments';
 import { TokenVendingStack } from './token-vending-stack';
@@ -9,8 +10,8 @@ import { TokenVendingStack } from './token-vending-stack';
  * The sandbox takes `-c alarmEmail=…`, `-c egress=fixed` and `-c allowedAccounts=…,…` for one deploy;
  * production refuses them, so two deploys without a settings change deploy the same thing.
  * Account and region come from the CLI's credentials (CDK_DEFAULT_*); synth needs neither.
- * A settings problem is printed once, every problem listed, and the app exits 1 (no stack trace; set
- * TVM_DEBUG=1 for one).
+ * A settings problem is printed once, every problem listed, and the app exits 1; any other failure is one
+ * line pointing at --debug. No stack trace unless asked: `cdk synth --debug` (CDK_DEBUG) or TVM_DEBUG=1.
  */
 function main(): void {
   const app = new App();
@@ -30,7 +31,8 @@ const EXPECTED = new Set(['SettingsError', 'TokenVendingSettingsError']);
 try {
   main();
 } catch (error) {
-  if (!EXPECTED.has((error as Error).name) || process.env.TVM_DEBUG) throw error;
-  process.stderr.write(`${(error as Error).message}\n`);
+  const expected = EXPECTED.has((error as Error).name);
+  process.stderr.write(`${expected ? (error as Error).message : `synth: ${unexpectedFailure(error)}`}\n`);
+  if (debugRequested(process.argv.slice(2))) process.stderr.write(`${(error as Error).stack}\n`);
   process.exit(1);
 }

@@ -2,21 +2,37 @@ import { ConfigurationError } from '../lambda/errors';
 import { LocalSetupError } from './dynamodb-local';
 import { readSettings } from './local-config';
 import { curlCommand, type LocalService, startLocalService } from './local-service';
+import { childrenOf, guardAgainstOrphaning } from './orphan-guard';
 
-/** `npm start`: the service on 127.0.0.1 as docs/DESIGN.md "Local run" describes. Ctrl-C stops everything. */
+/** How often the process checks that whoever started it (tsx, npm) is still there. */
+const PARENT_CHECK_MS = 1000;
+
+/**
+ * `npm start`: the service on 127.0.0.1 as docs/DESIGN.md "Local run" describes. SIGINT (Ctrl-C), SIGTERM
+ * (a process manager's or an IDE's stop) and SIGHUP stop everything it started; so does its parent going
+ * away, and a watchdog kills the DynamoDB Local JVM if this process is killed outright.
+ */
 async function main(): Promise<void> {
   const settings = readSettings();
   let service: LocalService | undefined;
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  let guard: { disarm(): void } | undefined;
+  const shutdown = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`\n${signal}: stopping the local service\n`);
+    process.stderr.write(`\n${reason}: stopping the local service\n`);
     await service?.stop();
+    guard?.disarm();
     process.exit(0);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => void shutdown(signal));
+  }
+  // Orphaned (tsx or npm killed outright), this process would keep the port: nobody is left to stop it.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void shutdown('parent process gone');
+  }, PARENT_CHECK_MS).unref();
 
   try {
     service = await startLocalService(settings);
@@ -33,6 +49,8 @@ async function main(): Promise<void> {
     }
     process.exit(1);
   }
+  guard = guardAgainstOrphaning(childrenOf());
+  process.once('exit', () => guard?.disarm());
   for (const warning of service.warnings) process.stderr.write(`Warning: ${warning}\n`);
   process.stderr.write(
     `Token vending service on ${service.gateway.url} (table ${settings.tableName} at ${service.dynamoDbEndpoint}); Ctrl-C stops it.\n`,

@@ -6,19 +6,42 @@ import { environmentNamed } from '../infra/environments';
 import { loadProvidersFile } from '../lambda/config/load-providers';
 import { checkSecretFor } from '../lambda/credentials/secret-check';
 import { ConfigurationError } from '../lambda/errors';
+import { debugRequested, describeAwsFailure, unexpectedFailure } from './operator-failure';
 
-const USAGE = `Usage: npm run secret -- put <provider> --file <secret.json> [--env sandbox|production] [--providers <file>]
+const USAGE = `Usage: npm run secret -- put <provider> --file <secret.json> [--env sandbox|production] [--providers <file>] [--debug]
        npm run secret -- check <provider> --file <secret.json> [--env …]
 
 Checks the secret's JSON against the provider's client authentication (a client secret; or a private key
 that imports for the entry's algorithm, with key_id), then (put) writes it to the provider's secret in
-Secrets Manager with the AWS SDK's default credentials. Never prints the secret.`;
+Secrets Manager with the AWS SDK's default credentials and region. Never prints the secret.
+A failure is one line saying what to do, exit 1; --debug adds the stack.`;
 
-/** Puts a provider's secret, checked first; never prints it. Exit 0 on success, 1 on a bad secret, 2 on usage. */
+/** Bounds on the one call to Secrets Manager: an unreachable endpoint fails in seconds, not minutes. */
+const SECRETS_MANAGER_TIMEOUTS = { connectionTimeout: 5000, requestTimeout: 15_000 };
+
+type SecretIo = { stdout: (text: string) => void; stderr: (text: string) => void };
+
+/** Puts a provider's secret, checked first; never prints it. Exit 0 on success, 1 on a failure, 2 on usage. */
 export async function runSecretCommand(
   argv: readonly string[],
-  io: { stdout: (text: string) => void; stderr: (text: string) => void },
-  client: () => SecretsManagerClient = () => new SecretsManagerClient({}),
+  io: SecretIo,
+  client: () => SecretsManagerClient = () =>
+    new SecretsManagerClient({ requestHandler: SECRETS_MANAGER_TIMEOUTS }),
+): Promise<number> {
+  try {
+    return await secretCommand(argv, io, client);
+  } catch (error) {
+    // Only failures nobody foresaw get here: the stack is a developer's, not the operator's.
+    io.stderr(`secret: ${unexpectedFailure(error)}\n`);
+    if (debugRequested(argv)) io.stderr(`${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+async function secretCommand(
+  argv: readonly string[],
+  io: SecretIo,
+  client: () => SecretsManagerClient,
 ): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
@@ -27,8 +50,16 @@ export async function runSecretCommand(
     io.stderr(`secret: usage: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const { command, providerId, file, providersFile } = parsed;
-  const provider = loadProvidersFile(providersFile, 'local').find((entry) => entry.id === providerId);
+  const { command, providerId, file, providersFile, debug } = parsed;
+  let providers: ReturnType<typeof loadProvidersFile>;
+  try {
+    providers = loadProvidersFile(providersFile, 'local');
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    io.stderr(`secret: ${error.message.split('\n').join('; ')}\n`);
+    return 1;
+  }
+  const provider = providers.find((entry) => entry.id === providerId);
   if (!provider) {
     io.stderr(`secret: no provider "${providerId}" in ${providersFile}\n`);
     return 1;
@@ -48,7 +79,22 @@ export async function runSecretCommand(
     return 1;
   }
   if (command === 'put') {
-    await client().send(new PutSecretValueCommand({ SecretId: provider.secretId, SecretString: text }));
+    const secretsManager = client();
+    try {
+      await secretsManager.send(
+        new PutSecretValueCommand({ SecretId: provider.secretId, SecretString: text }),
+      );
+    } catch (error) {
+      const line = describeAwsFailure(error, {
+        operation: 'Secrets Manager',
+        resource: `secret ${provider.secretId}`,
+        action: 'secretsmanager:PutSecretValue',
+      });
+      if (line === undefined) throw error;
+      io.stderr(`secret: ${line}\n`);
+      if (debug) io.stderr(`${(error as Error).stack ?? String(error)}\n`);
+      return 1;
+    }
     io.stdout(`secret: ${provider.secretId} updated for provider ${provider.id} (${provider.clientAuth})\n`);
   } else {
     io.stdout(`secret: fits provider ${provider.id} (${provider.clientAuth})\n`);
@@ -60,7 +106,12 @@ function parse(argv: readonly string[]) {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
-    options: { file: { type: 'string' }, env: { type: 'string' }, providers: { type: 'string' } },
+    options: {
+      file: { type: 'string' },
+      env: { type: 'string' },
+      providers: { type: 'string' },
+      debug: { type: 'boolean' },
+    },
   });
   const [command, providerId, ...extra] = positionals;
   if (command !== 'put' && command !== 'check') throw new Error('the command is put or check');
@@ -69,7 +120,7 @@ function parse(argv: readonly string[]) {
   const providersFile =
     values.providers ??
     join(__dirname, '..', 'config', 'providers', environmentNamed(values.env ?? 'sandbox').providersFile);
-  return { command, providerId, file: values.file, providersFile };
+  return { command, providerId, file: values.file, providersFile, debug: values.debug === true };
 }
 
 if (require.main === module) {

@@ -15,7 +15,16 @@ export interface SecretsManagerEndpoint {
   setSecret(secretId: string, value: string): void;
   /** `error`: every call answers 500 InternalServiceError; `hang`: calls are accepted and never answered. */
   setOutage(outage: 'none' | 'error' | 'hang'): void;
+  /** Every call (read or write) answered with this AWS error until cleared, as IAM or throttling would. */
+  setRefusal(refusal: AwsRefusal | undefined): void;
   close(): Promise<void>;
+}
+
+export interface AwsRefusal {
+  readonly status: number;
+  /** The AWS error type, e.g. AccessDeniedException, ThrottlingException, ResourceNotFoundException. */
+  readonly type: string;
+  readonly message: string;
 }
 
 /**
@@ -33,6 +42,7 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
   const reads: string[] = [];
   const writes: string[] = [];
   let outage: 'none' | 'error' | 'hang' = 'none';
+  let refusal: AwsRefusal | undefined;
   const server: Server = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
@@ -51,6 +61,7 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
       if (error instanceof SignatureError) return fail(400, 'InvalidSignatureException', error.message);
       throw error;
     }
+    if (refusal) return fail(refusal.status, refusal.type, refusal.message);
     if (request.headers['x-amz-target'] === 'secretsmanager.PutSecretValue') {
       const { SecretId: written, SecretString: value } = JSON.parse(body.toString('utf8')) as {
         SecretId: string;
@@ -101,6 +112,9 @@ export async function startSecretsManagerEndpoint(): Promise<SecretsManagerEndpo
     setSecret: (secretId, value) => secrets.set(secretId, value),
     setOutage: (next) => {
       outage = next;
+    },
+    setRefusal: (next) => {
+      refusal = next;
     },
     close: () =>
       new Promise<void>((resolve) => {

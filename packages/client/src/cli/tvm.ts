@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { TvmClient, TvmError } from '..';
+import { debugDetails, failureLine } from './failure-line';
 
 const USAGE = `Usage: tvm <command> [options]
 
@@ -20,10 +21,12 @@ Options:
   --endpoint <url>    the API's base URL (default: $TVM_ENDPOINT)
   --region <region>   the signing region (default: $AWS_REGION, or the endpoint's)
   --version           the version of tvm
+  --debug             on failure, print the stack too
   -h, --help          this text
 
 Signs with the AWS SDK's default credentials (environment, profile, container or instance role).
-On failure: exit 1 and one line "tvm: <error code>: <message>" on stderr; usage errors exit 2.`;
+On failure: exit 1 and one line "tvm: <error code>: <message> — <what to do>" on stderr; usage errors
+exit 2.`;
 
 class UsageError extends Error {}
 
@@ -139,6 +142,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         region: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
+        debug: { type: 'boolean' },
       },
     });
     if (values.version) {
@@ -200,18 +204,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         throw new UsageError(`unknown command: ${command}`);
     }
   } catch (error) {
-    if (error instanceof TvmError) {
-      const upstream = error.details.upstreamError ? ` (upstream: ${error.details.upstreamError})` : '';
-      io.stderr(`tvm: ${error.code}: ${error.message}${upstream}\n`);
-      return 1;
-    }
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.stderr(`tvm: usage: ${usageMessage(error as Error & { code?: string })}\n(see tvm --help)\n`);
       return 2;
     }
-    io.stderr(
-      `tvm: ${(error as Error).name === 'CredentialsProviderError' ? 'no_credentials' : 'error'}: ${(error as Error).message}\n`,
-    );
+    io.stderr(`${failureLine(error)}\n`);
+    if (argv.includes('--debug')) io.stderr(`${debugDetails(error)}\n`);
     return 1;
   }
 }
