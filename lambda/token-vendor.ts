@@ -14,12 +14,11 @@ import {
 } from './lease/key-lease';
 import { MAX_BACKOFF_MS } from './lease/lease-rule';
 import type { Log } from './logging';
-import type { CachedToken } from './model';
+import type { CachedToken, EvictRequest, VendRequest } from './model';
 import { SingleFlight } from './single-flight';
 import type { UpstreamGrant } from './upstream-grant';
 import type { RequestPolicy, VendContext } from './vend-context';
 import type { CacheOutcome, VendOutcome } from './vend-outcome';
-import type { EvictRequest, VendRequest } from './vend-request';
 
 export type { CacheOutcome, VendOutcome } from './vend-outcome';
 
