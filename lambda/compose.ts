@@ -62,7 +62,6 @@ export interface ServiceParts {
 
 /** The one composition root: wires one service instance, as a Lambda container or a local instance holds it. */
 export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
-  const now = parts.now ? { now: parts.now } : {};
   const metrics = parts.metrics
     ? new ServiceMetrics(parts.metrics, new Set(parts.providers.map((provider) => provider.id)))
     : undefined;
@@ -82,7 +81,7 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
           sealer: shared.sealer,
           log,
           clock,
-          ...(shared.callTimeoutMs === undefined ? {} : { callTimeoutMs: shared.callTimeoutMs }),
+          callTimeoutMs: shared.callTimeoutMs,
         }),
         local,
         bypass,
@@ -90,28 +89,28 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     : local;
   const vendor = composeVendor({
     providers: parts.providers,
-    credentials: new LastGoodCredentials(parts.credentials, { log, ...now }),
+    credentials: new LastGoodCredentials(parts.credentials, { log, clock }),
     tokenClient: new OAuthTokenClient({
-      ...now,
+      now: () => clock.now(),
       endpoints: parts.endpoints ?? 'public',
       ...parts.tokenClient,
     }),
     // With a shared table, memory is trusted a minute (evictions elsewhere show within it); alone, it is the cache.
     memory:
       parts.memory ??
-      new MemoryTokenStore({ ...now, ...(shared ? {} : { maxAgeSeconds: Number.POSITIVE_INFINITY }) }),
+      new MemoryTokenStore({ clock, maxAgeSeconds: shared ? undefined : Number.POSITIVE_INFINITY }),
     tier,
     log,
     clock,
     bypass,
-    ...(parts.evictFloorSeconds === undefined ? {} : { evictFloorSeconds: parts.evictFloorSeconds }),
-    ...(parts.counterKey ? { counterKey: parts.counterKey } : {}),
-    ...(shared
-      ? { budgetLedger: new DynamoDbBudgetLedger({ client: shared.dynamoDb, tableName: shared.tableName }) }
-      : {}),
+    evictFloorSeconds: parts.evictFloorSeconds,
+    counterKey: parts.counterKey,
+    budgetLedger: shared
+      ? new DynamoDbBudgetLedger({ client: shared.dynamoDb, tableName: shared.tableName })
+      : undefined,
   });
   return {
-    handler: createHandler({ vendor, log, ...(metrics ? { metrics } : {}), ...now }),
+    handler: createHandler({ vendor, log, metrics, clock }),
     vendor,
   };
 }

@@ -112,7 +112,7 @@ export class KeyLease {
     const { tier } = this.parts;
     let result: LeaseWorkResult<T>;
     try {
-      result = await work(lease.paidBy === undefined ? {} : { paidBy: lease.paidBy });
+      result = await work(lease);
     } catch (error) {
       if (error instanceof LeaseAbandoned) {
         await tier.release(lease, { kind: 'abandoned' });

@@ -124,7 +124,7 @@ function setup(options: { tier?: (now: () => number) => SharedTier; waitBudgetMs
       'tvm/unit': { client_id: 'unit', client_secret: 'unit-secret' },
     }),
     tokenClient,
-    memory: new MemoryTokenStore({ now }),
+    memory: new MemoryTokenStore({ clock: clockOf(now) }),
     tier,
     log,
     clock: clockOf(now),
