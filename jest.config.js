@@ -1,9 +1,11 @@
 /**
  * Jest 30 with @swc/jest as the TypeScript transform. ESM-only packages (oauth4webapi, jose, oidc-provider…)
- * are transformed too, since the suite runs as CommonJS. Two projects:
+ * are transformed too, since the suite runs as CommonJS. Three projects:
  * - unit: pure logic and the vendor in-process with a fake clock; needs no Java, no network, no servers.
+ * - infra: the CDK app and the construct (synth, cdk-nag, policies, one bundle); needs no Java either, so it
+ *   has no globalSetup and never starts DynamoDB Local.
  * - integration: DynamoDB Local (one for the run, started in globalSetup), loopback providers, oidc-provider,
- *   real SigV4, and the CDK app.
+ *   real SigV4.
  * What tests print is shown only for a failing test (test/support/jest); the coverage table is written to
  * coverage/coverage.txt, its summary printed.
  */
@@ -56,10 +58,11 @@ module.exports = {
   ...(coverageThreshold && { coverageThreshold }),
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...shared, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
     {
       ...shared,
       displayName: 'integration',
-      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/infra/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },

@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
 import { tokenFingerprint } from '../packages/client/src/wire-contract';
-import type { ResolvedSelectors } from './caller-policy';
+import type { ResolvedSelectors } from './model';
 
 /**
  * What the audit trail says of one vend, beside who called: what was granted (audience, scopes), the

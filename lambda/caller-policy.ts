@@ -1,6 +1,6 @@
 import type { ProviderConfig } from './config/provider-schema';
 import { VendError } from './errors';
-import type { VendRequest } from './vend-request';
+import type { ResolvedSelectors, VendRequest } from './model';
 
 const ASSUMED_ROLE = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\/[^/]+$/;
 const IAM_ROLE = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;
@@ -64,12 +64,6 @@ export function callerGrant(
 
 export const isCallerAllowed = (provider: ProviderConfig, principal: string | undefined): boolean =>
   callerGrant(provider, principal) !== undefined;
-
-/** The scopes and audience a vend will ask the provider for, after defaults and the allow-lists. */
-export interface ResolvedSelectors {
-  readonly scopes: readonly string[];
-  readonly audience?: string;
-}
 
 /** Refuses a scope or audience outside what this caller may ask for, before anything goes upstream. */
 export function resolveSelectors(

@@ -1,50 +1,67 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDbBudgetLedger } from './budget/budget-ledger';
-import type { CounterKeySource } from './budget/caller-counter-names';
+import { type BudgetLedger, DynamoDbBudgetLedger, InProcessBudgetLedger } from './budget/budget-ledger';
+import { CallerCounterNames, type CounterKeySource, RandomCounterKey } from './budget/caller-counter-names';
+import { UpstreamBudget } from './budget/upstream-budget';
 import { DependencyBypass } from './cache/dependency-bypass';
 import { DynamoDbTier } from './cache/dynamodb-tier';
 import { FallbackTier } from './cache/fallback-tier';
 import { InProcessTier } from './cache/in-process-tier';
 import { MemoryTokenStore } from './cache/memory-token-store';
+import type { SharedTier } from './cache/shared-tier';
 import type { TokenSealer } from './cache/token-sealer';
-import { clockOf } from './clock';
+import type { TokenStore } from './cache/token-store';
+import { type Clock, clockOf } from './clock';
 import type { EndpointPolicy } from './config/load-providers';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
 import { LastGoodCredentials } from './credentials/last-good-credentials';
 import { type ApiHandler, createHandler } from './handler';
+import { KnownLifetimes } from './known-lifetimes';
+import { KeyLease } from './lease/key-lease';
 import type { Log } from './logging';
-import { OAuthTokenClient, type OAuthTokenClientOptions } from './oauth/token-client';
+import {
+  OAuthTokenClient,
+  type OAuthTokenClientOptions,
+  type TokenClient,
+  UPSTREAM_BUDGET_MS,
+} from './oauth/token-client';
 import { ServiceMetrics } from './service-metrics';
-import { TokenVendor } from './token-vendor';
+import { EVICT_FLOOR_SECONDS, TokenVendor } from './token-vendor';
+import { UpstreamGrant } from './upstream-grant';
+import { RequestPolicy } from './vend-context';
+
+/** The table every container shares, and what seals the tokens written to it: one part, never half of it. */
+export interface SharedTable {
+  readonly dynamoDb: DynamoDBClient;
+  readonly tableName: string;
+  /** Tokens are never stored in the clear. */
+  readonly sealer: TokenSealer;
+  /** Bound of one table call. @default TABLE_CALL_TIMEOUT_MS */
+  readonly callTimeoutMs?: number;
+}
 
 export interface ServiceParts {
   readonly providers: readonly ProviderConfig[];
   readonly credentials: CredentialSource;
-  readonly dynamoDb?: DynamoDBClient;
-  readonly tableName?: string;
   readonly log: Log;
+  /** The shared table. @default none: this instance caches alone, in process */
+  readonly shared?: SharedTable;
   readonly tokenClient?: OAuthTokenClientOptions;
   readonly memory?: MemoryTokenStore;
   readonly now?: () => number;
-  /** Bound of one table call. @default TABLE_CALL_TIMEOUT_MS */
-  readonly tableCallTimeoutMs?: number;
   /** A token younger than this is not evicted. @default EVICT_FLOOR_SECONDS */
   readonly evictFloorSeconds?: number;
   /** Powertools Metrics to publish the service's metrics through (EMF on stdout). @default none */
   readonly metrics?: Metrics;
-  /** Seals tokens written to the table; required with a table. */
-  readonly sealer?: TokenSealer;
   /** Which addresses token requests may connect to (`local`: loopback too). @default 'public' */
   readonly endpoints?: EndpointPolicy;
   /** The key that names callers in the budget counters. @default a random key of this process */
   readonly counterKey?: CounterKeySource;
 }
 
-/** Wires one service instance, as a Lambda container or a local instance holds it. */
+/** The one composition root: wires one service instance, as a Lambda container or a local instance holds it. */
 export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
-  const now = parts.now ? { now: parts.now } : {};
   const metrics = parts.metrics
     ? new ServiceMetrics(parts.metrics, new Set(parts.providers.map((provider) => provider.id)))
     : undefined;
@@ -54,51 +71,95 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
   const local = new InProcessTier({ clock });
   // One window for the table's users (tier and budget ledger), and the key service that seals its tokens.
   const bypass = new DependencyBypass({ log, clock });
-  if (parts.dynamoDb && !parts.sealer)
-    throw new Error('a shared table needs a sealer: tokens are never stored in the clear');
+  const { shared } = parts;
   // The table is shared by every container; when it fails or hangs, this container's own tier stands in.
-  const tier =
-    parts.dynamoDb && parts.tableName
-      ? new FallbackTier(
-          new DynamoDbTier({
-            client: parts.dynamoDb,
-            tableName: parts.tableName,
-            sealer: parts.sealer as TokenSealer,
-            log,
-            clock,
-            ...(parts.tableCallTimeoutMs === undefined ? {} : { callTimeoutMs: parts.tableCallTimeoutMs }),
-          }),
-          local,
-          bypass,
-        )
-      : local;
-  const vendor = new TokenVendor({
+  const tier = shared
+    ? new FallbackTier(
+        new DynamoDbTier({
+          client: shared.dynamoDb,
+          tableName: shared.tableName,
+          sealer: shared.sealer,
+          log,
+          clock,
+          callTimeoutMs: shared.callTimeoutMs,
+        }),
+        local,
+        bypass,
+      )
+    : local;
+  const vendor = composeVendor({
     providers: parts.providers,
-    credentials: new LastGoodCredentials(parts.credentials, { log, ...now }),
+    credentials: new LastGoodCredentials(parts.credentials, { log, clock }),
     tokenClient: new OAuthTokenClient({
-      ...now,
+      now: () => clock.now(),
       endpoints: parts.endpoints ?? 'public',
       ...parts.tokenClient,
     }),
     // With a shared table, memory is trusted a minute (evictions elsewhere show within it); alone, it is the cache.
     memory:
       parts.memory ??
-      new MemoryTokenStore({
-        ...now,
-        ...(tier === local ? { maxAgeSeconds: Number.POSITIVE_INFINITY } : {}),
-      }),
+      new MemoryTokenStore({ clock, maxAgeSeconds: shared ? undefined : Number.POSITIVE_INFINITY }),
     tier,
     log,
     clock,
     bypass,
-    ...(parts.evictFloorSeconds === undefined ? {} : { evictFloorSeconds: parts.evictFloorSeconds }),
-    ...(parts.counterKey ? { counterKey: parts.counterKey } : {}),
-    ...(parts.dynamoDb && parts.tableName
-      ? { budgetLedger: new DynamoDbBudgetLedger({ client: parts.dynamoDb, tableName: parts.tableName }) }
-      : {}),
+    evictFloorSeconds: parts.evictFloorSeconds,
+    counterKey: parts.counterKey,
+    budgetLedger: shared
+      ? new DynamoDbBudgetLedger({ client: shared.dynamoDb, tableName: shared.tableName })
+      : undefined,
   });
   return {
-    handler: createHandler({ vendor, log, ...(metrics ? { metrics } : {}), ...now }),
+    handler: createHandler({ vendor, log, metrics, clock }),
     vendor,
   };
+}
+
+/** The vendor's ports: what a container (or a unit test) hands in; everything else is built here. */
+export interface VendorPorts {
+  readonly providers: readonly ProviderConfig[];
+  readonly credentials: CredentialSource;
+  readonly tokenClient: TokenClient;
+  readonly memory: TokenStore;
+  readonly tier: SharedTier;
+  readonly log: Log;
+  readonly clock: Clock;
+  /** When the table is left alone; shared with the tier. @default a window of this vendor's own */
+  readonly bypass?: DependencyBypass;
+  /**
+   * How long a caller may wait for another instance's fetch before giving up; also the longest lease.
+   * @default 12000 (one upstream budget and 2 s for the table)
+   */
+  readonly waitBudgetMs?: number;
+  /** @default EVICT_FLOOR_SECONDS */
+  readonly evictFloorSeconds?: number;
+  /** Where upstream budgets are counted across containers. @default this container alone */
+  readonly budgetLedger?: BudgetLedger;
+  /** The key that names callers in the budget counters. @default a random key of this process */
+  readonly counterKey?: CounterKeySource;
+}
+
+/** The vendor and its collaborators, over the ports given. */
+export function composeVendor(ports: VendorPorts): TokenVendor {
+  const { clock, log, tier } = ports;
+  return new TokenVendor({
+    policy: new RequestPolicy(ports.providers, ports.credentials),
+    memory: ports.memory,
+    tier,
+    lease: new KeyLease({ tier, clock }),
+    grant: new UpstreamGrant({ credentials: ports.credentials, tokenClient: ports.tokenClient }),
+    budget: new UpstreamBudget({
+      ledger: ports.budgetLedger ?? new InProcessBudgetLedger(),
+      fallback: new InProcessBudgetLedger(),
+      names: new CallerCounterNames(ports.counterKey ?? new RandomCounterKey()),
+      log,
+      bypass: ports.bypass ?? new DependencyBypass({ log, clock }),
+      clock,
+    }),
+    lifetimes: new KnownLifetimes(),
+    log,
+    clock,
+    waitBudgetMs: ports.waitBudgetMs ?? UPSTREAM_BUDGET_MS + 2000,
+    evictFloorSeconds: ports.evictFloorSeconds ?? EVICT_FLOOR_SECONDS,
+  });
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { CachedToken } from './cache/token-store';
 import type { ProviderConfig } from './config/provider-schema';
+import type { CachedToken } from './model';
 
 /**
  * When a cached token is good enough, and when it is due for renewal. Times are epoch seconds.

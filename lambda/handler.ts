@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { EVICT_OUTCOME_HEADER, type TokenResponse } from '../packages/client/src/wire-contract';
 import { auditFields } from './audit';
 import { normalizePrincipal } from './caller-policy';
+import { type Clock, systemClock } from './clock';
 import { ConfigurationError, ERROR_STATUS, type ErrorCode, UpstreamError, VendError } from './errors';
 import { describeError, type Log } from './logging';
 import type { ServiceMetrics } from './service-metrics';
@@ -13,7 +14,8 @@ export interface HandlerDependencies {
   readonly log: Log;
   /** Published after every request. @default none */
   readonly metrics?: ServiceMetrics;
-  readonly now?: () => number;
+  /** @default the system clock */
+  readonly clock?: Clock;
 }
 
 export type ApiHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
@@ -73,7 +75,13 @@ function tokenBody(outcome: VendOutcome, nowMs: number): TokenResponse {
  * The API Gateway REST proxy handler: the only place that knows HTTP, and the only place errors become
  * responses. Logs one line per request with the cache outcome and the upstream exchange.
  */
-export function createHandler({ vendor, log, metrics, now = Date.now }: HandlerDependencies): ApiHandler {
+export function createHandler({
+  vendor,
+  log,
+  metrics,
+  clock = systemClock,
+}: HandlerDependencies): ApiHandler {
+  const now = () => clock.now();
   return async (event) => {
     const started = now();
     const requestId = event.requestContext?.requestId ?? 'unknown';

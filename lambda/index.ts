@@ -36,17 +36,19 @@ const { handler: apiHandler } = composeService({
   endpoints,
   credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
   counterKey: new SecretsManagerCounterKey({ client: secretsClient, secretId: counterKeySecretArn }),
-  dynamoDb: createTableClient(),
-  tableName,
-  sealer: new EnvelopeSealer({
-    dataKeys: new KmsDataKeys({
-      client: new KMSClient({
-        maxAttempts: 2,
-        requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+  shared: {
+    dynamoDb: createTableClient(),
+    tableName,
+    sealer: new EnvelopeSealer({
+      dataKeys: new KmsDataKeys({
+        client: new KMSClient({
+          maxAttempts: 2,
+          requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+        }),
+        keyId: sealingKeyId,
       }),
-      keyId: sealingKeyId,
     }),
-  }),
+  },
   log: logger,
   metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
 });

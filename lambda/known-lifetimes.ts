@@ -1,5 +1,5 @@
-import type { CachedToken } from './cache/token-store';
 import { VendError } from './errors';
+import type { CachedToken } from './model';
 import type { VendContext } from './vend-context';
 
 /**

@@ -1,28 +1,26 @@
 import { type ProviderSummary, tokenFingerprint } from '../packages/client/src/wire-contract';
-import { type BudgetLedger, InProcessBudgetLedger } from './budget/budget-ledger';
-import { CallerCounterNames, type CounterKeySource, RandomCounterKey } from './budget/caller-counter-names';
-import { UpstreamBudget } from './budget/upstream-budget';
-import { DependencyBypass } from './cache/dependency-bypass';
+import type { UpstreamBudget } from './budget/upstream-budget';
 import type { SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
-import { type Clock, clockOf } from './clock';
-import type { ProviderConfig } from './config/provider-schema';
-import type { CredentialSource } from './credentials/client-credentials';
-import { VendError } from './errors';
-import { KnownLifetimes, minTtlError } from './known-lifetimes';
-import { LeasedFetch } from './leased-fetch';
+import type { Clock } from './clock';
+import { type ErrorCode, VendError } from './errors';
+import { type KnownLifetimes, minTtlError } from './known-lifetimes';
+import {
+  type KeyLease,
+  LeaseAbandoned,
+  type LeaseAnswer,
+  type LeaseWork,
+  MAX_LEASE_ROUNDS,
+} from './lease/key-lease';
+import { MAX_BACKOFF_MS } from './lease/lease-rule';
 import type { Log } from './logging';
-import { type TokenClient, UPSTREAM_BUDGET_MS } from './oauth/token-client';
+import type { CachedToken, EvictRequest, VendRequest } from './model';
 import { SingleFlight } from './single-flight';
-import { UpstreamGrant } from './upstream-grant';
-import { RequestPolicy, type VendContext } from './vend-context';
-import type { VendOutcome } from './vend-outcome';
-import type { EvictRequest, VendRequest } from './vend-request';
+import type { UpstreamGrant } from './upstream-grant';
+import type { RequestPolicy, VendContext } from './vend-context';
+import type { CacheOutcome, VendOutcome } from './vend-outcome';
 
 export type { CacheOutcome, VendOutcome } from './vend-outcome';
-
-const lifetimeOf = (seconds: number | undefined) =>
-  seconds === undefined ? {} : { tokenLifetimeSeconds: seconds };
 
 /** A token younger than this is not evicted: it was just issued, and evicting it would only ask again. */
 export const EVICT_FLOOR_SECONDS = 15;
@@ -30,110 +28,86 @@ export const EVICT_FLOOR_SECONDS = 15;
 /** What an evict did: evicted the token; found none; found another token than the one named; or left a token too young. */
 export type EvictOutcome = 'evicted' | 'absent' | 'not_current' | 'too_young';
 
-export interface TokenVendorOptions {
-  readonly providers: readonly ProviderConfig[];
-  readonly credentials: CredentialSource;
-  readonly tokenClient: TokenClient;
+/** The vendor's collaborators, built by `compose.ts`. */
+export interface TokenVendorParts {
+  readonly policy: RequestPolicy;
   /** Per container. */
   readonly memory: TokenStore;
   /** Token and lease of each key, shared by all containers (or this one's alone). */
   readonly tier: SharedTier;
+  /** One fetch per key across containers, over `tier`. */
+  readonly lease: KeyLease;
+  readonly grant: UpstreamGrant;
+  readonly budget: UpstreamBudget;
+  readonly lifetimes: KnownLifetimes;
   readonly log: Log;
-  readonly now?: () => number;
-  /** Time and waiting. @default the system clock, or one reading `now` */
-  readonly clock?: Clock;
-  /** When the table is left alone; shared with the tier. @default a window of this vendor's own */
-  readonly bypass?: DependencyBypass;
-  /**
-   * How long a caller may wait for another instance's fetch before giving up; also the longest lease.
-   * @default 12000 (one upstream budget and 2 s for the table)
-   */
-  readonly waitBudgetMs?: number;
-  /** @default EVICT_FLOOR_SECONDS */
-  readonly evictFloorSeconds?: number;
-  /** Where upstream budgets are counted across containers. @default this container alone */
-  readonly budgetLedger?: BudgetLedger;
-  /** The key that names callers in the budget counters. @default a random key of this process */
-  readonly counterKey?: CounterKeySource;
+  readonly clock: Clock;
+  /** How long a caller may wait for another instance's fetch; also the longest lease. */
+  readonly waitBudgetMs: number;
+  readonly evictFloorSeconds: number;
+}
+
+/** Errors after which a cached token that still meets the caller's min_ttl is served instead. */
+const SERVE_WHILE_VALID: ReadonlySet<ErrorCode> = new Set([
+  'upstream_rejected',
+  'upstream_invalid_response',
+  'upstream_unavailable',
+  'upstream_timeout',
+  'service_unavailable',
+  'throttled',
+]);
+
+/** Pause before asking for the lease again after the token changed under a caller it could not serve. */
+const SUPERSEDED_PAUSE_MS = 25;
+
+/** What the caller had before asking for the lease: the best cached token, and where it came from. */
+interface Cached {
+  readonly token?: CachedToken;
+  readonly source: CacheOutcome;
 }
 
 /**
- * A vend, in order: request policy → this container's memory → the shared tier → one leased fetch per key.
+ * A vend, decided here and only here, in order (as Duende's `GetAccessTokenAsync`): request policy → this
+ * container's memory → the shared tier's token → one leased fetch per key → serving a still-valid token
+ * when the provider fails. The lease, the tiers and the grant only carry out what is decided here: they
+ * know nothing of freshness or lifetimes; memory and the known lifetimes are written from this file alone.
  * Knows nothing of HTTP.
  */
 export class TokenVendor {
-  private readonly policy: RequestPolicy;
-  private readonly lifetimes = new KnownLifetimes();
   private readonly flights = new SingleFlight<VendOutcome>();
-  private readonly leasedFetch: LeasedFetch;
-  private readonly budget: UpstreamBudget;
-  private readonly now: () => number;
 
-  constructor(private readonly options: TokenVendorOptions) {
-    const clock = options.clock ?? clockOf(options.now);
-    this.now = () => clock.now();
-    this.policy = new RequestPolicy(options.providers, options.credentials);
-    const { credentials, tokenClient, tier, memory, log } = options;
-    const budget = new UpstreamBudget({
-      ledger: options.budgetLedger ?? new InProcessBudgetLedger(),
-      fallback: new InProcessBudgetLedger(),
-      names: new CallerCounterNames(options.counterKey ?? new RandomCounterKey()),
-      log,
-      bypass: options.bypass ?? new DependencyBypass({ log, clock }),
-      clock,
-    });
-    this.budget = budget;
-    const grant = new UpstreamGrant({
-      credentials,
-      tokenClient,
-      tier,
-      memory,
-      lifetimes: this.lifetimes,
-      budget,
-      now: this.now,
-    });
-    this.leasedFetch = new LeasedFetch({
-      tier,
-      memory,
-      grant,
-      lifetimes: this.lifetimes,
-      log,
-      clock,
-      waitBudgetMs: options.waitBudgetMs ?? UPSTREAM_BUDGET_MS + 2000,
-    });
-  }
+  constructor(private readonly parts: TokenVendorParts) {}
 
   /** What this caller may vend: its own scopes and audiences, never a secret id or an endpoint. */
   listProviders(principal: string | undefined): ProviderSummary[] {
-    return this.policy.allowedProviders(principal).map(({ provider, grant }) => ({
-      id: provider.id,
-      ...(provider.description === undefined ? {} : { description: provider.description }),
-      ...(grant.defaultAudience === undefined ? {} : { defaultAudience: grant.defaultAudience }),
-      allowedAudiences: grant.audiences,
-      defaultScopes: grant.defaultScopes,
-      allowedScopes: grant.scopes,
-      ...lifetimeOf(this.lifetimes.ofProvider(provider.id)),
-    }));
+    return this.parts.policy.allowedProviders(principal).map(({ provider, grant }) => {
+      const lifetime = this.parts.lifetimes.ofProvider(provider.id);
+      return {
+        id: provider.id,
+        ...(provider.description === undefined ? {} : { description: provider.description }),
+        ...(grant.defaultAudience === undefined ? {} : { defaultAudience: grant.defaultAudience }),
+        allowedAudiences: grant.audiences,
+        defaultScopes: grant.defaultScopes,
+        allowedScopes: grant.scopes,
+        ...(lifetime === undefined ? {} : { tokenLifetimeSeconds: lifetime }),
+      };
+    });
   }
 
   async vend(principal: string | undefined, providerId: string, request: VendRequest): Promise<VendOutcome> {
-    const context = await this.policy.contextFor(principal, providerId, request);
-    this.lifetimes.assertCanMeet(context);
-    const { freshness, key } = context;
-    const remembered = await this.options.memory.get(key);
-    const nowSeconds = this.now() / 1000;
-    if (
-      remembered &&
-      freshness.isFresh(remembered, nowSeconds) &&
-      !freshness.isRefreshDue(remembered, nowSeconds)
-    ) {
+    // 1. Policy: who may ask what, and under which key.
+    const context = await this.parts.policy.contextFor(principal, providerId, request);
+    this.parts.lifetimes.assertCanMeet(context);
+    // 2. This container's memory.
+    const remembered = await this.parts.memory.get(context.key);
+    if (remembered && this.servesAsIs(context, remembered)) {
       return { token: remembered, cache: 'memory', selectors: context.selectors };
     }
-    // Callers with the same key and the same demand share one table read and one upstream request.
-    const outcome = await this.flights.run(`${key}#${request.minTtlSeconds ?? ''}`, (publish) =>
-      this.leasedFetch.resolve(context, remembered, publish),
+    // 3. The shared tier, then the lease: callers with the same key and demand share one of each.
+    const outcome = await this.flights.run(`${context.key}#${request.minTtlSeconds ?? ''}`, (publish) =>
+      this.fromTier(context, remembered, publish),
     );
-    if (!freshness.isUsable(outcome.token, this.now() / 1000)) throw this.unusable(context, outcome);
+    if (!context.freshness.isUsable(outcome.token, this.nowSeconds())) throw this.unusable(context, outcome);
     return { ...outcome, selectors: context.selectors };
   }
 
@@ -152,44 +126,230 @@ export class TokenVendor {
     providerId: string,
     request: EvictRequest,
   ): Promise<EvictOutcome> {
-    const { key, provider } = await this.policy.contextFor(principal, providerId, request);
+    const { memory, tier, budget } = this.parts;
+    const { key, provider } = await this.parts.policy.contextFor(principal, providerId, request);
     const named = (token: { accessToken: string } | undefined) =>
       token !== undefined && tokenFingerprint(token.accessToken) === request.tokenFingerprint;
-    const remembered = await this.options.memory.get(key);
-    if (named(remembered)) await this.options.memory.delete(key);
-    const item = await this.options.tier.read(key);
+    const remembered = await memory.get(key);
+    if (named(remembered)) await memory.delete(key);
+    const item = await tier.read(key);
     // A memory copy the table has moved past is as stale as the named one: it goes too.
     if (remembered && item?.token && item.token.accessToken !== remembered.accessToken) {
-      await this.options.memory.delete(key);
+      await memory.delete(key);
     }
     const token = item?.token ?? remembered;
     if (!token) return 'absent';
     if (!named(token)) return 'not_current';
-    if (this.now() / 1000 - token.issuedAt < (this.options.evictFloorSeconds ?? EVICT_FLOOR_SECONDS)) {
-      return 'too_young';
-    }
+    if (this.nowSeconds() - token.issuedAt < this.parts.evictFloorSeconds) return 'too_young';
     if (!item?.version) return 'evicted';
-    const evictedBy = await this.budget.counterName(principal as string);
+    const evictedBy = await budget.counterName(principal as string);
     // Of many callers evicting one token at once, only the one whose conditional evict applies is charged.
-    if (!(await this.options.tier.evict(key, item.version, evictedBy))) return 'not_current';
+    if (!(await tier.evict(key, item.version, evictedBy))) return 'not_current';
     try {
-      await this.budget.chargeEviction(evictedBy, provider);
+      await budget.chargeEviction(evictedBy, provider);
     } catch (error) {
       // Over its budget: the token goes back (a new version, no payment on it) and the caller is refused.
-      await this.options.tier.store(key, token, provider.id);
+      await tier.store(key, token, provider.id);
       throw error;
     }
     return 'evicted';
+  }
+
+  /**
+   * The shared tier's answer for a key memory could not serve: its token when fresh; else one fetch under
+   * the key's lease, whoever holds it; renewal ahead of expiry by one caller while the others are served.
+   */
+  private async fromTier(
+    context: VendContext,
+    remembered: CachedToken | undefined,
+    publish: (early: VendOutcome) => void,
+  ): Promise<VendOutcome> {
+    const { freshness } = context;
+    const item = await this.parts.tier.read(context.key);
+    const stored = this.noted(context, item?.token);
+    const best = longestLived(remembered, stored);
+    if (!best) return this.fetchOrWait(context, { source: 'memory' }, item?.version);
+    const cached: Cached = { token: best, source: best === stored ? 'table' : 'memory' };
+    // A token too short to be worth caching was stored only for the callers waiting on its fetch.
+    if (!freshness.isFresh(best, this.nowSeconds()) || !freshness.isWorthCaching(best, this.nowSeconds())) {
+      return this.fetchOrWait(context, cached, item?.version);
+    }
+    if (best === stored) await this.remember(context, best);
+    if (!freshness.isRefreshDue(best, this.nowSeconds())) return { token: best, cache: cached.source };
+    return this.refreshAhead(context, { token: best, source: cached.source }, item?.version, publish);
+  }
+
+  /** Whoever wins the lease renews; everyone else, here and elsewhere, keeps the still-valid token. */
+  private async refreshAhead(
+    context: VendContext,
+    cached: Required<Cached>,
+    version: string | undefined,
+    publish: (early: VendOutcome) => void,
+  ): Promise<VendOutcome> {
+    const current: VendOutcome = { token: cached.token, cache: cached.source };
+    let answer: LeaseAnswer<VendOutcome>;
+    try {
+      // Callers of this container who joined this renewal take the current token and go.
+      const work = this.fetchWork(context, 'refresh', () => publish(current));
+      answer = await this.parts.lease.ifFree(context.key, version, work, this.leaseMs(context));
+    } catch (error) {
+      return this.serveWhileValid(context, cached, error);
+    }
+    if (answer.kind === 'done') return answer.value;
+    const renewed = answer.kind === 'superseded' ? this.noted(context, answer.item?.token) : undefined;
+    if (renewed && context.freshness.isFresh(renewed, this.nowSeconds()))
+      return this.fromTable(context, renewed);
+    return current;
+  }
+
+  /** No usable cached token: fetch under the key's lease, or take the answer of whoever holds it. */
+  private async fetchOrWait(
+    context: VendContext,
+    cached: Cached,
+    version: string | undefined,
+  ): Promise<VendOutcome> {
+    const { clock, lease, waitBudgetMs } = this.parts;
+    const bounds = { leaseMs: this.leaseMs(context), untilMs: clock.now() + waitBudgetMs };
+    // The token's version as this caller last saw it: the lease is taken only if it is still that one.
+    let seen = version;
+    for (let round = 1; round <= MAX_LEASE_ROUNDS && clock.now() < bounds.untilMs; round++) {
+      let answer: LeaseAnswer<VendOutcome>;
+      try {
+        answer = await lease.once(context.key, seen, this.fetchWork(context, 'miss'), bounds);
+      } catch (error) {
+        return this.serveWhileValid(context, cached, error);
+      }
+      if (answer.kind === 'done') return answer.value;
+      if (answer.kind === 'backoff') {
+        const retryAfterSeconds = Math.min(
+          MAX_BACKOFF_MS / 1000,
+          Math.max(1, Math.ceil((answer.retryAtMs - clock.now()) / 1000)),
+        );
+        const error = new VendError(
+          'upstream_unavailable',
+          `Provider "${context.provider.id}" failed repeatedly (${answer.lastError}); it is left alone until it recovers.`,
+          { retryAfterSeconds },
+        );
+        return this.serveWhileValid(context, cached, error);
+      }
+      if (answer.kind === 'failed') {
+        // The holder's error is every waiter's answer: a provider that refuses is asked once, not once per caller.
+        const error = new VendError(
+          answer.error,
+          `Fetching this token failed moments ago for another caller (${answer.error}).`,
+          answer.error === 'upstream_unavailable' || answer.error === 'service_unavailable'
+            ? { retryAfterSeconds: 1 }
+            : {},
+        );
+        return this.serveWhileValid(context, cached, error);
+      }
+      if (answer.kind !== 'superseded') break;
+      // Another instance stored a token (or evicted one) since we read: its answer is ours if it serves.
+      const token = this.noted(context, answer.item?.token);
+      if (token && context.freshness.isUsable(token, this.nowSeconds()))
+        return this.fromTable(context, token);
+      seen = answer.item?.version;
+      await clock.sleep(SUPERSEDED_PAUSE_MS);
+    }
+    throw new VendError(
+      'upstream_timeout',
+      `Waited ${waitBudgetMs} ms for another instance to fetch the token.`,
+    );
+  }
+
+  /**
+   * The work under a lease: charge the caller's budget (after an eviction, the evicting caller has paid for
+   * this renewal), ask the provider, and keep what it issued.
+   */
+  private fetchWork(
+    context: VendContext,
+    cache: 'miss' | 'refresh',
+    whenHeld: () => void = () => undefined,
+  ): LeaseWork<VendOutcome> {
+    return async (held) => {
+      whenHeld();
+      try {
+        await this.parts.budget.charge(
+          context.principal,
+          context.provider,
+          held.paidBy === undefined ? 'charged' : 'prepaid',
+        );
+      } catch (error) {
+        // This caller's budget is not the waiters' failure: the lease is freed for them to try their own.
+        throw new LeaseAbandoned(error);
+      }
+      const { token, upstream } = await this.parts.grant.fetch(context);
+      this.parts.lifetimes.record(context, token);
+      await this.remember(context, token);
+      // Stored with a new version however short it is, so that callers waiting on the lease get it.
+      return { token, providerId: context.provider.id, value: { token, cache, upstream } };
+    };
+  }
+
+  /** A failing provider does not fail a caller whose cached token still meets its min_ttl. */
+  private serveWhileValid(context: VendContext, cached: Cached, error: unknown): VendOutcome {
+    if (!(error instanceof VendError) || !SERVE_WHILE_VALID.has(error.code)) throw error;
+    if (!cached.token || !context.freshness.isUsable(cached.token, this.nowSeconds())) throw error;
+    this.parts.log.warn('provider failed; serving the cached token while it is valid', {
+      event: 'served_while_valid',
+      provider: context.provider.id,
+      upstream_failure: error.code,
+    });
+    return { token: cached.token, cache: cached.source, upstreamFailure: error.code };
+  }
+
+  private servesAsIs(context: VendContext, token: CachedToken): boolean {
+    const nowSeconds = this.nowSeconds();
+    return context.freshness.isFresh(token, nowSeconds) && !context.freshness.isRefreshDue(token, nowSeconds);
+  }
+
+  private async fromTable(context: VendContext, token: CachedToken): Promise<VendOutcome> {
+    await this.remember(context, token);
+    return { token, cache: 'table' };
+  }
+
+  /** The one place memory is written: only tokens worth serving to the next caller. */
+  private async remember(context: VendContext, token: CachedToken): Promise<void> {
+    if (context.freshness.isWorthCaching(token, this.nowSeconds())) {
+      await this.parts.memory.put(context.key, token, { providerId: context.provider.id });
+    }
+  }
+
+  /** A token read is a lifetime learnt; one too short for the caller's min_ttl ends the vend at once. */
+  private noted(context: VendContext, token: CachedToken | undefined): CachedToken | undefined {
+    if (token) {
+      this.parts.lifetimes.record(context, token);
+      this.parts.lifetimes.assertCanMeet(context);
+    }
+    return token;
+  }
+
+  /** Long enough for every attempt and backoff of one grant; a holder that dies frees the key after it. */
+  private leaseMs(context: VendContext): number {
+    const { provider } = context;
+    return Math.min(this.parts.waitBudgetMs, provider.timeoutMs * provider.maxAttempts + 2000);
   }
 
   /** A token that cannot serve this caller: too short for its min_ttl, or too short to be of use at all. */
   private unusable(context: VendContext, outcome: VendOutcome): VendError {
     const lifetime = outcome.token.expiresAt - outcome.token.issuedAt;
     if (context.minTtlSeconds !== undefined) return minTtlError(context, lifetime);
-    const left = Math.floor(outcome.token.expiresAt - this.now() / 1000);
+    const left = Math.floor(outcome.token.expiresAt - this.nowSeconds());
     return new VendError(
       'upstream_invalid_response',
       `Provider "${context.provider.id}" issued a token valid for ${lifetime} s that had ${left} s left when it arrived.`,
     );
   }
+
+  private nowSeconds(): number {
+    return this.parts.clock.now() / 1000;
+  }
+}
+
+/** Of the tokens at hand, the one that lasts longest. */
+function longestLived(...tokens: Array<CachedToken | undefined>): CachedToken | undefined {
+  return tokens.reduce<CachedToken | undefined>(
+    (best, token) => (token && (!best || token.expiresAt > best.expiresAt) ? token : best),
+    undefined,
+  );
 }

@@ -1,10 +1,10 @@
 import { cacheKey } from './cache/cache-key';
-import { type CallerGrant, callerGrant, type ResolvedSelectors, resolveSelectors } from './caller-policy';
+import { type CallerGrant, callerGrant, resolveSelectors } from './caller-policy';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
 import { VendError } from './errors';
 import { Freshness } from './freshness';
-import type { VendRequest } from './vend-request';
+import type { ResolvedSelectors, VendRequest } from './model';
 
 /** Everything one vend needs to know, worked out once: which provider, what exactly, under which key. */
 export interface VendContext {

@@ -1,6 +1,5 @@
-import type { CachedToken } from './cache/token-store';
-import type { ResolvedSelectors } from './caller-policy';
 import type { ErrorCode, UpstreamExchange } from './errors';
+import type { CachedToken, ResolvedSelectors } from './model';
 
 /**
  * Where the token came from: this container's memory, the shared table, the provider because nothing

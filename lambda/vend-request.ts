@@ -4,19 +4,12 @@ import { normalizeScopes } from '../packages/client/src/wire-contract';
 import { SCOPE_TOKEN } from './config/provider-schema';
 import './config/zod-locale';
 import { VendError } from './errors';
+import type { EvictRequest, VendRequest } from './model';
 
 /** docs/DESIGN.md: the body is optional JSON of at most 8 KiB. */
 export const MAX_BODY_BYTES = 8 * 1024;
 export const MAX_MIN_TTL_SECONDS = 86_400;
 const MAX_SCOPES = 50;
-
-/** What a caller asks for; scopes are not yet checked against a provider. */
-export interface VendRequest {
-  /** Sorted, de-duplicated; `undefined` when the caller did not ask, so the provider default applies. */
-  readonly scopes?: readonly string[];
-  readonly audience?: string;
-  readonly minTtlSeconds?: number;
-}
 
 const FINGERPRINT = /^[0-9a-f]{16}$/;
 
@@ -59,11 +52,6 @@ function describeBodyIssue(issue: $ZodIssue): string {
   if (field === 'min_ttl') return `min_ttl must be an integer from 0 to ${MAX_MIN_TTL_SECONDS}`;
   if (field.startsWith('scope')) return 'scope must be a space-separated string or an array of strings';
   return `${field}: ${issue.message}`;
-}
-
-/** What a caller asks to evict: the selectors, and the token it saw rejected, by fingerprint. */
-export interface EvictRequest extends VendRequest {
-  readonly tokenFingerprint: string;
 }
 
 /**

@@ -107,9 +107,7 @@ export async function startLocalService(
     const { handler } = composeService({
       providers,
       credentials,
-      dynamoDb,
-      tableName: settings.tableName,
-      sealer: localSealer(),
+      shared: { dynamoDb, tableName: settings.tableName, sealer: localSealer() },
       // Local providers live on loopback; every other private range stays refused.
       endpoints: 'local',
       log,

@@ -257,7 +257,7 @@ async function main(): Promise<void> {
         // Each instance its own sealer and data-key cache, as each container has.
         ...(options.table === false
           ? {}
-          : { dynamoDb: db, tableName, sealer: new EnvelopeSealer({ dataKeys }) }),
+          : { shared: { dynamoDb: db, tableName, sealer: new EnvelopeSealer({ dataKeys }) } }),
         ...(options.memory ? { memory: options.memory } : {}),
       }).handler;
     const key = cacheKey({

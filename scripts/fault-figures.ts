@@ -200,9 +200,11 @@ async function main(): Promise<void> {
       log: recordingLog(options.log ?? { events: [] }),
       endpoints: 'local',
       counterKey,
-      dynamoDb: tableClient(options.endpoint ?? dynamo.endpoint, options.counts ?? { calls: 0, writes: 0 }),
-      tableName,
-      sealer: options.sealer ?? workingSealer(),
+      shared: {
+        dynamoDb: tableClient(options.endpoint ?? dynamo.endpoint, options.counts ?? { calls: 0, writes: 0 }),
+        tableName,
+        sealer: options.sealer ?? workingSealer(),
+      },
       tokenClient: { retry: { baseDelayMs: 20, maxDelayMs: 100 } },
     }).handler;
   const admin = tableClient(dynamo.endpoint, { calls: 0, writes: 0 });

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../clock';
 import type { CachedToken, TokenStore } from './token-store';
 
 export interface MemoryTokenStoreOptions {
@@ -9,7 +10,8 @@ export interface MemoryTokenStoreOptions {
    * @default 60
    */
   readonly maxAgeSeconds?: number;
-  readonly now?: () => number;
+  /** @default the system clock */
+  readonly clock?: Clock;
 }
 
 interface Entry {
@@ -22,18 +24,18 @@ export class MemoryTokenStore implements TokenStore {
   private readonly entries = new Map<string, Entry>();
   private readonly maxEntries: number;
   private readonly maxAgeMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(options: MemoryTokenStoreOptions = {}) {
     this.maxEntries = options.maxEntries ?? 1000;
     this.maxAgeMs = (options.maxAgeSeconds ?? 60) * 1000;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   async get(key: string): Promise<CachedToken | undefined> {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    const nowMs = this.now();
+    const nowMs = this.clock.now();
     if (nowMs - entry.storedAtMs >= this.maxAgeMs || entry.token.expiresAt * 1000 <= nowMs) {
       this.entries.delete(key);
       return undefined;
@@ -45,7 +47,7 @@ export class MemoryTokenStore implements TokenStore {
 
   async put(key: string, token: CachedToken): Promise<void> {
     this.entries.delete(key);
-    this.entries.set(key, { token, storedAtMs: this.now() });
+    this.entries.set(key, { token, storedAtMs: this.clock.now() });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined) break;

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../clock';
 import { describeError, type Log } from '../logging';
 import {
   type ClientCredentials,
@@ -7,7 +8,8 @@ import {
 
 export interface LastGoodCredentialsOptions {
   readonly log: Log;
-  readonly now?: () => number;
+  /** @default the system clock */
+  readonly clock?: Clock;
   /** After a failed refresh, the store is not asked again for this long; the last good value serves. @default 30000 */
   readonly retryAfterMs?: number;
 }
@@ -23,7 +25,7 @@ export class LastGoodCredentials implements CredentialSource {
   private readonly lastGood = new Map<string, ClientCredentials>();
   private readonly quietUntilMs = new Map<string, number>();
   private readonly log: Log;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly retryAfterMs: number;
 
   constructor(
@@ -31,13 +33,13 @@ export class LastGoodCredentials implements CredentialSource {
     options: LastGoodCredentialsOptions,
   ) {
     this.log = options.log;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.retryAfterMs = options.retryAfterMs ?? 30_000;
   }
 
   async get(secretId: string): Promise<ClientCredentials> {
     const known = this.lastGood.get(secretId);
-    if (known && this.now() < (this.quietUntilMs.get(secretId) ?? 0)) return known;
+    if (known && this.clock.now() < (this.quietUntilMs.get(secretId) ?? 0)) return known;
     try {
       const credentials = await this.source.get(secretId);
       this.lastGood.set(secretId, credentials);
@@ -53,7 +55,7 @@ export class LastGoodCredentials implements CredentialSource {
         });
         throw error;
       }
-      this.quietUntilMs.set(secretId, this.now() + this.retryAfterMs);
+      this.quietUntilMs.set(secretId, this.clock.now() + this.retryAfterMs);
       this.log.warn('secret refresh failed; using the last good secret', {
         event: 'secret_refresh_failed',
         ...fields,

@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
 import type { CachedToken } from '../cache/token-store';
-import type { ResolvedSelectors } from '../caller-policy';
+import type { ResolvedSelectors } from '../model';
 
 /** The claims of a JWT access token, or undefined when it is not a JWT. The signature is not ours to verify. */
 function claimsOf(accessToken: string): Record<string, unknown> | undefined {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { TOKEN_TABLE } from '../../lambda/cache/dynamodb-tier';
 import type { ProviderEntryInput } from '../../lambda/config/provider-schema';
+import { TOKEN_TABLE } from '../../lambda/contracts/token-table';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '../../lambda/service-metrics';
 import * as contract from '../../packages/construct/src/function-contract';
 import type { ProviderEntry } from '../../packages/construct/src/provider-entry';

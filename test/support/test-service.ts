@@ -81,9 +81,11 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     credentials: options.credentials ?? new StaticCredentialSource(options.secrets ?? {}),
     ...(options.table
       ? {
-          dynamoDb: options.table.client,
-          tableName: options.table.tableName,
-          sealer: options.sealer ?? localSealer(),
+          shared: {
+            dynamoDb: options.table.client,
+            tableName: options.table.tableName,
+            sealer: options.sealer ?? localSealer(),
+          },
         }
       : {}),
     log: options.log ?? log,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { MemoryTokenStore } from '../../lambda/cache/memory-token-store';
+import { clockOf } from '../../lambda/clock';
 
 const token = (name: string, expiresAt = 2_000_000_000) => ({ accessToken: name, issuedAt: 0, expiresAt });
 
@@ -17,7 +18,7 @@ describe('Class: MemoryTokenStore', () => {
 
   it('forgets an entry after its maximum age, so evictions elsewhere are seen', async () => {
     let nowMs = 1_000_000;
-    const store = new MemoryTokenStore({ maxAgeSeconds: 60, now: () => nowMs });
+    const store = new MemoryTokenStore({ maxAgeSeconds: 60, clock: clockOf(() => nowMs) });
     await store.put('a', token('A'));
     nowMs += 59_000;
     assert.ok(await store.get('a'));
@@ -26,7 +27,7 @@ describe('Class: MemoryTokenStore', () => {
   });
 
   it('never returns an expired token', async () => {
-    const store = new MemoryTokenStore({ now: () => 5_000_000 });
+    const store = new MemoryTokenStore({ clock: clockOf(() => 5_000_000) });
     await store.put('a', token('A', 4_999));
     assert.equal(await store.get('a'), undefined);
   });

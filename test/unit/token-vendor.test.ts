@@ -6,12 +6,12 @@ import { MemoryTokenStore } from '../../lambda/cache/memory-token-store';
 import type { LeaseResult, SharedTier, TierItem } from '../../lambda/cache/shared-tier';
 import type { CachedToken } from '../../lambda/cache/token-store';
 import { clockOf, systemClock } from '../../lambda/clock';
+import { composeVendor } from '../../lambda/compose';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { TableTimeoutError } from '../../lambda/contracts/token-table';
 import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
 import { VendError } from '../../lambda/errors';
 import type { TokenClient, TokenGrantRequest } from '../../lambda/oauth/token-client';
-import { TokenVendor } from '../../lambda/token-vendor';
 import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { RecordingLog } from '../support/recording-log';
 
@@ -118,16 +118,16 @@ function setup(options: { tier?: (now: () => number) => SharedTier; waitBudgetMs
   const tokenClient = new ScriptedTokenClient(now);
   const tier =
     options.tier?.(now) ?? new RacingTier({ clock: { now, sleep: systemClock.sleep }, random: () => 0 });
-  const vendor = new TokenVendor({
+  const vendor = composeVendor({
     providers: PROVIDER ? [PROVIDER] : [],
     credentials: new StaticCredentialSource({
       'tvm/unit': { client_id: 'unit', client_secret: 'unit-secret' },
     }),
     tokenClient,
-    memory: new MemoryTokenStore({ now }),
+    memory: new MemoryTokenStore({ clock: clockOf(now) }),
     tier,
     log,
-    now,
+    clock: clockOf(now),
     ...(options.waitBudgetMs === undefined ? {} : { waitBudgetMs: options.waitBudgetMs }),
   });
   const vend = (body: { minTtlSeconds?: number; scopes?: string[] } = {}) =>
