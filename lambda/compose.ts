@@ -10,9 +10,11 @@ import type { TokenSealer } from './cache/token-sealer';
 import type { EndpointPolicy } from './config/load-providers';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
+import { KmsKeyedCredentials } from './credentials/kms-keyed-credentials';
 import { LastGoodCredentials } from './credentials/last-good-credentials';
 import { type ApiHandler, createHandler } from './handler';
 import type { Log } from './logging';
+import type { ProviderSigners } from './oauth/assertion-signer';
 import { OAuthTokenClient, type OAuthTokenClientOptions } from './oauth/token-client';
 import { ServiceMetrics } from './service-metrics';
 import { TokenVendor } from './token-vendor';
@@ -38,6 +40,8 @@ export interface ServiceParts {
   readonly endpoints?: EndpointPolicy;
   /** The key that names callers in the budget counters. @default a random key of this process */
   readonly counterKey?: CounterKeySource;
+  /** The signers of providers whose key is in KMS (`signingKey`), by provider id. @default none */
+  readonly signers?: ReadonlyMap<string, ProviderSigners>;
 }
 
 /** Wires one service instance, as a Lambda container or a local instance holds it. */
@@ -69,7 +73,11 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
       : local;
   const vendor = new TokenVendor({
     providers: parts.providers,
-    credentials: new LastGoodCredentials(parts.credentials, { log, ...now }),
+    credentials: new KmsKeyedCredentials(
+      new LastGoodCredentials(parts.credentials, { log, ...now }),
+      parts.providers,
+      parts.signers ?? new Map(),
+    ),
     tokenClient: new OAuthTokenClient({
       ...now,
       endpoints: parts.endpoints ?? 'public',
