@@ -13,6 +13,7 @@ import {
   SecretsManagerCredentialSource,
 } from './credentials/secrets-manager-credential-source';
 import { createLogger } from './logging';
+import { kmsSignerFactory, parseCreatedKeyArns, providerSigners } from './oauth/signing-keys';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from './service-metrics';
 
 /**
@@ -31,21 +32,29 @@ const secretsClient = createSecretsClient();
 const endpoints = process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public';
 
 const logger = createLogger();
+const providers = loadProvidersFile(
+  process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'),
+  endpoints,
+);
+// One bounded client for sealing and signing: every call has a timeout and at most one retry.
+const kms = new KMSClient({
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+});
 const { handler: apiHandler } = composeService({
-  providers: loadProvidersFile(process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'), endpoints),
+  providers,
+  // TVM_SIGNING_KEYS names the keys the stack created for `signingKey: {"kms": "create"}` entries.
+  signers: providerSigners(
+    providers,
+    kmsSignerFactory(kms, parseCreatedKeyArns(process.env.TVM_SIGNING_KEYS)),
+  ),
   endpoints,
   credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
   counterKey: new SecretsManagerCounterKey({ client: secretsClient, secretId: counterKeySecretArn }),
   dynamoDb: createTableClient(),
   tableName,
   sealer: new EnvelopeSealer({
-    dataKeys: new KmsDataKeys({
-      client: new KMSClient({
-        maxAttempts: 2,
-        requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
-      }),
-      keyId: sealingKeyId,
-    }),
+    dataKeys: new KmsDataKeys({ client: kms, keyId: sealingKeyId }),
   }),
   log: logger,
   metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
