@@ -6,9 +6,11 @@ import { environmentNamed } from '../infra/environments';
 import { loadProvidersFile } from '../lambda/config/load-providers';
 import { checkSecretFor } from '../lambda/credentials/secret-check';
 import { ConfigurationError } from '../lambda/errors';
+import { runPublicKeyCommand } from './public-key';
 
 const USAGE = `Usage: npm run secret -- put <provider> --file <secret.json> [--env sandbox|production] [--providers <file>]
        npm run secret -- check <provider> --file <secret.json> [--env …]
+       npm run secret -- public-key <provider> --env <sandbox|production|local>
 
 Checks the secret's JSON against the provider's client authentication (a client secret; or a private key
 that imports for the entry's algorithm, with key_id), then (put) writes it to the provider's secret in
@@ -20,6 +22,7 @@ export async function runSecretCommand(
   io: { stdout: (text: string) => void; stderr: (text: string) => void },
   client: () => SecretsManagerClient = () => new SecretsManagerClient({}),
 ): Promise<number> {
+  if (argv[0] === 'public-key') return runPublicKeyCommand(argv.slice(1), io);
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

@@ -71,3 +71,7 @@ export const kmsSignerFactory =
       kid: key.kid,
       certificateChain: key.certificateChain,
     });
+
+/** The alias the stack gives a key it created: how operators' tools find it without the stack's outputs. */
+export const signingKeyAlias = (environment: string, providerId: string, name: string): string =>
+  `alias/token-vending-${environment}/${providerId}/${name}`;

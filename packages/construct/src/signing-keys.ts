@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { ProviderConfig, SigningKeyEntry } from '../../../lambda/config/provider-schema';
+import { signingKeyAlias } from '../../../lambda/oauth/signing-keys';
 import { administerButNotUse, changePolicy, type PolicyRoles } from './key-policies';
 
 /** KMS's name for each JWS algorithm, as the key policy's `kms:SigningAlgorithm` condition names it. */
@@ -35,6 +36,7 @@ export function createSigningKeys(
   roles: PolicyRoles,
   role: iam.IRole,
   removalPolicy: RemovalPolicy,
+  environment: string,
 ): ProviderSigningKeys {
   const created = new Map<string, kms.Key>();
   const keyArns: string[] = [];
@@ -52,6 +54,8 @@ export function createSigningKeys(
         description: `Signs the ${provider.id} provider's client assertions; only the token vending function signs`,
         keySpec: keySpecOf(key),
         keyUsage: kms.KeyUsage.SIGN_VERIFY,
+        // For `npm run secret -- public-key`, which reads the public half by alias.
+        alias: signingKeyAlias(environment, provider.id, name),
         removalPolicy,
         policy: signingKeyPolicy(scope, roles, key.algorithm),
       });

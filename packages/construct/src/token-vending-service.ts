@@ -285,7 +285,7 @@ export class TokenVendingService extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
       },
     });
-    const signing = createSigningKeys(this, providers, policyRoles, role, removalPolicy);
+    const signing = createSigningKeys(this, providers, policyRoles, role, removalPolicy, props.environment);
     this.signingKeys = signing.created;
     if (signing.environment) this.function.addEnvironment('TVM_SIGNING_KEYS', signing.environment);
     if (egress) acknowledgeVpcFunction(role);
