@@ -15,6 +15,7 @@ import { type Clock, clockOf } from './clock';
 import type { EndpointPolicy } from './config/load-providers';
 import type { ProviderConfig } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
+import { KmsKeyedCredentials } from './credentials/kms-keyed-credentials';
 import { LastGoodCredentials } from './credentials/last-good-credentials';
 import { type ApiHandler, createHandler } from './handler';
 import { KnownLifetimes } from './known-lifetimes';
@@ -26,6 +27,7 @@ import {
   type TokenClient,
   UPSTREAM_BUDGET_MS,
 } from './oauth/token-client';
+import type { ProviderSigners } from './oauth/assertion-signer';
 import { ServiceMetrics } from './service-metrics';
 import { EVICT_FLOOR_SECONDS, TokenVendor } from './token-vendor';
 import { UpstreamGrant } from './upstream-grant';
@@ -58,6 +60,8 @@ export interface ServiceParts {
   readonly endpoints?: EndpointPolicy;
   /** The key that names callers in the budget counters. @default a random key of this process */
   readonly counterKey?: CounterKeySource;
+  /** The signers of providers whose key is in KMS (`signingKey`), by provider id. @default none */
+  readonly signers?: ReadonlyMap<string, ProviderSigners>;
 }
 
 /** The one composition root: wires one service instance, as a Lambda container or a local instance holds it. */
@@ -89,7 +93,11 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     : local;
   const vendor = composeVendor({
     providers: parts.providers,
-    credentials: new LastGoodCredentials(parts.credentials, { log, clock }),
+    credentials: new KmsKeyedCredentials(
+      new LastGoodCredentials(parts.credentials, { log, clock }),
+      parts.providers,
+      parts.signers ?? new Map(),
+    ),
     tokenClient: new OAuthTokenClient({
       now: () => clock.now(),
       endpoints: parts.endpoints ?? 'public',

@@ -14,6 +14,7 @@ import {
   SecretsManagerCredentialSource,
 } from './credentials/secrets-manager-credential-source';
 import { createLogger } from './logging';
+import { kmsSignerFactory, parseCreatedKeyArns, providerSigners } from './oauth/signing-keys';
 
 /**
  * The Lambda entry. Everything here runs once per container, at cold start: the providers file bundled
@@ -31,8 +32,22 @@ const secretsClient = createSecretsClient();
 const endpoints = process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public';
 
 const logger = createLogger();
+const providers = loadProvidersFile(
+  process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'),
+  endpoints,
+);
+// One bounded client for sealing and signing: every call has a timeout and at most one retry.
+const kms = new KMSClient({
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+});
 const { handler: apiHandler } = composeService({
-  providers: loadProvidersFile(process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'), endpoints),
+  providers,
+  // TVM_SIGNING_KEYS names the keys the stack created for `signingKey: {"kms": "create"}` entries.
+  signers: providerSigners(
+    providers,
+    kmsSignerFactory(kms, parseCreatedKeyArns(process.env.TVM_SIGNING_KEYS)),
+  ),
   endpoints,
   credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
   counterKey: new SecretsManagerCounterKey({ client: secretsClient, secretId: counterKeySecretArn }),
@@ -40,13 +55,7 @@ const { handler: apiHandler } = composeService({
     dynamoDb: createTableClient(),
     tableName,
     sealer: new EnvelopeSealer({
-      dataKeys: new KmsDataKeys({
-        client: new KMSClient({
-          maxAttempts: 2,
-          requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
-        }),
-        keyId: sealingKeyId,
-      }),
+      dataKeys: new KmsDataKeys({ client: kms, keyId: sealingKeyId }),
     }),
   },
   log: logger,

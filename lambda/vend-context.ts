@@ -1,6 +1,6 @@
 import { cacheKey } from './cache/cache-key';
 import { type CallerGrant, callerGrant, resolveSelectors } from './caller-policy';
-import type { ProviderConfig } from './config/provider-schema';
+import { type ProviderConfig, signingKeyIdentity } from './config/provider-schema';
 import type { CredentialSource } from './credentials/client-credentials';
 import { VendError } from './errors';
 import { Freshness } from './freshness';
@@ -55,6 +55,7 @@ export class RequestPolicy {
       clientId: await this.credentials.clientId(provider.secretId),
       scopes: selectors.scopes,
       ...(selectors.audience === undefined ? {} : { audience: selectors.audience }),
+      ...(provider.signingKey ? { signingKey: signingKeyIdentity(provider.signingKey) } : {}),
     });
     return {
       principal: principal as string,

@@ -8,6 +8,7 @@ import { createTableClient } from '../lambda/contracts/token-table';
 import type { CredentialSource } from '../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
 import { createLogger, type Log } from '../lambda/logging';
+import { providerSigners } from '../lambda/oauth/signing-keys';
 import { type AuthorizationServer, startAuthorizationServer } from './demo-authorization-server';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import {
@@ -19,6 +20,7 @@ import {
   loadCallers,
 } from './local-config';
 import { type LocalGateway, startLocalGateway } from './local-gateway';
+import { localSignerFactory } from './local-signing-keys';
 import { localSealer } from './sealing';
 import type { CallerKey } from './sigv4-verifier';
 import { ensureTokenTable } from './token-table';
@@ -106,6 +108,8 @@ export async function startLocalService(
     }
     const { handler } = composeService({
       providers,
+      // KMS-keyed entries sign with the local stand-in keys (`npm run secret -- public-key P --env local`).
+      signers: providerSigners(providers, localSignerFactory()),
       credentials,
       shared: { dynamoDb, tableName: settings.tableName, sealer: localSealer() },
       // Local providers live on loopback; every other private range stays refused.

@@ -7,9 +7,11 @@ import { loadProvidersFile } from '../lambda/config/load-providers';
 import { checkSecretFor } from '../lambda/credentials/secret-check';
 import { ConfigurationError } from '../lambda/errors';
 import { debugRequested, describeAwsFailure, unexpectedFailure } from './operator-failure';
+import { runPublicKeyCommand } from './public-key';
 
 const USAGE = `Usage: npm run secret -- put <provider> --file <secret.json> [--env sandbox|production] [--providers <file>] [--debug]
        npm run secret -- check <provider> --file <secret.json> [--env …]
+       npm run secret -- public-key <provider> --env <sandbox|production|local>
 
 Checks the secret's JSON against the provider's client authentication (a client secret; or a private key
 that imports for the entry's algorithm, with key_id), then (put) writes it to the provider's secret in
@@ -43,6 +45,7 @@ async function secretCommand(
   io: SecretIo,
   client: () => SecretsManagerClient,
 ): Promise<number> {
+  if (argv[0] === 'public-key') return runPublicKeyCommand(argv.slice(1), io);
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

@@ -7,6 +7,11 @@ export interface CacheKeyParts {
   readonly audience?: string;
   /** Sorted and de-duplicated by the request parser. */
   readonly scopes: readonly string[];
+  /**
+   * Which KMS key signs the provider's assertions (`signingKeyIdentity`), for KMS-keyed providers: a switch
+   * to the next key never serves a token minted under the old one.
+   */
+  readonly signingKey?: string;
 }
 
 /**
@@ -22,6 +27,8 @@ export function cacheKey(parts: CacheKeyParts): string {
     parts.clientId,
     parts.audience ?? null,
     [...new Set(parts.scopes)].sort(),
+    // Only where there is one, so that the keys of every other provider stay what they were.
+    ...(parts.signingKey === undefined ? [] : [parts.signingKey]),
   ]);
   return createHash('sha256').update(canonical).digest('base64url');
 }

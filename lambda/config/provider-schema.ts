@@ -72,6 +72,34 @@ const callerIdentity = (principal: string): string => {
   return role ? `role:${role[1]}:${role[2]}:${role[3]}` : principal;
 };
 
+/** A KMS key by ARN (an alias would not do: IAM and key policies name keys by ARN). */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(?:mrk-)?[0-9a-f-]{32,36}$/;
+
+/** One asymmetric KMS key a provider's assertions are signed with (docs/providers.md, `signingKey`). */
+const signingKeySchema = z.strictObject({
+  /** `"create"`: the stack creates the key; else an existing key's ARN (an imported business-certificate key). */
+  kms: z.union([
+    z.literal('create'),
+    z
+      .string()
+      .check(z.regex(KMS_KEY_ARN, 'must be "create" or a KMS key ARN (arn:aws:kms:region:account:key/id)')),
+  ]),
+  /**
+   * Names a key the stack creates, so that it keeps its resource (and its registration with the provider)
+   * when it moves from `next` to the current key. @default "1"
+   */
+  name: z.optional(z.string().check(z.regex(/^[A-Za-z0-9]{1,16}$/, 'must be 1-16 letters or digits'))),
+  algorithm: z.enum(['RS256', 'PS256', 'ES256']),
+  /** For a created RSA key. @default "RSA_2048" */
+  keySpec: z.optional(z.enum(['RSA_2048', 'RSA_3072'])),
+  /** The `kid` the provider fixed at registration; else the key's RFC 7638 JWK thumbprint. */
+  kid: z.optional(text(256)),
+  /** For an `x5c` header: the certificate chain, leaf first, base64 DER (else the secret's `certificate_chain`). */
+  certificateChain: z.optional(z.array(text(16_384)).check(z.minLength(1), z.maxLength(10))),
+});
+
+export type SigningKeyEntry = z.output<typeof signingKeySchema>;
+
 export const ProviderEntrySchema = z
   .strictObject({
     id: z
@@ -176,6 +204,11 @@ export const ProviderEntrySchema = z
     tokenQuota: z.optional(z.strictObject({ tokens: whole(1, 1_000_000_000), periodDays: whole(1, 31) })),
     /** JWS algorithm of the client assertion, for `private_key_jwt`. */
     assertionAlgorithm: withDefault(z.enum(['RS256', 'PS256', 'ES256']), 'RS256'),
+    /**
+     * Sign `private_key_jwt` or the JWT-bearer assertion with a KMS key instead of a private key in the
+     * secret; `next` is the key registered ahead of a switch. Its `algorithm` is the assertion's.
+     */
+    signingKey: z.optional(z.extend(signingKeySchema, { next: z.optional(signingKeySchema) })),
   })
   .check(
     z.superRefine((entry, ctx) => {
@@ -202,6 +235,7 @@ export const ProviderEntrySchema = z
             'must name at least one scope with grantType "jwt_bearer": the provider refuses a grant without one',
         });
       }
+      if (entry.signingKey) checkSigningKey(entry, ctx);
       for (const name of Object.keys(entry.extraParameters ?? {})) {
         if (RESERVED_PARAMETERS.has(name)) {
           ctx.addIssue({
@@ -323,6 +357,53 @@ export const ProviderEntrySchema = z
       });
     }),
   );
+
+/** Who the stack's key is, for the cache key and the stack's resource: a switch to `next` changes it. */
+export function signingKeyIdentity(key: SigningKeyEntry): string {
+  const where = key.kms === 'create' ? `create:${key.name ?? '1'}:${key.keySpec ?? 'default'}` : key.kms;
+  return JSON.stringify([where, key.algorithm, key.kid ?? null]);
+}
+
+function checkSigningKey(
+  entry: { clientAuth: string; grantType: string; signingKey?: SigningKeyEntry & { next?: SigningKeyEntry } },
+  ctx: { addIssue: (issue: { code: 'custom'; path: PropertyKey[]; message: string }) => void },
+): void {
+  const { signingKey } = entry;
+  if (!signingKey) return;
+  if (entry.clientAuth !== 'private_key_jwt' && entry.grantType !== 'jwt_bearer') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['signingKey'],
+      message: 'is only for clientAuth "private_key_jwt" or grantType "jwt_bearer": nothing else signs',
+    });
+  }
+  const keys: Array<[PropertyKey[], SigningKeyEntry]> = [[['signingKey'], signingKey]];
+  if (signingKey.next) keys.push([['signingKey', 'next'], signingKey.next]);
+  for (const [path, key] of keys) {
+    if (key.kms !== 'create' && (key.name !== undefined || key.keySpec !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, key.name !== undefined ? 'name' : 'keySpec'],
+        message: 'is only for a key the stack creates ("kms": "create")',
+      });
+    }
+    if (key.keySpec !== undefined && key.algorithm === 'ES256') {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'keySpec'],
+        message: 'is for RSA keys; an ES256 key is always ECC_NIST_P256',
+      });
+    }
+  }
+  if (signingKey.next && signingKeyIdentity(signingKey.next) === signingKeyIdentity(signingKey)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['signingKey', 'next'],
+      message:
+        'is the same key as the current one: give a created next key another "name", or name another ARN',
+    });
+  }
+}
 
 export const ProviderConfigFileSchema = z.strictObject({
   providers: z.array(ProviderEntrySchema).check(

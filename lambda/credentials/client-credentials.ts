@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import '../config/zod-locale';
 import { ConfigurationError, VendError } from '../errors';
+import type { AssertionSigner } from '../oauth/assertion-signer';
 
 /** What a provider's secret holds: only what is secret (docs/DESIGN.md, "Providers"). */
 export type ClientCredentials =
@@ -12,6 +13,12 @@ export type ClientCredentials =
       readonly certificateChain?: readonly string[];
       readonly clientCertificate?: string;
       readonly serverCa?: string;
+    }
+  | {
+      // A provider whose key is in KMS (`signingKey`): the secret holds the client id (and an x5c chain) only.
+      readonly clientId: string;
+      readonly certificateChain?: readonly string[];
+      readonly signer?: AssertionSigner;
     };
 
 export interface CredentialSource {
@@ -50,6 +57,11 @@ const SecretDocumentSchema = z.union([
     client_certificate: z.optional(nonEmpty()),
     server_ca: z.optional(nonEmpty()),
   }),
+  // For an entry whose key is in KMS: the client id, and the x5c chain if the entry does not carry it.
+  z.strictObject({
+    client_id: nonEmpty(),
+    certificate_chain: z.optional(z.array(nonEmpty()).check(z.minLength(1), z.maxLength(10))),
+  }),
 ]);
 
 /**
@@ -76,12 +88,18 @@ export function parseSecretDocument(secretId: string, text: string | undefined):
             .join(', ') || 'none'
         : `no keys (a JSON ${Array.isArray(json) ? 'array' : typeof json})`;
     throw new ConfigurationError(
-      `secret ${secretId} must be {"client_id","client_secret"} or {"client_id","private_key","key_id"?}; found: ${keys}`,
+      `secret ${secretId} must be {"client_id","client_secret"}, {"client_id","private_key","key_id"?} or (a key in KMS) {"client_id"}; found: ${keys}`,
     );
   }
   const document = parsed.data;
   if ('client_secret' in document)
     return { clientId: document.client_id, clientSecret: document.client_secret };
+  if (!('private_key' in document)) {
+    return {
+      clientId: document.client_id,
+      ...(document.certificate_chain === undefined ? {} : { certificateChain: document.certificate_chain }),
+    };
+  }
   return {
     clientId: document.client_id,
     privateKey: document.private_key,

@@ -12,6 +12,28 @@ import { parseSecretDocument } from './client-credentials';
  */
 export async function checkSecretFor(provider: ProviderConfig, text: string): Promise<void> {
   const credentials = parseSecretDocument(provider.secretId, text);
+  if (provider.signingKey) {
+    // The point of a key in KMS is that no copy of it is anywhere else.
+    if ('privateKey' in credentials) {
+      throw new ConfigurationError(
+        `provider ${provider.id}: this provider signs with KMS; remove private_key`,
+      );
+    }
+    if ('clientSecret' in credentials) {
+      throw new ConfigurationError(
+        `provider ${provider.id}: this provider signs with KMS; its secret holds only client_id (no client_secret)`,
+      );
+    }
+    const chain =
+      provider.signingKey.certificateChain ??
+      ('certificateChain' in credentials && credentials.certificateChain);
+    if (provider.assertion?.header === 'x5c' && !chain) {
+      throw new ConfigurationError(
+        `provider ${provider.id} names its key by x5c: its signingKey or its secret needs certificate_chain`,
+      );
+    }
+    return;
+  }
   await clientAuthenticationFor(provider, credentials);
   // The JWT-bearer grant signs with the key: signing one assertion proves key, algorithm and header.
   if (provider.grantType === 'jwt_bearer') await grantFor(provider, credentials, [], undefined, 0);

@@ -4,6 +4,7 @@ import * as oauth from 'oauth4webapi';
 import type { ProviderConfig } from '../config/provider-schema';
 import type { ClientCredentials } from '../credentials/client-credentials';
 import { ConfigurationError } from '../errors';
+import { signerPrivateKeyJwt } from './signed-client-assertion';
 
 /**
  * Turns a PEM (PKCS#8 or PKCS#1) or a private JWK into a signing key. Errors never quote the key.
@@ -76,6 +77,9 @@ export async function clientAuthenticationFor(
       return oauth.TlsClientAuth();
     }
     case 'private_key_jwt': {
+      // A key in KMS (`signingKey`): signed there, once per request.
+      if ('signer' in credentials && credentials.signer)
+        return signerPrivateKeyJwt(provider.tokenEndpoint, credentials.signer);
       if (!('privateKey' in credentials)) {
         throw new ConfigurationError(
           `provider ${provider.id} uses private_key_jwt but its secret has no private_key`,

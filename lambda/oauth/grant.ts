@@ -3,7 +3,9 @@ import { SignJWT } from 'jose';
 import type { ProviderConfig } from '../config/provider-schema';
 import type { ClientCredentials } from '../credentials/client-credentials';
 import { ConfigurationError } from '../errors';
+import { derBase64 } from './certificate-chain';
 import { importSigningKey } from './client-authentication';
+import { signerAssertion } from './signed-grant-assertion';
 
 /** The grant a token request makes: its type (undefined for client credentials) and its parameters. */
 export interface Grant {
@@ -47,6 +49,9 @@ async function signAssertion(
   scopes: readonly string[],
   nowSeconds: number,
 ): Promise<string> {
+  // A key in KMS (`signingKey`): signed there, once per request.
+  if ('signer' in credentials && credentials.signer)
+    return signerAssertion(provider, assertion, credentials, credentials.signer, scopes, nowSeconds);
   if (!('privateKey' in credentials)) {
     throw new ConfigurationError(
       `provider ${provider.id} uses the JWT-bearer grant but its secret has no private_key`,
@@ -82,9 +87,4 @@ async function signAssertion(
     .setExpirationTime(nowSeconds + assertion.lifetimeSeconds)
     .setJti(randomUUID())
     .sign(key);
-}
-
-/** A certificate as x5c carries it: base64 DER, from base64 DER or PEM. */
-function derBase64(certificate: string): string {
-  return certificate.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
 }

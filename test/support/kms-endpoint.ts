@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { type CallerKey, SignatureError, verifySigV4 } from '../../local/sigv4-verifier';
+import { LoopbackSigningKeys } from './kms-signing-keys';
 
 export interface KmsEndpoint {
   readonly endpoint: string;
@@ -12,6 +13,8 @@ export interface KmsEndpoint {
   readonly calls: string[];
   /** Disables the key, as `kms:DisableKey` (or revoking the function's use of it) does: every call is refused. */
   setDisabled(disabled: boolean): void;
+  /** Asymmetric keys: `CreateKey`, `Sign`, `GetPublicKey` (see kms-signing-keys.ts). */
+  readonly signingKeys: LoopbackSigningKeys;
   close(): Promise<void>;
 }
 
@@ -32,6 +35,7 @@ export async function startKmsEndpoint(
   const masterKey = randomBytes(32);
   const calls: string[] = [];
   let disabled = false;
+  const signingKeys = new LoopbackSigningKeys('arn:aws:kms:us-east-1:111122223333:key/');
   const contextOf = (context: unknown) =>
     Buffer.from(JSON.stringify(Object.entries((context ?? {}) as Record<string, string>).sort()));
 
@@ -59,6 +63,8 @@ export async function startKmsEndpoint(
     const operation = String(request.headers['x-amz-target'] ?? '').replace('TrentService.', '');
     calls.push(operation);
     const input = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    const signing = signingKeys.handle(operation, input);
+    if (signing) return answer(signing.status, signing.payload, signing.type);
     if (input.KeyId !== undefined && input.KeyId !== keyId)
       return answer(400, 'no such key', 'NotFoundException');
     if (disabled) return answer(400, `${keyId} is disabled.`, 'DisabledException');
@@ -109,6 +115,7 @@ export async function startKmsEndpoint(
     credentials,
     keyId,
     calls,
+    signingKeys,
     setDisabled: (next) => {
       disabled = next;
     },

@@ -6,6 +6,7 @@ import type { ProviderConfig } from '../../lambda/config/provider-schema';
 import type { CredentialSource } from '../../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
 import type { Log } from '../../lambda/logging';
+import { providerSigners, type SignerFactory } from '../../lambda/oauth/signing-keys';
 import type { OAuthTokenClientOptions } from '../../lambda/oauth/token-client';
 import type { TokenVendor } from '../../lambda/token-vendor';
 import { type LocalGateway, startLocalGateway } from '../../local/local-gateway';
@@ -56,6 +57,8 @@ export interface TestServiceOptions {
   readonly sealer?: TokenSealer;
   /** @default one random key for the test run, so that instances sharing a table share budgets */
   readonly counterKey?: CounterKeySource;
+  /** Makes the signers of KMS-keyed providers (`signingKey`). */
+  readonly signers?: SignerFactory;
 }
 
 export interface TestService {
@@ -94,6 +97,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     counterKey: options.counterKey ?? RUN_COUNTER_KEY,
     endpoints: 'local',
     ...(options.now ? { now: options.now } : {}),
+    ...(options.signers ? { signers: providerSigners(providers, options.signers) } : {}),
   });
   const { onRequest } = options;
   const gateway = await startLocalGateway({

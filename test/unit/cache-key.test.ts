@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { cacheKey } from '../../lambda/cache/cache-key';
 
 const base = {
@@ -28,8 +29,15 @@ describe('Function: cacheKey', () => {
       },
       { ...base, scopes: ['a'] },
       { ...base, scopes: ['a b'] },
+      { ...base, signingKey: 'key-1' },
+      { ...base, signingKey: 'key-2' },
     ];
     const keys = new Set([cacheKey(base), ...variants.map(cacheKey)]);
     assert.equal(keys.size, variants.length + 1);
+  });
+
+  it('keeps the v1 layout for providers without a KMS signing key, so their cached tokens stay found', () => {
+    const v1 = JSON.stringify(['v1', 'p', 'https://idp.example/token', 'client-1', 'api', ['a', 'b']]);
+    assert.equal(cacheKey(base), createHash('sha256').update(v1).digest('base64url'));
   });
 });

@@ -156,7 +156,7 @@ export function tableKeyPolicy(scope: Construct, roles: PolicyRoles): iam.Policy
   });
 }
 
-function administerButNotUse(): iam.PolicyStatement {
+export function administerButNotUse(): iam.PolicyStatement {
   return new iam.PolicyStatement({
     sid: 'AdministerButNotUse',
     principals: [new iam.AccountRootPrincipal()],
@@ -170,7 +170,7 @@ function administerButNotUse(): iam.PolicyStatement {
  * again under the same name (`cdk bootstrap` after a bootstrap stack was lost) matches again, where a role
  * principal would have been replaced by the old role's unique id for good.
  */
-function changePolicy(roles: PolicyRoles): iam.PolicyStatement {
+export function changePolicy(roles: PolicyRoles): iam.PolicyStatement {
   return new iam.PolicyStatement({
     sid: 'OnlyTheDeployerChangesThePolicy',
     principals: [new iam.AccountRootPrincipal()],

@@ -75,6 +75,25 @@ export interface ProviderEntry {
   readonly tokenQuota?: { readonly tokens: number; readonly periodDays: number };
   /** @default 'RS256' */
   readonly assertionAlgorithm?: 'RS256' | 'PS256' | 'ES256';
+  /**
+   * Sign the assertion with an asymmetric KMS key the stack creates (`"create"`) or one named by ARN, instead
+   * of a private key in the secret; `next` is registered with the provider ahead of a switch.
+   */
+  readonly signingKey?: SigningKeySetting & { readonly next?: SigningKeySetting };
+}
+
+/** One KMS signing key of a provider entry (docs/providers.md, `signingKey`). */
+export interface SigningKeySetting {
+  readonly kms: 'create' | string;
+  /** Names a created key, so that it keeps its resource when it moves from `next` to current. @default '1' */
+  readonly name?: string;
+  readonly algorithm: 'RS256' | 'PS256' | 'ES256';
+  /** A created RSA key's size. @default 'RSA_2048' */
+  readonly keySpec?: 'RSA_2048' | 'RSA_3072';
+  /** The kid the provider fixed; @default the key's RFC 7638 thumbprint */
+  readonly kid?: string;
+  /** For an x5c header: base64 DER, leaf first. */
+  readonly certificateChain?: readonly string[];
 }
 
 /**

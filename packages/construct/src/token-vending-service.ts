@@ -23,6 +23,7 @@ import { type ApiEndpoint, createServiceApi } from './service-api';
 import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
 import { admittedPrincipals, validateSettings } from './settings-validation';
+import { createSigningKeys } from './signing-keys';
 
 export type { ApiEndpoint } from './service-api';
 
@@ -160,6 +161,8 @@ export class TokenVendingService extends Construct {
   public readonly tableKey: kms.Key | undefined;
   /** The HMAC key that names callers in the table's budget counters; only the function's role may read it. */
   public readonly counterKey: secretsmanager.Secret;
+  /** The signing keys the service created for `signingKey: {"kms": "create"}` entries, by `<provider>/<name>`. */
+  public readonly signingKeys: ReadonlyMap<string, kms.Key>;
   public readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
   /** The validated entries, defaults applied. */
   public readonly providers: readonly ProviderEntry[];
@@ -282,6 +285,9 @@ export class TokenVendingService extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
       },
     });
+    const signing = createSigningKeys(this, providers, policyRoles, role, removalPolicy, props.environment);
+    this.signingKeys = signing.created;
+    if (signing.environment) this.function.addEnvironment('TVM_SIGNING_KEYS', signing.environment);
     if (egress) acknowledgeVpcFunction(role);
     if (settings.tracing) {
       acknowledge(
