@@ -21,13 +21,13 @@ import { type ApiHandler, createHandler } from './handler';
 import { KnownLifetimes } from './known-lifetimes';
 import { KeyLease } from './lease/key-lease';
 import type { Log } from './logging';
+import type { ProviderSigners } from './oauth/assertion-signer';
 import {
   OAuthTokenClient,
   type OAuthTokenClientOptions,
   type TokenClient,
   UPSTREAM_BUDGET_MS,
 } from './oauth/token-client';
-import type { ProviderSigners } from './oauth/assertion-signer';
 import { ServiceMetrics } from './service-metrics';
 import { EVICT_FLOOR_SECONDS, TokenVendor } from './token-vendor';
 import { UpstreamGrant } from './upstream-grant';

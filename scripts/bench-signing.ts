@@ -5,8 +5,8 @@ import { StaticCredentialSource } from '../lambda/credentials/static-credential-
 import type { Log } from '../lambda/logging';
 import { kmsSignerFactory, providerSigners } from '../lambda/oauth/signing-keys';
 // The loopback KMS and token endpoint the suite uses: real SDK calls, counted where they arrive.
-import { grant, startFakeProvider } from '../test/support/fake-provider';
-import { kmsClient, startKmsEndpoint } from '../test/support/kms-endpoint';
+import { grant, startFakeProvider } from '../local/loopback/fake-provider';
+import { kmsClient, startKmsEndpoint } from '../local/loopback/kms-endpoint';
 
 const CALLER = 'arn:aws:iam::111122223333:role/bench-caller';
 const SCOPES = ['a', 'b', 'c', 'd'];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { type FakeProvider, startFakeProvider } from '../../local/loopback/fake-provider';
 import { signRequest } from '../../packages/client/src/sigv4-signer';
-import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 import { signedFetch } from '../support/sigv4-client';
 import {

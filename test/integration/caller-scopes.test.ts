@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 import { BILLING, ORDERS, ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { type LocalService, startLocalService } from '../../local/local-service';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { TvmClient, TvmError } from '../../packages/client/src';
 import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 
 const run = promisify(execFile);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { CallerCounterNames, SecretsManagerCounterKey } from '../../lambda/budget/caller-counter-names';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { createTestTable, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import {
   type SecretsManagerEndpoint,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerCredentialSource } from '../../lambda/credentials/secrets-manager-credential-source';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import {
   createTestTable,
   dynamoDbClient,
@@ -9,7 +10,6 @@ import {
   type WatchedTable,
   watchLeaseRefusals,
 } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import {
   type SecretsManagerEndpoint,

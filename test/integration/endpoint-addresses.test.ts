@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { UpstreamError } from '../../lambda/errors';
 import { OAuthTokenClient } from '../../lambda/oauth/token-client';
-import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
+import { type FakeProvider, startFakeProvider } from '../../local/loopback/fake-provider';
 
 /**
  * The address a token request connects to is checked, not only the configured literal: a name that resolves

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { EVICT_FLOOR_SECONDS } from '../../lambda/token-vendor';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 

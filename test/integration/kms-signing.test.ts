@@ -9,9 +9,9 @@ import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, exportJWK
 import type { SigningAlgorithm } from '../../lambda/oauth/assertion-signer';
 import { KmsAssertionSigner } from '../../lambda/oauth/kms-assertion-signer';
 import { kmsSignerFactory } from '../../lambda/oauth/signing-keys';
+import { type FakeProvider, startFakeProvider } from '../../local/loopback/fake-provider';
+import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
 import { createTestTable, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
-import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../support/kms-endpoint';
 import { maskinportenDialect, signaturgruppenDialect } from '../support/provider-dialects';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';

@@ -5,11 +5,11 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { type FakeProvider, startFakeProvider } from '../../local/loopback/fake-provider';
+import { type KmsEndpoint, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
 import { proxyEvent } from '../../local/proxy-event';
 import { bundleFunction } from '../../scripts/bundle-function';
 import { createTestTable, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
-import { type KmsEndpoint, startKmsEndpoint } from '../support/kms-endpoint';
 import { assertNothingSensitive } from '../support/recording-log';
 import {
   type SecretsManagerEndpoint,

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../local/dynamodb-local';
+import { type FakeProvider, startFakeProvider } from '../../local/loopback/fake-provider';
 import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { createTestTable, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
 import { isAlive, startLocalProcess } from '../support/local-process';
 import { assertNothingSensitive } from '../support/recording-log';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type FakeProvider, startFakeProvider } from '../support/fake-provider';
+import { type FakeProvider, startFakeProvider } from '../../local/loopback/fake-provider';
 import {
   bccDialect,
   bokbasenDialect,

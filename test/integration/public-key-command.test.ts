@@ -8,9 +8,9 @@ import { calculateJwkThumbprint, compactVerify, exportJWK, importJWK, type JWK }
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { compactJws } from '../../lambda/oauth/jws-signature';
 import { localSignerFactory } from '../../local/local-signing-keys';
+import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
 import { runPublicKeyCommand } from '../../scripts/public-key';
 import { runSecretCommand } from '../../scripts/secret';
-import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../support/kms-endpoint';
 
 const run = async (command: (io: Parameters<typeof runSecretCommand>[1]) => Promise<number>) => {
   let stdout = '';

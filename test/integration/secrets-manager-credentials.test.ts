@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerCredentialSource } from '../../lambda/credentials/secrets-manager-credential-source';
 import { ConfigurationError } from '../../lambda/errors';
-import { grant, startFakeProvider } from '../support/fake-provider';
+import { grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import {
   type SecretsManagerEndpoint,
   secretsManagerClient,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { cacheKey } from '../../lambda/cache/cache-key';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import {
   createTestTable,
   seedToken,
@@ -8,7 +9,6 @@ import {
   type WatchedTable,
   watchLeaseRefusals,
 } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 

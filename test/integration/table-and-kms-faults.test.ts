@@ -10,10 +10,10 @@ import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
 import { EnvelopeSealer } from '../../lambda/cache/token-sealer';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { type FaultProxy, startFaultProxy } from '../../local/fault-proxy';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
+import { type KmsEndpoint, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { startInstances } from '../support/instances';
-import { type KmsEndpoint, startKmsEndpoint } from '../support/kms-endpoint';
 import { RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService } from '../support/test-service';
 

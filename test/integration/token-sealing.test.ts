@@ -3,9 +3,9 @@ import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/clie
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
 import { EnvelopeSealer, SealError, SealingUnavailableError } from '../../lambda/cache/token-sealer';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
+import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
 import { createTestTable, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
-import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../support/kms-endpoint';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 

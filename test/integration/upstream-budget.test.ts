@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { tokenFingerprint as fingerprintOf } from '../../packages/client/src/wire-contract';
 import { createTestTable, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { RecordingLog } from '../support/recording-log';
 import { BILLING, ORDERS, ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 

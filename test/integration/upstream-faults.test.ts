@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { freePort } from '../../local/dynamodb-local';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
-import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 

@@ -1,6 +1,6 @@
 import { type KeyObject, randomUUID, X509Certificate } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify, SignJWT } from 'jose';
-import type { Behaviour, RecordedRequest, Reply } from './fake-provider';
+import type { Behaviour, RecordedRequest, Reply } from '../../local/loopback/fake-provider';
 
 /**
  * Token endpoints that behave as each provider's own document says (summarised per provider in docs/providers/), including what they

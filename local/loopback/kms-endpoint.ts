@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { type CallerKey, SignatureError, verifySigV4 } from '../../local/sigv4-verifier';
+import { type CallerKey, SignatureError, verifySigV4 } from '../sigv4-verifier';
 import { LoopbackSigningKeys } from './kms-signing-keys';
 
 export interface KmsEndpoint {
