@@ -25,6 +25,7 @@ import { LocalDataKeys } from '../local/local-data-keys';
 import { proxyEvent } from '../local/proxy-event';
 import { localWrappingKey } from '../local/sealing';
 import { ensureTokenTable } from '../local/token-table';
+import { benchSigning } from './bench-signing';
 import { bundleFunction } from './bundle-function';
 
 /**
@@ -397,6 +398,7 @@ async function main(): Promise<void> {
     const laterWaits = Math.max(0, rolloverLog.waits - 1);
 
     const bundle = await bundleFigures();
+    const signing = await benchSigning();
     const median = (list: number[]) => list[Math.floor(list.length / 2)] ?? Number.NaN;
     const goal = (ratio: number, limit: number) =>
       `${ratio.toFixed(2)}x (goal <= ${limit}x: ${ratio <= limit ? 'met' : 'NOT met'})`;
@@ -434,6 +436,8 @@ async function main(): Promise<void> {
       `steady traffic, 2 instances × 10 vends/s on one key, ${ROLLOVER_LIFETIME_S} s tokens, ${ROLLOVER_RUN_S} s (${lifetimes.toFixed(1)} lifetimes):`,
       `  ${rolloverLog.vends} vends, ${rolloverRequests} upstream requests; caller-visible waits after the first vend: ${laterWaits} = ${(laterWaits / lifetimes).toFixed(2)} per key per lifetime (goal 0: ${laterWaits === 0 ? 'met' : 'NOT met'})`,
       '  refresher reads and writes per key per lifetime: no refresher yet (renewal runs on the request path)',
+      '',
+      ...signing,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
