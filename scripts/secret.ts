@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { environmentNamed } from '../infra/environments';
 import { loadProvidersFile } from '../lambda/config/load-providers';
-import { checkSecretFor } from '../lambda/credentials/secret-check';
 import { ConfigurationError } from '../lambda/errors';
+import { checkSecretFor } from '../lambda/oauth/secret-check';
 import { debugRequested, describeAwsFailure, unexpectedFailure } from './operator-failure';
 import { runPublicKeyCommand } from './public-key';
 

@@ -1,8 +1,8 @@
 import type { ProviderConfig } from '../config/provider-schema';
+import { parseSecretDocument } from '../credentials/client-credentials';
 import { ConfigurationError } from '../errors';
-import { clientAuthenticationFor } from '../oauth/client-authentication';
-import { grantFor } from '../oauth/grant';
-import { parseSecretDocument } from './client-credentials';
+import { clientAuthenticationFor } from './client-authentication';
+import { grantFor } from './grant';
 
 /**
  * Checks a secret's JSON against what the provider's client authentication needs — a client secret, or a
