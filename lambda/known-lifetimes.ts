@@ -1,3 +1,4 @@
+import { BoundedMap } from './bounded-map';
 import { VendError } from './errors';
 import type { CachedToken } from './model';
 import type { VendContext } from './vend-context';
@@ -7,21 +8,18 @@ import type { VendContext } from './vend-context';
  * A `min_ttl` no token of that key can meet is then refused without asking the provider again.
  */
 export class KnownLifetimes {
-  private readonly lifetimes = new Map<string, number>();
+  private readonly lifetimes: BoundedMap<string, number>;
   /** The last lifetime seen per provider, for callers choosing a `min_ttl` (`GET /v1/providers`). */
   private readonly byProvider = new Map<string, number>();
 
-  constructor(private readonly maxEntries = 1000) {}
+  constructor(maxEntries = 1000) {
+    this.lifetimes = new BoundedMap(maxEntries);
+  }
 
   record(context: Pick<VendContext, 'key' | 'provider'>, token: CachedToken): void {
     const { key } = context;
     this.byProvider.set(context.provider.id, token.expiresAt - token.issuedAt);
-    this.lifetimes.delete(key);
     this.lifetimes.set(key, token.expiresAt - token.issuedAt);
-    if (this.lifetimes.size > this.maxEntries) {
-      const oldest = this.lifetimes.keys().next().value;
-      if (oldest !== undefined) this.lifetimes.delete(oldest);
-    }
   }
 
   /** The lifetime of the provider's tokens, once one was seen in this container. */
@@ -31,7 +29,8 @@ export class KnownLifetimes {
 
   /** Throws `invalid_request` when the key's tokens are known to be too short for the caller's min_ttl. */
   assertCanMeet(context: VendContext): void {
-    const lifetime = this.lifetimes.get(context.key);
+    // Read without refreshing its place: the oldest recorded lifetime goes first, as it always did.
+    const lifetime = this.lifetimes.peek(context.key);
     if (lifetime !== undefined && context.minTtlSeconds !== undefined && context.minTtlSeconds >= lifetime) {
       throw minTtlError(context, lifetime);
     }

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import type { CachedToken, TokenStore } from './token-store';
 
@@ -19,15 +20,14 @@ interface Entry {
   readonly storedAtMs: number;
 }
 
-/** A bounded per-container cache: least recently used entries go first (a Map keeps insertion order). */
+/** A bounded per-container cache: least recently used entries go first. */
 export class MemoryTokenStore implements TokenStore {
-  private readonly entries = new Map<string, Entry>();
-  private readonly maxEntries: number;
+  private readonly entries: BoundedMap<string, Entry>;
   private readonly maxAgeMs: number;
   private readonly clock: Clock;
 
   constructor(options: MemoryTokenStoreOptions = {}) {
-    this.maxEntries = options.maxEntries ?? 1000;
+    this.entries = new BoundedMap(options.maxEntries ?? 1000);
     this.maxAgeMs = (options.maxAgeSeconds ?? 60) * 1000;
     this.clock = options.clock ?? systemClock;
   }
@@ -40,19 +40,11 @@ export class MemoryTokenStore implements TokenStore {
       this.entries.delete(key);
       return undefined;
     }
-    this.entries.delete(key);
-    this.entries.set(key, entry);
     return entry.token;
   }
 
   async put(key: string, token: CachedToken): Promise<void> {
-    this.entries.delete(key);
     this.entries.set(key, { token, storedAtMs: this.clock.now() });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
   }
 
   async delete(key: string): Promise<void> {

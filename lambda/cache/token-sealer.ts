@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { BoundedMap } from '../bounded-map';
 import type { CachedToken } from './token-store';
 
 /** Where a sealed token belongs: a ciphertext opens only under the same key, provider and generation. */
@@ -139,16 +140,16 @@ export class EnvelopeSealer implements TokenSealer {
   private readonly now: () => number;
   private readonly maxAgeMs: number;
   private readonly maxUses: number;
-  private readonly maxOpenKeys: number;
+  /** One per provider (a configured, small set), replaced by age or uses: not a cache that needs a bound. */
   private readonly sealing = new Map<string, SealingKey>();
-  private readonly opening = new Map<string, OpeningKey>();
+  private readonly opening: BoundedMap<string, OpeningKey>;
 
   constructor(options: EnvelopeSealerOptions) {
     this.dataKeys = options.dataKeys;
     this.now = options.now ?? Date.now;
     this.maxAgeMs = Math.min(options.dataKeyMaxAgeMs ?? DATA_KEY_MAX_AGE_MS, DATA_KEY_MAX_AGE_MS);
     this.maxUses = options.dataKeyMaxUses ?? 1000;
-    this.maxOpenKeys = options.maxOpenKeys ?? 100;
+    this.opening = new BoundedMap(options.maxOpenKeys ?? 100);
   }
 
   async seal(token: CachedToken, context: SealContext): Promise<Uint8Array> {
@@ -227,11 +228,8 @@ export class EnvelopeSealer implements TokenSealer {
   private openingKey(wrapped: Uint8Array, providerId: string): Promise<Uint8Array> {
     const id = openingId(providerId, wrapped);
     const known = this.opening.get(id);
+    if (known && this.now() - known.createdAtMs < this.maxAgeMs) return known.plaintext;
     this.opening.delete(id);
-    if (known && this.now() - known.createdAtMs < this.maxAgeMs) {
-      this.opening.set(id, known);
-      return known.plaintext;
-    }
     const unwrapping = this.dataKeys
       .unwrap(wrapped, encryptionContext(providerId))
       .catch((error: unknown) => {
@@ -247,18 +245,11 @@ export class EnvelopeSealer implements TokenSealer {
   private remember(id: string, key: OpeningKey): void {
     // Keys past their age are not kept in memory until something asks for them.
     const nowMs = this.now();
-    for (const [known, entry] of this.opening) {
-      if (nowMs - entry.createdAtMs >= this.maxAgeMs) this.opening.delete(known);
-    }
+    this.opening.prune((entry) => nowMs - entry.createdAtMs >= this.maxAgeMs);
     for (const [providerId, entry] of this.sealing) {
       if (nowMs - entry.createdAtMs >= this.maxAgeMs) this.sealing.delete(providerId);
     }
     this.opening.set(id, key);
-    while (this.opening.size > this.maxOpenKeys) {
-      const oldest = this.opening.keys().next().value;
-      if (oldest === undefined) break;
-      this.opening.delete(oldest);
-    }
   }
 }
 
