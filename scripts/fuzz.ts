@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { apiGatewayEvent, contractBreach, startFuzzTarget } from '../test/support/handler-fuzz';
+import { apiGatewayEvent, contractBreach, startFuzzTarget } from '../local/handler-fuzz';
 
 /**
  * `npm run fuzz [runs]`: random API Gateway events (10,000 by default) into the real handler over a healthy

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import fc from 'fast-check';
-import { proxyEvent } from '../../local/proxy-event';
 import {
   apiGatewayEvent,
   contractBreach,
   FUZZ_CALLER,
   type FuzzTarget,
   startFuzzTarget,
-} from '../support/handler-fuzz';
+} from '../../local/handler-fuzz';
+import { proxyEvent } from '../../local/proxy-event';
 import { assertNothingSensitive } from '../support/recording-log';
 
 /**

@@ -1,12 +1,12 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import fc from 'fast-check';
-import { composeService } from '../../lambda/compose';
-import { parseProviderConfig } from '../../lambda/config/load-providers';
-import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
-import { ERROR_STATUS } from '../../lambda/errors';
-import type { ApiHandler } from '../../lambda/handler';
-import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
-import { proxyEvent } from '../../local/proxy-event';
+import { composeService } from '../lambda/compose';
+import { parseProviderConfig } from '../lambda/config/load-providers';
+import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
+import { ERROR_STATUS } from '../lambda/errors';
+import type { ApiHandler } from '../lambda/handler';
+import { type FakeProvider, grant, startFakeProvider } from './loopback/fake-provider';
+import { proxyEvent } from './proxy-event';
 import { RecordingLog } from './recording-log';
 
 export const FUZZ_CALLER = 'arn:aws:iam::111122223333:role/fuzz-caller';
