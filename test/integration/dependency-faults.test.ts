@@ -10,6 +10,7 @@ import {
   type WatchedTable,
   watchLeaseRefusals,
 } from '../support/dynamodb';
+import { startInstances } from '../support/instances';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import {
   type SecretsManagerEndpoint,
@@ -264,11 +265,14 @@ describe('Dependency faults', () => {
     it('gives every instance waiting on the lease the holder token, however short: one upstream request', async () => {
       const providerEntry = entry();
       const calls = arrivals(60);
-      const instances = await Promise.all(
-        Array.from({ length: 15 }, () =>
-          start({ providers: [providerEntry], table: watched.table, onRequest: calls.arrive }),
-        ),
-      );
+      const { instances } = await startInstances(15, {
+        secrets,
+        log,
+        providers: [providerEntry],
+        table: watched.table,
+        onRequest: calls.arrive,
+      });
+      services.push(...instances);
       // Eight seconds: too short to cache for anyone who comes later, long enough for those who asked.
       const allWaiting = watched.refused(watched.refusals() + instances.length - 1);
       provider.setBehaviour(async (_request, index) => {

@@ -4,8 +4,9 @@ import { EVICT_FLOOR_SECONDS } from '../../lambda/token-vendor';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { createTestTable, seedToken, type TestTable } from '../support/dynamodb';
+import { type InstanceGroup, startInstances } from '../support/instances';
 import { RecordingLog } from '../support/recording-log';
-import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
+import { ORDERS_ROLE, type TestService } from '../support/test-service';
 
 /**
  * Evicting the token a downstream API rejected, as many callers in many containers do at once: only the token
@@ -15,7 +16,8 @@ describe('Evicting a rejected token', () => {
   let provider: FakeProvider;
   let table: TestTable;
   const log = new RecordingLog();
-  const instances: TestService[] = [];
+  let group: InstanceGroup;
+  let instances: readonly TestService[];
 
   const providerEntry = () => ({
     id: 'revoking',
@@ -37,23 +39,18 @@ describe('Evicting a rejected token', () => {
       startFakeProvider((_request, index) => grant(`renewed-${index}`)),
       createTestTable(),
     ]);
-    instances.push(
-      ...(await Promise.all(
-        Array.from({ length: 5 }, () =>
-          startTestService({
-            providers: [providerEntry()],
-            secrets: { 'tvm/revoking': { client_id: 'revoking', client_secret: 'revoking-secret' } },
-            table,
-            log,
-            evictFloorSeconds: EVICT_FLOOR_SECONDS,
-          }),
-        ),
-      )),
-    );
+    group = await startInstances(5, {
+      providers: [providerEntry()],
+      secrets: { 'tvm/revoking': { client_id: 'revoking', client_secret: 'revoking-secret' } },
+      table,
+      log,
+      evictFloorSeconds: EVICT_FLOOR_SECONDS,
+    });
+    instances = group.instances;
   });
 
   afterAll(async () => {
-    await Promise.all(instances.map((instance) => instance.close()));
+    await group.close();
     await Promise.all([provider.close(), table.dispose()]);
   });
 

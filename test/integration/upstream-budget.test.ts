@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { tokenFingerprint as fingerprintOf } from '../../packages/client/src/wire-contract';
 import { createTestTable, type TestTable } from '../support/dynamodb';
+import { type InstanceGroup, startInstances } from '../support/instances';
 import { RecordingLog } from '../support/recording-log';
-import { BILLING, ORDERS, ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
+import { BILLING, ORDERS, ORDERS_ROLE, type TestService } from '../support/test-service';
 
 const SCOPES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
 
@@ -14,7 +15,8 @@ const SCOPES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
 describe('Upstream budgets', () => {
   let provider: FakeProvider;
   let table: TestTable;
-  let instances: TestService[];
+  let group: InstanceGroup;
+  let instances: readonly TestService[];
   // Pinned inside one minute: the budget's window cannot turn over mid-test.
   const pinned = Math.floor(Date.now() / 60_000) * 60_000 + 1000;
 
@@ -33,26 +35,23 @@ describe('Upstream budgets', () => {
       callers: [ORDERS_ROLE, 'arn:aws:iam::111122223333:role/billing-service'],
       upstreamBudget,
     });
-    instances = await Promise.all(
-      Array.from({ length: 2 }, () =>
-        startTestService({
-          providers: [
-            entry('metered', { perCallerPerMinute: 5, perMinute: 8 }),
-            entry('looped', { perCallerPerMinute: 3 }),
-            entry('shared', { perCallerPerMinute: 2 }),
-            entry('evicting', { perCallerPerMinute: 30, evictionsPerCallerPerMinute: 2 }),
-          ],
-          secrets: { 'tvm/budget': { client_id: 'budget', client_secret: 'budget-secret' } },
-          table,
-          log: new RecordingLog(),
-          now: () => pinned,
-        }),
-      ),
-    );
+    group = await startInstances(2, () => ({
+      providers: [
+        entry('metered', { perCallerPerMinute: 5, perMinute: 8 }),
+        entry('looped', { perCallerPerMinute: 3 }),
+        entry('shared', { perCallerPerMinute: 2 }),
+        entry('evicting', { perCallerPerMinute: 30, evictionsPerCallerPerMinute: 2 }),
+      ],
+      secrets: { 'tvm/budget': { client_id: 'budget', client_secret: 'budget-secret' } },
+      table,
+      log: new RecordingLog(),
+      now: () => pinned,
+    }));
+    instances = group.instances;
   });
 
   afterAll(async () => {
-    await Promise.all(instances.map((instance) => instance.close()));
+    await group.close();
     await Promise.all([provider.close(), table.dispose()]);
   });
 
