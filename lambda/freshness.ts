@@ -45,8 +45,16 @@ export class Freshness {
   }
 
   isRefreshDue(token: CachedToken, nowSeconds: number): boolean {
-    const refreshAhead = this.marginSeconds(token) + Math.floor(lifetime(token) * this.refreshFraction);
-    return secondsLeft(token, nowSeconds) <= refreshAhead;
+    return secondsLeft(token, nowSeconds) <= this.refreshAheadSeconds(token);
+  }
+
+  /** When the request path would start renewing this token (epoch seconds). */
+  refreshDueAt(token: CachedToken): number {
+    return token.expiresAt - this.refreshAheadSeconds(token);
+  }
+
+  private refreshAheadSeconds(token: CachedToken): number {
+    return this.marginSeconds(token) + Math.floor(lifetime(token) * this.refreshFraction);
   }
 
   /**

@@ -14,6 +14,8 @@ import {
   SecretsManagerCredentialSource,
 } from './credentials/secrets-manager-credential-source';
 import { createLogger } from './logging';
+import { isScheduledEvent, type ScheduledEvent } from './refresh/scheduled-event';
+import type { RefreshReport } from './refresher';
 
 /**
  * The Lambda entry. Everything here runs once per container, at cold start: the providers file bundled
@@ -31,7 +33,7 @@ const secretsClient = createSecretsClient();
 const endpoints = process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public';
 
 const logger = createLogger();
-const { handler: apiHandler } = composeService({
+const { handler: apiHandler, refresher } = composeService({
   providers: loadProvidersFile(process.env.TVM_PROVIDERS ?? join(__dirname, 'providers.json'), endpoints),
   endpoints,
   credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
@@ -53,7 +55,14 @@ const { handler: apiHandler } = composeService({
   metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
 });
 
-export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {
+export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult>;
+export async function handler(event: ScheduledEvent, context: Context): Promise<RefreshReport>;
+export async function handler(
+  event: APIGatewayProxyEvent | ScheduledEvent,
+  context: Context,
+): Promise<APIGatewayProxyResult | RefreshReport> {
   logger.addContext(context);
+  // The stack's schedule invokes this same function once a minute to renew the keys in use.
+  if (isScheduledEvent(event)) return refresher.refreshDueKeys();
   return apiHandler(event);
 }

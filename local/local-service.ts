@@ -8,6 +8,7 @@ import { createTableClient } from '../lambda/contracts/token-table';
 import type { CredentialSource } from '../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
 import { createLogger, type Log } from '../lambda/logging';
+import { REFRESH_PERIOD_SECONDS, type Refresher } from '../lambda/refresher';
 import { type AuthorizationServer, startAuthorizationServer } from './demo-authorization-server';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import {
@@ -30,6 +31,8 @@ export interface LocalService {
   readonly providers: readonly ProviderConfig[];
   readonly callers: readonly CallerKey[];
   readonly dynamoDbEndpoint: string;
+  /** Runs every `refreshIntervalSeconds` on its own; tests may also drive it. */
+  readonly refresher: Refresher;
   stop(): Promise<void>;
 }
 
@@ -104,7 +107,8 @@ export async function startLocalService(
         warnings.push(`provider ${provider.id} cannot vend: ${error.message}`);
       });
     }
-    const { handler } = composeService({
+    const periodSeconds = settings.refreshIntervalSeconds ?? REFRESH_PERIOD_SECONDS;
+    const { handler, refresher } = composeService({
       providers,
       credentials,
       shared: { dynamoDb, tableName: settings.tableName, sealer: localSealer() },
@@ -113,10 +117,30 @@ export async function startLocalService(
       log,
       // The same EMF documents the function writes, on this process's stdout.
       metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
+      refreshPeriodSeconds: periodSeconds,
+    });
+    // As the stack's schedule does: one run a period, never two of this process at once.
+    let running: Promise<unknown> | undefined;
+    const timer = setInterval(() => {
+      running ??= refresher
+        .refreshDueKeys()
+        .catch((error: Error) =>
+          log.error('refresher run failed', { event: 'refresher_run_failed', error: error.name }),
+        )
+        .finally(() => {
+          running = undefined;
+        });
+    }, periodSeconds * 1000);
+    timer.unref();
+    started.push({
+      stop: async () => {
+        clearInterval(timer);
+        await running;
+      },
     });
     const gateway = await startLocalGateway({ handler, callers, port: settings.port });
     started.push({ stop: () => gateway.close() });
-    return { gateway, warnings, providers, callers, dynamoDbEndpoint, stop: stopAll };
+    return { gateway, warnings, providers, callers, dynamoDbEndpoint, refresher, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -7,6 +7,7 @@ import type { CredentialSource } from '../../lambda/credentials/client-credentia
 import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
 import type { Log } from '../../lambda/logging';
 import type { OAuthTokenClientOptions } from '../../lambda/oauth/token-client';
+import type { Refresher } from '../../lambda/refresher';
 import type { TokenVendor } from '../../lambda/token-vendor';
 import { type LocalGateway, startLocalGateway } from '../../local/local-gateway';
 import { type LocalService, startLocalService } from '../../local/local-service';
@@ -56,11 +57,15 @@ export interface TestServiceOptions {
   readonly sealer?: TokenSealer;
   /** @default one random key for the test run, so that instances sharing a table share budgets */
   readonly counterKey?: CounterKeySource;
+  /** @default the stack's 60 s */
+  readonly refreshPeriodSeconds?: number;
 }
 
 export interface TestService {
   readonly gateway: LocalGateway;
   readonly vendor: TokenVendor;
+  /** This instance's refresher: tests run it by hand (no timer here). */
+  readonly refresher: Refresher;
   readonly log: RecordingLog;
   readonly providers: readonly ProviderConfig[];
   vend(providerId: string, body?: unknown, caller?: CallerKey): Promise<CallResult>;
@@ -76,7 +81,7 @@ const RUN_COUNTER_KEY = new RandomCounterKey();
 export async function startTestService(options: TestServiceOptions): Promise<TestService> {
   const log = options.log instanceof RecordingLog ? options.log : new RecordingLog();
   const providers = parseProviderConfig({ providers: options.providers }, 'test providers', 'local');
-  const { handler, vendor } = composeService({
+  const { handler, vendor, refresher } = composeService({
     providers,
     credentials: options.credentials ?? new StaticCredentialSource(options.secrets ?? {}),
     ...(options.table
@@ -94,6 +99,9 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     counterKey: options.counterKey ?? RUN_COUNTER_KEY,
     endpoints: 'local',
     ...(options.now ? { now: options.now } : {}),
+    ...(options.refreshPeriodSeconds === undefined
+      ? {}
+      : { refreshPeriodSeconds: options.refreshPeriodSeconds }),
   });
   const { onRequest } = options;
   const gateway = await startLocalGateway({
@@ -128,6 +136,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
   return {
     gateway,
     vendor,
+    refresher,
     log,
     providers,
     call,
