@@ -48,9 +48,12 @@ export class Freshness {
     return secondsLeft(token, nowSeconds) <= this.refreshAheadSeconds(token);
   }
 
-  /** When the request path would start renewing this token (epoch seconds). */
+  /**
+   * When the request path would start renewing this token (epoch seconds): at its refresh-ahead point, or
+   * once it is no longer worth caching, whichever comes first (for tokens of a few tens of seconds).
+   */
   refreshDueAt(token: CachedToken): number {
-    return token.expiresAt - this.refreshAheadSeconds(token);
+    return token.expiresAt - Math.max(this.refreshAheadSeconds(token), MIN_CACHEABLE_SECONDS);
   }
 
   private refreshAheadSeconds(token: CachedToken): number {

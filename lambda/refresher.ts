@@ -8,8 +8,8 @@ export const REFRESH_PERIOD_SECONDS = 60;
 /** Renewals one run makes at once: a provider sees at most this many of the refresher's requests together. */
 const RENEWALS_AT_ONCE = 8;
 /**
- * A run looks this far behind the previous run's window as well: a run that starts a little late (the
- * schedule's own jitter) still finds the keys that fell due just before it.
+ * A run looks this far (at most a period) behind the previous run's window as well: a run that starts a
+ * little late (the schedule's own jitter) still finds the keys that fell due just before it.
  */
 const LATE_RUN_SLACK_SECONDS = 10;
 
@@ -37,7 +37,8 @@ export class Refresher {
     const { clock, index, log, periodSeconds, vendor } = this.parts;
     const nowSeconds = Math.floor(nowMs / 1000);
     const until = clock.now() + (this.parts.runBudgetMs ?? 20_000);
-    const due = (await index.due(nowSeconds - periodSeconds - LATE_RUN_SLACK_SECONDS, nowSeconds)).filter(
+    const lookBack = periodSeconds + Math.min(LATE_RUN_SLACK_SECONDS, periodSeconds);
+    const due = (await index.due(nowSeconds - lookBack, nowSeconds)).filter(
       (mark) => mark.inUseUntil > nowSeconds,
     );
     const counts: Record<RenewOutcome | 'not_started', number> = {
