@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { IN_USE_ITEM } from '../../lambda/contracts/token-table';
+import { ConfigurationError } from '../../lambda/errors';
+import { readSettings } from '../../local/local-config';
+import { startLocalService } from '../../local/local-service';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../support/fake-provider';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
@@ -271,5 +274,28 @@ describe('Refresher: renewal off the request path', () => {
     assert.ok(
       log.entries().some((line) => line.event === 'refresh_failed' && line.provider === providerEntry.id),
     );
+  });
+
+  it('runs in the local run every TVM_REFRESH_INTERVAL_SECONDS, as the stack schedules it', async () => {
+    assert.equal(readSettings({}).refreshIntervalSeconds, undefined);
+    assert.equal(readSettings({ TVM_REFRESH_INTERVAL_SECONDS: '5' }).refreshIntervalSeconds, 5);
+    for (const bad of ['0', '1.5', 'soon', '3601']) {
+      assert.throws(() => readSettings({ TVM_REFRESH_INTERVAL_SECONDS: bad }), ConfigurationError);
+    }
+    const localLog = new RecordingLog();
+    const local = await startLocalService(
+      { port: 0, dynamoDbEndpoint: table.endpoint, tableName: table.tableName, refreshIntervalSeconds: 1 },
+      localLog,
+    );
+    try {
+      // Bounded wait for the timer's first two runs (each a second apart), not a fixed delay.
+      const deadline = Date.now() + 10_000;
+      while (localLog.entries().filter((line) => line.event === 'refresher_run').length < 2) {
+        assert.ok(Date.now() < deadline, 'the local run ran its refresher twice within 10 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await local.stop();
+    }
   });
 });
