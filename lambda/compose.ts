@@ -27,7 +27,7 @@ import {
   UPSTREAM_BUDGET_MS,
 } from './oauth/token-client';
 import { DynamoDbInUseIndex } from './refresh/dynamodb-in-use-index';
-import { InProcessInUseIndex, type InUseIndex } from './refresh/in-use-index';
+import { InProcessInUseIndex, type InUseIndex, TableGuardedIndex } from './refresh/in-use-index';
 import { InUseMarker } from './refresh/in-use-marker';
 import { REFRESH_PERIOD_SECONDS, Refresher } from './refresher';
 import { ServiceMetrics } from './service-metrics';
@@ -99,12 +99,15 @@ export function composeService(parts: ServiceParts): {
     : local;
   const periodSeconds = parts.refreshPeriodSeconds ?? REFRESH_PERIOD_SECONDS;
   const index: InUseIndex = shared
-    ? new DynamoDbInUseIndex({
-        client: shared.dynamoDb,
-        tableName: shared.tableName,
-        periodSeconds,
-        callTimeoutMs: shared.callTimeoutMs,
-      })
+    ? new TableGuardedIndex(
+        new DynamoDbInUseIndex({
+          client: shared.dynamoDb,
+          tableName: shared.tableName,
+          periodSeconds,
+          callTimeoutMs: shared.callTimeoutMs,
+        }),
+        bypass,
+      )
     : new InProcessInUseIndex();
   const vendor = composeVendor({
     providers: parts.providers,

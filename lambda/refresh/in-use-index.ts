@@ -133,3 +133,45 @@ export class InProcessInUseIndex implements InUseIndex {
     );
   }
 }
+
+/** A mark not written because the container is leaving the table alone (already logged as such). */
+export class IndexBypassed extends Error {
+  override readonly name = 'IndexBypassed';
+}
+
+/** What {@link TableGuardedIndex} asks before using the table, and tells when a call failed. */
+export interface TableWindow {
+  tableBypassed(): boolean;
+  failed(operation: string, error: unknown): void;
+}
+
+/**
+ * The index on the table, left alone while the container leaves the table alone (as the tier and the
+ * budget ledger do): a mark then is skipped (the key is renewed on the request path), a run reads nothing.
+ */
+export class TableGuardedIndex implements InUseIndex {
+  constructor(
+    private readonly table: InUseIndex,
+    private readonly window: TableWindow,
+  ) {}
+
+  async mark(mark: InUseMark): Promise<void> {
+    if (this.window.tableBypassed()) throw new IndexBypassed('the table is bypassed');
+    try {
+      await this.table.mark(mark);
+    } catch (error) {
+      this.window.failed('mark', error);
+      throw error;
+    }
+  }
+
+  async due(fromSeconds: number, toSeconds: number): Promise<InUseMark[]> {
+    if (this.window.tableBypassed()) return [];
+    try {
+      return await this.table.due(fromSeconds, toSeconds);
+    } catch (error) {
+      this.window.failed('due', error);
+      return [];
+    }
+  }
+}

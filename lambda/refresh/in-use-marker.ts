@@ -3,7 +3,7 @@ import type { Clock } from '../clock';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
 import type { VendContext } from '../vend-context';
-import type { InUseIndex } from './in-use-index';
+import { IndexBypassed, type InUseIndex } from './in-use-index';
 
 export interface InUseMarkerParts {
   readonly index: InUseIndex;
@@ -49,6 +49,7 @@ export class InUseMarker {
     } catch (error) {
       // A mark that fails costs the key its renewal off the request path, never the vend.
       this.marked.delete(context.key);
+      if (error instanceof IndexBypassed) return;
       this.parts.log.warn('could not mark a key in use; it is renewed on the request path', {
         event: 'in_use_mark_failed',
         provider: context.provider.id,
