@@ -28,6 +28,10 @@ import {
   type TokenClient,
   UPSTREAM_BUDGET_MS,
 } from './oauth/token-client';
+import { DynamoDbInUseIndex } from './refresh/dynamodb-in-use-index';
+import { InProcessInUseIndex, type InUseIndex, TableGuardedIndex } from './refresh/in-use-index';
+import { InUseMarker } from './refresh/in-use-marker';
+import { REFRESH_PERIOD_SECONDS, Refresher } from './refresher';
 import { ServiceMetrics } from './service-metrics';
 import { EVICT_FLOOR_SECONDS, TokenVendor } from './token-vendor';
 import { UpstreamGrant } from './upstream-grant';
@@ -62,10 +66,16 @@ export interface ServiceParts {
   readonly counterKey?: CounterKeySource;
   /** The signers of providers whose key is in KMS (`signingKey`), by provider id. @default none */
   readonly signers?: ReadonlyMap<string, ProviderSigners>;
+  /** How often the refresher runs; keys are marked due one period ahead. @default REFRESH_PERIOD_SECONDS */
+  readonly refreshPeriodSeconds?: number;
 }
 
 /** The one composition root: wires one service instance, as a Lambda container or a local instance holds it. */
-export function composeService(parts: ServiceParts): { handler: ApiHandler; vendor: TokenVendor } {
+export function composeService(parts: ServiceParts): {
+  handler: ApiHandler;
+  vendor: TokenVendor;
+  refresher: Refresher;
+} {
   const metrics = parts.metrics
     ? new ServiceMetrics(parts.metrics, new Set(parts.providers.map((provider) => provider.id)))
     : undefined;
@@ -91,6 +101,18 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
         bypass,
       )
     : local;
+  const periodSeconds = parts.refreshPeriodSeconds ?? REFRESH_PERIOD_SECONDS;
+  const index: InUseIndex = shared
+    ? new TableGuardedIndex(
+        new DynamoDbInUseIndex({
+          client: shared.dynamoDb,
+          tableName: shared.tableName,
+          periodSeconds,
+          callTimeoutMs: shared.callTimeoutMs,
+        }),
+        bypass,
+      )
+    : new InProcessInUseIndex();
   const vendor = composeVendor({
     providers: parts.providers,
     credentials: new KmsKeyedCredentials(
@@ -116,10 +138,12 @@ export function composeService(parts: ServiceParts): { handler: ApiHandler; vend
     budgetLedger: shared
       ? new DynamoDbBudgetLedger({ client: shared.dynamoDb, tableName: shared.tableName })
       : undefined,
+    inUse: new InUseMarker({ index, clock, log, periodSeconds }),
   });
   return {
     handler: createHandler({ vendor, log, metrics, clock }),
     vendor,
+    refresher: new Refresher({ index, vendor, clock, log, periodSeconds }),
   };
 }
 
@@ -145,6 +169,8 @@ export interface VendorPorts {
   readonly budgetLedger?: BudgetLedger;
   /** The key that names callers in the budget counters. @default a random key of this process */
   readonly counterKey?: CounterKeySource;
+  /** @default none: no key is marked in use, renewal stays on the request path */
+  readonly inUse?: InUseMarker;
 }
 
 /** The vendor and its collaborators, over the ports given. */
@@ -169,5 +195,6 @@ export function composeVendor(ports: VendorPorts): TokenVendor {
     clock,
     waitBudgetMs: ports.waitBudgetMs ?? UPSTREAM_BUDGET_MS + 2000,
     evictFloorSeconds: ports.evictFloorSeconds ?? EVICT_FLOOR_SECONDS,
+    ...(ports.inUse ? { inUse: ports.inUse } : {}),
   });
 }

@@ -45,8 +45,19 @@ export class Freshness {
   }
 
   isRefreshDue(token: CachedToken, nowSeconds: number): boolean {
-    const refreshAhead = this.marginSeconds(token) + Math.floor(lifetime(token) * this.refreshFraction);
-    return secondsLeft(token, nowSeconds) <= refreshAhead;
+    return secondsLeft(token, nowSeconds) <= this.refreshAheadSeconds(token);
+  }
+
+  /**
+   * When the request path would start renewing this token (epoch seconds): at its refresh-ahead point, or
+   * once it is no longer worth caching, whichever comes first (for tokens of a few tens of seconds).
+   */
+  refreshDueAt(token: CachedToken): number {
+    return token.expiresAt - Math.max(this.refreshAheadSeconds(token), MIN_CACHEABLE_SECONDS);
+  }
+
+  private refreshAheadSeconds(token: CachedToken): number {
+    return this.marginSeconds(token) + Math.floor(lifetime(token) * this.refreshFraction);
   }
 
   /**

@@ -15,6 +15,8 @@ import {
 } from './credentials/secrets-manager-credential-source';
 import { createLogger } from './logging';
 import { kmsSignerFactory, parseCreatedKeyArns, providerSigners } from './oauth/signing-keys';
+import { isScheduledEvent, type ScheduledEvent } from './refresh/scheduled-event';
+import type { RefreshReport } from './refresher';
 
 /**
  * The Lambda entry. Everything here runs once per container, at cold start: the providers file bundled
@@ -41,7 +43,7 @@ const kms = new KMSClient({
   maxAttempts: 2,
   requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
 });
-const { handler: apiHandler } = composeService({
+const { handler: apiHandler, refresher } = composeService({
   providers,
   // TVM_SIGNING_KEYS names the keys the stack created for `signingKey: {"kms": "create"}` entries.
   signers: providerSigners(
@@ -62,7 +64,14 @@ const { handler: apiHandler } = composeService({
   metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
 });
 
-export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {
+export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult>;
+export async function handler(event: ScheduledEvent, context: Context): Promise<RefreshReport>;
+export async function handler(
+  event: APIGatewayProxyEvent | ScheduledEvent,
+  context: Context,
+): Promise<APIGatewayProxyResult | RefreshReport> {
   logger.addContext(context);
+  // The stack's schedule invokes this same function once a minute to renew the keys in use.
+  if (isScheduledEvent(event)) return refresher.refreshDueKeys();
   return apiHandler(event);
 }

@@ -15,6 +15,8 @@ import {
 import { MAX_BACKOFF_MS } from './lease/lease-rule';
 import type { Log } from './logging';
 import type { CachedToken, EvictRequest, VendRequest } from './model';
+import type { InUseMark } from './refresh/in-use-index';
+import type { InUseMarker } from './refresh/in-use-marker';
 import { SingleFlight } from './single-flight';
 import type { UpstreamGrant } from './upstream-grant';
 import type { RequestPolicy, VendContext } from './vend-context';
@@ -27,6 +29,12 @@ export const EVICT_FLOOR_SECONDS = 15;
 
 /** What an evict did: evicted the token; found none; found another token than the one named; or left a token too young. */
 export type EvictOutcome = 'evicted' | 'absent' | 'not_current' | 'too_young';
+
+/**
+ * What a refresher's renewal of a marked key did: renewed it; found it renewed since (or gone); found
+ * someone else renewing it, or the provider backing off; no longer vendable as marked; or failed.
+ */
+export type RenewOutcome = 'renewed' | 'current' | 'held' | 'backoff' | 'not_allowed' | 'failed';
 
 /** The vendor's collaborators, built by `compose.ts`. */
 export interface TokenVendorParts {
@@ -45,6 +53,8 @@ export interface TokenVendorParts {
   /** How long a caller may wait for another instance's fetch; also the longest lease. */
   readonly waitBudgetMs: number;
   readonly evictFloorSeconds: number;
+  /** Marks the keys callers use, for the refresher. @default none: renewal on the request path only */
+  readonly inUse?: InUseMarker;
 }
 
 /** Errors after which a cached token that still meets the caller's min_ttl is served instead. */
@@ -108,7 +118,47 @@ export class TokenVendor {
       this.fromTier(context, remembered, publish),
     );
     if (!context.freshness.isUsable(outcome.token, this.nowSeconds())) throw this.unusable(context, outcome);
+    await this.parts.inUse?.vended(context, outcome.token);
     return { ...outcome, selectors: context.selectors };
+  }
+
+  /**
+   * Renews a key a caller marked in use, ahead of the request path, under the key's lease and the marking
+   * caller's budget: a key someone else is renewing, or whose provider is backing off, is left alone; a
+   * failure is recorded on the lease (the backoff) and the valid token stays. The renewed token is not put
+   * in this container's memory: the next vend here reads it from the table, and that marks it in use.
+   */
+  async renewMarked(mark: InUseMark): Promise<RenewOutcome> {
+    let context: VendContext;
+    try {
+      context = await this.parts.policy.contextFor(mark.principal, mark.providerId, {
+        scopes: mark.scopes,
+        ...(mark.audience === undefined ? {} : { audience: mark.audience }),
+      });
+    } catch (error) {
+      if (error instanceof VendError) return 'not_allowed';
+      throw error;
+    }
+    // The providers file or the client id changed since the mark: the key is no longer this one.
+    if (context.key !== mark.key) return 'not_allowed';
+    const item = await this.parts.tier.read(mark.key);
+    // No token (expired or evicted: the next caller's miss renews it), or another one than marked.
+    if (!item?.token || !item.version || item.token.expiresAt !== mark.expiresAt) return 'current';
+    try {
+      const work = this.fetchWork(context, 'refresh', () => undefined, { remember: false });
+      const answer = await this.parts.lease.ifFree(mark.key, item.version, work, this.leaseMs(context));
+      if (answer.kind === 'done') return 'renewed';
+      if (answer.kind === 'held') return 'held';
+      if (answer.kind === 'backoff') return 'backoff';
+      return 'current';
+    } catch (error) {
+      this.parts.log.warn('refresher could not renew a key; its valid token stays', {
+        event: 'refresh_failed',
+        provider: context.provider.id,
+        upstream_failure: error instanceof VendError ? error.code : 'internal_error',
+      });
+      return 'failed';
+    }
   }
 
   /**
@@ -265,6 +315,7 @@ export class TokenVendor {
     context: VendContext,
     cache: 'miss' | 'refresh',
     whenHeld: () => void = () => undefined,
+    { remember = true } = {},
   ): LeaseWork<VendOutcome> {
     return async (held) => {
       whenHeld();
@@ -280,7 +331,7 @@ export class TokenVendor {
       }
       const { token, upstream } = await this.parts.grant.fetch(context);
       this.parts.lifetimes.record(context, token);
-      await this.remember(context, token);
+      if (remember) await this.remember(context, token);
       // Stored with a new version however short it is, so that callers waiting on the lease get it.
       return { token, providerId: context.provider.id, value: { token, cache, upstream } };
     };

@@ -13,12 +13,24 @@ export interface LocalSettings {
   readonly callersFile?: string;
   readonly dynamoDbEndpoint?: string;
   readonly tableName: string;
+  /** How often the refresher runs. @default REFRESH_PERIOD_SECONDS, the stack's schedule */
+  readonly refreshIntervalSeconds?: number;
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): LocalSettings {
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new ConfigurationError('PORT must be a port number');
+  const interval = env.TVM_REFRESH_INTERVAL_SECONDS;
+  const refreshIntervalSeconds = interval === undefined || interval === '' ? undefined : Number(interval);
+  if (
+    refreshIntervalSeconds !== undefined &&
+    (!Number.isInteger(refreshIntervalSeconds) || refreshIntervalSeconds < 1 || refreshIntervalSeconds > 3600)
+  ) {
+    throw new ConfigurationError(
+      'TVM_REFRESH_INTERVAL_SECONDS must be a whole number of seconds from 1 to 3600',
+    );
+  }
   const optional = <K extends string>(key: K, name: string) => (env[name] ? { [key]: env[name] } : {});
   return {
     port,
@@ -27,6 +39,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): LocalSetting
     ...optional('callersFile', 'TVM_CALLERS'),
     ...optional('dynamoDbEndpoint', 'TVM_DYNAMODB_ENDPOINT'),
     tableName: env.TVM_TABLE || 'token-vending-local',
+    ...(refreshIntervalSeconds === undefined ? {} : { refreshIntervalSeconds }),
   };
 }
 

@@ -9,6 +9,7 @@ import type { CredentialSource } from '../lambda/credentials/client-credentials'
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
 import { createLogger, type Log } from '../lambda/logging';
 import { providerSigners } from '../lambda/oauth/signing-keys';
+import { REFRESH_PERIOD_SECONDS, type Refresher } from '../lambda/refresher';
 import { type AuthorizationServer, startAuthorizationServer } from './demo-authorization-server';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import {
@@ -32,6 +33,8 @@ export interface LocalService {
   readonly providers: readonly ProviderConfig[];
   readonly callers: readonly CallerKey[];
   readonly dynamoDbEndpoint: string;
+  /** Runs every `refreshIntervalSeconds` on its own; tests may also drive it. */
+  readonly refresher: Refresher;
   stop(): Promise<void>;
 }
 
@@ -106,7 +109,8 @@ export async function startLocalService(
         warnings.push(`provider ${provider.id} cannot vend: ${error.message}`);
       });
     }
-    const { handler } = composeService({
+    const periodSeconds = settings.refreshIntervalSeconds ?? REFRESH_PERIOD_SECONDS;
+    const { handler, refresher } = composeService({
       providers,
       // KMS-keyed entries sign with the local stand-in keys (`npm run secret -- public-key P --env local`).
       signers: providerSigners(providers, localSignerFactory()),
@@ -117,10 +121,30 @@ export async function startLocalService(
       log,
       // The same EMF documents the function writes, on this process's stdout.
       metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),
+      refreshPeriodSeconds: periodSeconds,
+    });
+    // As the stack's schedule does: one run a period, never two of this process at once.
+    let running: Promise<unknown> | undefined;
+    const timer = setInterval(() => {
+      running ??= refresher
+        .refreshDueKeys()
+        .catch((error: Error) =>
+          log.error('refresher run failed', { event: 'refresher_run_failed', error: error.name }),
+        )
+        .finally(() => {
+          running = undefined;
+        });
+    }, periodSeconds * 1000);
+    timer.unref();
+    started.push({
+      stop: async () => {
+        clearInterval(timer);
+        await running;
+      },
     });
     const gateway = await startLocalGateway({ handler, callers, port: settings.port });
     started.push({ stop: () => gateway.close() });
-    return { gateway, warnings, providers, callers, dynamoDbEndpoint, stop: stopAll };
+    return { gateway, warnings, providers, callers, dynamoDbEndpoint, refresher, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -45,6 +45,16 @@ export const BUDGET_ITEM = {
 } as const;
 
 /**
+ * An in-use index item: the marks of the keys whose refresh point falls in one bucket of the schedule's
+ * period, spread over a few shards (`due#<bucket start, epoch s>#<shard>`).
+ */
+export const IN_USE_ITEM = {
+  keyPrefix: 'due#',
+  /** A string set of encoded marks. */
+  marks: 'marks',
+} as const;
+
+/**
  * How long one table call may take, retries included. A healthy table answers in milliseconds; past this
  * the table is treated as down and bypassed.
  */

@@ -339,7 +339,11 @@ describe('Construct: TokenVendingService', () => {
         statement.Action.some((action) => action.startsWith('dynamodb:')),
       );
       assert.equal(dynamo.length, 1);
-      assert.deepEqual(dynamo[0]?.Action.sort(), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      assert.deepEqual(dynamo[0]?.Action.sort(), [
+        'dynamodb:BatchGetItem',
+        'dynamodb:GetItem',
+        'dynamodb:UpdateItem',
+      ]);
       assert.equal(dynamo[0]?.Resource.length, 1);
       assert.match(JSON.stringify(dynamo[0]?.Resource), /TokenTable.*Arn/);
       const secrets = statements.filter((statement) =>

@@ -75,6 +75,18 @@ describe('Lambda entry, bundled', () => {
         principalArn: 'arn:aws:sts::111122223333:assumed-role/orders-service/task',
         requestId: id,
       });
+    // The stack's schedule rule delivers this: the entry runs the refresher for it.
+    const scheduled = {
+      version: '0',
+      id: 'schedule-event',
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      account: '111122223333',
+      time: new Date().toISOString(),
+      region: 'us-east-1',
+      resources: ['arn:aws:events:us-east-1:111122223333:rule/refresh'],
+      detail: {},
+    };
     const resultFile = join(dir, 'results.json');
     const script = `
       const { handler } = require(${JSON.stringify(join(dir, 'index.js'))});
@@ -82,7 +94,7 @@ describe('Lambda entry, bundled', () => {
         functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:us-east-1:111122223333:function:vend' };
       (async () => {
         const results = [];
-        for (const event of ${JSON.stringify([event('first-request'), event('second-request')])}) {
+        for (const event of ${JSON.stringify([event('first-request'), event('second-request'), scheduled])}) {
           results.push(await handler(event, context));
         }
         require('node:fs').writeFileSync(${JSON.stringify(resultFile)}, JSON.stringify(results));
@@ -103,10 +115,15 @@ describe('Lambda entry, bundled', () => {
         AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
       },
     });
-    const results = JSON.parse(readFileSync(resultFile, 'utf8')) as Array<{
-      statusCode: number;
-      body: string;
-    }>;
+    const [first, second, refresh] = JSON.parse(readFileSync(resultFile, 'utf8')) as [
+      { statusCode: number; body: string },
+      { statusCode: number; body: string },
+      Record<string, number>,
+    ];
+    const results = [first, second];
+    // The vended token was marked in use; a 3600 s token is not due for renewal yet.
+    assert.equal(refresh.due, 0);
+    assert.equal(refresh.renewed, 0);
     assert.deepEqual(
       results.map((result) => result.statusCode),
       [200, 200],
@@ -130,6 +147,11 @@ describe('Lambda entry, bundled', () => {
       .digest('base64url')
       .slice(0, 22);
     assert.equal(counters.length, 1);
+    // The first vend marked its key in use, once (the memory hit marked nothing): one index item, one mark.
+    const marks = items.filter((item) => String(item.pk?.S).startsWith('due#'));
+    assert.equal(marks.length, 1);
+    assert.equal(marks[0]?.marks?.SS?.length, 1);
+    assert.doesNotMatch(JSON.stringify(marks), /lambda-entry-client-secret|fake-token/);
     assert.match(counters[0] ?? '', new RegExp(`^budget#partner#caller#${expected}#\\d+$`));
     assert.deepEqual(kms.calls, ['GenerateDataKey'], 'one data key sealed the token for the table');
 

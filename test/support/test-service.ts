@@ -8,6 +8,7 @@ import { StaticCredentialSource } from '../../lambda/credentials/static-credenti
 import type { Log } from '../../lambda/logging';
 import { providerSigners, type SignerFactory } from '../../lambda/oauth/signing-keys';
 import type { OAuthTokenClientOptions } from '../../lambda/oauth/token-client';
+import type { Refresher } from '../../lambda/refresher';
 import type { TokenVendor } from '../../lambda/token-vendor';
 import { type LocalGateway, startLocalGateway } from '../../local/local-gateway';
 import { type LocalService, startLocalService } from '../../local/local-service';
@@ -59,11 +60,15 @@ export interface TestServiceOptions {
   readonly counterKey?: CounterKeySource;
   /** Makes the signers of KMS-keyed providers (`signingKey`). */
   readonly signers?: SignerFactory;
+  /** @default the stack's 60 s */
+  readonly refreshPeriodSeconds?: number;
 }
 
 export interface TestService {
   readonly gateway: LocalGateway;
   readonly vendor: TokenVendor;
+  /** This instance's refresher: tests run it by hand (no timer here). */
+  readonly refresher: Refresher;
   readonly log: RecordingLog;
   readonly providers: readonly ProviderConfig[];
   vend(providerId: string, body?: unknown, caller?: CallerKey): Promise<CallResult>;
@@ -79,7 +84,7 @@ const RUN_COUNTER_KEY = new RandomCounterKey();
 export async function startTestService(options: TestServiceOptions): Promise<TestService> {
   const log = options.log instanceof RecordingLog ? options.log : new RecordingLog();
   const providers = parseProviderConfig({ providers: options.providers }, 'test providers', 'local');
-  const { handler, vendor } = composeService({
+  const { handler, vendor, refresher } = composeService({
     providers,
     credentials: options.credentials ?? new StaticCredentialSource(options.secrets ?? {}),
     ...(options.table
@@ -98,6 +103,9 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     endpoints: 'local',
     ...(options.now ? { now: options.now } : {}),
     ...(options.signers ? { signers: providerSigners(providers, options.signers) } : {}),
+    ...(options.refreshPeriodSeconds === undefined
+      ? {}
+      : { refreshPeriodSeconds: options.refreshPeriodSeconds }),
   });
   const { onRequest } = options;
   const gateway = await startLocalGateway({
@@ -132,6 +140,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
   return {
     gateway,
     vendor,
+    refresher,
     log,
     providers,
     call,

@@ -11,3 +11,6 @@ export const TOKEN_TABLE = {
 /** The namespace and `service` dimension of the function's EMF metrics. */
 export const METRICS_NAMESPACE = 'TokenVending';
 export const METRICS_SERVICE = 'token-vending';
+
+/** The refresher's period: the schedule invokes the function this often, and the function buckets keys by it. */
+export const REFRESH_PERIOD_SECONDS = 60;

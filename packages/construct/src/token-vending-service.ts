@@ -3,6 +3,7 @@ import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -18,6 +19,7 @@ import { functionCode } from './function-code';
 import { TOKEN_TABLE } from './function-contract';
 import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
 import type { ProviderEntry } from './provider-entry';
+import { createRefreshSchedule } from './refresh-schedule';
 import { restrictSecret } from './secret-policies';
 import { type ApiEndpoint, createServiceApi } from './service-api';
 import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
@@ -154,6 +156,8 @@ function withDefaults(props: TokenVendingServiceProps) {
 export class TokenVendingService extends Construct {
   public readonly api: apigateway.RestApi;
   public readonly function: lambda.Function;
+  /** Invokes the function once a minute to renew the keys in use off the request path. */
+  public readonly refreshSchedule: events.Rule;
   public readonly table: dynamodb.Table;
   /** Seals the tokens the function stores in the table; only the function's role may use it. */
   public readonly sealingKey: kms.Key;
@@ -299,8 +303,10 @@ export class TokenVendingService extends Construct {
     }
 
     // Exactly what the function does with its table: read an item, and (conditional UpdateItem) take a
-    // lease, write a token and give the lease back, evict a token, count a budget. Nothing is deleted.
-    this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    // lease, write a token and give the lease back, evict a token, count a budget, mark a key in use; the
+    // refresher reads the index buckets due now in one BatchGetItem. Nothing is deleted, nothing scanned.
+    this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem');
+    this.refreshSchedule = createRefreshSchedule(this, this.function);
     // A customer-managed table key must let the function use the table at all, or every call fails. The
     // service's own table key names the function in its policy instead.
     if (tableKey && tableKey !== this.tableKey) tableKey.grantEncryptDecrypt(this.function);

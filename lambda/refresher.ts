@@ -1,0 +1,79 @@
+import type { Clock } from './clock';
+import type { Log } from './logging';
+import type { InUseIndex, InUseMark } from './refresh/in-use-index';
+import type { RenewOutcome, TokenVendor } from './token-vendor';
+
+/** The stack's schedule: one run a minute. */
+export const REFRESH_PERIOD_SECONDS = 60;
+/** Renewals one run makes at once: a provider sees at most this many of the refresher's requests together. */
+const RENEWALS_AT_ONCE = 8;
+/**
+ * A run looks this far (at most a period) behind the previous run's window as well: a run that starts a
+ * little late (the schedule's own jitter) still finds the keys that fell due just before it.
+ */
+const LATE_RUN_SLACK_SECONDS = 10;
+
+export interface RefresherParts {
+  readonly index: InUseIndex;
+  readonly vendor: Pick<TokenVendor, 'renewMarked'>;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly periodSeconds: number;
+  /** A run starts no renewal after this long (the function's timeout is 28 s). @default 20000 */
+  readonly runBudgetMs?: number;
+}
+
+export type RefreshReport = { readonly due: number } & Readonly<Record<RenewOutcome | 'not_started', number>>;
+
+/**
+ * Renews the keys callers are using before the request path would: each run reads the index buckets due
+ * since the last run (never a scan) and renews each due key through the vendor, under its lease. A key
+ * nobody vended since its token was issued has no mark for that token, so it is not renewed: it expires.
+ */
+export class Refresher {
+  constructor(private readonly parts: RefresherParts) {}
+
+  async refreshDueKeys(nowMs: number = this.parts.clock.now()): Promise<RefreshReport> {
+    const { clock, index, log, periodSeconds, vendor } = this.parts;
+    const nowSeconds = Math.floor(nowMs / 1000);
+    const until = clock.now() + (this.parts.runBudgetMs ?? 20_000);
+    const lookBack = periodSeconds + Math.min(LATE_RUN_SLACK_SECONDS, periodSeconds);
+    const due = (await index.due(nowSeconds - lookBack, nowSeconds)).filter(
+      (mark) => mark.inUseUntil > nowSeconds,
+    );
+    const counts: Record<RenewOutcome | 'not_started', number> = {
+      renewed: 0,
+      current: 0,
+      held: 0,
+      backoff: 0,
+      not_allowed: 0,
+      failed: 0,
+      not_started: 0,
+    };
+    const queue: InUseMark[] = [...due];
+    const worker = async () => {
+      for (let mark = queue.shift(); mark; mark = queue.shift()) {
+        if (clock.now() >= until) {
+          // Left to the request path (and to the next run, which looks back one period).
+          counts.not_started += 1;
+          continue;
+        }
+        try {
+          counts[await vendor.renewMarked(mark)] += 1;
+        } catch (error) {
+          // One key's failure (its secret unreadable, say) is not the run's: the others are still renewed.
+          counts.failed += 1;
+          log.warn('refresher could not renew a key; its valid token stays', {
+            event: 'refresh_failed',
+            provider: mark.providerId,
+            error: error instanceof Error ? error.name : 'unknown',
+          });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RENEWALS_AT_ONCE, due.length) }, worker));
+    const report = { due: due.length, ...counts };
+    log.info('refresher run', { event: 'refresher_run', ...report });
+    return report;
+  }
+}

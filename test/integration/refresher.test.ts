@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict';
+import { IN_USE_ITEM } from '../../lambda/contracts/token-table';
+import { ConfigurationError } from '../../lambda/errors';
+import { readSettings } from '../../local/local-config';
+import { startLocalService } from '../../local/local-service';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
+import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
+import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
+import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
+
+const SECRET = 'refresher-client-secret';
+const LIFETIME_S = 300;
+const PERIOD_S = 60;
+
+/**
+ * The refresher on real parts: two instances (containers) on one DynamoDB Local table, a loopback provider,
+ * a clock the test drives, and refresher runs the test makes at each period (no timer, no sleeps).
+ */
+describe('Refresher: renewal off the request path', () => {
+  let provider: FakeProvider;
+  let table: TestTable;
+  const log = new RecordingLog();
+  const instances: TestService[] = [];
+  const issued: string[] = [];
+  let providerSeq = 0;
+  let clock = Date.now();
+  const now = () => clock;
+
+  function entry(overrides: Record<string, unknown> = {}) {
+    providerSeq += 1;
+    return {
+      id: `refresh-${providerSeq}`,
+      tokenEndpoint: provider.tokenEndpoint,
+      clientAuth: 'client_secret_post',
+      secretId: 'tvm/refresh',
+      callers: [ORDERS_ROLE],
+      refreshMarginSeconds: 60,
+      timeoutMs: 5000,
+      maxAttempts: 1,
+      ...overrides,
+    };
+  }
+
+  async function start(count: number, providerEntry: Record<string, unknown>): Promise<TestService[]> {
+    const started = await Promise.all(
+      Array.from({ length: count }, () =>
+        startTestService({
+          providers: [providerEntry],
+          secrets: { 'tvm/refresh': { client_id: 'refresh-client', client_secret: SECRET } },
+          table,
+          log,
+          now,
+          refreshPeriodSeconds: PERIOD_S,
+        }),
+      ),
+    );
+    instances.push(...started);
+    return started;
+  }
+
+  /** The request lines of this provider's vends, in order: `miss` and `refresh` waited for the provider. */
+  const outcomes = (providerId: string) =>
+    log
+      .entries()
+      .filter((line) => line.provider === providerId && line.message === 'request')
+      .map((line) => String(line.cache));
+
+  const tokenSeq = { value: 0 };
+  const shortLived = () => grant(`refreshed-${++tokenSeq.value}`, { expires_in: LIFETIME_S });
+
+  beforeAll(async () => {
+    [provider, table] = await Promise.all([startFakeProvider(), createTestTable()]);
+  });
+
+  beforeEach(() => {
+    provider.setBehaviour(shortLived);
+  });
+
+  afterAll(async () => {
+    await Promise.all(instances.map((instance) => instance.close()));
+    await Promise.all([provider.close(), table.dispose()]);
+    assertNothingSensitive(log.lines, [SECRET, ...issued]);
+  });
+
+  it('keeps every vend after the first off the provider over five lifetimes of steady traffic from two instances', async () => {
+    const providerEntry = entry();
+    const group = await start(2, providerEntry);
+    const before = provider.requests.length;
+    const first = await group[0]?.vend(providerEntry.id);
+    assert.equal(first?.status, 200, first?.text);
+    const reports = [];
+    for (let second = 5; second <= 5 * LIFETIME_S; second += 5) {
+      clock += 5000;
+      // The schedule's run, at each period: before the vends of that second, as a run at the minute would be.
+      if (second % PERIOD_S === 0) reports.push(await group[0]?.refresher.refreshDueKeys(clock));
+      for (const instance of group) {
+        const response = await instance.vend(providerEntry.id);
+        assert.equal(response.status, 200, response.text);
+        assert.ok(
+          Number(response.json.expires_in) > 60,
+          `expires_in ${response.json.expires_in} at +${second}s`,
+        );
+        issued.push(String(response.json.access_token));
+      }
+    }
+    const later = outcomes(providerEntry.id).slice(1);
+    assert.equal(later.length, 2 * LIFETIME_S);
+    assert.deepEqual(
+      later.filter((outcome) => outcome === 'miss' || outcome === 'refresh'),
+      [],
+      'no vend after the first waited for the provider',
+    );
+    const renewed = reports.reduce((sum, report) => sum + (report?.renewed ?? 0), 0);
+    const upstream = provider.requests.length - before;
+    // Every upstream request after the first was the refresher's, about one per lifetime (refresh at 120–150 s of 300).
+    assert.equal(upstream, renewed + 1);
+    assert.ok(upstream >= 6 && upstream <= 12, `${upstream} upstream requests`);
+  });
+
+  it('marks a key in use once per token per container: never on a memory hit, once on a table hit', async () => {
+    const providerEntry = entry();
+    // The table through a client of its own, counting the index writes (UpdateItem on a `due#` item).
+    const counting = dynamoDbClient(table.endpoint);
+    let marks = 0;
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: { pk?: { S?: string } } };
+        if (
+          context.commandName === 'UpdateItemCommand' &&
+          input.Key?.pk?.S?.startsWith(IN_USE_ITEM.keyPrefix)
+        ) {
+          marks += 1;
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const counted = { ...table, client: counting };
+    const group = await Promise.all(
+      [0, 1].map(() =>
+        startTestService({
+          providers: [providerEntry],
+          secrets: { 'tvm/refresh': { client_id: 'refresh-client', client_secret: SECRET } },
+          table: counted,
+          log,
+          now,
+          refreshPeriodSeconds: PERIOD_S,
+        }),
+      ),
+    );
+    instances.push(...group);
+    // One lifetime, no refresher: each instance sees the first token (a miss, then a table hit) and the one
+    // the request path renews; every other vend is a memory hit or a table hit of a token already marked.
+    for (let second = 0; second < LIFETIME_S - 60; second += 5) {
+      for (const instance of group) assert.equal((await instance.vend(providerEntry.id)).status, 200);
+      clock += 5000;
+    }
+    assert.equal(marks, 4, 'two tokens, each marked once by each of the two instances');
+    const memoryHits = outcomes(providerEntry.id).filter((outcome) => outcome === 'memory').length;
+    assert.ok(memoryHits > 50, `${memoryHits} memory hits`);
+    counting.destroy();
+  });
+
+  it('stops renewing a key nobody vends: one renewal of the token last vended, then none', async () => {
+    const providerEntry = entry();
+    const [instance] = await start(1, providerEntry);
+    assert.ok(instance);
+    const before = provider.requests.length;
+    assert.equal((await instance.vend(providerEntry.id)).status, 200);
+    for (let second = PERIOD_S; second <= 4 * LIFETIME_S; second += PERIOD_S) {
+      clock += PERIOD_S * 1000;
+      await instance.refresher.refreshDueKeys(clock);
+    }
+    // The vended token was marked and renewed once; the renewed one was never vended, so never renewed.
+    assert.equal(provider.requests.length - before, 2);
+  });
+
+  /** Two instances with a vended key and the clock at the run that renews it. */
+  async function keyDueForRenewal(providerEntry: ReturnType<typeof entry>) {
+    const group = await start(2, providerEntry);
+    const first = await group[0]?.vend(providerEntry.id);
+    assert.equal(first?.status, 200);
+    // 150 s: past every key's renewal point (120–150 s of a 300 s token), before any request-path refresh (180 s).
+    clock += 150_000;
+    return { group, token: String(first?.json.access_token) };
+  }
+
+  it('costs one upstream request when two refresher runs renew at once: the second finds the lease held', async () => {
+    const providerEntry = entry();
+    const { group } = await keyDueForRenewal(providerEntry);
+    let answer: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    let received: () => void = () => undefined;
+    const reachedProvider = new Promise<void>((resolve) => {
+      received = resolve;
+    });
+    provider.setBehaviour(async () => {
+      received();
+      await answered;
+      return shortLived();
+    });
+    const before = provider.requests.length;
+    const firstRun = group[0]?.refresher.refreshDueKeys(clock);
+    await reachedProvider;
+    const secondRun = await group[1]?.refresher.refreshDueKeys(clock);
+    answer();
+    const firstReport = await firstRun;
+    assert.equal(firstReport?.renewed, 1);
+    assert.equal(secondRun?.held, 1);
+    assert.equal(secondRun?.renewed, 0);
+    assert.equal(provider.requests.length - before, 1);
+  });
+
+  it('leaves nothing wedged when a run dies mid-renewal: the lease runs out and the next run renews', async () => {
+    const providerEntry = entry();
+    const { group, token } = await keyDueForRenewal(providerEntry);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let received: () => void = () => undefined;
+    const reachedProvider = new Promise<void>((resolve) => {
+      received = resolve;
+    });
+    provider.setBehaviour(async () => {
+      received();
+      await released;
+      return { status: 503, body: { error: 'temporarily_unavailable' } };
+    });
+    // The dead run: it holds the lease and never finishes (its process is gone, as far as the others know).
+    const deadRun = group[0]?.refresher.refreshDueKeys(clock);
+    await reachedProvider;
+    // Meanwhile callers are served the valid token, without waiting on the dead holder.
+    const during = await group[1]?.vend(providerEntry.id);
+    assert.equal(during?.status, 200);
+    assert.equal(during?.json.access_token, token);
+    // Past the dead holder's lease (5 s timeout + 2 s), still before the request path's refresh point.
+    clock += 8000;
+    provider.setBehaviour(shortLived);
+    const before = provider.requests.length;
+    const next = await group[1]?.refresher.refreshDueKeys(clock);
+    assert.equal(next?.renewed, 1);
+    assert.equal(provider.requests.length - before, 1);
+    clock += 60_000;
+    const after = await group[1]?.vend(providerEntry.id);
+    assert.equal(after?.status, 200);
+    assert.notEqual(after?.json.access_token, token);
+    assert.equal(provider.requests.length - before, 1);
+    release();
+    await deadRun;
+  });
+
+  it('keeps serving the valid token through a provider outage at renewal, and backs off instead of asking again', async () => {
+    const providerEntry = entry();
+    const { group, token } = await keyDueForRenewal(providerEntry);
+    provider.setBehaviour(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
+    const before = provider.requests.length;
+    // As for any fetch: three failures in a row, then the provider is left alone for a while.
+    for (const attempt of [1, 2, 3]) {
+      const failedRun = await group[attempt % 2]?.refresher.refreshDueKeys(clock);
+      assert.equal(failedRun?.failed, 1);
+      assert.equal(provider.requests.length - before, attempt);
+    }
+    const backedOff = await group[0]?.refresher.refreshDueKeys(clock + 100);
+    assert.equal(backedOff?.backoff, 1);
+    assert.equal(provider.requests.length - before, 3);
+    for (const instance of group) {
+      const response = await instance.vend(providerEntry.id);
+      assert.equal(response.status, 200);
+      assert.equal(response.json.access_token, token);
+    }
+    assert.ok(
+      log.entries().some((line) => line.event === 'refresh_failed' && line.provider === providerEntry.id),
+    );
+  });
+
+  it('runs in the local run every TVM_REFRESH_INTERVAL_SECONDS, as the stack schedules it', async () => {
+    assert.equal(readSettings({}).refreshIntervalSeconds, undefined);
+    assert.equal(readSettings({ TVM_REFRESH_INTERVAL_SECONDS: '5' }).refreshIntervalSeconds, 5);
+    for (const bad of ['0', '1.5', 'soon', '3601']) {
+      assert.throws(() => readSettings({ TVM_REFRESH_INTERVAL_SECONDS: bad }), ConfigurationError);
+    }
+    const localLog = new RecordingLog();
+    const local = await startLocalService(
+      { port: 0, dynamoDbEndpoint: table.endpoint, tableName: table.tableName, refreshIntervalSeconds: 1 },
+      localLog,
+    );
+    try {
+      // Bounded wait for the timer's first two runs (each a second apart), not a fixed delay.
+      const deadline = Date.now() + 10_000;
+      while (localLog.entries().filter((line) => line.event === 'refresher_run').length < 2) {
+        assert.ok(Date.now() < deadline, 'the local run ran its refresher twice within 10 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await local.stop();
+    }
+  });
+});
