@@ -10,7 +10,7 @@ import { recordFailure } from '../backoff-policy';
 import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import { EVENTS } from '../contracts/metrics';
-import { TABLE_CALL_TIMEOUT_MS, TableTimeoutError, TOKEN_ITEM, TOKEN_TABLE } from '../contracts/token-table';
+import { boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM, TOKEN_TABLE } from '../contracts/token-table';
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
@@ -454,15 +454,8 @@ export class DynamoDbTier implements SharedTier {
     };
   }
 
-  /** One bounded call: aborted, and reported as a timeout, once `callTimeoutMs` has passed. */
-  private async bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    const abortSignal = AbortSignal.timeout(this.callTimeoutMs);
-    try {
-      return await call(abortSignal);
-    } catch (error) {
-      if (abortSignal.aborted) throw new TableTimeoutError(operation, this.callTimeoutMs);
-      throw error;
-    }
+  private bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    return boundedTableCall(operation, this.callTimeoutMs, call);
   }
 
   /** The table and key of one key's item. */

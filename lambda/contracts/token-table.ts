@@ -72,6 +72,21 @@ export class TableTimeoutError extends Error {
   }
 }
 
+/** One bounded table call: aborted, and reported as a {@link TableTimeoutError}, once `timeoutMs` has passed. */
+export async function boundedTableCall<T>(
+  operation: string,
+  timeoutMs: number,
+  call: (abortSignal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const abortSignal = AbortSignal.timeout(timeoutMs);
+  try {
+    return await call(abortSignal);
+  } catch (error) {
+    if (abortSignal.aborted) throw new TableTimeoutError(operation, timeoutMs);
+    throw error;
+  }
+}
+
 /** DynamoDB's answers that say "slow down": as good as a hung table for the caller who waits on them. */
 const THROTTLES: ReadonlySet<string> = new Set([
   'ProvisionedThroughputExceededException',

@@ -4,7 +4,7 @@ import {
   type DynamoDBClient,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { IN_USE_ITEM, TABLE_CALL_TIMEOUT_MS, TableTimeoutError, TOKEN_TABLE } from '../contracts/token-table';
+import { boundedTableCall, IN_USE_ITEM, TABLE_CALL_TIMEOUT_MS, TOKEN_TABLE } from '../contracts/token-table';
 import {
   bucketOf,
   bucketsBetween,
@@ -107,13 +107,7 @@ export class DynamoDbInUseIndex implements InUseIndex {
     return `${IN_USE_ITEM.keyPrefix}${bucket}#${shard}`;
   }
 
-  private async bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    const abortSignal = AbortSignal.timeout(this.callTimeoutMs);
-    try {
-      return await call(abortSignal);
-    } catch (error) {
-      if (abortSignal.aborted) throw new TableTimeoutError(operation, this.callTimeoutMs);
-      throw error;
-    }
+  private bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    return boundedTableCall(operation, this.callTimeoutMs, call);
   }
 }
