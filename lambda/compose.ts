@@ -1,7 +1,12 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type BudgetLedger, DynamoDbBudgetLedger, InProcessBudgetLedger } from './budget/budget-ledger';
-import { CallerCounterNames, type CounterKeySource, RandomCounterKey } from './budget/caller-counter-names';
+import {
+  CallerCounterNames,
+  type CounterKeySource,
+  RandomCounterKey,
+  SealedPrincipals,
+} from './budget/caller-counter-names';
 import { UpstreamBudget } from './budget/upstream-budget';
 import { DependencyBypass } from './cache/dependency-bypass';
 import { DynamoDbTier } from './cache/dynamodb-tier';
@@ -102,6 +107,9 @@ export function composeService(parts: ServiceParts): {
       )
     : local;
   const periodSeconds = parts.refreshPeriodSeconds ?? REFRESH_PERIOD_SECONDS;
+  // One counter key for the budget counters' names and the in-use marks' sealed principals.
+  const counterKey = parts.counterKey ?? new RandomCounterKey();
+  const principals = new SealedPrincipals(counterKey);
   const index: InUseIndex = shared
     ? new TableGuardedIndex(
         new DynamoDbInUseIndex({
@@ -134,16 +142,16 @@ export function composeService(parts: ServiceParts): {
     clock,
     bypass,
     evictFloorSeconds: parts.evictFloorSeconds,
-    counterKey: parts.counterKey,
+    counterKey,
     budgetLedger: shared
       ? new DynamoDbBudgetLedger({ client: shared.dynamoDb, tableName: shared.tableName })
       : undefined,
-    inUse: new InUseMarker({ index, clock, log, periodSeconds }),
+    inUse: new InUseMarker({ index, principals, clock, log, periodSeconds }),
   });
   return {
     handler: createHandler({ vendor, log, metrics, clock }),
     vendor,
-    refresher: new Refresher({ index, vendor, clock, log, periodSeconds }),
+    refresher: new Refresher({ index, vendor, principals, clock, log, periodSeconds }),
   };
 }
 

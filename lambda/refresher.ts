@@ -1,3 +1,4 @@
+import type { SealedPrincipals } from './budget/caller-counter-names';
 import type { Clock } from './clock';
 import type { Log } from './logging';
 import type { InUseIndex, InUseMark } from './refresh/in-use-index';
@@ -16,6 +17,8 @@ const LATE_RUN_SLACK_SECONDS = 10;
 export interface RefresherParts {
   readonly index: InUseIndex;
   readonly vendor: Pick<TokenVendor, 'renewMarked'>;
+  /** Opens the sealed principal of each mark. */
+  readonly principals: SealedPrincipals;
   readonly clock: Clock;
   readonly log: Log;
   readonly periodSeconds: number;
@@ -59,7 +62,11 @@ export class Refresher {
           continue;
         }
         try {
-          counts[await vendor.renewMarked(mark)] += 1;
+          const principal = await this.parts.principals.open(mark.principal);
+          // A mark whose principal does not open was not written by this service (or the key was replaced).
+          counts[
+            principal === undefined ? 'not_allowed' : await vendor.renewMarked({ ...mark, principal })
+          ] += 1;
         } catch (error) {
           // One key's failure (its secret unreadable, say) is not the run's: the others are still renewed.
           counts.failed += 1;

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 /** Where the key that names callers in the budget counters comes from. */
@@ -95,5 +95,56 @@ export class CallerCounterNames {
   async of(principal: string): Promise<string> {
     const key = await this.source.key();
     return createHmac('sha256', key).update(principal, 'utf8').digest('base64url').slice(0, 22);
+  }
+}
+
+const SEALED_PRINCIPAL = 'p1.';
+const PRINCIPAL_AAD = Buffer.from('token-vending in-use principal v1');
+
+/**
+ * The principal an in-use mark records (whose budget pays for the renewal, and whose policy it is checked
+ * against), sealed under a key derived from the counter key: a table reader sees neither the role ARN nor
+ * anything to match candidates against without the key. Deterministic (the IV is an HMAC of the principal),
+ * so the same caller's marks from several containers stay one entry of the index's set; that tells a reader
+ * only what the counter names already tell — that two marks have the same caller.
+ */
+export class SealedPrincipals {
+  private derived?: { from: Uint8Array; key: Buffer };
+
+  constructor(private readonly source: CounterKeySource) {}
+
+  async seal(principal: string): Promise<string> {
+    const key = await this.key();
+    const iv = createHmac('sha256', key).update(principal, 'utf8').digest().subarray(0, 12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(PRINCIPAL_AAD);
+    const sealed = Buffer.concat([iv, cipher.update(principal, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return `${SEALED_PRINCIPAL}${sealed.toString('base64url')}`;
+  }
+
+  /** The principal, or undefined for anything not sealed under this key (planted, or the key was replaced). */
+  async open(sealed: string): Promise<string | undefined> {
+    if (!sealed.startsWith(SEALED_PRINCIPAL)) return undefined;
+    const bytes = Buffer.from(sealed.slice(SEALED_PRINCIPAL.length), 'base64url');
+    if (bytes.length < 12 + 16 + 1) return undefined;
+    const key = await this.key();
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12)).setAAD(PRINCIPAL_AAD);
+      decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+      return Buffer.concat([
+        decipher.update(bytes.subarray(12, bytes.length - 16)),
+        decipher.final(),
+      ]).toString('utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async key(): Promise<Buffer> {
+    const from = await this.source.key();
+    if (this.derived?.from !== from) {
+      const key = Buffer.from(hkdfSync('sha256', from, Buffer.alloc(0), PRINCIPAL_AAD, 32));
+      this.derived = { from, key };
+    }
+    return this.derived.key;
   }
 }

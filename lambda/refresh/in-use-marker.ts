@@ -1,4 +1,5 @@
 import { BoundedMap } from '../bounded-map';
+import type { SealedPrincipals } from '../budget/caller-counter-names';
 import type { Clock } from '../clock';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
@@ -7,6 +8,8 @@ import { IndexBypassed, type InUseIndex } from './in-use-index';
 
 export interface InUseMarkerParts {
   readonly index: InUseIndex;
+  /** The mark's principal is stored sealed: the table holds no principal ARNs. */
+  readonly principals: SealedPrincipals;
   readonly clock: Clock;
   readonly log: Log;
   /** The refresher's period: a token is marked due one period before the request path would renew it. */
@@ -41,7 +44,7 @@ export class InUseMarker {
         providerId: context.provider.id,
         scopes: context.selectors.scopes,
         ...(context.selectors.audience === undefined ? {} : { audience: context.selectors.audience }),
-        principal: context.principal,
+        principal: await this.parts.principals.seal(context.principal),
         inUseUntil: nowSeconds + (token.expiresAt - token.issuedAt),
         renewAt,
         expiresAt: token.expiresAt,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { IN_USE_ITEM } from '../../lambda/contracts/token-table';
 import { ConfigurationError } from '../../lambda/errors';
 import { readSettings } from '../../local/local-config';
@@ -173,6 +174,38 @@ describe('Refresher: renewal off the request path', () => {
     }
     // The vended token was marked and renewed once; the renewed one was never vended, so never renewed.
     assert.equal(provider.requests.length - before, 2);
+  });
+
+  it('keeps no principal ARN in the table: the mark names its caller sealed, and a planted plain one is not renewed', async () => {
+    const providerEntry = entry();
+    const [instance] = await start(1, providerEntry);
+    assert.ok(instance);
+    assert.equal((await instance.vend(providerEntry.id)).status, 200);
+    const { Items = [] } = await dynamoDbClient(table.endpoint).send(
+      new ScanCommand({ TableName: table.tableName }),
+    );
+    const marks = Items.filter((item) => item.pk?.S?.startsWith(IN_USE_ITEM.keyPrefix));
+    assert.ok(marks.length > 0, 'the vend marked its key in use');
+    const raw = JSON.stringify(Items);
+    assert.ok(!raw.includes(ORDERS_ROLE) && !raw.includes('orders-service'), 'no principal ARN or role name');
+    // A writer of the table who plants a mark with a plain principal does not get a renewal charged to it.
+    for (const item of marks) {
+      const planted = (item[IN_USE_ITEM.marks]?.SS ?? []).map((mark) =>
+        JSON.stringify({ ...(JSON.parse(mark) as Record<string, unknown>), c: ORDERS_ROLE }),
+      );
+      if (planted.length === 0) continue;
+      await dynamoDbClient(table.endpoint).send(
+        new PutItemCommand({
+          TableName: table.tableName,
+          Item: { ...item, [IN_USE_ITEM.marks]: { SS: planted } },
+        }),
+      );
+    }
+    const before = provider.requests.length;
+    clock += 150_000;
+    const report = await instance.refresher.refreshDueKeys(clock);
+    assert.equal(provider.requests.length - before, 0);
+    assert.ok(report.not_allowed >= 1, JSON.stringify(report));
   });
 
   /** Two instances with a vended key and the clock at the run that renews it. */
