@@ -119,8 +119,7 @@ function regionalEndpoints(options: TvmClientOptions): RegionalEndpoint[] {
     throw new TypeError('TvmClient takes exactly one of `endpoint` and `endpoints`.');
   }
   if (options.endpoint !== undefined) {
-    const region =
-      options.region ?? process.env.AWS_REGION ?? regionOfHost(options.endpoint) ?? 'us-east-1';
+    const region = options.region ?? process.env.AWS_REGION ?? regionOfHost(options.endpoint) ?? 'us-east-1';
     return [{ baseUrl: trimmed(options.endpoint), region, failedUntil: 0 }];
   }
   const list = options.endpoints ?? [];
@@ -369,7 +368,12 @@ export class TvmClient {
   }
 
   /** One request to one endpoint, its answer read whole within the timeout. */
-  private async send(endpoint: RegionalEndpoint, method: string, path: string, body?: string): Promise<Answer> {
+  private async send(
+    endpoint: RegionalEndpoint,
+    method: string,
+    path: string,
+    body?: string,
+  ): Promise<Answer> {
     const url = new URL(`${endpoint.baseUrl}${path}`);
     let headers: Record<string, string>;
     try {
