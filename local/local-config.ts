@@ -13,6 +13,8 @@ export interface LocalSettings {
   readonly callersFile?: string;
   readonly dynamoDbEndpoint?: string;
   readonly tableName: string;
+  /** The region callers sign for (a second local run stands in for another region). @default AWS_REGION, else us-east-1 */
+  readonly region?: string;
   /** How often the refresher runs. @default REFRESH_PERIOD_SECONDS, the stack's schedule */
   readonly refreshIntervalSeconds?: number;
 }

@@ -142,7 +142,12 @@ export async function startLocalService(
         await running;
       },
     });
-    const gateway = await startLocalGateway({ handler, callers, port: settings.port });
+    const gateway = await startLocalGateway({
+      handler,
+      callers,
+      port: settings.port,
+      ...(settings.region === undefined ? {} : { region: settings.region }),
+    });
     started.push({ stop: () => gateway.close() });
     return { gateway, warnings, providers, callers, dynamoDbEndpoint, refresher, stop: stopAll };
   } catch (error) {

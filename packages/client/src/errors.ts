@@ -5,6 +5,8 @@ export type TvmErrorCode =
   | ErrorCode
   /** No answer: connection refused, DNS, TLS. */
   | 'network_error'
+  /** No whole answer within the client's `timeoutMs` (from every endpoint tried). */
+  | 'timeout'
   /** An answer that is not the service's JSON. */
   | 'invalid_response'
   /** `authorizedFetch` was asked to send a token to an origin not on its list. */

@@ -12,5 +12,6 @@ export {
   type TokenSelectors,
   TvmClient,
   type TvmClientOptions,
+  type TvmEndpoint,
   type VendedToken,
 } from './tvm-client';

@@ -35,10 +35,32 @@ export type { EvictOutcome, TokenResponse } from './wire-contract';
 /** What `GET /v1/providers` lists. */
 export type ProviderInfo = ProviderSummary;
 
-export interface TvmClientOptions {
-  /** The API's base URL, stage included: `https://abc123.execute-api.eu-north-1.amazonaws.com/live`. */
-  readonly endpoint: string;
-  /** @default AWS_REGION, else the region in an execute-api host name, else us-east-1 */
+/** One regional API, with the region its requests are signed for when its host name does not say. */
+export interface TvmEndpoint {
+  readonly url: string;
+  readonly region?: string;
+}
+
+interface EndpointChoice {
+  /**
+   * The API's base URL, stage included: `https://abc123.execute-api.eu-north-1.amazonaws.com/live`.
+   * Exactly one of `endpoint` and `endpoints`.
+   */
+  readonly endpoint?: string;
+  /**
+   * The regional APIs, the primary first: a call goes to the first one not remembered as failed, and on a
+   * network error, a timeout, or a 5xx of the service's own (`internal_error`, `service_unavailable`, a
+   * gateway 5xx without the service's error body) to the next. Each is signed for its own region: the one
+   * given, else the one in its execute-api host name, else `region`, AWS_REGION, us-east-1.
+   */
+  readonly endpoints?: readonly (string | TvmEndpoint)[];
+}
+
+export type TvmClientOptions = EndpointChoice & {
+  /**
+   * The signing region. With `endpoint`: this, else AWS_REGION, else the region in an execute-api host name,
+   * else us-east-1. With `endpoints`: only for those whose region neither is given nor in the host name.
+   */
   readonly region?: string;
   /** @default the AWS SDK's default chain: environment, profile, container or instance role */
   readonly credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
@@ -49,9 +71,37 @@ export interface TvmClientOptions {
   readonly refreshSkewSeconds?: number;
   /** Attempts for a call answered 429, 503 or 504. @default 3 */
   readonly maxAttempts?: number;
+  /**
+   * Milliseconds one request to one endpoint may take, connecting included, before the next endpoint is
+   * tried. Above the service's own grant deadline (10 s, 12 s at most), so that a slow provider is answered
+   * `upstream_timeout` rather than asked again from another region. @default 15000
+   */
+  readonly timeoutMs?: number;
+  /** How long an endpoint that failed is passed over for the others. @default 30000 */
+  readonly failedEndpointMemoryMs?: number;
   readonly fetch?: typeof fetch;
+  /** The clock for token lifetimes and for the failed-endpoint memory. @default Date.now */
   readonly now?: () => number;
+};
+
+interface RegionalEndpoint {
+  readonly baseUrl: string;
+  readonly region: string;
+  /** Until when (by `now`) it is passed over after a failure. */
+  failedUntil: number;
 }
+
+/** One request's answer, read whole within the timeout. */
+interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_FAILED_ENDPOINT_MEMORY_MS = 30_000;
+/** The service's own failures, which another region may not share; `upstream_*` are the provider's. */
+const FAILOVER_ERRORS = new Set(['internal_error', 'service_unavailable']);
 
 const EXECUTE_API_HOST = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/;
 /** Answers worth another try: throttled (429), a dependency unavailable (503), a provider timing out (504). */
@@ -60,6 +110,41 @@ const RETRIED_STATUSES = new Set([429, 503, 504]);
 /** Between retries of a 429/503/504 without `Retry-After`: 0–400 ms, then 0–800 ms, … never more than 5 s. */
 const RETRY_BACKOFF = { baseMs: 400, maxMs: 5000, jitter: 'full' } as const;
 const MAX_RETRY_WAIT_MS = RETRY_BACKOFF.maxMs;
+
+const regionOfHost = (url: string) => EXECUTE_API_HOST.exec(new URL(url).hostname)?.[1];
+const trimmed = (url: string) => url.replace(/\/+$/, '');
+
+function regionalEndpoints(options: TvmClientOptions): RegionalEndpoint[] {
+  if ((options.endpoint === undefined) === (options.endpoints === undefined)) {
+    throw new TypeError('TvmClient takes exactly one of `endpoint` and `endpoints`.');
+  }
+  if (options.endpoint !== undefined) {
+    const region = options.region ?? process.env.AWS_REGION ?? regionOfHost(options.endpoint) ?? 'us-east-1';
+    return [{ baseUrl: trimmed(options.endpoint), region, failedUntil: 0 }];
+  }
+  const list = options.endpoints ?? [];
+  if (list.length === 0) throw new TypeError('TvmClient `endpoints` is empty.');
+  // Each region's API must be signed for its own region: AWS_REGION names only the caller's.
+  return list.map((entry) => {
+    const { url, region } = typeof entry === 'string' ? { url: entry, region: undefined } : entry;
+    return {
+      baseUrl: trimmed(url),
+      region: region ?? regionOfHost(url) ?? options.region ?? process.env.AWS_REGION ?? 'us-east-1',
+      failedUntil: 0,
+    };
+  });
+}
+
+/** Whether another region may answer better: no answer at all, or a 5xx that is not the provider's. */
+function worthFailover(answer: Answer): boolean {
+  if (answer.status < 500) return false;
+  try {
+    const error = (JSON.parse(answer.text) as { error?: unknown } | null)?.error;
+    return typeof error !== 'string' || FAILOVER_ERRORS.has(error);
+  } catch {
+    return true;
+  }
+}
 
 const normalizeScope = (scope: TokenSelectors['scope']): string[] | undefined =>
   scope === undefined ? undefined : normalizeScopes(scope);
@@ -83,11 +168,13 @@ const cacheKeyOf = (provider: string, selectors: TokenSelectors) =>
 
 /**
  * A caller of the token vending service: signs with the caller's AWS credentials, keeps tokens in process
- * until they near expiry, makes one call for concurrent requests of the same token, and retries 429/503/504.
+ * until they near expiry, makes one call for concurrent requests of the same token, retries 429/503/504,
+ * and fails over between regional endpoints.
  */
 export class TvmClient {
-  private readonly endpoint: string;
-  private readonly region: string;
+  private readonly endpoints: RegionalEndpoint[];
+  private readonly timeoutMs: number;
+  private readonly failedEndpointMemoryMs: number;
   private readonly credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   private readonly refreshSkewSeconds: number;
   private readonly maxAttempts: number;
@@ -100,9 +187,9 @@ export class TvmClient {
   >();
 
   constructor(options: TvmClientOptions) {
-    this.endpoint = options.endpoint.replace(/\/+$/, '');
-    const host = new URL(this.endpoint).hostname;
-    this.region = options.region ?? process.env.AWS_REGION ?? EXECUTE_API_HOST.exec(host)?.[1] ?? 'us-east-1';
+    this.endpoints = regionalEndpoints(options);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.failedEndpointMemoryMs = options.failedEndpointMemoryMs ?? DEFAULT_FAILED_ENDPOINT_MEMORY_MS;
     this.credentials = options.credentials ?? defaultProvider();
     this.refreshSkewSeconds = options.refreshSkewSeconds ?? 60;
     this.maxAttempts = options.maxAttempts ?? 3;
@@ -225,42 +312,14 @@ export class TvmClient {
     };
   }
 
+  /**
+   * One call, retried after a 429/503/504 with backoff; each attempt goes to the endpoints in turn until
+   * one answers without a failure worth another region.
+   */
   private async call(method: string, path: string, body?: string): Promise<unknown> {
-    const url = new URL(`${this.endpoint}${path}`);
     for (let attempt = 1; ; attempt++) {
-      let headers: Record<string, string>;
-      try {
-        headers = await signRequest(
-          {
-            method,
-            url,
-            headers: body === undefined ? {} : { 'content-type': 'application/json' },
-            ...(body === undefined ? {} : { body }),
-          },
-          { credentials: this.credentials, region: this.region },
-        );
-      } catch (error) {
-        if ((error as { name?: unknown }).name === 'CredentialsProviderError') {
-          throw new TvmError(
-            'no_credentials',
-            `No AWS credentials to sign with: ${(error as Error).message}`,
-            {},
-            { cause: error },
-          );
-        }
-        throw error;
-      }
-      let response: Response;
-      try {
-        response = await this.fetchImpl(url, { method, headers, ...(body === undefined ? {} : { body }) });
-      } catch (error) {
-        // fetch says only "fetch failed"; the reason (refused, unresolvable, TLS) is in its cause.
-        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-        const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-        throw new TvmError('network_error', `Cannot reach ${url.origin}: ${reason}`, {}, { cause: error });
-      }
+      const response = await this.sendToFirstAnswering(method, path, body);
       if (RETRIED_STATUSES.has(response.status) && attempt < this.maxAttempts) {
-        await response.body?.cancel().catch(() => undefined);
         const retryAfter = Number(response.headers.get('retry-after'));
         const backoff = backoffDelayMs(RETRY_BACKOFF, attempt);
         await new Promise((resolve) =>
@@ -274,28 +333,116 @@ export class TvmClient {
         );
         continue;
       }
-      if (response.status === 204) return { evictOutcome: response.headers.get(EVICT_OUTCOME_HEADER) };
-      const text = await response.text();
-      let json: Record<string, unknown>;
-      try {
-        json = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        throw new TvmError('invalid_response', `The service answered HTTP ${response.status} with no JSON.`, {
-          status: response.status,
-        });
-      }
-      if (response.ok) return json;
-      const retryAfter = Number(response.headers.get('retry-after'));
-      throw new TvmError(
-        (typeof json.error === 'string' ? json.error : 'invalid_response') as TvmErrorCode,
-        typeof json.message === 'string' ? json.message : `HTTP ${response.status}`,
-        {
-          status: response.status,
-          ...(typeof json.request_id === 'string' ? { requestId: json.request_id } : {}),
-          ...(typeof json.upstream_error === 'string' ? { upstreamError: json.upstream_error } : {}),
-          ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}),
-        },
-      );
+      return this.parse(response);
     }
+  }
+
+  /**
+   * The endpoints not remembered as failed first, in their order (the primary first), then the others as a
+   * last resort: a client whose every endpoint failed lately still tries them rather than give up.
+   */
+  private async sendToFirstAnswering(method: string, path: string, body?: string): Promise<Answer> {
+    const now = this.now();
+    const order = [
+      ...this.endpoints.filter((endpoint) => endpoint.failedUntil <= now),
+      ...this.endpoints.filter((endpoint) => endpoint.failedUntil > now),
+    ];
+    let lastFailure: unknown;
+    for (const [index, endpoint] of order.entries()) {
+      const isLast = index === order.length - 1;
+      try {
+        const answer = await this.send(endpoint, method, path, body);
+        const failed = worthFailover(answer);
+        endpoint.failedUntil = failed ? this.now() + this.failedEndpointMemoryMs : 0;
+        if (!failed || isLast) return answer;
+        continue;
+      } catch (error) {
+        if (!(error instanceof TvmError) || (error.code !== 'network_error' && error.code !== 'timeout')) {
+          throw error;
+        }
+        lastFailure = error;
+      }
+      endpoint.failedUntil = this.now() + this.failedEndpointMemoryMs;
+    }
+    throw lastFailure;
+  }
+
+  /** One request to one endpoint, its answer read whole within the timeout. */
+  private async send(
+    endpoint: RegionalEndpoint,
+    method: string,
+    path: string,
+    body?: string,
+  ): Promise<Answer> {
+    const url = new URL(`${endpoint.baseUrl}${path}`);
+    let headers: Record<string, string>;
+    try {
+      headers = await signRequest(
+        {
+          method,
+          url,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body }),
+        },
+        { credentials: this.credentials, region: endpoint.region },
+      );
+    } catch (error) {
+      if ((error as { name?: unknown }).name === 'CredentialsProviderError') {
+        throw new TvmError(
+          'no_credentials',
+          `No AWS credentials to sign with: ${(error as Error).message}`,
+          {},
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      const response = await this.fetchImpl(url, {
+        method,
+        headers,
+        signal,
+        ...(body === undefined ? {} : { body }),
+      });
+      return { status: response.status, headers: response.headers, text: await response.text() };
+    } catch (error) {
+      if (signal.aborted) {
+        throw new TvmError(
+          'timeout',
+          `No answer from ${url.origin} within ${this.timeoutMs} ms`,
+          {},
+          { cause: error },
+        );
+      }
+      // fetch says only "fetch failed"; the reason (refused, unresolvable, TLS) is in its cause.
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new TvmError('network_error', `Cannot reach ${url.origin}: ${reason}`, {}, { cause: error });
+    }
+  }
+
+  private parse(response: Answer): unknown {
+    if (response.status === 204) return { evictOutcome: response.headers.get(EVICT_OUTCOME_HEADER) };
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(response.text) as Record<string, unknown>;
+    } catch {
+      throw new TvmError('invalid_response', `The service answered HTTP ${response.status} with no JSON.`, {
+        status: response.status,
+      });
+    }
+    if (response.status >= 200 && response.status < 300) return json;
+    const retryAfter = Number(response.headers.get('retry-after'));
+    throw new TvmError(
+      (typeof json.error === 'string' ? json.error : 'invalid_response') as TvmErrorCode,
+      typeof json.message === 'string' ? json.message : `HTTP ${response.status}`,
+      {
+        status: response.status,
+        ...(typeof json.request_id === 'string' ? { requestId: json.request_id } : {}),
+        ...(typeof json.upstream_error === 'string' ? { upstreamError: json.upstream_error } : {}),
+        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}),
+      },
+    );
   }
 }

@@ -22,7 +22,8 @@ function hintFor(error: TvmError): string {
     case 'no_credentials':
       return 'set AWS_PROFILE (then `aws sso login` if it uses SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY';
     case 'network_error':
-      return 'check --endpoint (or TVM_ENDPOINT) and the network';
+    case 'timeout':
+      return 'check --endpoint (or TVM_ENDPOINTS, TVM_ENDPOINT) and the network';
     case 'access_denied':
       return "check the provider id, that this caller's role is in the provider's callers, and --region";
     case 'throttled':

@@ -18,8 +18,10 @@ Options:
   --min-ttl <n>       seconds the token must stay valid at least
   --raw               vend: print only the access token, for $(tvm vend x --raw)
   --token <token>     evict: the token the API rejected (only its fingerprint is sent)
-  --endpoint <url>    the API's base URL (default: $TVM_ENDPOINT)
-  --region <region>   the signing region (default: $AWS_REGION, or the endpoint's)
+  --endpoint <url>    the API's base URL; repeat for regional APIs, the primary first, tried in turn
+                      when one is down (default: $TVM_ENDPOINTS, comma-separated, else $TVM_ENDPOINT)
+  --region <region>   the signing region (one endpoint: default $AWS_REGION, or the endpoint's; several:
+                      each is signed for the region in its execute-api host name, else this)
   --version           the version of tvm
   --debug             on failure, print the stack too
   -h, --help          this text
@@ -69,7 +71,7 @@ interface CheckRow {
  * Token" means the URL or the stage path is wrong, a 403 from the API itself that SigV4 is on), lists what
  * this caller may vend, and vends from each provider.
  */
-async function smokeCheck(client: TvmClient, endpoint: string, io: CliIo): Promise<number> {
+async function smokeCheck(client: TvmClient, endpoints: readonly string[], io: CliIo): Promise<number> {
   const rows: CheckRow[] = [];
   const timed = async (
     check: string,
@@ -90,15 +92,19 @@ async function smokeCheck(client: TvmClient, endpoint: string, io: CliIo): Promi
       });
     }
   };
-  await timed('unsigned call is refused', async () => {
-    const response = await fetch(`${endpoint.replace(/\/+$/, '')}/v1/providers`);
-    await response.body?.cancel();
-    return {
-      status: response.status,
-      result: response.status === 403 ? 'refused' : 'NOT refused',
-      ok: response.status === 403,
-    };
-  });
+  // Each region's API on its own: the vends below fail over, and would hide one that is down.
+  for (const endpoint of endpoints) {
+    const label = endpoints.length === 1 ? '' : ` at ${new URL(endpoint).host}`;
+    await timed(`unsigned call is refused${label}`, async () => {
+      const response = await fetch(`${endpoint.replace(/\/+$/, '')}/v1/providers`);
+      await response.body?.cancel();
+      return {
+        status: response.status,
+        result: response.status === 403 ? 'refused' : 'NOT refused',
+        ok: response.status === 403,
+      };
+    });
+  }
   let providers: Awaited<ReturnType<TvmClient['listProviders']>> = [];
   await timed('providers', async () => {
     providers = await client.listProviders();
@@ -120,6 +126,17 @@ async function smokeCheck(client: TvmClient, endpoint: string, io: CliIo): Promi
   return rows.every((row) => row.ok) ? 0 : 1;
 }
 
+/** `--endpoint` as often as given, else TVM_ENDPOINTS (comma-separated), else TVM_ENDPOINT. */
+function endpointList(flags: readonly string[] | undefined, env: NodeJS.ProcessEnv): string[] {
+  const listed = (flags?.length ? flags : (env.TVM_ENDPOINTS ?? env.TVM_ENDPOINT ?? '').split(','))
+    .map((endpoint) => endpoint.trim())
+    .filter((endpoint) => endpoint.length > 0);
+  if (listed.length === 0) {
+    throw new UsageError('no endpoint: pass --endpoint or set TVM_ENDPOINTS or TVM_ENDPOINT');
+  }
+  return listed;
+}
+
 export interface CliIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
@@ -138,7 +155,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         'min-ttl': { type: 'string' },
         token: { type: 'string' },
         raw: { type: 'boolean' },
-        endpoint: { type: 'string' },
+        endpoint: { type: 'string', multiple: true },
         region: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -155,9 +172,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return values.help || command === 'help' ? 0 : 2;
     }
     if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra[0]}`);
-    const endpoint = values.endpoint ?? io.env.TVM_ENDPOINT;
-    if (!endpoint) throw new UsageError('no endpoint: pass --endpoint or set TVM_ENDPOINT');
-    if (!URL.canParse(endpoint)) throw new UsageError(`not a URL: ${endpoint}`);
+    const endpoints = endpointList(values.endpoint, io.env);
+    const bad = endpoints.find((endpoint) => !URL.canParse(endpoint));
+    if (bad !== undefined) throw new UsageError(`not a URL: ${bad}`);
     let minTtl: number | undefined;
     if (values['min-ttl'] !== undefined) {
       minTtl = Number(values['min-ttl']);
@@ -165,7 +182,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         throw new UsageError('--min-ttl takes a whole number of seconds');
     }
     const client = new TvmClient({
-      endpoint,
+      ...(endpoints.length === 1 ? { endpoint: endpoints[0] } : { endpoints }),
       ...(values.region ? { region: values.region } : {}),
       maxAttempts: 3,
     });
@@ -193,7 +210,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
       case 'check': {
         if (provider) throw new UsageError(`unexpected argument: ${provider}`);
-        return await smokeCheck(client, endpoint, io);
+        return await smokeCheck(client, endpoints, io);
       }
       case 'providers': {
         if (provider) throw new UsageError(`unexpected argument: ${provider}`);
