@@ -289,7 +289,7 @@ describe('Operator tools fail in one line', () => {
     it('endpoint refused', async () => {
       assertOneLine(
         await tvm(['vend', 'partner'], env({ TVM_ENDPOINT: `http://127.0.0.1:${closedPort}` })),
-        /^tvm: network_error: Cannot reach .*ECONNREFUSED — check --endpoint \(or TVM_ENDPOINT\)/,
+        /^tvm: network_error: Cannot reach .*ECONNREFUSED — check --endpoint \(or TVM_ENDPOINTS, TVM_ENDPOINT\)/,
       );
     });
 
