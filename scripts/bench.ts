@@ -446,7 +446,7 @@ async function main(): Promise<void> {
     const signing = await benchSigning();
     const median = (list: number[]) => list[Math.floor(list.length / 2)] ?? Number.NaN;
     const goal = (ratio: number, limit: number) =>
-      `${ratio.toFixed(2)}x (goal <= ${limit}x: ${ratio <= limit ? 'met' : 'NOT met'})`;
+      `${ratio.toFixed(3)}x (goal <= ${limit}x: ${ratio <= limit ? 'met' : 'NOT met'})`;
     const tableRatio = tableHits.p50 / rawGet.p50;
     const missRatio = misses.p50 / floors.p50;
     const aloneRatio = missesAlone.p50 / directAlone.p50;
