@@ -1,20 +1,9 @@
-import {
-  GetPublicKeyCommand,
-  type KMSClient,
-  SignCommand,
-  type SigningAlgorithmSpec,
-} from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, type KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { VendError } from '../errors';
 import type { AssertionSigner, PublicSigningJwk, SigningAlgorithm } from './assertion-signer';
 import { derToJoseSignature } from './jws-signature';
+import { KMS_SIGNING_ALGORITHM } from './kms-signing-algorithms';
 import { publicSigningJwk } from './public-signing-key';
-
-/** KMS's name for each JWS algorithm (RFC 7518 §3.1). */
-export const KMS_SIGNING_ALGORITHM: Record<SigningAlgorithm, SigningAlgorithmSpec> = {
-  RS256: 'RSASSA_PKCS1_V1_5_SHA_256',
-  PS256: 'RSASSA_PSS_SHA_256',
-  ES256: 'ECDSA_SHA_256',
-};
 
 /** KMS signs a RAW message of at most this many bytes; an assertion is a few hundred. */
 export const MAX_RAW_MESSAGE_BYTES = 4096;

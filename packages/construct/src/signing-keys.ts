@@ -3,15 +3,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { ProviderConfig, SigningKeyEntry } from '../../../lambda/config/provider-schema';
+import { KMS_SIGNING_ALGORITHM } from '../../../lambda/oauth/kms-signing-algorithms';
 import { signingKeyAlias } from '../../../lambda/oauth/signing-keys';
 import { administerButNotUse, changePolicy, type PolicyRoles } from './key-policies';
-
-/** KMS's name for each JWS algorithm, as the key policy's `kms:SigningAlgorithm` condition names it. */
-const SIGNING_ALGORITHM = {
-  RS256: 'RSASSA_PKCS1_V1_5_SHA_256',
-  PS256: 'RSASSA_PSS_SHA_256',
-  ES256: 'ECDSA_SHA_256',
-};
 
 /** The provider's signing keys the stack made, and every key (made or named) the function signs with. */
 export interface ProviderSigningKeys {
@@ -117,7 +111,7 @@ export function signingKeyPolicy(
         conditions: {
           StringEquals: {
             'kms:MessageType': 'RAW',
-            'kms:SigningAlgorithm': SIGNING_ALGORITHM[algorithm],
+            'kms:SigningAlgorithm': KMS_SIGNING_ALGORITHM[algorithm],
             'aws:PrincipalAccount': account,
           },
         },
