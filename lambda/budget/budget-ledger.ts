@@ -5,7 +5,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { BoundedMap } from '../bounded-map';
-import { BUDGET_ITEM, TABLE_CALL_TIMEOUT_MS, TableTimeoutError, TOKEN_TABLE } from '../contracts/token-table';
+import { BUDGET_ITEM, boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_TABLE } from '../contracts/token-table';
 
 /** Counts spending against a limit per window: true while the limit is not reached, and the spend is counted. */
 export interface BudgetLedger {
@@ -77,22 +77,22 @@ export class DynamoDbBudgetLedger implements BudgetLedger {
     >,
   ): Promise<Record<string, AttributeValue> | undefined> {
     const timeoutMs = this.options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
-    const abortSignal = AbortSignal.timeout(timeoutMs);
     try {
-      await this.options.client.send(
-        new UpdateItemCommand({
-          TableName: this.options.tableName,
-          Key: { [TOKEN_TABLE.partitionKey]: { S: `${BUDGET_ITEM.keyPrefix}${counter}#${windowEndsMs}` } },
-          ExpressionAttributeNames: { '#spent': BUDGET_ITEM.spent, '#expiresAt': TOKEN_TABLE.ttlAttribute },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ...input,
-        }),
-        { abortSignal },
+      await boundedTableCall('budget', timeoutMs, (abortSignal) =>
+        this.options.client.send(
+          new UpdateItemCommand({
+            TableName: this.options.tableName,
+            Key: { [TOKEN_TABLE.partitionKey]: { S: `${BUDGET_ITEM.keyPrefix}${counter}#${windowEndsMs}` } },
+            ExpressionAttributeNames: { '#spent': BUDGET_ITEM.spent, '#expiresAt': TOKEN_TABLE.ttlAttribute },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            ...input,
+          }),
+          { abortSignal },
+        ),
       );
       return undefined;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return error.Item ?? {};
-      if (abortSignal.aborted) throw new TableTimeoutError('budget', timeoutMs);
       throw error;
     }
   }
