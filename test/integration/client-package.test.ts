@@ -7,35 +7,11 @@ import { promisify } from 'node:util';
 import { DEMO_CALLER } from '../../local/local-config';
 import { type LocalService, startLocalService } from '../../local/local-service';
 import { createTestTable, type TestTable } from '../support/dynamodb';
+import { packAndInstall } from '../support/pack-and-install';
 import { RecordingLog } from '../support/recording-log';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
-
-/** `npm pack` of one of packages/, installed alone in a scratch project, as another repository would. */
-async function packAndInstall(
-  name: string,
-  scratch: string,
-  project: string,
-  options: string[] = [],
-): Promise<void> {
-  const { stdout } = await run('npm', [
-    'pack',
-    join(ROOT, 'packages', name),
-    '--pack-destination',
-    scratch,
-    '--silent',
-  ]);
-  const tarball = join(scratch, stdout.trim().split('\n').pop() ?? '');
-  writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: project, private: true }));
-  await run(
-    'npm',
-    ['install', tarball, ...options, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'],
-    {
-      cwd: scratch,
-    },
-  );
-}
 
 /**
  * The Nodes a calling service may run the client on, besides the suite's own (the function's runtime, 24):
@@ -68,7 +44,7 @@ describe('Package: token-vending-client', () => {
       { port: 0, dynamoDbEndpoint: table.endpoint, tableName: table.tableName },
       new RecordingLog(),
     );
-    await packAndInstall('client', scratch, 'a-calling-service');
+    await packAndInstall(['client'], scratch, 'a-calling-service');
   }, 180_000);
 
   afterAll(async () => {
@@ -192,7 +168,7 @@ describe('Package: token-vending-grant-vend', () => {
 
   beforeAll(async () => {
     // Without its peers: a calling stack brings its own aws-cdk-lib and constructs.
-    await packAndInstall('grant-vend', scratch, 'a-calling-stack', ['--legacy-peer-deps']);
+    await packAndInstall(['grant-vend'], scratch, 'a-calling-stack', ['--legacy-peer-deps']);
   }, 120_000);
 
   it("grants a caller's role the vend routes of one provider", async () => {

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { packAndInstall } from '../support/pack-and-install';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -49,26 +50,10 @@ describe('Package: token-vending-construct', () => {
   const out = join(scratch, 'cdk.out');
 
   beforeAll(async () => {
-    const tarballs: string[] = [];
-    for (const name of ['grant-vend', 'construct']) {
-      const { stdout } = await run('npm', [
-        'pack',
-        join(ROOT, 'packages', name),
-        '--pack-destination',
-        scratch,
-        '--silent',
-      ]);
-      tarballs.push(join(scratch, stdout.trim().split('\n').pop() ?? ''));
-    }
-    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'platform-app', private: true }));
     const peers = ['aws-cdk-lib', 'constructs', 'cdk-nag'].map(
       (name) => `${name}@${ROOT_PACKAGE.devDependencies[name]}`,
     );
-    await run(
-      'npm',
-      ['install', ...tarballs, ...peers, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'],
-      { cwd: scratch },
-    );
+    await packAndInstall(['grant-vend', 'construct'], scratch, 'platform-app', peers);
     writeFileSync(join(scratch, 'app.js'), APP);
     writeFileSync(join(scratch, 'providers.json'), JSON.stringify(PROVIDERS));
   }, 240_000);
