@@ -8,9 +8,8 @@ export const TOKEN_TABLE = {
   ttlAttribute: 'expiresAt',
 } as const;
 
-/** The namespace and `service` dimension of the function's EMF metrics. */
-export const METRICS_NAMESPACE = 'TokenVending';
-export const METRICS_SERVICE = 'token-vending';
+/** The namespace and `service` dimension of the function's EMF metrics: the metrics contract imports nothing. */
+export { METRICS_NAMESPACE, METRICS_SERVICE } from '../../../lambda/contracts/metrics';
 
 /** The refresher's period: the schedule invokes the function this often, and the function buckets keys by it. */
 export const REFRESH_PERIOD_SECONDS = 60;

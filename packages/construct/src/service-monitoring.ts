@@ -10,8 +10,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { ProviderConfig } from '../../../lambda/config/provider-schema';
-import { METRIC } from '../../../lambda/contracts/metrics';
-import { METRICS_NAMESPACE, METRICS_SERVICE } from './function-contract';
+import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../../../lambda/contracts/metrics';
 import { DEFAULT_DAILY_TOKENS } from './provider-entry';
 
 export interface ServiceMonitoringProps {
