@@ -1,4 +1,8 @@
-import { type ProviderSummary, tokenFingerprint } from '../packages/client/src/wire-contract';
+import {
+  type EvictOutcome,
+  type ProviderSummary,
+  tokenFingerprint,
+} from '../packages/client/src/wire-contract';
 import type { UpstreamBudget } from './budget/upstream-budget';
 import type { SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
@@ -27,8 +31,8 @@ export type { CacheOutcome, VendOutcome } from './vend-outcome';
 /** A token younger than this is not evicted: it was just issued, and evicting it would only ask again. */
 export const EVICT_FLOOR_SECONDS = 15;
 
-/** What an evict did: evicted the token; found none; found another token than the one named; or left a token too young. */
-export type EvictOutcome = 'evicted' | 'absent' | 'not_current' | 'too_young';
+/** What an evict did: the wire contract's outcomes, which the evict's 204 reports. */
+export type { EvictOutcome };
 
 /**
  * What a refresher's renewal of a marked key did: renewed it; found it renewed since (or gone); found
