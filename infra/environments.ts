@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { ApiGatewayAccountRole, ProviderEntry } from 'token-vending-construct';
+import { type ApiGatewayAccountRole, type ProviderEntry, regionsProblems } from 'token-vending-construct';
 
 /**
  * What differs between deployments of the service: everything an operator sets per environment. A deploy
@@ -11,6 +11,13 @@ import type { ApiGatewayAccountRole, ProviderEntry } from 'token-vending-constru
  */
 export interface EnvironmentSettings {
   readonly name: string;
+  /**
+   * The regions to run in, the primary first: one whole service per region (`TokenVending-<env>` in the
+   * primary, `TokenVending-<env>-<region>` in the others) over one global table, a multi-Region sealing key
+   * and replicated secrets. One region deploys there as a single-Region stack.
+   * @default one stack in the CLI's region (CDK_DEFAULT_REGION)
+   */
+  readonly regions?: readonly string[];
   /**
    * The providers file: a name under `config/providers/`, or an absolute path (a file kept outside this
    * repository, e.g. in the operators' own configuration repository). Its entries' `callers` are whom the
@@ -108,6 +115,8 @@ export const ENVIRONMENTS: Readonly<Record<string, EnvironmentSettings>> = {
     tracing: true,
     // An audit trail is kept long enough to answer "who had this token" well after the fact.
     logRetention: RetentionDays.ONE_YEAR,
+    // A region's outage must not take every outbound integration with it (issue 24): two regions, active-active.
+    regions: ['eu-north-1', 'eu-west-1'],
     // Norsk Gjeldsinformasjon asks integrators to call from fixed addresses (docs/providers/norsk-gjeld.md).
     egress: 'fixed',
     egressZones: 2,
@@ -122,7 +131,22 @@ export function environmentNamed(name: string): EnvironmentSettings {
       `unknown environment "${name}"; use -c env=${Object.keys(ENVIRONMENTS).join('|')}`,
     );
   }
+  deploymentRegions(settings);
   return settings;
+}
+
+/**
+ * The environment's regions, the primary first, or undefined for one stack in the CLI's region. A
+ * SettingsError names every problem: a list that is empty, names a region twice, or holds a name that is
+ * no region's.
+ */
+export function deploymentRegions(settings: EnvironmentSettings): readonly string[] | undefined {
+  if (settings.regions === undefined) return undefined;
+  const problems = regionsProblems(settings.regions);
+  if (problems.length > 0) {
+    throw new SettingsError(`the settings of ${settings.name}: ${problems.join('; ')}`);
+  }
+  return settings.regions;
 }
 
 /** A settings problem an operator fixes from one line: the app prints it without a stack trace. */

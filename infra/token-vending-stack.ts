@@ -9,6 +9,8 @@ export interface TokenVendingStackProps extends StackProps {
   readonly settings: EnvironmentSettings;
   /** Overrides for the service (from `-c` flags where the environment allows them, or a test). */
   readonly service?: Partial<Omit<TokenVendingServiceProps, 'providers' | 'environment'>>;
+  /** The primary region's stack, in every other region's stack of a multi-Region environment. */
+  readonly primary?: TokenVendingStack;
 }
 
 /** The service props an environment's settings give, before any override. */
@@ -37,6 +39,7 @@ export function serviceSettings(settings: EnvironmentSettings): Omit<TokenVendin
       ? {}
       : { reservedConcurrentExecutions: settings.reservedConcurrency }),
     ...(settings.createSecrets === false ? { createSecrets: false } : {}),
+    ...(settings.regions ? { regions: settings.regions } : {}),
   };
 }
 
@@ -54,6 +57,7 @@ export class TokenVendingStack extends Stack {
     this.service = new TokenVendingService(this, 'TokenVending', {
       providers: readProvidersFile(settings),
       ...serviceSettings(settings),
+      ...(props.primary ? { primary: props.primary.service } : {}),
       ...props.service,
     });
     const { api } = this.service;
@@ -84,6 +88,17 @@ export class TokenVendingStack extends Stack {
       value: this.service.alarmTopic.topicArn,
       description: 'Every alarm notifies this topic; subscribe whoever should hear of them',
     });
+    const [primaryRegion] = this.service.regions;
+    if (primaryRegion) {
+      new CfnOutput(this, 'Region', {
+        value: this.region,
+        description: 'This stack serves this region; callers sign for it',
+      });
+      new CfnOutput(this, 'PrimaryRegion', {
+        value: primaryRegion,
+        description: 'The region whose stack holds the global table, the multi-Region key and the secrets',
+      });
+    }
     if (this.service.egressAddresses.length > 0) {
       new CfnOutput(this, 'EgressIps', {
         value: Fn.join(',', [...this.service.egressAddresses]),

@@ -11,6 +11,7 @@
  */
 export { DEFAULT_DAILY_TOKENS, type ProviderEntry } from './provider-entry';
 export type { AdmittedPrincipals, ApiEndpoint } from './service-api';
+export { regionsProblems } from './service-regions';
 export { TokenVendingSettingsError } from './settings-error';
 export {
   type ApiGatewayAccountRole,

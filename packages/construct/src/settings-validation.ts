@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { parseProviderConfig } from '../../../lambda/config/load-providers';
 import type { ProviderConfig } from '../../../lambda/config/provider-schema';
 import type { AdmittedPrincipals } from './service-api';
+import { isMultiRegion, isMultiRegionKeyArn, regionsProblems } from './service-regions';
 import { TokenVendingSettingsError } from './settings-error';
 import type { TokenVendingServiceProps } from './token-vending-service';
 
@@ -99,6 +100,79 @@ function settingsProblems(scope: Construct, props: TokenVendingServiceProps): st
     props.apiGatewayAccountRole !== 'existing'
   ) {
     problems.push('apiGatewayAccountRole: must be "create" or "existing"');
+  }
+  problems.push(...deploymentRegionProblems(scope, props));
+  return problems;
+}
+
+/** The signing keys of raw entries, checked without trusting their shape (the schema may refuse it too). */
+function signingKeySettings(providers: readonly unknown[]): Array<{ path: string; kms: unknown }> {
+  return providers.flatMap((provider, index) => {
+    const key = (provider as { signingKey?: { kms?: unknown; next?: { kms?: unknown } } })?.signingKey;
+    if (!key || typeof key !== 'object') return [];
+    const path = `providers[${index}].signingKey`;
+    return [{ path, kms: key.kms }, ...(key.next ? [{ path: `${path}.next`, kms: key.next.kms }] : [])];
+  });
+}
+
+/** What a multi-Region deployment (`regions`, `primary`) cannot be, and what it cannot be combined with. */
+function deploymentRegionProblems(scope: Construct, props: TokenVendingServiceProps): string[] {
+  if (props.regions === undefined) {
+    return props.primary ? ['primary: only a multi-Region deployment (regions) has a primary'] : [];
+  }
+  const listed = regionsProblems(props.regions);
+  if (listed.length > 0 || !isMultiRegion(props.regions)) {
+    return props.primary && listed.length === 0
+      ? [...listed, 'primary: only a multi-Region deployment (regions) has a primary']
+      : listed;
+  }
+  const problems: string[] = [];
+  const [primaryRegion] = props.regions;
+  const region = Stack.of(scope).region;
+  if (Token.isUnresolved(region)) {
+    problems.push('regions: every stack of a multi-Region deployment needs an explicit region (env.region)');
+  } else if (!props.regions.includes(region)) {
+    problems.push(`regions: the stack's region ${region} is not one of ${props.regions.join(', ')}`);
+  } else if (region === primaryRegion && props.primary) {
+    problems.push(`primary: the stack in ${region} is the primary region's; it takes no primary`);
+  } else if (region !== primaryRegion && !props.primary) {
+    problems.push(
+      `primary: the stack in ${region} needs the primary region's (${primaryRegion}) construct, whose table, key and secrets it replicates`,
+    );
+  }
+  if (props.primary) {
+    const primaryStackRegion = Stack.of(props.primary).region;
+    if (primaryStackRegion !== primaryRegion) {
+      problems.push(
+        `primary: its stack is in ${primaryStackRegion}, not the primary region ${primaryRegion}`,
+      );
+    }
+    if (props.primary.regions.join(',') !== props.regions.join(',')) {
+      problems.push(`primary: its regions (${props.primary.regions.join(', ')}) are not these`);
+    }
+    if (props.primary.environment !== props.environment) {
+      problems.push(`primary: its environment is ${props.primary.environment}, not ${props.environment}`);
+    }
+  }
+  if (
+    props.tableEncryption === 'customer-managed' ||
+    props.tableEncryptionKey ||
+    props.tableEncryptionKeyArn
+  ) {
+    problems.push(
+      "tableEncryption: a global table's customer-managed key needs a key in every region before the table exists; several regions use the AWS-managed key",
+    );
+  }
+  for (const { path, kms } of signingKeySettings(props.providers)) {
+    if (kms === 'create') {
+      problems.push(
+        `${path}: a created signing key lives in one region; with several regions name a multi-Region key (arn:…:key/mrk-…) replicated to each`,
+      );
+    } else if (typeof kms === 'string' && !isMultiRegionKeyArn(kms)) {
+      problems.push(
+        `${path}: ${kms} is a single-Region key; with several regions name a multi-Region key (key/mrk-…) replicated to each`,
+      );
+    }
   }
   return problems;
 }

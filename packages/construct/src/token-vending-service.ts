@@ -20,10 +20,26 @@ import { TOKEN_TABLE } from './function-contract';
 import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
 import type { ProviderEntry } from './provider-entry';
 import { createRefreshSchedule } from './refresh-schedule';
+import {
+  createGlobalTable,
+  createMultiRegionSealingKey,
+  createSealingKeyReplica,
+  type RegionalPlacement,
+  regionalReplicaOfTable,
+  SEALING_KEY_DESCRIPTION,
+  SECRET_REPLICATION_ACTIONS,
+} from './regional-state';
 import { restrictSecret } from './secret-policies';
 import { type ApiEndpoint, createServiceApi } from './service-api';
 import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
+import {
+  counterKeySecretName,
+  functionRoleArn,
+  functionRoleName,
+  inRegion,
+  isMultiRegion,
+} from './service-regions';
 import { admittedPrincipals, validateSettings } from './settings-validation';
 import { createSigningKeys } from './signing-keys';
 
@@ -129,6 +145,18 @@ export interface TokenVendingServiceProps {
   readonly releaseEgressIps?: boolean;
   /** Which stack owns API Gateway's account-level logging role. @default 'create' */
   readonly apiGatewayAccountRole?: ApiGatewayAccountRole;
+  /**
+   * The regions of a multi-Region deployment, the primary first: one stack per region, each holding one
+   * `TokenVendingService` with the same `regions` (the stack's region one of them, given explicitly), and
+   * `crossRegionReferences: true` on every stack. The primary region's construct creates the global table
+   * (a replica per other region), the multi-Region sealing key and the secrets with replicas; every other
+   * region's construct names its `primary` and uses its own region's replicas. One region (or none) is a
+   * single-Region deployment, exactly as without.
+   * @default the stack's region alone
+   */
+  readonly regions?: readonly string[];
+  /** The primary region's construct in the same app: required in every other region's stack, and only there. */
+  readonly primary?: TokenVendingService;
 }
 
 /** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
@@ -158,13 +186,20 @@ export class TokenVendingService extends Construct {
   public readonly function: lambda.Function;
   /** Invokes the function once a minute to renew the keys in use off the request path. */
   public readonly refreshSchedule: events.Rule;
-  public readonly table: dynamodb.Table;
-  /** Seals the tokens the function stores in the table; only the function's role may use it. */
-  public readonly sealingKey: kms.Key;
+  /**
+   * The token table: the region's own replica of the global table with several regions (a `TableV2` in the
+   * primary region, referenced by name in the others).
+   */
+  public readonly table: dynamodb.ITable;
+  /**
+   * Seals the tokens the function stores in the table; only the function's role may use it. With several
+   * regions: the multi-Region key in the primary region, its replica (`SealingKeyReplica`) elsewhere.
+   */
+  public readonly sealingKey: kms.IKey;
   /** The table's key, when the service created it (`tableEncryption: 'customer-managed'`). */
   public readonly tableKey: kms.Key | undefined;
   /** The HMAC key that names callers in the table's budget counters; only the function's role may read it. */
-  public readonly counterKey: secretsmanager.Secret;
+  public readonly counterKey: secretsmanager.ISecret;
   /** The signing keys the service created for `signingKey: {"kms": "create"}` entries, by `<provider>/<name>`. */
   public readonly signingKeys: ReadonlyMap<string, kms.Key>;
   public readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
@@ -176,21 +211,39 @@ export class TokenVendingService extends Construct {
   public readonly alarmTopic: sns.ITopic;
   /** The addresses provider traffic leaves from, with fixed egress. */
   public readonly egressAddresses: readonly string[];
+  /** The deployment's regions, the primary first; empty for a single-Region deployment. */
+  public readonly regions: readonly string[];
+  /** The environment's name, as given. */
+  public readonly environment: string;
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
     const providers = validateSettings(this, props);
     this.providers = providers;
+    this.environment = props.environment;
     const settings = withDefaults(props);
     const { removalPolicy } = settings;
+    const placement = regionalPlacement(this, props);
+    this.regions = placement?.regions ?? [];
+    // The function reads its secrets and signing keys from its bundled entries: in another region, the
+    // replicas' ARNs (a name already finds the region's own replica).
+    const regionalProviders =
+      placement?.isPrimary === false ? providersIn(providers, placement.region) : providers;
 
     const role = new iam.Role(this, 'FunctionRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'Token vending function: its log group, its table, the secrets of its providers',
+      ...(placement ? { roleName: functionRoleName(props.environment, placement.region) } : {}),
     });
     const deployer = deployRoleArn(this, props.deployRoleArn);
     const policyAdmins = [deployer, ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : [])];
     const policyRoles = { functionRoleArn: role.roleArn, policyAdminArns: policyAdmins };
+    // A replicated secret carries the primary's resource policy into every region: it names every region's
+    // function role, by the names the other regions' stacks give them.
+    const secretReaders = placement
+      ? placement.regions.map((region) => functionRoleArn(this, props.environment, region))
+      : [role.roleArn];
+    const secretReservedActions = placement ? [...SECRET_REPLICATION_ACTIONS] : [];
 
     this.tableKey =
       !props.tableEncryptionKey &&
@@ -210,16 +263,26 @@ export class TokenVendingService extends Construct {
         ? kms.Key.fromKeyArn(this, 'ImportedTableKey', props.tableEncryptionKeyArn)
         : undefined) ??
       this.tableKey;
-    this.table = new dynamodb.Table(this, 'TokenTable', {
-      partitionKey: { name: TOKEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: TOKEN_TABLE.ttlAttribute,
-      ...(tableKey
-        ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: tableKey }
-        : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
-      removalPolicy,
-    });
+    this.table = placement
+      ? placement.isPrimary
+        ? createGlobalTable(
+            this,
+            props.environment,
+            placement,
+            props.pointInTimeRecovery ?? true,
+            removalPolicy,
+          )
+        : regionalReplicaOfTable(this, props.environment)
+      : new dynamodb.Table(this, 'TokenTable', {
+          partitionKey: { name: TOKEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+          billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+          timeToLiveAttribute: TOKEN_TABLE.ttlAttribute,
+          ...(tableKey
+            ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: tableKey }
+            : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
+          pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
+          removalPolicy,
+        });
     if (props.pointInTimeRecovery === false) {
       acknowledge(
         this.table,
@@ -229,7 +292,10 @@ export class TokenVendingService extends Construct {
     }
 
     this.secrets = new Map(
-      providers.map((provider) => [provider.secretId, this.secretFor(provider, props, removalPolicy)]),
+      providers.map((provider) => [
+        provider.secretId,
+        this.secretFor(provider, props, removalPolicy, placement),
+      ]),
     );
 
     const logGroup = new logs.LogGroup(this, 'FunctionLogs', {
@@ -237,13 +303,24 @@ export class TokenVendingService extends Construct {
       removalPolicy,
     });
     logGroup.grantWrite(role);
-    this.sealingKey = new kms.Key(this, 'TokenSealingKey', {
-      description: 'Seals the OAuth tokens the token vending function caches in its table',
-      enableKeyRotation: true,
-      removalPolicy,
-      policy: sealingKeyPolicy(this, policyRoles),
-    });
-    this.counterKey = this.createCounterKey(removalPolicy);
+    this.sealingKey = !placement
+      ? new kms.Key(this, 'TokenSealingKey', {
+          description: SEALING_KEY_DESCRIPTION,
+          enableKeyRotation: true,
+          removalPolicy,
+          policy: sealingKeyPolicy(this, policyRoles),
+        })
+      : placement.isPrimary || !props.primary
+        ? createMultiRegionSealingKey(this, policyRoles, removalPolicy)
+        : createSealingKeyReplica(this, props.primary.sealingKey, policyRoles, deployer, removalPolicy);
+    this.counterKey =
+      placement && !placement.isPrimary
+        ? secretsmanager.Secret.fromSecretNameV2(
+            this,
+            'CallerCounterKey',
+            counterKeySecretName(props.environment),
+          )
+        : this.createCounterKey(removalPolicy, placement, props.environment);
 
     const egress =
       props.egress?.type === 'fixed'
@@ -262,7 +339,7 @@ export class TokenVendingService extends Construct {
             securityGroups: [egress.functionSecurityGroup],
           }
         : {}),
-      code: functionCode(providers),
+      code: functionCode(regionalProviders),
       handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
@@ -287,9 +364,17 @@ export class TokenVendingService extends Construct {
         TVM_COUNTER_KEY_SECRET_ARN: this.counterKey.secretArn,
         POWERTOOLS_SERVICE_NAME: 'token-vending',
         NODE_OPTIONS: '--enable-source-maps',
+        ...(placement ? { TVM_REGIONS: placement.regions.join(',') } : {}),
       },
     });
-    const signing = createSigningKeys(this, providers, policyRoles, role, removalPolicy, props.environment);
+    const signing = createSigningKeys(
+      this,
+      regionalProviders,
+      policyRoles,
+      role,
+      removalPolicy,
+      props.environment,
+    );
     this.signingKeys = signing.created;
     if (signing.environment) this.function.addEnvironment('TVM_SIGNING_KEYS', signing.environment);
     if (egress) acknowledgeVpcFunction(role);
@@ -314,18 +399,21 @@ export class TokenVendingService extends Construct {
       secret.grantRead(this.function);
       // Only the function (and the break-glass role) may read a secret, whatever other IAM policies say, and
       // only the deploying and break-glass roles may lift that. Writing the value stays with the operators.
+      // A replica's policy is its primary's (in the primary region's stack): an imported secret takes none.
       restrictSecret(
         secret,
-        [role.roleArn, ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : [])],
+        [...secretReaders, ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : [])],
         policyAdmins,
+        secretReservedActions,
       );
     }
     this.counterKey.grantRead(this.function);
     // Nobody but the function reads the counter key, break-glass included: no operator task needs it. Its
     // value is never written by hand either: a known value would let a table reader name callers again.
-    restrictSecret(this.counterKey, [role.roleArn], policyAdmins, [
+    restrictSecret(this.counterKey, secretReaders, policyAdmins, [
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecret',
+      ...secretReservedActions,
     ]);
 
     this.api = createServiceApi(this, {
@@ -372,11 +460,19 @@ export class TokenVendingService extends Construct {
    * The key of the HMAC that names callers in the table's budget counters, so a table reader cannot match
    * counters to candidate role ARNs. Secrets Manager generates it at deploy: its value is in no template.
    */
-  private createCounterKey(removalPolicy: RemovalPolicy): secretsmanager.Secret {
+  private createCounterKey(
+    removalPolicy: RemovalPolicy,
+    placement: RegionalPlacement | undefined,
+    environment: string,
+  ): secretsmanager.Secret {
     const secret = new secretsmanager.Secret(this, 'CallerCounterKey', {
       description: "HMAC-SHA256 key naming callers in the token vending table's budget counters",
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
       removalPolicy,
+      // One key for every region, so a counter item replicated from another region names the same caller.
+      ...(placement
+        ? { secretName: counterKeySecretName(environment), replicaRegions: replicaRegionsOf(placement) }
+        : {}),
     });
     acknowledge(
       secret,
@@ -390,17 +486,21 @@ export class TokenVendingService extends Construct {
     provider: ProviderConfig,
     props: TokenVendingServiceProps,
     removalPolicy: RemovalPolicy,
+    placement: RegionalPlacement | undefined,
   ): secretsmanager.ISecret {
     const id = `Secret-${provider.id}`;
-    if (props.createSecrets === false) {
-      return provider.secretId.startsWith('arn:')
-        ? secretsmanager.Secret.fromSecretCompleteArn(this, id, provider.secretId)
-        : secretsmanager.Secret.fromSecretNameV2(this, id, provider.secretId);
+    if (props.createSecrets === false || placement?.isPrimary === false) {
+      // Another region reads its own replica: the same name, or the same ARN but for the region.
+      const secretId = placement ? inRegion(provider.secretId, placement.region) : provider.secretId;
+      return secretId.startsWith('arn:')
+        ? secretsmanager.Secret.fromSecretCompleteArn(this, id, secretId)
+        : secretsmanager.Secret.fromSecretNameV2(this, id, secretId);
     }
     const secret = new secretsmanager.Secret(this, id, {
       secretName: provider.secretId,
       description: `OAuth client credentials for provider ${provider.id}: {"client_id","client_secret"} or {"client_id","private_key","key_id"}`,
       removalPolicy,
+      ...(placement ? { replicaRegions: replicaRegionsOf(placement) } : {}),
     });
     acknowledge(
       secret,
@@ -409,4 +509,39 @@ export class TokenVendingService extends Construct {
     );
     return secret;
   }
+}
+
+/** The deployment's regions as this stack sees them; undefined for a single-Region deployment. */
+function regionalPlacement(scope: Construct, props: TokenVendingServiceProps): RegionalPlacement | undefined {
+  if (!isMultiRegion(props.regions)) return undefined;
+  const region = Stack.of(scope).region;
+  return { regions: props.regions, region, isPrimary: region === props.regions[0] };
+}
+
+const replicaRegionsOf = (placement: RegionalPlacement): secretsmanager.ReplicaRegion[] =>
+  placement.regions.filter((region) => region !== placement.region).map((region) => ({ region }));
+
+/**
+ * The entries as another region's function reads them: secrets and signing keys given by ARN name the
+ * primary region's, and their replicas there differ only in the region (names find the replica as they are).
+ */
+function providersIn(providers: readonly ProviderConfig[], region: string): ProviderConfig[] {
+  return providers.map((provider) => {
+    const { signingKey } = provider;
+    return {
+      ...provider,
+      secretId: inRegion(provider.secretId, region),
+      ...(signingKey
+        ? {
+            signingKey: {
+              ...signingKey,
+              kms: inRegion(signingKey.kms, region),
+              ...(signingKey.next
+                ? { next: { ...signingKey.next, kms: inRegion(signingKey.next.kms, region) } }
+                : {}),
+            },
+          }
+        : {}),
+    };
+  });
 }
