@@ -19,6 +19,7 @@ import type { TokenStore } from './cache/token-store';
 import { type Clock, clockOf } from './clock';
 import type { EndpointPolicy } from './config/load-providers';
 import type { ProviderConfig } from './config/provider-schema';
+import type { TableRegions } from './contracts/region-owned-items';
 import type { CredentialSource } from './credentials/client-credentials';
 import { KmsKeyedCredentials } from './credentials/kms-keyed-credentials';
 import { LastGoodCredentials } from './credentials/last-good-credentials';
@@ -50,6 +51,11 @@ export interface SharedTable {
   readonly sealer: TokenSealer;
   /** Bound of one table call. @default TABLE_CALL_TIMEOUT_MS */
   readonly callTimeoutMs?: number;
+  /**
+   * The deployment's regions when the table is a global table (`TVM_REGIONS`): every item written is the
+   * own region's, the other regions' are read. @default one region, today's layout
+   */
+  readonly regions?: TableRegions;
 }
 
 export interface ServiceParts {
@@ -101,6 +107,7 @@ export function composeService(parts: ServiceParts): {
           log,
           clock,
           callTimeoutMs: shared.callTimeoutMs,
+          regions: shared.regions,
         }),
         local,
         bypass,
@@ -117,6 +124,7 @@ export function composeService(parts: ServiceParts): {
           tableName: shared.tableName,
           periodSeconds,
           callTimeoutMs: shared.callTimeoutMs,
+          regions: shared.regions,
         }),
         bypass,
       )
@@ -144,7 +152,11 @@ export function composeService(parts: ServiceParts): {
     evictFloorSeconds: parts.evictFloorSeconds,
     counterKey,
     budgetLedger: shared
-      ? new DynamoDbBudgetLedger({ client: shared.dynamoDb, tableName: shared.tableName })
+      ? new DynamoDbBudgetLedger({
+          client: shared.dynamoDb,
+          tableName: shared.tableName,
+          regions: shared.regions,
+        })
       : undefined,
     inUse: new InUseMarker({ index, principals, clock, log, periodSeconds }),
   });

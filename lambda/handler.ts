@@ -102,6 +102,7 @@ export function createHandler({
         const outcome = await vendor.vend(principal, providerId, request);
         Object.assign(logFields, {
           cache: outcome.cache,
+          ...(outcome.peerRegion === undefined ? {} : { peer_region: outcome.peerRegion }),
           ...auditFields(outcome.token.accessToken, outcome.selectors, request.minTtlSeconds),
           ...upstreamFields(outcome),
           ...(outcome.upstreamFailure ? { upstream_failure: outcome.upstreamFailure } : {}),

@@ -8,6 +8,7 @@ import { EnvelopeSealer } from './cache/token-sealer';
 import { composeService } from './compose';
 import { loadProvidersFile } from './config/load-providers';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from './contracts/metrics';
+import { parseTableRegions, REGIONS_ENVIRONMENT } from './contracts/region-owned-items';
 import { createTableClient } from './contracts/token-table';
 import {
   createSecretsClient,
@@ -27,6 +28,8 @@ const tableName = process.env.TVM_TABLE;
 if (!tableName) throw new Error('TVM_TABLE is not set');
 const sealingKeyId = process.env.TVM_SEALING_KEY_ID;
 if (!sealingKeyId) throw new Error('TVM_SEALING_KEY_ID is not set');
+// Several regions share the global table: refused here, at cold start, unless this region is one of them.
+const regions = parseTableRegions(process.env[REGIONS_ENVIRONMENT], process.env.AWS_REGION);
 const counterKeySecretArn = process.env.TVM_COUNTER_KEY_SECRET_ARN;
 if (!counterKeySecretArn) throw new Error('TVM_COUNTER_KEY_SECRET_ARN is not set');
 const secretsClient = createSecretsClient();
@@ -56,6 +59,8 @@ const { handler: apiHandler, refresher } = composeService({
   shared: {
     dynamoDb: createTableClient(),
     tableName,
+    ...(regions ? { regions } : {}),
+    // In every region its own replica of the multi-Region key: it opens what the other regions sealed.
     sealer: new EnvelopeSealer({
       dataKeys: new KmsDataKeys({ client: kms, keyId: sealingKeyId }),
     }),

@@ -10,6 +10,8 @@ export interface RequestLine {
   readonly route?: string;
   readonly status: number;
   readonly cache?: string;
+  /** A table hit on another region's item: that region. */
+  readonly peer_region?: string;
   readonly error?: string;
   readonly upstream_attempts?: number;
   readonly upstream_latency_ms?: number;
@@ -34,6 +36,7 @@ export interface RequestLine {
  * | `SealingFailures` | (service) | KMS calls that failed to seal or open; the table is then bypassed for a window |
  * | `Throttled` | provider | vends refused because an upstream budget was spent |
  * | `Denials` | (service) | 403 `access_denied` |
+ * | `PeerTableHits` | provider | table hits served from another region's replicated item |
  */
 export class ServiceMetrics {
   private tableErrors = 0;
@@ -96,6 +99,9 @@ export class ServiceMetrics {
       if (minted && !line.upstream_failure) perProvider.push(['TokensMinted', MetricUnit.Count, 1]);
     }
     if (line.error === 'throttled') perProvider.push(['Throttled', MetricUnit.Count, 1]);
+    if (line.status === 200 && line.cache === 'table' && line.peer_region !== undefined) {
+      perProvider.push([METRIC.peerTableHits, MetricUnit.Count, 1]);
+    }
     if (this.servedWhileValid > 0) {
       perProvider.push(['ServedWhileValid', MetricUnit.Count, this.servedWhileValid]);
     }

@@ -4,7 +4,7 @@ import {
   tokenFingerprint,
 } from '../packages/client/src/wire-contract';
 import type { UpstreamBudget } from './budget/upstream-budget';
-import type { SharedTier } from './cache/shared-tier';
+import type { PeerToken, SharedTier } from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
 import type { Clock } from './clock';
 import { type ErrorCode, VendError } from './errors';
@@ -78,7 +78,11 @@ const SUPERSEDED_PAUSE_MS = 25;
 interface Cached {
   readonly token?: CachedToken;
   readonly source: CacheOutcome;
+  /** The region whose item the table's token came from, when not this one's. */
+  readonly peerRegion?: string;
 }
+
+const fromRegion = (peerRegion: string | undefined) => (peerRegion === undefined ? {} : { peerRegion });
 
 /**
  * A vend, decided here and only here, in order (as Duende's `GetAccessTokenAsync`): request policy → this
@@ -146,8 +150,10 @@ export class TokenVendor {
     // The providers file or the client id changed since the mark: the key is no longer this one.
     if (context.key !== mark.key) return 'not_allowed';
     const item = await this.parts.tier.read(mark.key);
-    // No token (expired or evicted: the next caller's miss renews it), or another one than marked.
-    if (!item?.token || !item.version || item.token.expiresAt !== mark.expiresAt) return 'current';
+    // No token (expired or evicted: the next caller's miss renews it), or another one than marked. Another
+    // region's token is renewed here too, under this region's lease: each region renews what its callers use.
+    const unversioned = !item?.version && !item?.peer;
+    if (!item?.token || unversioned || item.token.expiresAt !== mark.expiresAt) return 'current';
     try {
       const work = this.fetchWork(context, 'refresh', () => undefined, { remember: false });
       const answer = await this.parts.lease.ifFree(mark.key, item.version, work, this.leaseMs(context));
@@ -195,10 +201,13 @@ export class TokenVendor {
     if (!token) return 'absent';
     if (!named(token)) return 'not_current';
     if (this.nowSeconds() - token.issuedAt < this.parts.evictFloorSeconds) return 'too_young';
-    if (!item?.version) return 'evicted';
+    // Another region's token is evicted in this region only: its item is that region's to write.
+    const peer = item?.token === token ? item.peer : undefined;
+    const version = peer?.version ?? item?.version;
+    if (!version) return 'evicted';
     const evictedBy = await budget.counterName(principal as string);
     // Of many callers evicting one token at once, only the one whose conditional evict applies is charged.
-    if (!(await tier.evict(key, item.version, evictedBy))) return 'not_current';
+    if (!(await tier.evict(key, version, evictedBy, peer?.region))) return 'not_current';
     try {
       await budget.chargeEviction(evictedBy, provider);
     } catch (error) {
@@ -223,24 +232,33 @@ export class TokenVendor {
     const stored = this.noted(context, item?.token);
     const best = longestLived(remembered, stored);
     if (!best) return this.fetchOrWait(context, { source: 'memory' }, item?.version);
-    const cached: Cached = { token: best, source: best === stored ? 'table' : 'memory' };
+    const cached: Cached =
+      best === stored
+        ? { token: best, source: 'table', ...fromRegion(item?.peer?.region) }
+        : { token: best, source: 'memory' };
     // A token too short to be worth caching was stored only for the callers waiting on its fetch.
     if (!freshness.isFresh(best, this.nowSeconds()) || !freshness.isWorthCaching(best, this.nowSeconds())) {
       return this.fetchOrWait(context, cached, item?.version);
     }
     if (best === stored) await this.remember(context, best);
-    if (!freshness.isRefreshDue(best, this.nowSeconds())) return { token: best, cache: cached.source };
-    return this.refreshAhead(context, { token: best, source: cached.source }, item?.version, publish);
+    if (!freshness.isRefreshDue(best, this.nowSeconds())) {
+      return { token: best, cache: cached.source, ...fromRegion(cached.peerRegion) };
+    }
+    return this.refreshAhead(context, { ...cached, token: best }, item?.version, publish);
   }
 
   /** Whoever wins the lease renews; everyone else, here and elsewhere, keeps the still-valid token. */
   private async refreshAhead(
     context: VendContext,
-    cached: Required<Cached>,
+    cached: Cached & { readonly token: CachedToken },
     version: string | undefined,
     publish: (early: VendOutcome) => void,
   ): Promise<VendOutcome> {
-    const current: VendOutcome = { token: cached.token, cache: cached.source };
+    const current: VendOutcome = {
+      token: cached.token,
+      cache: cached.source,
+      ...fromRegion(cached.peerRegion),
+    };
     let answer: LeaseAnswer<VendOutcome>;
     try {
       // Callers of this container who joined this renewal take the current token and go.
@@ -252,7 +270,7 @@ export class TokenVendor {
     if (answer.kind === 'done') return answer.value;
     const renewed = answer.kind === 'superseded' ? this.noted(context, answer.item?.token) : undefined;
     if (renewed && context.freshness.isFresh(renewed, this.nowSeconds()))
-      return this.fromTable(context, renewed);
+      return this.fromTable(context, renewed, answer.kind === 'superseded' ? answer.item?.peer : undefined);
     return current;
   }
 
@@ -301,7 +319,7 @@ export class TokenVendor {
       // Another instance stored a token (or evicted one) since we read: its answer is ours if it serves.
       const token = this.noted(context, answer.item?.token);
       if (token && context.freshness.isUsable(token, this.nowSeconds()))
-        return this.fromTable(context, token);
+        return this.fromTable(context, token, answer.item?.peer);
       seen = answer.item?.version;
       await clock.sleep(SUPERSEDED_PAUSE_MS);
     }
@@ -350,7 +368,12 @@ export class TokenVendor {
       provider: context.provider.id,
       upstream_failure: error.code,
     });
-    return { token: cached.token, cache: cached.source, upstreamFailure: error.code };
+    return {
+      token: cached.token,
+      cache: cached.source,
+      upstreamFailure: error.code,
+      ...fromRegion(cached.peerRegion),
+    };
   }
 
   private servesAsIs(context: VendContext, token: CachedToken): boolean {
@@ -358,9 +381,13 @@ export class TokenVendor {
     return context.freshness.isFresh(token, nowSeconds) && !context.freshness.isRefreshDue(token, nowSeconds);
   }
 
-  private async fromTable(context: VendContext, token: CachedToken): Promise<VendOutcome> {
+  private async fromTable(
+    context: VendContext,
+    token: CachedToken,
+    peer: PeerToken | undefined,
+  ): Promise<VendOutcome> {
     await this.remember(context, token);
-    return { token, cache: 'table' };
+    return { token, cache: 'table', ...fromRegion(peer?.region) };
   }
 
   /** The one place memory is written: only tokens worth serving to the next caller. */

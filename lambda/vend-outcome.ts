@@ -11,6 +11,8 @@ export interface VendOutcome {
   readonly token: CachedToken;
   readonly cache: CacheOutcome;
   readonly upstream?: UpstreamExchange;
+  /** A table hit on another region's item (as replicated here): that region. */
+  readonly peerRegion?: string;
   /** The provider failed, and a cached token that still meets the caller's min_ttl was served instead. */
   readonly upstreamFailure?: ErrorCode;
   /** What the token was asked for, after defaults: for the audit trail. */

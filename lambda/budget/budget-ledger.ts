@@ -5,6 +5,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { BoundedMap } from '../bounded-map';
+import { RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
 import { BUDGET_ITEM, boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_TABLE } from '../contracts/token-table';
 
 /** Counts spending against a limit per window: true while the limit is not reached, and the spend is counted. */
@@ -22,16 +23,26 @@ const COUNTER_TTL_GRACE_SECONDS = 120;
  * A counter this service never writes (not a whole number from 0 to the limit, or not expiring with its
  * window) is ignored: the spend resets it to one, so a table writer cannot refuse a caller or a provider
  * its budget with an impossible value. `onCorrupt` hears of each.
+ *
+ * With several regions each region counts on its own item (see {@link RegionOwnedKeys}): a global table's
+ * last writer wins would otherwise drop the spends one region counted while the other's write replicated
+ * over them. A budget is therefore a budget per region.
  */
 export class DynamoDbBudgetLedger implements BudgetLedger {
+  private readonly keys: RegionOwnedKeys;
+
   constructor(
     private readonly options: {
       client: DynamoDBClient;
       tableName: string;
       callTimeoutMs?: number;
       onCorrupt?: (counter: string) => void;
+      /** @default one region */
+      regions?: TableRegions;
     },
-  ) {}
+  ) {
+    this.keys = new RegionOwnedKeys(options.regions);
+  }
 
   async spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean> {
     const expiresAt = String(Math.ceil(windowEndsMs / 1000) + COUNTER_TTL_GRACE_SECONDS);
@@ -82,7 +93,11 @@ export class DynamoDbBudgetLedger implements BudgetLedger {
         this.options.client.send(
           new UpdateItemCommand({
             TableName: this.options.tableName,
-            Key: { [TOKEN_TABLE.partitionKey]: { S: `${BUDGET_ITEM.keyPrefix}${counter}#${windowEndsMs}` } },
+            Key: {
+              [TOKEN_TABLE.partitionKey]: {
+                S: this.keys.own(`${BUDGET_ITEM.keyPrefix}${counter}#${windowEndsMs}`),
+              },
+            },
             ExpressionAttributeNames: { '#spent': BUDGET_ITEM.spent, '#expiresAt': TOKEN_TABLE.ttlAttribute },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ...input,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
+  BatchGetItemCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
@@ -10,11 +11,12 @@ import { recordFailure } from '../backoff-policy';
 import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import { EVENTS } from '../contracts/metrics';
+import { type PeerItemKey, RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
 import { boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM, TOKEN_TABLE } from '../contracts/token-table';
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
-import type { Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
+import type { Lease, LeaseOutcome, LeaseResult, PeerToken, SharedTier, TierItem } from './shared-tier';
 import { LEASE_ATTRIBUTES, type ParsedItem, type RawItem, readItem, TOKEN_ATTRIBUTES } from './table-item';
 import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
 
@@ -36,6 +38,8 @@ const MAX_WRITE_ATTEMPTS = 3;
 const SEAL_FAILURE_NOTICE_MS = 10_000;
 /** The pause between them, times the attempt: the writers that raced spread out. */
 const WRITE_RETRY_PAUSE_MS = 20;
+/** Rounds of one read across regions: the keys BatchGetItem left unprocessed (throttling) are asked once more. */
+const MAX_READ_ROUNDS = 2;
 
 export interface DynamoDbTierOptions {
   readonly client: DynamoDBClient;
@@ -47,6 +51,14 @@ export interface DynamoDbTierOptions {
   readonly log?: Log;
   readonly clock?: Clock;
   readonly random?: () => number;
+  /** The deployment's regions: this one's items are written, the others' read. @default one region */
+  readonly regions?: TableRegions;
+}
+
+/** Another region's item of the key, as replicated here. */
+interface PeerItem {
+  readonly region: string;
+  readonly item: ParsedItem;
 }
 
 /** A lease on the table: the revision its holder wrote, which every later write of the holder names. */
@@ -78,6 +90,11 @@ function unchanged(item: { revision?: AttributeValue } | undefined): { condition
 
 type Reading = { readonly item?: ParsedItem; readonly corrupt?: readonly string[] };
 
+/** An unprocessed own item after every round: as good as a throttled read for the caller. */
+class UnreadItemError extends Error {
+  override readonly name = 'ProvisionedThroughputExceededException';
+}
+
 /**
  * The shared tier on DynamoDB: one item per key, persisted and read; what its lease fields mean is decided
  * by {@link classifyLease} alone.
@@ -91,6 +108,12 @@ type Reading = { readonly item?: ParsedItem; readonly corrupt?: readonly string[
  *
  * A token is sealed with its generation (the count of tokens written on the key); an evict raises the
  * item's floor past it, and a token below the floor never opens again.
+ *
+ * With several regions (see {@link RegionOwnedKeys}) each key has one item per region, and this tier writes
+ * only its own region's. A read takes the own item and the other regions' replicated items in one
+ * BatchGetItem and serves the longest-lived token of them (the own one on a tie): a token fetched in one
+ * region is a table hit in the others once replicated. Lease, backoff, floor and evictions stay the own
+ * item's: per region. Without regions a read is one GetItem, as ever.
  */
 export class DynamoDbTier implements SharedTier {
   private readonly client: DynamoDBClient;
@@ -102,6 +125,7 @@ export class DynamoDbTier implements SharedTier {
   private readonly random: () => number;
   /** Keys whose corrupt item this container has already reported: one line per key, not one per read. */
   private readonly reportedCorrupt = new BoundedMap<string, true>(1000);
+  private readonly keys: RegionOwnedKeys;
 
   constructor(options: DynamoDbTierOptions) {
     this.client = options.client;
@@ -111,11 +135,17 @@ export class DynamoDbTier implements SharedTier {
     this.log = options.log;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
+    this.keys = new RegionOwnedKeys(options.regions);
   }
 
   async read(key: string): Promise<TierItem | undefined> {
-    const reading = await this.get(key);
-    return reading.item ? this.tierItemOf(key, reading.item) : undefined;
+    if (!this.keys.hasPeers) {
+      const reading = await this.get(key);
+      return reading.item ? this.tierItemOf(key, reading.item) : undefined;
+    }
+    const { own, peers } = await this.getAcrossRegions(key);
+    if (!own.item && peers.length === 0) return undefined;
+    return this.tierItemOf(key, own.item, peers);
   }
 
   async store(key: string, token: CachedToken, providerId: string): Promise<void> {
@@ -129,7 +159,8 @@ export class DynamoDbTier implements SharedTier {
     }
   }
 
-  async evict(key: string, version: string, evictedBy: string): Promise<boolean> {
+  async evict(key: string, version: string, evictedBy: string, region?: string): Promise<boolean> {
+    if (region !== undefined) return this.evictPeer(key, version, evictedBy, region);
     // Refused when renewed or evicted by someone else since it was read: not the token the caller meant.
     // The floor goes past the evicted token's generation: put back, it would not open.
     const result = await this.conditionalUpdate(
@@ -373,6 +404,29 @@ export class DynamoDbTier implements SharedTier {
     }
   }
 
+  /**
+   * Records on the own item that another region's token of `version` is evicted here: that region's item is
+   * its own to write. Applies once per token (concurrent evictors: one is charged). The own item's TTL keeps
+   * the record at least an hour, and a token written here later keeps it for that token's life.
+   */
+  private async evictPeer(key: string, version: string, evictedBy: string, region: string): Promise<boolean> {
+    if (!this.keys.peers(key).some((peer) => peer.region === region)) return false;
+    const result = await this.conditionalUpdate(
+      'evict',
+      key,
+      'SET #evictedPeer = :version, #evictedBy = :evictedBy, #rev = :rev, #expiresAt = if_not_exists(#expiresAt, :markTtl)',
+      'attribute_not_exists(#evictedPeer) OR #evictedPeer <> :version',
+      {
+        ':version': { S: version },
+        ':evictedBy': { S: evictedBy },
+        ':rev': { S: randomUUID() },
+        ':markTtl': { N: String(Math.floor(this.clock.now() / 1000) + LEASE_ONLY_TTL_SECONDS) },
+      },
+      { '#evictedPeer': `${TOKEN_ITEM.evictedPeerPrefix}${region}` },
+    );
+    return result.applied;
+  }
+
   /** An update that applies only while the lease is still ours; false when someone else's it is now. */
   private async ifOwner(lease: Lease, update: string, values: RawItem): Promise<boolean> {
     const withRevision = update.startsWith('SET ')
@@ -395,6 +449,7 @@ export class DynamoDbTier implements SharedTier {
     update: string,
     condition: string,
     values: RawItem,
+    extraNames: Record<string, string> = {},
   ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
     try {
       await this.bounded(operation, (abortSignal) =>
@@ -403,7 +458,7 @@ export class DynamoDbTier implements SharedTier {
             ...this.address(key),
             UpdateExpression: update,
             ConditionExpression: condition,
-            ExpressionAttributeNames: namesFor(update, condition),
+            ExpressionAttributeNames: { ...namesFor(update, condition), ...extraNames },
             ExpressionAttributeValues: values,
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
@@ -425,6 +480,43 @@ export class DynamoDbTier implements SharedTier {
     return this.readRefused(key, raw);
   }
 
+  /**
+   * The own item and the other regions' items of the key in one BatchGetItem, each bounded. The own item
+   * read strongly consistent, as `get`; the others are replicas, as fresh as replication made them. A peer
+   * item left unprocessed is left out (a miss costs this region its own fetch); the own one is not.
+   */
+  private async getAcrossRegions(key: string): Promise<{ own: Reading; peers: PeerItem[] }> {
+    const ownKey = this.keys.own(key);
+    const peerKeys: PeerItemKey[] = this.keys.peers(key);
+    const found = new Map<string, RawItem>();
+    let pending = [ownKey, ...peerKeys.map((peer) => peer.partitionKey)];
+    for (let round = 1; round <= MAX_READ_ROUNDS && pending.length > 0; round++) {
+      const keys = pending.map((partitionKey) => ({ [TOKEN_TABLE.partitionKey]: { S: partitionKey } }));
+      const answer = await this.bounded('get', (abortSignal) =>
+        this.client.send(
+          new BatchGetItemCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+          }),
+          { abortSignal },
+        ),
+      );
+      for (const raw of answer.Responses?.[this.tableName] ?? []) {
+        const partitionKey = raw[TOKEN_TABLE.partitionKey]?.S;
+        if (partitionKey !== undefined) found.set(partitionKey, raw);
+      }
+      pending = (answer.UnprocessedKeys?.[this.tableName]?.Keys ?? []).flatMap((unread) => {
+        const partitionKey = unread[TOKEN_TABLE.partitionKey]?.S;
+        return partitionKey === undefined ? [] : [partitionKey];
+      });
+    }
+    if (pending.includes(ownKey)) throw new UnreadItemError('the own item was left unprocessed');
+    const peers = peerKeys.flatMap(({ region, partitionKey }): PeerItem[] => {
+      const item = this.readRefused(partitionKey, found.get(partitionKey)).item;
+      return item ? [{ region, item }] : [];
+    });
+    return { own: this.readRefused(ownKey, found.get(ownKey)), peers };
+  }
+
   private readRefused(key: string, raw: RawItem | undefined): Reading {
     if (!raw) return {};
     const reading = readItem(raw);
@@ -439,19 +531,51 @@ export class DynamoDbTier implements SharedTier {
     return { corrupt: reading.bad };
   }
 
-  private async tierItemOf(key: string, item: ParsedItem): Promise<TierItem> {
-    const token = await this.tokenOf(key, item);
+  private async tierItemOf(
+    key: string,
+    item: ParsedItem | undefined,
+    peers: readonly PeerItem[] = [],
+  ): Promise<TierItem> {
+    const own = item ? await this.tokenOf(key, item) : undefined;
+    const fromPeer = await this.longerPeerToken(key, item, peers, own?.expiresAt ?? 0);
+    const token = fromPeer?.token ?? own;
     const nowMs = this.clock.now();
     // A lease is reported only while it means something (see the lease rule): live and within its bound.
-    const standing = classifyLease({ leaseUntilMs: item.leaseUntilMs }, undefined, nowMs);
+    const standing = classifyLease({ leaseUntilMs: item?.leaseUntilMs }, undefined, nowMs);
     return {
       leaseUntilMs: standing.kind === 'held' ? standing.leaseUntilMs : 0,
       // The version stays visible when the token has expired, so the lease condition can still name it.
-      ...(item.version ? { version: item.version } : {}),
+      ...(item?.version ? { version: item.version } : {}),
       ...(token ? { token } : {}),
-      ...(item.failedAtMs === undefined ? {} : { failedAtMs: item.failedAtMs }),
-      ...(item.lastError === undefined ? {} : { lastError: item.lastError }),
+      ...(fromPeer ? { peer: fromPeer.peer } : {}),
+      ...(item?.failedAtMs === undefined ? {} : { failedAtMs: item.failedAtMs }),
+      ...(item?.lastError === undefined ? {} : { lastError: item.lastError }),
     };
+  }
+
+  /**
+   * The longest-lived token of the other regions' items that outlives `thanExpiresAt` and opens: not one
+   * an evict here named, nor one below its own item's floor. Only tokens that would win are opened.
+   */
+  private async longerPeerToken(
+    key: string,
+    own: ParsedItem | undefined,
+    peers: readonly PeerItem[],
+    thanExpiresAt: number,
+  ): Promise<{ token: CachedToken; peer: PeerToken } | undefined> {
+    const candidates = peers
+      .filter(
+        ({ region, item }) =>
+          item.version !== undefined &&
+          (item.expiresAt ?? 0) > thanExpiresAt &&
+          own?.evictedPeers.get(region) !== item.version,
+      )
+      .sort((first, second) => (second.item.expiresAt ?? 0) - (first.item.expiresAt ?? 0));
+    for (const { region, item } of candidates) {
+      const token = await this.tokenOf(key, item);
+      if (token && item.version) return { token, peer: { region, version: item.version } };
+    }
+    return undefined;
   }
 
   private bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
@@ -460,6 +584,6 @@ export class DynamoDbTier implements SharedTier {
 
   /** The table and key of one key's item. */
   private address(key: string): { TableName: string; Key: RawItem } {
-    return { TableName: this.tableName, Key: { [TOKEN_TABLE.partitionKey]: { S: key } } };
+    return { TableName: this.tableName, Key: { [TOKEN_TABLE.partitionKey]: { S: this.keys.own(key) } } };
   }
 }

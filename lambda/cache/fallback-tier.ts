@@ -81,9 +81,9 @@ export class FallbackTier implements SharedTier {
     if (!primary.ok) await this.fallback.store(key, token, providerId);
   }
 
-  async evict(key: string, version: string, evictedBy: string): Promise<boolean> {
-    const local = await this.fallback.evict(key, version, evictedBy);
-    const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, version, evictedBy));
+  async evict(key: string, version: string, evictedBy: string, region?: string): Promise<boolean> {
+    const local = await this.fallback.evict(key, version, evictedBy, region);
+    const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, version, evictedBy, region));
     return local || (primary.ok && primary.value);
   }
 

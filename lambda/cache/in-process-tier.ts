@@ -107,7 +107,9 @@ export class InProcessTier implements SharedTier {
     this.entries.set(key, { ...entry, token, providerId, version: randomUUID() });
   }
 
-  async evict(key: string, version: string, evictedBy: string): Promise<boolean> {
+  async evict(key: string, version: string, evictedBy: string, region?: string): Promise<boolean> {
+    // Another region's token never reaches this container's tier: nothing of it here to evict.
+    if (region !== undefined) return false;
     const entry = this.entries.peek(key);
     if (!entry || entry.version !== version) return false;
     const { token: _token, version: _version, providerId: _provider, ...rest } = entry;

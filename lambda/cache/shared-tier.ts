@@ -22,14 +22,23 @@ export interface SharedTier {
    * Evicts the token of `version`, if it is still the one on the key; a lease or backoff on the key stays.
    * `evictedBy` (the evicting caller's counter name) is recorded on the item: that caller has paid for the
    * renewal, and the next lease on the key carries it. True when it was evicted.
+   *
+   * `region` names another region whose item holds the token (the item's {@link TierItem.peer}): that item
+   * is its region's alone to write, so the evict is recorded on this region's item, and this region stops
+   * serving that token; the other region serves it until evicted there or replaced.
    */
-  evict(key: string, version: string, evictedBy: string): Promise<boolean>;
+  evict(key: string, version: string, evictedBy: string, region?: string): Promise<boolean>;
 }
 
 export interface TierItem {
   readonly token?: CachedToken;
-  /** Changes with every token written; the lease condition compares it, never the token itself. */
+  /**
+   * Changes with every token written on this region's item; the lease condition compares it, never the
+   * token itself. It stays this region's item's when the token is another region's (see `peer`).
+   */
   readonly version?: string;
+  /** The token is another region's, from its replicated item: that region, and its token's version. */
+  readonly peer?: PeerToken;
   /** The provider the token was issued by (where a tier keeps it). */
   readonly providerId?: string;
   /** Epoch ms; 0 when nobody holds the lease (a stored lease beyond its bound counts as none). */
@@ -37,6 +46,11 @@ export interface TierItem {
   /** When the last holder gave the lease back after a failure, and which. */
   readonly failedAtMs?: number;
   readonly lastError?: ErrorCode;
+}
+
+export interface PeerToken {
+  readonly region: string;
+  readonly version: string;
 }
 
 export type LeaseResult =

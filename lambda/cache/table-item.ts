@@ -21,6 +21,8 @@ export interface ParsedItem {
   readonly failedAtMs?: number;
   readonly evictedBy?: string;
   readonly sealFailedAtMs?: number;
+  /** By region: the version of that region's token an evict in this item's region named (see the tier). */
+  readonly evictedPeers: ReadonlyMap<string, string>;
   /** The item's revision exactly as stored: the next write's condition names it. */
   readonly revision?: AttributeValue;
 }
@@ -66,6 +68,12 @@ export function readItem(raw: RawItem): ItemReading {
   }
   const lastErrorText = string(TOKEN_ITEM.lastError);
   if (lastErrorText !== undefined && !isErrorCode(lastErrorText)) bad.push(TOKEN_ITEM.lastError);
+  const evictedPeers = new Map<string, string>();
+  for (const name of Object.keys(raw)) {
+    if (!name.startsWith(TOKEN_ITEM.evictedPeerPrefix)) continue;
+    const version = string(name);
+    if (version !== undefined) evictedPeers.set(name.slice(TOKEN_ITEM.evictedPeerPrefix.length), version);
+  }
   const revision = raw[TOKEN_ITEM.revision];
   if (revision !== undefined && typeof revision.S !== 'string') bad.push(TOKEN_ITEM.revision);
   const item: ParsedItem = {
@@ -84,6 +92,7 @@ export function readItem(raw: RawItem): ItemReading {
     failedAtMs: number(TOKEN_ITEM.failedAt),
     evictedBy: string(TOKEN_ITEM.evictedBy),
     sealFailedAtMs: number(TOKEN_ITEM.sealFailedAt),
+    evictedPeers,
     revision,
   };
   return bad.length > 0 ? { kind: 'corrupt', bad } : { kind: 'item', item };

@@ -18,6 +18,8 @@ export const METRIC = {
   sealingFailures: 'SealingFailures',
   throttled: 'Throttled',
   denials: 'Denials',
+  /** Table hits served from another region's replicated item; the share is this over `Vends{cache=table}`. */
+  peerTableHits: 'PeerTableHits',
 } as const;
 
 /** Where a vended token came from. */

@@ -36,6 +36,11 @@ export const TOKEN_ITEM = {
   evictedBy: 'evictedBy',
   /** When a holder's token could not be sealed: waiters elsewhere then fetch their own (see the tier). */
   sealFailedAt: 'sealFailedAt',
+  /**
+   * With several regions, `evictedPeer#<region>` on the own region's item: the version of that region's
+   * token an evict here named. This region no longer serves it; that region's item is not this one's to write.
+   */
+  evictedPeerPrefix: 'evictedPeer#',
 } as const;
 
 /** A budget counter's item: one per counter and window. */

@@ -4,6 +4,7 @@ import {
   type DynamoDBClient,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
 import { boundedTableCall, IN_USE_ITEM, TABLE_CALL_TIMEOUT_MS, TOKEN_TABLE } from '../contracts/token-table';
 import {
   bucketOf,
@@ -23,6 +24,8 @@ export interface DynamoDbInUseIndexOptions {
   /** The schedule's period: one bucket per period. */
   readonly periodSeconds: number;
   readonly callTimeoutMs?: number;
+  /** @default one region */
+  readonly regions?: TableRegions;
 }
 
 /** A bucket's items go by TTL this long after the bucket ends: a late run still finds them. */
@@ -35,12 +38,17 @@ const MAX_BATCH_ROUNDS = 3;
 /**
  * The in-use index in the token table: a mark is one UpdateItem (ADD to the bucket's string set), a run's
  * read one BatchGetItem of the buckets due now, never a Scan.
+ *
+ * With several regions the marks are the own region's (see {@link RegionOwnedKeys}): each region's
+ * refresher renews the keys its own callers use, in its own region's items.
  */
 export class DynamoDbInUseIndex implements InUseIndex {
   private readonly callTimeoutMs: number;
+  private readonly keys: RegionOwnedKeys;
 
   constructor(private readonly options: DynamoDbInUseIndexOptions) {
     this.callTimeoutMs = options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
+    this.keys = new RegionOwnedKeys(options.regions);
   }
 
   async mark(mark: InUseMark): Promise<void> {
@@ -104,7 +112,7 @@ export class DynamoDbInUseIndex implements InUseIndex {
   }
 
   private itemKey(bucket: number, shard: number): string {
-    return `${IN_USE_ITEM.keyPrefix}${bucket}#${shard}`;
+    return this.keys.own(`${IN_USE_ITEM.keyPrefix}${bucket}#${shard}`);
   }
 
   private bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {

@@ -5,8 +5,31 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { type CallerKey, SignatureError, verifySigV4 } from '../sigv4-verifier';
 import { LoopbackSigningKeys } from './kms-signing-keys';
 
+/**
+ * A symmetric key's id and material. Given to the endpoints of two regions it is a multi-Region key and its
+ * replica: ARNs that differ by region, one key material, so each region decrypts what the other's made.
+ */
+export interface LoopbackSymmetricKey {
+  readonly id: string;
+  readonly material: Buffer;
+}
+
+/** A multi-Region key (`mrk-…`), as `CreateKey` with `MultiRegion` and `ReplicateKey` make the pair. */
+export const multiRegionKey = (): LoopbackSymmetricKey => ({
+  id: `mrk-${randomBytes(16).toString('hex')}`,
+  material: randomBytes(32),
+});
+
+export interface KmsEndpointOptions {
+  /** The region the endpoint serves: in its key's ARN and the SigV4 scope it accepts. @default us-east-1 */
+  readonly region?: string;
+  /** @default a single-Region key of this endpoint's own */
+  readonly key?: LoopbackSymmetricKey;
+}
+
 export interface KmsEndpoint {
   readonly endpoint: string;
+  readonly region: string;
   readonly credentials: CallerKey;
   readonly keyId: string;
   /** Operations received, in order (`GenerateDataKey`, `Decrypt`). */
@@ -22,7 +45,9 @@ export interface KmsEndpoint {
  * A minimal KMS on loopback: the AWS JSON 1.1 protocol's `GenerateDataKey` and `Decrypt` for one key, with
  * SigV4 verified for service `kms`, and the encryption context enforced as KMS enforces it (a data key
  * decrypts only under the context it was generated with). No KMS emulator is in reach here, so the real SDK
- * client is exercised against this instead.
+ * client is exercised against this instead. One endpoint is one region's KMS: a multi-Region key is the
+ * same {@link LoopbackSymmetricKey} given to two endpoints (see {@link multiRegionKey}); each answers only to
+ * its own region's ARN of it, and a data key made under one opens under the other, not under another key.
  */
 export async function startKmsEndpoint(
   credentials: CallerKey = {
@@ -30,14 +55,21 @@ export async function startKmsEndpoint(
     secretAccessKey: 'kms-test-secret-key',
     principalArn: 'arn:aws:iam::111122223333:role/token-vending-function',
   },
+  options: KmsEndpointOptions = {},
 ): Promise<KmsEndpoint> {
-  const keyId = 'arn:aws:kms:us-east-1:111122223333:key/0b7c8a4e-0000-4000-8000-000000000001';
-  const masterKey = randomBytes(32);
+  const region = options.region ?? 'us-east-1';
+  const key = options.key ?? {
+    id: '0b7c8a4e-0000-4000-8000-000000000001',
+    material: randomBytes(32),
+  };
+  const keyId = `arn:aws:kms:${region}:111122223333:key/${key.id}`;
+  const masterKey = key.material;
   const calls: string[] = [];
   let disabled = false;
   const signingKeys = new LoopbackSigningKeys('arn:aws:kms:us-east-1:111122223333:key/');
+  // The key's id (not its region) is bound in too: a replica opens the blob, an unrelated key does not.
   const contextOf = (context: unknown) =>
-    Buffer.from(JSON.stringify(Object.entries((context ?? {}) as Record<string, string>).sort()));
+    Buffer.from(JSON.stringify([key.id, Object.entries((context ?? {}) as Record<string, string>).sort()]));
 
   const server: Server = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
@@ -54,7 +86,7 @@ export async function startKmsEndpoint(
       await verifySigV4(
         { method: request.method ?? 'POST', target: request.url ?? '/', headers: request.headers, body },
         new Map([[credentials.accessKeyId, credentials]]),
-        { service: 'kms' },
+        { service: 'kms', region },
       );
     } catch (error) {
       if (error instanceof SignatureError) return answer(400, error.message, 'InvalidSignatureException');
@@ -112,6 +144,7 @@ export async function startKmsEndpoint(
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    region,
     credentials,
     keyId,
     calls,
@@ -131,7 +164,7 @@ export async function startKmsEndpoint(
 export function kmsClient(endpoint: KmsEndpoint): KMSClient {
   return new KMSClient({
     endpoint: endpoint.endpoint,
-    region: 'us-east-1',
+    region: endpoint.region,
     credentials: endpoint.credentials,
     maxAttempts: 1,
   });

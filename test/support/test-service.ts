@@ -3,6 +3,7 @@ import type { TokenSealer } from '../../lambda/cache/token-sealer';
 import { composeService } from '../../lambda/compose';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import type { ProviderConfig } from '../../lambda/config/provider-schema';
+import type { TableRegions } from '../../lambda/contracts/region-owned-items';
 import type { CredentialSource } from '../../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
 import type { Log } from '../../lambda/logging';
@@ -62,6 +63,8 @@ export interface TestServiceOptions {
   readonly signers?: SignerFactory;
   /** @default the stack's 60 s */
   readonly refreshPeriodSeconds?: number;
+  /** The deployment's regions, as `TVM_REGIONS` gives them (with `table` only). @default one region */
+  readonly regions?: TableRegions;
 }
 
 export interface TestService {
@@ -93,6 +96,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
             dynamoDb: options.table.client,
             tableName: options.table.tableName,
             sealer: options.sealer ?? localSealer(),
+            ...(options.regions ? { regions: options.regions } : {}),
           },
         }
       : {}),

@@ -1,0 +1,382 @@
+import assert from 'node:assert/strict';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms';
+import { DynamoDbBudgetLedger } from '../../lambda/budget/budget-ledger';
+import { cacheKey } from '../../lambda/cache/cache-key';
+import { DynamoDbTier } from '../../lambda/cache/dynamodb-tier';
+import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
+import { EnvelopeSealer } from '../../lambda/cache/token-sealer';
+import { METRIC } from '../../lambda/contracts/metrics';
+import type { TableRegions } from '../../lambda/contracts/region-owned-items';
+import { ServiceMetrics } from '../../lambda/service-metrics';
+import { type FakeProvider, startFakeProvider } from '../../local/loopback/fake-provider';
+import {
+  type KmsEndpoint,
+  kmsClient,
+  multiRegionKey,
+  startKmsEndpoint,
+} from '../../local/loopback/kms-endpoint';
+import { localSealer } from '../../local/sealing';
+import { EVICT_OUTCOME_HEADER } from '../../packages/client/src/wire-contract';
+import { createTestTable, type TestTable, watchLeaseRefusals } from '../support/dynamodb';
+import { RecordingLog } from '../support/recording-log';
+import { deliver, type RecordedTable, recordWrites } from '../support/replication';
+import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
+
+const NORTH: TableRegions = { own: 'eu-north-1', peers: ['eu-west-1'] };
+const WEST: TableRegions = { own: 'eu-west-1', peers: ['eu-north-1'] };
+const SECRETS = { 'tvm/two': { client_id: 'two-regions-client', client_secret: 'two-regions-secret' } };
+
+/**
+ * Two regions of one deployment, each a whole service over a table of its own in DynamoDB Local, and a
+ * replicating stand-in (DynamoDB Local has no global tables) that applies one table's writes to the other
+ * only when a test delivers them: lag, a cut-off region, and out-of-order delivery are the test's to choose.
+ * Sealing is real envelope encryption under a loopback KMS per region holding one multi-Region key.
+ */
+describe('Two regions over a replicated table', () => {
+  let provider: FakeProvider;
+  let north: TestTable;
+  let west: TestTable;
+  let kmsNorth: KmsEndpoint;
+  let kmsWest: KmsEndpoint;
+  const log = new RecordingLog();
+  const open: Array<{ close(): Promise<void> }> = [];
+  let providerSeq = 0;
+
+  beforeAll(async () => {
+    const key = multiRegionKey();
+    [provider, north, west, kmsNorth, kmsWest] = await Promise.all([
+      startFakeProvider(),
+      createTestTable(),
+      createTestTable(),
+      startKmsEndpoint(undefined, { region: NORTH.own, key }),
+      startKmsEndpoint(undefined, { region: WEST.own, key }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all(open.map((instance) => instance.close()));
+    await Promise.all([provider.close(), north.dispose(), west.dispose(), kmsNorth.close(), kmsWest.close()]);
+  });
+
+  /** A provider entry of its own per test: no test sees another's tokens, leases or counters. */
+  function entry(overrides: Record<string, unknown> = {}) {
+    providerSeq += 1;
+    return {
+      id: `two-${providerSeq}`,
+      tokenEndpoint: provider.tokenEndpoint,
+      clientAuth: 'client_secret_post',
+      secretId: 'tvm/two',
+      callers: [ORDERS_ROLE],
+      timeoutMs: 2000,
+      ...overrides,
+    };
+  }
+
+  /** The region's own replica of the multi-Region key, as `TVM_SEALING_KEY_ID` names it there. */
+  const sealerFor = (kms: KmsEndpoint) =>
+    new EnvelopeSealer({ dataKeys: new KmsDataKeys({ client: kmsClient(kms), keyId: kms.keyId }) });
+
+  async function instance(
+    regions: TableRegions,
+    table: TestTable,
+    providerEntry: Record<string, unknown>,
+  ): Promise<TestService> {
+    const started = await startTestService({
+      providers: [providerEntry],
+      secrets: SECRETS,
+      table,
+      regions,
+      sealer: sealerFor(regions === NORTH ? kmsNorth : kmsWest),
+      log,
+    });
+    open.push(started);
+    return started;
+  }
+
+  const requestLines = (providerId: string) =>
+    log.entries().filter((line) => line.message === 'request' && line.provider === providerId);
+
+  it('a token fetched in one region is a table hit in the other once replicated, opened under its own replica', async () => {
+    const providerEntry = entry();
+    const northTable = recordWrites(north);
+    const inNorth = await instance(NORTH, northTable.table, providerEntry);
+    const inWest = await instance(WEST, west, providerEntry);
+    const before = provider.requests.length;
+
+    const fetched = await inNorth.vend(providerEntry.id);
+    assert.equal(fetched.status, 200);
+    assert.equal(provider.requests.length - before, 1);
+    assert.ok((await deliver(northTable, west)) > 0);
+
+    const decryptsBefore = kmsWest.calls.filter((call) => call === 'Decrypt').length;
+    const served = await inWest.vend(providerEntry.id);
+    assert.equal(served.status, 200);
+    assert.equal(served.json.access_token, fetched.json.access_token);
+    assert.equal(provider.requests.length - before, 1, 'the west asked no one');
+    const line = requestLines(providerEntry.id).at(-1);
+    assert.equal(line?.cache, 'table');
+    assert.equal(line?.peer_region, NORTH.own);
+    // Opened in the west, by the west's KMS, under the west's replica ARN.
+    assert.equal(kmsWest.calls.filter((call) => call === 'Decrypt').length, decryptsBefore + 1);
+    await northTable.table.dispose();
+  });
+
+  it('counts a table hit from another region as PeerTableHits, by provider', () => {
+    const recorded: string[] = [];
+    class RecordingMetrics extends Metrics {
+      override addMetric(...args: Parameters<Metrics['addMetric']>): this {
+        recorded.push(args[0]);
+        return super.addMetric(...args);
+      }
+      // Nothing printed: the test reads what was added.
+      override publishStoredMetrics(): this {
+        this.clearMetrics();
+        return this;
+      }
+    }
+    const metrics = new ServiceMetrics(
+      new RecordingMetrics({ namespace: 'TokenVending', serviceName: 'token-vending' }),
+      new Set(['p']),
+    );
+    metrics.request({ provider: 'p', status: 200, cache: 'table' });
+    assert.deepEqual(recorded, []);
+    metrics.request({ provider: 'p', status: 200, cache: 'table', peer_region: 'eu-north-1' });
+    assert.deepEqual(recorded, [METRIC.peerTableHits]);
+  });
+
+  it('cut off from each other, each region fetches once under its own lease: 50 concurrent vends in each, one upstream request per region', async () => {
+    const providerEntry = entry();
+    const watchedNorth = watchLeaseRefusals(north);
+    const watchedWest = watchLeaseRefusals(west);
+    const group = [
+      await instance(NORTH, watchedNorth.table, providerEntry),
+      await instance(NORTH, watchedNorth.table, providerEntry),
+      await instance(WEST, watchedWest.table, providerEntry),
+      await instance(WEST, watchedWest.table, providerEntry),
+    ];
+    const before = provider.requests.length;
+    // Each holder's answer waits until the other instance of its region has been refused the lease.
+    let index = 0;
+    provider.setBehaviour(async () => {
+      index += 1;
+      await Promise.all([watchedNorth.refused(1), watchedWest.refused(1)]);
+      return {
+        status: 200,
+        body: { access_token: `cut-off-${index}`, token_type: 'Bearer', expires_in: 3600 },
+      };
+    });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, call) => {
+          const target = group[call % group.length];
+          assert.ok(target);
+          return target.vend(providerEntry.id);
+        }),
+      );
+      assert.ok(results.every((result) => result.status === 200));
+      assert.equal(provider.requests.length - before, 2, 'one upstream request per region');
+      const tokensOf = (members: TestService[]) =>
+        new Set(
+          results
+            .filter((_, call) => members.includes(group[call % group.length] as TestService))
+            .map((result) => result.json.access_token),
+        );
+      assert.equal(tokensOf(group.slice(0, 2)).size, 1);
+      assert.equal(tokensOf(group.slice(2)).size, 1);
+      assert.notDeepEqual(tokensOf(group.slice(0, 2)), tokensOf(group.slice(2)));
+    } finally {
+      provider.setBehaviour((_request, count) => ({
+        status: 200,
+        body: { access_token: `fake-token-${count}`, token_type: 'Bearer', expires_in: 3600 },
+      }));
+      await Promise.all([watchedNorth.table.dispose(), watchedWest.table.dispose()]);
+    }
+  });
+
+  it("an evict in one region of the other region's token stops that region serving it; the other keeps it", async () => {
+    const providerEntry = entry();
+    const northTable = recordWrites(north);
+    const inNorth = await instance(NORTH, northTable.table, providerEntry);
+    const inWest = await instance(WEST, west, providerEntry);
+    const before = provider.requests.length;
+    const fetched = String((await inNorth.vend(providerEntry.id)).json.access_token);
+    await deliver(northTable, west);
+    assert.equal((await inWest.vend(providerEntry.id)).json.access_token, fetched);
+
+    const evicted = await inWest.evict(providerEntry.id);
+    assert.equal(evicted.status, 204);
+    assert.equal(evicted.headers.get(EVICT_OUTCOME_HEADER), 'evicted');
+    // The west fetches its own; a west container that never held the token in memory does not serve it either.
+    const renewed = await inWest.vend(providerEntry.id);
+    assert.notEqual(renewed.json.access_token, fetched);
+    assert.equal(provider.requests.length - before, 2);
+    const otherWest = await instance(WEST, west, providerEntry);
+    assert.equal((await otherWest.vend(providerEntry.id)).json.access_token, renewed.json.access_token);
+    // The north's item is the north's: it still serves the token the west evicted.
+    const otherNorth = await instance(NORTH, north, providerEntry);
+    assert.equal((await otherNorth.vend(providerEntry.id)).json.access_token, fetched);
+    assert.equal(provider.requests.length - before, 2);
+    await northTable.table.dispose();
+  });
+
+  it('late and out-of-order replication never loses a write: each item has one writer', async () => {
+    const providerEntry = entry();
+    const northTable = recordWrites(north);
+    const westTable = recordWrites(west);
+    const inNorth = await instance(NORTH, northTable.table, providerEntry);
+    const inWest = await instance(WEST, westTable.table, providerEntry);
+    assert.equal((await inWest.vend(providerEntry.id)).status, 200);
+    // The north fetches, evicts and fetches again: its item has an older and a newer image.
+    await inNorth.vend(providerEntry.id);
+    await inNorth.evict(providerEntry.id);
+    const northToken = String((await inNorth.vend(providerEntry.id)).json.access_token);
+    const before = provider.requests.length;
+    const key = cacheKey({
+      providerId: providerEntry.id,
+      tokenEndpoint: provider.tokenEndpoint,
+      clientId: 'two-regions-client',
+      scopes: [],
+    });
+    const ownItem = async (table: TestTable, regions: TableRegions) =>
+      (
+        await table.client.send(
+          new GetItemCommand({
+            TableName: table.tableName,
+            Key: { pk: { S: `${regions.own}#${key}` } },
+            ConsistentRead: true,
+          }),
+        )
+      ).Item;
+    const [westItem, northItem] = [await ownItem(west, WEST), await ownItem(north, NORTH)];
+    assert.ok(westItem?.sealed && northItem?.sealed);
+    // Delivered late, newest first: the west's replica of the north's item ends at an older image.
+    assert.ok((await deliver(northTable, west, 'newest first')) >= 3);
+    assert.ok((await deliver(westTable, north, 'newest first')) >= 1);
+
+    // Neither region's own item was touched by the other's writes.
+    assert.deepEqual(await ownItem(west, WEST), westItem);
+    assert.deepEqual(await ownItem(north, NORTH), northItem);
+    // Both regions keep serving without asking anyone.
+    const freshWest = await instance(WEST, west, providerEntry);
+    const freshNorth = await instance(NORTH, north, providerEntry);
+    assert.equal((await freshWest.vend(providerEntry.id)).status, 200);
+    assert.equal((await freshNorth.vend(providerEntry.id)).json.access_token, northToken);
+    assert.equal(provider.requests.length, before);
+    await Promise.all([northTable.table.dispose(), westTable.table.dispose()]);
+  });
+
+  describe('budgets are counted per region', () => {
+    const windowEndsMs = Date.now() + 60_000;
+    const spendAll = (ledger: DynamoDbBudgetLedger, counter: string, times: number) =>
+      Promise.all(Array.from({ length: times }, () => ledger.spend(counter, 5, windowEndsMs)));
+
+    it('with the region rule, replication in any order leaves every region its own count', async () => {
+      const northTable = recordWrites(north);
+      const westTable = recordWrites(west);
+      const inNorth = new DynamoDbBudgetLedger({ ...tableOf(northTable), regions: NORTH });
+      const inWest = new DynamoDbBudgetLedger({ ...tableOf(westTable), regions: WEST });
+      const counter = `per-region-${providerSeq++}`;
+      assert.deepEqual(await spendAll(inNorth, counter, 3), [true, true, true]);
+      assert.deepEqual(await spendAll(inWest, counter, 1), [true]);
+      await deliver(northTable, west, 'newest first');
+      await deliver(westTable, north, 'newest first');
+      // The west counted one: four more of its five are left, whatever the north's copy says.
+      assert.deepEqual((await spendAll(inWest, counter, 5)).sort(), [false, true, true, true, true]);
+      assert.deepEqual((await spendAll(inNorth, counter, 3)).sort(), [false, true, true]);
+      await Promise.all([northTable.table.dispose(), westTable.table.dispose()]);
+    });
+
+    it('without it, the stand-in is a real last writer wins: the west loses what it counted', async () => {
+      const northTable = recordWrites(north);
+      const westTable = recordWrites(west);
+      const inNorth = new DynamoDbBudgetLedger(tableOf(northTable));
+      const inWest = new DynamoDbBudgetLedger(tableOf(westTable));
+      const counter = `shared-key-${providerSeq++}`;
+      await spendAll(inWest, counter, 1);
+      await spendAll(inNorth, counter, 3);
+      await deliver(northTable, west);
+      // The north's image replaced the west's item: the west's spend is gone (3, not 4, counted there).
+      assert.deepEqual((await spendAll(inWest, counter, 3)).sort(), [false, true, true]);
+      await Promise.all([northTable.table.dispose(), westTable.table.dispose()]);
+    });
+  });
+
+  it("names the region in every partition key with regions, and leaves today's layout without", async () => {
+    const key = 'layout-key';
+    const token = {
+      accessToken: 'layout-token',
+      issuedAt: 1,
+      expiresAt: Math.floor(Date.now() / 1000) + 600,
+    };
+    const has = async (partitionKey: string) =>
+      (
+        await north.client.send(
+          new GetItemCommand({ TableName: north.tableName, Key: { pk: { S: partitionKey } } }),
+        )
+      ).Item !== undefined;
+    await new DynamoDbTier({ client: north.client, tableName: north.tableName, sealer: localSealer() }).store(
+      key,
+      token,
+      'p',
+    );
+    assert.equal(await has(key), true);
+    await new DynamoDbTier({
+      client: north.client,
+      tableName: north.tableName,
+      sealer: localSealer(),
+      regions: NORTH,
+    }).store(`${key}-2`, token, 'p');
+    assert.equal(await has(`eu-north-1#${key}-2`), true);
+    assert.equal(await has(`${key}-2`), false);
+  });
+
+  it('a data key made in one region decrypts in the other under its replica ARN, not under an unrelated key', async () => {
+    const context = { service: 'token-vending', provider: 'p' };
+    const made = await kmsClient(kmsNorth).send(
+      new GenerateDataKeyCommand({ KeyId: kmsNorth.keyId, KeySpec: 'AES_256', EncryptionContext: context }),
+    );
+    assert.notEqual(kmsNorth.keyId, kmsWest.keyId);
+    assert.equal(kmsNorth.keyId.replace(NORTH.own, WEST.own), kmsWest.keyId);
+    const opened = await kmsClient(kmsWest).send(
+      new DecryptCommand({
+        KeyId: kmsWest.keyId,
+        CiphertextBlob: made.CiphertextBlob,
+        EncryptionContext: context,
+      }),
+    );
+    assert.deepEqual(opened.Plaintext, made.Plaintext);
+    // The north's ARN is not a key of the west's KMS.
+    await assert.rejects(
+      kmsClient(kmsWest).send(
+        new DecryptCommand({
+          KeyId: kmsNorth.keyId,
+          CiphertextBlob: made.CiphertextBlob,
+          EncryptionContext: context,
+        }),
+      ),
+      { name: 'NotFoundException' },
+    );
+    const unrelated = await startKmsEndpoint(undefined, { region: WEST.own });
+    try {
+      await assert.rejects(
+        kmsClient(unrelated).send(
+          new DecryptCommand({
+            KeyId: unrelated.keyId,
+            CiphertextBlob: made.CiphertextBlob,
+            EncryptionContext: context,
+          }),
+        ),
+        { name: 'InvalidCiphertextException' },
+      );
+    } finally {
+      await unrelated.close();
+    }
+  });
+});
+
+const tableOf = (recorded: RecordedTable) => ({
+  client: recorded.table.client,
+  tableName: recorded.table.tableName,
+});
