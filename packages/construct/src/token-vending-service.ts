@@ -350,20 +350,30 @@ export class TokenVendingService extends Construct {
 
   /**
    * Lets `grantee` vend from one provider: `execute-api:Invoke` on exactly that provider's POST and DELETE
-   * and on `GET /v1/providers`.
+   * and on `GET /v1/providers`, of this API and of the `otherRegions`' (the same deployment's services in
+   * the other regional stacks of this app), in one statement. A grantee's stack in another region than a
+   * service it names needs `crossRegionReferences: true` (CDK carries the API's id over); outside this app,
+   * use `grantVend` of `token-vending-grant-vend` with `{ environment, regions }`.
    */
-  public grantVend(grantee: iam.IGrantable & IConstruct, providerId: string): iam.Grant {
-    if (!this.providers.some((provider) => provider.id === providerId)) {
-      throw new Error(`grantVend: no provider "${providerId}" in ${this.node.path}`);
+  public grantVend(
+    grantee: iam.IGrantable & IConstruct,
+    providerId: string,
+    otherRegions: readonly TokenVendingService[] = [],
+  ): iam.Grant {
+    const services = [this, ...otherRegions];
+    for (const service of services) {
+      if (!service.providers.some((provider) => provider.id === providerId)) {
+        throw new Error(`grantVend: no provider "${providerId}" in ${service.node.path}`);
+      }
     }
     return grantVend(
       grantee,
-      {
-        restApiId: this.api.restApiId,
-        stageName: this.api.deploymentStage.stageName,
-        account: Stack.of(this).account,
-        region: Stack.of(this).region,
-      },
+      services.map((service) => ({
+        restApiId: service.api.restApiId,
+        stageName: service.api.deploymentStage.stageName,
+        account: Stack.of(service).account,
+        region: Stack.of(service).region,
+      })),
       providerId,
     );
   }
