@@ -37,6 +37,7 @@ export function serviceSettings(settings: EnvironmentSettings): Omit<TokenVendin
       ? {}
       : { reservedConcurrentExecutions: settings.reservedConcurrency }),
     ...(settings.createSecrets === false ? { createSecrets: false } : {}),
+    ...(settings.customDomain ? { customDomain: settings.customDomain } : {}),
   };
 }
 

@@ -18,6 +18,8 @@ export const METRIC = {
   sealingFailures: 'SealingFailures',
   throttled: 'Throttled',
   denials: 'Denials',
+  /** Table hits served from an item another region wrote (replicated by the global table). */
+  peerTableHits: 'PeerTableHits',
 } as const;
 
 /** Where a vended token came from. */

@@ -14,6 +14,12 @@ import { Construct, type IConstruct } from 'constructs';
 import { grantVend } from 'token-vending-grant-vend';
 import type { ProviderConfig } from '../../../lambda/config/provider-schema';
 import { acknowledge } from './cdk-nag';
+import {
+  type CustomDomain,
+  createCustomDomain,
+  routesBetweenRegions,
+  type ServiceDomain,
+} from './custom-domain';
 import { deployRoleArn } from './deploy-role';
 import { functionCode } from './function-code';
 import { TOKEN_TABLE } from './function-contract';
@@ -27,6 +33,7 @@ import { createServiceMonitoring } from './service-monitoring';
 import { admittedPrincipals, validateSettings } from './settings-validation';
 import { createSigningKeys } from './signing-keys';
 
+export type { CustomDomain, ServiceDomain } from './custom-domain';
 export type { ApiEndpoint } from './service-api';
 
 /**
@@ -129,6 +136,15 @@ export interface TokenVendingServiceProps {
   readonly releaseEgressIps?: boolean;
   /** Which stack owns API Gateway's account-level logging role. @default 'create' */
   readonly apiGatewayAccountRole?: ApiGatewayAccountRole;
+  /** the deployment's regions, primary first */
+  readonly regions?: readonly string[];
+  /**
+   * One name for callers (a regional domain name, certificate and Route 53 alias record per region; with
+   * several regions, latency or failover routing with a health check on each region's availability alarm).
+   * SigV4 stays scoped to the region that answers: see docs/api.md ("One name for several regions").
+   * @default none: callers use the regional execute-api URLs
+   */
+  readonly customDomain?: CustomDomain;
 }
 
 /** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
@@ -176,6 +192,8 @@ export class TokenVendingService extends Construct {
   public readonly alarmTopic: sns.ITopic;
   /** The addresses provider traffic leaves from, with fixed egress. */
   public readonly egressAddresses: readonly string[];
+  /** This region's part of the custom domain, when one is set. */
+  public readonly customDomain: ServiceDomain | undefined;
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
@@ -342,7 +360,18 @@ export class TokenVendingService extends Construct {
       environment: props.environment,
       ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
+      tableName: this.table.tableName,
+      ...(props.regions ? { regions: props.regions } : {}),
+      availabilityAlarm: props.customDomain !== undefined && routesBetweenRegions(props.regions),
     });
+    this.customDomain = props.customDomain
+      ? createCustomDomain(this, {
+          domain: props.customDomain,
+          api: this.api,
+          availability: monitoring.availability,
+          ...(props.regions ? { regions: props.regions } : {}),
+        })
+      : undefined;
     this.alarmTopic = monitoring.topic;
     this.alarms = monitoring.alarms;
     this.dashboard = monitoring.dashboard;
