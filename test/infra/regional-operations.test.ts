@@ -93,6 +93,21 @@ describe('Monitoring per region', () => {
     assert.match(body, /Vends.{1,12}cache.{1,12}table.{1,12}provider/);
   });
 
+  it("alarms on each region's equal share of a provider's token quota, which the regions spend together", () => {
+    const quotaPace = (templates: Template[]) =>
+      templates.map(
+        (template) =>
+          Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
+            (alarm) => alarm.Properties.AlarmName === 'token-vending-test-TokenQuota-alpha',
+          )?.Properties.Threshold,
+      );
+    const providers = PROVIDERS.map((provider) =>
+      provider.id === 'alpha' ? { ...provider, tokenQuota: { tokens: 3000, periodDays: 30 } } : provider,
+    );
+    assert.deepEqual(quotaPace(synthRegions({ providers })), [40, 40], 'half of 80 % of 100 a day each');
+    assert.deepEqual(quotaPace([synthService({ providers }).template]), [80], 'one region: the whole pace');
+  });
+
   it('changes nothing with one region: no replication alarm, no region widgets', () => {
     for (const props of [{}, { regions: [NORTH] }]) {
       const { template } = synthService(props);

@@ -283,23 +283,26 @@ function createAlarms(scope: Construct, props: ServiceMonitoringProps): cloudwat
         },
       ),
     );
-    alarms.push(tokenPaceAlarm(scope, provider));
+    alarms.push(tokenPaceAlarm(scope, provider, Math.max(1, props.regions?.length ?? 1)));
   }
   return alarms;
 }
 
 /**
  * Tokens minted in a day: 80 % of the daily pace that spends the provider's `tokenQuota` in its period, or
- * {@link DEFAULT_DAILY_TOKENS} for a provider without one.
+ * {@link DEFAULT_DAILY_TOKENS} for a provider without one. The quota is the provider's, shared by every
+ * region, and an alarm sees its own region's metrics only: with several regions each alarms at its equal
+ * share, so that the whole deployment cannot pass the pace without one of them alarming (a region serving
+ * alone, after a failover, alarms early).
  */
-function tokenPaceAlarm(scope: Construct, provider: ProviderConfig): cloudwatch.Alarm {
+function tokenPaceAlarm(scope: Construct, provider: ProviderConfig, regionCount: number): cloudwatch.Alarm {
   const quota = provider.tokenQuota;
-  const daily = quota
-    ? Math.max(1, Math.floor((quota.tokens / quota.periodDays) * 0.8))
-    : DEFAULT_DAILY_TOKENS;
+  const total = quota ? (quota.tokens / quota.periodDays) * 0.8 : DEFAULT_DAILY_TOKENS;
+  const daily = Math.max(1, Math.floor(total / regionCount));
+  const share = regionCount > 1 ? `this region's 1/${regionCount} share of ` : '';
   const why = quota
-    ? `80 % of the pace that spends its quota of ${quota.tokens} tokens per ${quota.periodDays} day(s)`
-    : 'the default pace for a provider without a tokenQuota: caching should keep minting far below it';
+    ? `${share}80 % of the pace that spends its quota of ${quota.tokens} tokens per ${quota.periodDays} day(s)`
+    : `${share}the default pace for a provider without a tokenQuota: caching should keep minting far below it`;
   return serviceMetric('TokensMinted', { provider: provider.id }, { period: Duration.days(1) }).createAlarm(
     scope,
     `TokenQuota-${provider.id}`,
