@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import fc from 'fast-check';
 import { METRIC } from '../../lambda/contracts/metrics';
-import type { CustomDomain } from '../../packages/construct/src/custom-domain';
+import { type CustomDomain, customDomainProblems } from '../../packages/construct/src/custom-domain';
 import {
   REPLICATION_LAG_THRESHOLD_MS,
   UNAVAILABLE_5XX_SHARE,
@@ -211,6 +212,39 @@ describe('Custom domain', () => {
     assert.throws(
       () => synthService({ customDomain: { ...DOMAIN, certificateArns: {} } }),
       /names no certificate for eu-north-1/,
+    );
+  });
+
+  it('takes exactly the DNS names inside the zone (property)', () => {
+    const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?$/);
+    const zone = fc.array(label, { minLength: 2, maxLength: 3 }).map((labels) => labels.join('.'));
+    fc.assert(
+      fc.property(fc.array(label, { maxLength: 3 }), zone, zone, (prefix, own, other) => {
+        const settings = (domainName: string) => ({ ...DOMAIN, domainName, hostedZoneName: own });
+        const inside = [...prefix, own].join('.');
+        assert.deepEqual(customDomainProblems(settings(inside), REGIONS, NORTH), []);
+        assert.deepEqual(customDomainProblems(settings(inside.toUpperCase()), REGIONS, NORTH), []);
+        const outside = [...prefix, other].join('.');
+        if (outside !== own && !outside.endsWith(`.${own}`)) {
+          assert.match(
+            customDomainProblems(settings(outside), REGIONS, NORTH).join('\n'),
+            /is not in the zone/,
+          );
+        }
+      }),
+    );
+    const nearlyNames = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.stringMatching(/^[a-zA-Z0-9.-]{0,14}example\.com$/),
+      fc.stringMatching(/^([a-z0-9-]{1,5}\.){1,2}example\.com$/),
+    );
+    fc.assert(
+      fc.property(nearlyNames, (text) => {
+        const problems = customDomainProblems({ ...DOMAIN, domainName: text }, REGIONS, NORTH);
+        const valid = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*example\.com$/i.test(text);
+        // A name under example.com is taken; anything else is refused with one line.
+        assert.equal(problems.length, valid ? 0 : 1, `${text}: ${problems.join('; ')}`);
+      }),
     );
   });
 });

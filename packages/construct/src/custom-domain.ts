@@ -59,7 +59,7 @@ export function createCustomDomain(scope: Construct, props: CustomDomainProps): 
   const stack = Stack.of(scope);
   const regions = props.regions ?? [];
   const routing = domain.routing ?? 'latency';
-  const problems = domainProblems(domain, regions, stack.region);
+  const problems = customDomainProblems(domain, regions, stack.region);
   if (problems.length > 0) throw new TokenVendingSettingsError(scope.node.path, problems);
 
   const zone = route53.HostedZone.fromHostedZoneAttributes(scope, 'CustomDomainZone', {
@@ -127,11 +127,19 @@ function regionalDomainTarget(domainName: apigateway.DomainName): route53.IAlias
   };
 }
 
-function domainProblems(domain: CustomDomain, regions: readonly string[], region: string): string[] {
+/** Two or more labels of letters, digits and inner hyphens, 63 at most each (RFC 1123). */
+const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** What is wrong with a custom domain's settings for the stack in `region`: every problem, one line each. */
+export function customDomainProblems(
+  domain: CustomDomain,
+  regions: readonly string[],
+  region: string,
+): string[] {
   const problems: string[] = [];
   const name = domain.domainName.toLowerCase();
   const zone = domain.hostedZoneName.toLowerCase().replace(/\.$/, '');
-  if (!/^(?!-)[a-z0-9-]{1,63}(\.(?!-)[a-z0-9-]{1,63})+$/.test(name)) {
+  if (!DNS_NAME.test(name) || name.length > 253) {
     problems.push(`customDomain.domainName "${domain.domainName}" is not a DNS name`);
   } else if (name !== zone && !name.endsWith(`.${zone}`)) {
     problems.push(
