@@ -3,6 +3,8 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import fc from 'fast-check';
+import { ENVIRONMENTS, type EnvironmentSettings } from '../../infra/environments';
+import { TokenVendingStack } from '../../infra/token-vending-stack';
 import { METRIC } from '../../lambda/contracts/metrics';
 import { type CustomDomain, customDomainProblems } from '../../packages/construct/src/custom-domain';
 import {
@@ -178,6 +180,23 @@ describe('Custom domain', () => {
       assert.equal(record?.Properties.Failover, index === 0 ? 'PRIMARY' : 'SECONDARY');
       assert.equal(record?.Properties.Region, undefined);
     });
+  });
+
+  it("is an environment setting: the stack passes the environment's customDomain to the service", () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const settings: EnvironmentSettings = {
+      ...(ENVIRONMENTS.sandbox as EnvironmentSettings),
+      customDomain: DOMAIN,
+    };
+    const stack = new TokenVendingStack(app, 'TokenVending-sandbox', {
+      settings,
+      env: { account: ACCOUNT, region: NORTH },
+    });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    app.synth();
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::ApiGateway::DomainName', { DomainName: DOMAIN.domainName });
+    template.hasResourceProperties('AWS::Route53::RecordSet', { Name: `${DOMAIN.domainName}.` });
   });
 
   it('with one region: one plain alias record, no health check', () => {
