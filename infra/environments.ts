@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { type ApiGatewayAccountRole, type ProviderEntry, regionsProblems } from 'token-vending-construct';
+import {
+  type ApiGatewayAccountRole,
+  type CustomDomain,
+  type ProviderEntry,
+  regionsProblems,
+} from 'token-vending-construct';
 
 /**
  * What differs between deployments of the service: everything an operator sets per environment. A deploy
@@ -90,6 +95,12 @@ export interface EnvironmentSettings {
    * `create`. @default 'create'
    */
   readonly apiGatewayAccountRole?: ApiGatewayAccountRole;
+  /**
+   * One name for callers in front of every region's API (`domainName` in the Route 53 zone `hostedZoneId`/
+   * `hostedZoneName`; `routing` `latency` or `failover`; `certificateArns` by region, else DNS-validated
+   * certificates). Callers of one name sign for the region that answers: docs/api.md. @default none
+   */
+  readonly customDomain?: CustomDomain;
 }
 
 /**

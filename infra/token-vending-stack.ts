@@ -40,6 +40,7 @@ export function serviceSettings(settings: EnvironmentSettings): Omit<TokenVendin
       : { reservedConcurrentExecutions: settings.reservedConcurrency }),
     ...(settings.createSecrets === false ? { createSecrets: false } : {}),
     ...(settings.regions ? { regions: settings.regions } : {}),
+    ...(settings.customDomain ? { customDomain: settings.customDomain } : {}),
   };
 }
 

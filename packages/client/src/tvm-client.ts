@@ -39,6 +39,14 @@ export type ProviderInfo = ProviderSummary;
 export interface TvmEndpoint {
   readonly url: string;
   readonly region?: string;
+  /**
+   * For one name in front of several regions (a custom domain with latency or failover routing): the
+   * regions that name may reach. Requests are signed for the first (then for the one that last answered);
+   * API Gateway refuses a request signed for another region than its own with a 403 ("Credential should be
+   * scoped to a valid region"), and on exactly that answer the request is signed for the next region and
+   * sent once more. Instead of `region`.
+   */
+  readonly regions?: readonly string[];
 }
 
 interface EndpointChoice {
@@ -86,7 +94,10 @@ export type TvmClientOptions = EndpointChoice & {
 
 interface RegionalEndpoint {
   readonly baseUrl: string;
-  readonly region: string;
+  /** What requests are signed for: the one that last answered, of `regions`. */
+  region: string;
+  /** The regions the endpoint's name may reach; one for a regional URL. */
+  readonly regions: readonly string[];
   /** Until when (by `now`) it is passed over after a failure. */
   failedUntil: number;
 }
@@ -111,6 +122,9 @@ const RETRIED_STATUSES = new Set([429, 503, 504]);
 const RETRY_BACKOFF = { baseMs: 400, maxMs: 5000, jitter: 'full' } as const;
 const MAX_RETRY_WAIT_MS = RETRY_BACKOFF.maxMs;
 
+/** API Gateway's answer to a signature scoped to another region than the API's (before checking anything else). */
+const WRONG_REGION = /Credential should be scoped to a valid region/;
+
 const regionOfHost = (url: string) => EXECUTE_API_HOST.exec(new URL(url).hostname)?.[1];
 const trimmed = (url: string) => url.replace(/\/+$/, '');
 
@@ -120,18 +134,22 @@ function regionalEndpoints(options: TvmClientOptions): RegionalEndpoint[] {
   }
   if (options.endpoint !== undefined) {
     const region = options.region ?? process.env.AWS_REGION ?? regionOfHost(options.endpoint) ?? 'us-east-1';
-    return [{ baseUrl: trimmed(options.endpoint), region, failedUntil: 0 }];
+    return [{ baseUrl: trimmed(options.endpoint), region, regions: [region], failedUntil: 0 }];
   }
   const list = options.endpoints ?? [];
   if (list.length === 0) throw new TypeError('TvmClient `endpoints` is empty.');
   // Each region's API must be signed for its own region: AWS_REGION names only the caller's.
   return list.map((entry) => {
-    const { url, region } = typeof entry === 'string' ? { url: entry, region: undefined } : entry;
-    return {
-      baseUrl: trimmed(url),
-      region: region ?? regionOfHost(url) ?? options.region ?? process.env.AWS_REGION ?? 'us-east-1',
-      failedUntil: 0,
-    };
+    const { url, region, regions } =
+      typeof entry === 'string' ? { url: entry, region: undefined, regions: undefined } : entry;
+    if (regions !== undefined && (regions.length === 0 || region !== undefined)) {
+      throw new TypeError(
+        `TvmClient endpoint ${url}: give \`regions\` (at least one) or \`region\`, not both.`,
+      );
+    }
+    const first =
+      regions?.[0] ?? region ?? regionOfHost(url) ?? options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    return { baseUrl: trimmed(url), region: first, regions: regions ?? [first], failedUntil: 0 };
   });
 }
 
@@ -351,7 +369,7 @@ export class TvmClient {
     for (const [index, endpoint] of order.entries()) {
       const isLast = index === order.length - 1;
       try {
-        const answer = await this.send(endpoint, method, path, body);
+        const answer = await this.sendSignedForItsRegion(endpoint, method, path, body);
         const failed = worthFailover(answer);
         endpoint.failedUntil = failed ? this.now() + this.failedEndpointMemoryMs : 0;
         if (!failed || isLast) return answer;
@@ -365,6 +383,27 @@ export class TvmClient {
       endpoint.failedUntil = this.now() + this.failedEndpointMemoryMs;
     }
     throw lastFailure;
+  }
+
+  /**
+   * One request to one endpoint; for a name in front of several regions, signed again for each of its other
+   * regions while API Gateway answers that the signature is scoped to the wrong one. The region that answers
+   * is kept for the next calls. A 403 of another kind (a caller not allowed) is the answer.
+   */
+  private async sendSignedForItsRegion(
+    endpoint: RegionalEndpoint,
+    method: string,
+    path: string,
+    body?: string,
+  ): Promise<Answer> {
+    const tried = new Set<string>();
+    for (;;) {
+      tried.add(endpoint.region);
+      const answer = await this.send(endpoint, method, path, body);
+      const next = endpoint.regions.find((region) => !tried.has(region));
+      if (answer.status !== 403 || next === undefined || !WRONG_REGION.test(answer.text)) return answer;
+      endpoint.region = next;
+    }
   }
 
   /** One request to one endpoint, its answer read whole within the timeout. */

@@ -9,6 +9,7 @@
  *   alarmEmail: 'ops@example.com',
  * });
  */
+export type { CustomDomain, ServiceDomain } from './custom-domain';
 export { DEFAULT_DAILY_TOKENS, type ProviderEntry } from './provider-entry';
 export type { AdmittedPrincipals, ApiEndpoint } from './service-api';
 export { regionsProblems } from './service-regions';

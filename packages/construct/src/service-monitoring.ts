@@ -24,12 +24,27 @@ export interface ServiceMonitoringProps {
   readonly alarmTopic?: sns.ITopic;
   /** An address the stack's own topic mails every alarm to. @default none */
   readonly alarmEmail?: string;
+  /** The token table's name, the same in every region of a global table. */
+  readonly tableName: string;
+  /**
+   * The deployment's regions, primary first. With several: replication latency to each other region (an
+   * alarm and a widget) and the share of table hits served from another region's item.
+   * @default the stack's region only
+   */
+  readonly regions?: readonly string[];
+  /**
+   * Create the region's availability alarm (`RegionUnavailable`), which a Route 53 health check of the
+   * custom domain watches. @default false
+   */
+  readonly availabilityAlarm?: boolean;
 }
 
 export interface ServiceMonitoring {
   readonly topic: sns.ITopic;
   readonly alarms: cloudwatch.Alarm[];
   readonly dashboard: cloudwatch.Dashboard;
+  /** `RegionUnavailable`, when asked for. */
+  readonly availability: cloudwatch.Alarm | undefined;
 }
 
 /** Upstream failures of one provider per 5 minutes before its alarm fires. */
@@ -37,6 +52,22 @@ const UPSTREAM_FAILURE_THRESHOLD = 5;
 /** `access_denied` answers per 5 minutes that count as a spike: a caller misconfigured, or someone probing. */
 const DENIAL_SPIKE_THRESHOLD = 20;
 const FIVE_MINUTES = Duration.minutes(5);
+const ONE_MINUTE = Duration.minutes(1);
+/**
+ * Average replication latency (ms) that, sustained for {@link REPLICATION_LAG_MINUTES} minutes, alarms. Global
+ * tables replicate in about a second; a minute behind means a token fetched in one region is not yet a
+ * table hit in the other for a good part of its lifetime (tokens live 5 minutes to an hour), so each region
+ * fetches its own: nothing is wrong for callers, but providers see up to one request per key per region, and
+ * a replica that lags that long is AWS's signal of a replication problem (or of the other region failing).
+ */
+export const REPLICATION_LAG_THRESHOLD_MS = 60_000;
+const REPLICATION_LAG_MINUTES = 5;
+/**
+ * Share of API requests answered 5xx, each minute, for {@link UNAVAILABLE_MINUTES} minutes in a row, that
+ * makes a region unavailable for Route 53 (API Gateway's `5XXError` averages to that share).
+ */
+export const UNAVAILABLE_5XX_SHARE = 0.5;
+const UNAVAILABLE_MINUTES = 3;
 
 /**
  * Alarms that reach someone, the dashboard and the Logs Insights queries, from the function's EMF metrics
@@ -47,6 +78,9 @@ const FIVE_MINUTES = Duration.minutes(5);
 export function createServiceMonitoring(scope: Construct, props: ServiceMonitoringProps): ServiceMonitoring {
   const topic = props.alarmTopic ?? createAlarmTopic(scope, props.alarmEmail);
   const alarms = createAlarms(scope, props);
+  alarms.push(...replicationAlarms(scope, props));
+  const availability = props.availabilityAlarm ? availabilityAlarm(scope, props.api) : undefined;
+  if (availability) alarms.push(availability);
   for (const alarm of alarms) {
     // `token-vending-production-UpstreamFailures-bcc-production`, not a generated name: what a notification
     // says is what docs/operations.md lists.
@@ -59,7 +93,105 @@ export function createServiceMonitoring(scope: Construct, props: ServiceMonitori
     alarm.addOkAction(action);
   }
   createQueries(scope, props.functionLogs);
-  return { topic, alarms, dashboard: createDashboard(scope, props, alarms) };
+  const dashboard = createDashboard(scope, props, alarms);
+  addRegionWidgets(dashboard, scope, props);
+  return { topic, alarms, dashboard, availability };
+}
+
+/** The deployment's regions other than the stack's own. */
+function otherRegions(scope: Construct, regions: readonly string[] | undefined): string[] {
+  const own = Stack.of(scope).region;
+  return (regions ?? []).filter((region) => region !== own);
+}
+
+/**
+ * DynamoDB's latency of replicating this region's writes to `region`, published by the region that writes
+ * (AWS/DynamoDB, dimensions TableName and ReceivingRegion).
+ */
+function replicationLatency(tableName: string, region: string, statistic: string): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: 'AWS/DynamoDB',
+    metricName: 'ReplicationLatency',
+    dimensionsMap: { TableName: tableName, ReceivingRegion: region },
+    statistic,
+    period: ONE_MINUTE,
+  });
+}
+
+function replicationAlarms(scope: Construct, props: ServiceMonitoringProps): cloudwatch.Alarm[] {
+  return otherRegions(scope, props.regions).map((region) =>
+    replicationLatency(props.tableName, region, 'Average').createAlarm(
+      scope,
+      `ReplicationLatency-${region}`,
+      {
+        alarmDescription: `The token table's writes reach ${region} more than ${REPLICATION_LAG_THRESHOLD_MS / 1000} s late, for ${REPLICATION_LAG_MINUTES} minutes: each region fetches its own tokens meanwhile (one upstream request per key per region). See "A region is down" in docs/operations.md.`,
+        threshold: REPLICATION_LAG_THRESHOLD_MS,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: REPLICATION_LAG_MINUTES,
+        datapointsToAlarm: REPLICATION_LAG_MINUTES,
+        // No data means no writes to replicate, not a lag.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      },
+    ),
+  );
+}
+
+/**
+ * The region cannot serve: most requests answered 5xx, three minutes in a row. A metric alarm (Route 53
+ * health checks take no composite or metric-math alarm), quiet without traffic, so that an idle standby
+ * region stays healthy.
+ */
+function availabilityAlarm(scope: Construct, api: apigateway.RestApi): cloudwatch.Alarm {
+  return api
+    .metricServerError({ period: ONE_MINUTE, statistic: 'Average' })
+    .createAlarm(scope, 'RegionUnavailable', {
+      alarmDescription: `More than ${UNAVAILABLE_5XX_SHARE * 100} % of this region's requests answered 5xx for ${UNAVAILABLE_MINUTES} minutes: the custom domain's Route 53 health check takes the region out of DNS while this alarms. See "A region is down" in docs/operations.md.`,
+      threshold: UNAVAILABLE_5XX_SHARE,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: UNAVAILABLE_MINUTES,
+      datapointsToAlarm: UNAVAILABLE_MINUTES,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+}
+
+/** With several regions: replication latency to each other region, and the share of hits from their items. */
+function addRegionWidgets(
+  dashboard: cloudwatch.Dashboard,
+  scope: Construct,
+  props: ServiceMonitoringProps,
+): void {
+  const others = otherRegions(scope, props.regions);
+  if (others.length === 0) return;
+  dashboard.addWidgets(
+    new cloudwatch.GraphWidget({
+      title: 'Table replication latency (ms)',
+      left: others.flatMap((region) =>
+        ['Average', 'Maximum'].map((statistic) =>
+          replicationLatency(props.tableName, region, statistic).with({
+            label: `to ${region} (${statistic})`,
+          }),
+        ),
+      ),
+      leftAnnotations: [{ value: REPLICATION_LAG_THRESHOLD_MS, label: 'alarm (sustained 5 min)' }],
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Table hits served from another region's item (%)",
+      // Metric ids must be unique in a widget, and provider ids are not valid ids: number them.
+      left: props.providers.map(
+        (provider, index) =>
+          new cloudwatch.MathExpression({
+            expression: `100 * peer${index} / table${index}`,
+            usingMetrics: {
+              [`peer${index}`]: serviceMetric(METRIC.peerTableHits, { provider: provider.id }),
+              [`table${index}`]: serviceMetric(METRIC.vends, { provider: provider.id, cache: 'table' }),
+            },
+            label: provider.id,
+            period: FIVE_MINUTES,
+          }),
+      ),
+      leftYAxis: { min: 0, max: 100 },
+    }),
+  );
 }
 
 /** The service's metric, by name and dimensions (the `service` dimension is always there). */
@@ -151,23 +283,26 @@ function createAlarms(scope: Construct, props: ServiceMonitoringProps): cloudwat
         },
       ),
     );
-    alarms.push(tokenPaceAlarm(scope, provider));
+    alarms.push(tokenPaceAlarm(scope, provider, Math.max(1, props.regions?.length ?? 1)));
   }
   return alarms;
 }
 
 /**
  * Tokens minted in a day: 80 % of the daily pace that spends the provider's `tokenQuota` in its period, or
- * {@link DEFAULT_DAILY_TOKENS} for a provider without one.
+ * {@link DEFAULT_DAILY_TOKENS} for a provider without one. The quota is the provider's, shared by every
+ * region, and an alarm sees its own region's metrics only: with several regions each alarms at its equal
+ * share, so that the whole deployment cannot pass the pace without one of them alarming (a region serving
+ * alone, after a failover, alarms early).
  */
-function tokenPaceAlarm(scope: Construct, provider: ProviderConfig): cloudwatch.Alarm {
+function tokenPaceAlarm(scope: Construct, provider: ProviderConfig, regionCount: number): cloudwatch.Alarm {
   const quota = provider.tokenQuota;
-  const daily = quota
-    ? Math.max(1, Math.floor((quota.tokens / quota.periodDays) * 0.8))
-    : DEFAULT_DAILY_TOKENS;
+  const total = quota ? (quota.tokens / quota.periodDays) * 0.8 : DEFAULT_DAILY_TOKENS;
+  const daily = Math.max(1, Math.floor(total / regionCount));
+  const share = regionCount > 1 ? `this region's 1/${regionCount} share of ` : '';
   const why = quota
-    ? `80 % of the pace that spends its quota of ${quota.tokens} tokens per ${quota.periodDays} day(s)`
-    : 'the default pace for a provider without a tokenQuota: caching should keep minting far below it';
+    ? `${share}80 % of the pace that spends its quota of ${quota.tokens} tokens per ${quota.periodDays} day(s)`
+    : `${share}the default pace for a provider without a tokenQuota: caching should keep minting far below it`;
   return serviceMetric('TokensMinted', { provider: provider.id }, { period: Duration.days(1) }).createAlarm(
     scope,
     `TokenQuota-${provider.id}`,

@@ -14,6 +14,12 @@ import { Construct, type IConstruct } from 'constructs';
 import { grantVend } from 'token-vending-grant-vend';
 import type { ProviderConfig } from '../../../lambda/config/provider-schema';
 import { acknowledge } from './cdk-nag';
+import {
+  type CustomDomain,
+  createCustomDomain,
+  routesBetweenRegions,
+  type ServiceDomain,
+} from './custom-domain';
 import { deployRoleArn } from './deploy-role';
 import { functionCode } from './function-code';
 import { TOKEN_TABLE } from './function-contract';
@@ -43,6 +49,7 @@ import {
 import { admittedPrincipals, validateSettings } from './settings-validation';
 import { createSigningKeys } from './signing-keys';
 
+export type { CustomDomain, ServiceDomain } from './custom-domain';
 export type { ApiEndpoint } from './service-api';
 
 /**
@@ -157,6 +164,13 @@ export interface TokenVendingServiceProps {
   readonly regions?: readonly string[];
   /** The primary region's construct in the same app: required in every other region's stack, and only there. */
   readonly primary?: TokenVendingService;
+  /**
+   * One name for callers (a regional domain name, certificate and Route 53 alias record per region; with
+   * several regions, latency or failover routing with a health check on each region's availability alarm).
+   * SigV4 stays scoped to the region that answers: see docs/api.md ("One name for several regions").
+   * @default none: callers use the regional execute-api URLs
+   */
+  readonly customDomain?: CustomDomain;
 }
 
 /** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
@@ -215,6 +229,8 @@ export class TokenVendingService extends Construct {
   public readonly regions: readonly string[];
   /** The environment's name, as given. */
   public readonly environment: string;
+  /** This region's part of the custom domain, when one is set. */
+  public readonly customDomain: ServiceDomain | undefined;
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
@@ -430,7 +446,18 @@ export class TokenVendingService extends Construct {
       environment: props.environment,
       ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
+      tableName: this.table.tableName,
+      ...(props.regions ? { regions: props.regions } : {}),
+      availabilityAlarm: props.customDomain !== undefined && routesBetweenRegions(props.regions),
     });
+    this.customDomain = props.customDomain
+      ? createCustomDomain(this, {
+          domain: props.customDomain,
+          api: this.api,
+          availability: monitoring.availability,
+          ...(props.regions ? { regions: props.regions } : {}),
+        })
+      : undefined;
     this.alarmTopic = monitoring.topic;
     this.alarms = monitoring.alarms;
     this.dashboard = monitoring.dashboard;
@@ -438,20 +465,30 @@ export class TokenVendingService extends Construct {
 
   /**
    * Lets `grantee` vend from one provider: `execute-api:Invoke` on exactly that provider's POST and DELETE
-   * and on `GET /v1/providers`.
+   * and on `GET /v1/providers`, of this API and of the `otherRegions`' (the same deployment's services in
+   * the other regional stacks of this app), in one statement. A grantee's stack in another region than a
+   * service it names needs `crossRegionReferences: true` (CDK carries the API's id over); outside this app,
+   * use `grantVend` of `token-vending-grant-vend` with `{ environment, regions }`.
    */
-  public grantVend(grantee: iam.IGrantable & IConstruct, providerId: string): iam.Grant {
-    if (!this.providers.some((provider) => provider.id === providerId)) {
-      throw new Error(`grantVend: no provider "${providerId}" in ${this.node.path}`);
+  public grantVend(
+    grantee: iam.IGrantable & IConstruct,
+    providerId: string,
+    otherRegions: readonly TokenVendingService[] = [],
+  ): iam.Grant {
+    const services = [this, ...otherRegions];
+    for (const service of services) {
+      if (!service.providers.some((provider) => provider.id === providerId)) {
+        throw new Error(`grantVend: no provider "${providerId}" in ${service.node.path}`);
+      }
     }
     return grantVend(
       grantee,
-      {
-        restApiId: this.api.restApiId,
-        stageName: this.api.deploymentStage.stageName,
-        account: Stack.of(this).account,
-        region: Stack.of(this).region,
-      },
+      services.map((service) => ({
+        restApiId: service.api.restApiId,
+        stageName: service.api.deploymentStage.stageName,
+        account: Stack.of(service).account,
+        region: Stack.of(service).region,
+      })),
       providerId,
     );
   }

@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import fc from 'fast-check';
+import { ENVIRONMENTS, type EnvironmentSettings } from '../../infra/environments';
+import { TokenVendingStack } from '../../infra/token-vending-stack';
+import { METRIC } from '../../lambda/contracts/metrics';
+import { type CustomDomain, customDomainProblems } from '../../packages/construct/src/custom-domain';
+import {
+  REPLICATION_LAG_THRESHOLD_MS,
+  UNAVAILABLE_5XX_SHARE,
+} from '../../packages/construct/src/service-monitoring';
+import {
+  TokenVendingService,
+  type TokenVendingServiceProps,
+} from '../../packages/construct/src/token-vending-service';
+import { ACCOUNT, PROVIDERS, synthService } from './support';
+
+const NORTH = 'eu-north-1';
+const WEST = 'eu-west-1';
+const REGIONS = [NORTH, WEST];
+const DOMAIN: CustomDomain = {
+  domainName: 'tvm.example.com',
+  hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+  hostedZoneName: 'example.com',
+};
+
+/** One service per region in one app, each in its own regional stack, cdk-nag on. */
+function synthRegions(props: Partial<TokenVendingServiceProps>, regions: readonly string[] = REGIONS) {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stacks = regions.map((region) => {
+    const stack = new Stack(app, `Service-${region}`, { env: { account: ACCOUNT, region } });
+    new TokenVendingService(stack, 'TokenVending', {
+      environment: 'test',
+      providers: PROVIDERS,
+      regions,
+      ...props,
+    });
+    return stack;
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+  return stacks.map((stack) => Template.fromStack(stack));
+}
+
+const dashboardBody = (template: Template) =>
+  JSON.stringify(
+    Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]?.Properties.DashboardBody,
+  );
+
+describe('Monitoring per region', () => {
+  it('alarms on replication latency to each other region, sustained above a minute', () => {
+    const [north, west] = synthRegions({});
+    for (const [template, other] of [
+      [north, WEST],
+      [west, NORTH],
+    ] as const) {
+      const alarms = Object.values(template?.findResources('AWS::CloudWatch::Alarm') ?? {}).filter(
+        (alarm) => alarm.Properties.MetricName === 'ReplicationLatency',
+      );
+      assert.equal(
+        alarms.length,
+        1,
+        `${other}: ${JSON.stringify(Object.keys(template?.findResources('AWS::CloudWatch::Alarm') ?? {}))}`,
+      );
+      const alarm = alarms[0]?.Properties;
+      assert.equal(alarm.Namespace, 'AWS/DynamoDB');
+      assert.equal(alarm.Threshold, REPLICATION_LAG_THRESHOLD_MS);
+      assert.equal(alarm.Statistic, 'Average');
+      assert.equal(alarm.Period, 60);
+      assert.equal(alarm.EvaluationPeriods, 5);
+      assert.equal(alarm.DatapointsToAlarm, 5);
+      assert.equal(alarm.ComparisonOperator, 'GreaterThanThreshold');
+      assert.equal(alarm.AlarmName, `token-vending-test-ReplicationLatency-${other}`);
+      const dimensions = alarm.Dimensions as Array<{ Name: string; Value: unknown }>;
+      assert.deepEqual(dimensions.find((dimension) => dimension.Name === 'ReceivingRegion')?.Value, other);
+      assert.match(
+        JSON.stringify(dimensions.find((dimension) => dimension.Name === 'TableName')?.Value),
+        /TokenTable/,
+      );
+      assert.match(JSON.stringify(alarm.AlarmActions), /AlarmTopic/);
+    }
+  });
+
+  it('shows replication latency and the share of table hits from the other region, per provider', () => {
+    const [north] = synthRegions({});
+    const body = dashboardBody(north as Template);
+    assert.match(body, /Table replication latency/);
+    assert.match(body, /AWS\/DynamoDB.*ReplicationLatency.*ReceivingRegion.*eu-west-1/);
+    assert.match(body, /from another region/);
+    PROVIDERS.forEach((provider, index) => {
+      assert.ok(body.includes(`100 * peer${index} / table${index}`), provider.id);
+    });
+    assert.ok(body.includes(METRIC.peerTableHits));
+    assert.match(body, /Vends.{1,12}cache.{1,12}table.{1,12}provider/);
+  });
+
+  it("alarms on each region's equal share of a provider's token quota, which the regions spend together", () => {
+    const quotaPace = (templates: Template[]) =>
+      templates.map(
+        (template) =>
+          Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
+            (alarm) => alarm.Properties.AlarmName === 'token-vending-test-TokenQuota-alpha',
+          )?.Properties.Threshold,
+      );
+    const providers = PROVIDERS.map((provider) =>
+      provider.id === 'alpha' ? { ...provider, tokenQuota: { tokens: 3000, periodDays: 30 } } : provider,
+    );
+    assert.deepEqual(quotaPace(synthRegions({ providers })), [40, 40], 'half of 80 % of 100 a day each');
+    assert.deepEqual(quotaPace([synthService({ providers }).template]), [80], 'one region: the whole pace');
+  });
+
+  it('changes nothing with one region: no replication alarm, no region widgets', () => {
+    for (const props of [{}, { regions: [NORTH] }]) {
+      const { template } = synthService(props);
+      const metrics = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+        (alarm) => alarm.Properties.MetricName,
+      );
+      assert.ok(!metrics.includes('ReplicationLatency'));
+      assert.ok(!dashboardBody(template).includes('ReplicationLatency'));
+      assert.ok(!dashboardBody(template).includes(METRIC.peerTableHits));
+    }
+  });
+});
+
+describe('Custom domain', () => {
+  it('gives each region a domain name, a certificate validated in the zone, a mapping and a latency record with a health check', () => {
+    const templates = synthRegions({ customDomain: DOMAIN });
+    templates.forEach((template, index) => {
+      const region = REGIONS[index];
+      template.hasResourceProperties('AWS::CertificateManager::Certificate', {
+        DomainName: 'tvm.example.com',
+        ValidationMethod: 'DNS',
+        DomainValidationOptions: [{ DomainName: 'tvm.example.com', HostedZoneId: DOMAIN.hostedZoneId }],
+      });
+      template.hasResourceProperties('AWS::ApiGateway::DomainName', {
+        DomainName: 'tvm.example.com',
+        EndpointConfiguration: { Types: ['REGIONAL'] },
+        SecurityPolicy: 'TLS_1_2',
+      });
+      template.resourceCountIs('AWS::ApiGateway::BasePathMapping', 1);
+      const [record] = Object.values(template.findResources('AWS::Route53::RecordSet'));
+      assert.equal(record?.Properties.Type, 'A');
+      assert.equal(record?.Properties.Name, 'tvm.example.com.');
+      assert.equal(record?.Properties.Region, region);
+      assert.equal(record?.Properties.SetIdentifier, region);
+      assert.match(JSON.stringify(record?.Properties.HealthCheckId), /RegionHealthCheck/);
+      assert.match(JSON.stringify(record?.Properties.AliasTarget), /CustomDomain/);
+      assert.equal(record?.Properties.AliasTarget.EvaluateTargetHealth, true);
+      const [check] = Object.values(template.findResources('AWS::Route53::HealthCheck'));
+      const config = check?.Properties.HealthCheckConfig;
+      assert.equal(config.Type, 'CLOUDWATCH_METRIC');
+      assert.equal(config.AlarmIdentifier.Region, region);
+      assert.match(JSON.stringify(config.AlarmIdentifier.Name), /RegionUnavailable/);
+      assert.equal(config.InsufficientDataHealthStatus, 'Unhealthy');
+      const [alarm] = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
+        (candidate) => candidate.Properties.AlarmName === 'token-vending-test-RegionUnavailable',
+      );
+      assert.equal(alarm?.Properties.MetricName, '5XXError');
+      assert.equal(alarm?.Properties.Statistic, 'Average');
+      assert.equal(alarm?.Properties.Threshold, UNAVAILABLE_5XX_SHARE);
+      assert.equal(alarm?.Properties.TreatMissingData, 'notBreaching');
+    });
+  });
+
+  it('routes by failover with the primary first, and takes given certificates by region', () => {
+    const certificateArns: Record<string, string> = {
+      [NORTH]: `arn:aws:acm:${NORTH}:${ACCOUNT}:certificate/11111111-2222-3333-4444-555555555555`,
+      [WEST]: `arn:aws:acm:${WEST}:${ACCOUNT}:certificate/66666666-7777-8888-9999-000000000000`,
+    };
+    const templates = synthRegions({ customDomain: { ...DOMAIN, routing: 'failover', certificateArns } });
+    templates.forEach((template, index) => {
+      const region = REGIONS[index] as string;
+      template.resourceCountIs('AWS::CertificateManager::Certificate', 0);
+      template.hasResourceProperties('AWS::ApiGateway::DomainName', {
+        RegionalCertificateArn: certificateArns[region],
+      });
+      const [record] = Object.values(template.findResources('AWS::Route53::RecordSet'));
+      assert.equal(record?.Properties.Failover, index === 0 ? 'PRIMARY' : 'SECONDARY');
+      assert.equal(record?.Properties.Region, undefined);
+    });
+  });
+
+  it("is an environment setting: the stack passes the environment's customDomain to the service", () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const settings: EnvironmentSettings = {
+      ...(ENVIRONMENTS.sandbox as EnvironmentSettings),
+      customDomain: DOMAIN,
+    };
+    const stack = new TokenVendingStack(app, 'TokenVending-sandbox', {
+      settings,
+      env: { account: ACCOUNT, region: NORTH },
+    });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    app.synth();
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::ApiGateway::DomainName', { DomainName: DOMAIN.domainName });
+    template.hasResourceProperties('AWS::Route53::RecordSet', { Name: `${DOMAIN.domainName}.` });
+  });
+
+  it('with one region: one plain alias record, no health check', () => {
+    const { template } = synthService({ customDomain: DOMAIN }, { nag: true });
+    const [record] = Object.values(template.findResources('AWS::Route53::RecordSet'));
+    assert.equal(record?.Properties.SetIdentifier, undefined);
+    assert.equal(record?.Properties.HealthCheckId, undefined);
+    template.resourceCountIs('AWS::Route53::HealthCheck', 0);
+    template.resourceCountIs('AWS::ApiGateway::DomainName', 1);
+  });
+
+  it('refuses, listing every problem, a name outside its zone, failover over three regions, a missing or foreign certificate', () => {
+    assert.throws(
+      () =>
+        synthRegions(
+          {
+            customDomain: {
+              ...DOMAIN,
+              domainName: 'tvm.example.org',
+              routing: 'failover',
+              certificateArns: { [NORTH]: `arn:aws:acm:${WEST}:${ACCOUNT}:certificate/abc` },
+            },
+          },
+          [NORTH, WEST, 'eu-central-1'],
+        ),
+      (error: Error) =>
+        error.name === 'TokenVendingSettingsError' &&
+        /not in the zone example\.com/.test(error.message) &&
+        /"failover" has one primary and one secondary: 3 regions/.test(error.message) &&
+        /certificateArns\.eu-north-1 is not an ACM certificate of eu-north-1/.test(error.message),
+    );
+    assert.throws(
+      () => synthService({ customDomain: { ...DOMAIN, certificateArns: {} } }),
+      /names no certificate for eu-north-1/,
+    );
+  });
+
+  it('takes exactly the DNS names inside the zone (property)', () => {
+    const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?$/);
+    const zone = fc.array(label, { minLength: 2, maxLength: 3 }).map((labels) => labels.join('.'));
+    fc.assert(
+      fc.property(fc.array(label, { maxLength: 3 }), zone, zone, (prefix, own, other) => {
+        const settings = (domainName: string) => ({ ...DOMAIN, domainName, hostedZoneName: own });
+        const inside = [...prefix, own].join('.');
+        assert.deepEqual(customDomainProblems(settings(inside), REGIONS, NORTH), []);
+        assert.deepEqual(customDomainProblems(settings(inside.toUpperCase()), REGIONS, NORTH), []);
+        const outside = [...prefix, other].join('.');
+        if (outside !== own && !outside.endsWith(`.${own}`)) {
+          assert.match(
+            customDomainProblems(settings(outside), REGIONS, NORTH).join('\n'),
+            /is not in the zone/,
+          );
+        }
+      }),
+    );
+    const nearlyNames = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.stringMatching(/^[a-zA-Z0-9.-]{0,14}example\.com$/),
+      fc.stringMatching(/^([a-z0-9-]{1,5}\.){1,2}example\.com$/),
+    );
+    fc.assert(
+      fc.property(nearlyNames, (text) => {
+        const problems = customDomainProblems({ ...DOMAIN, domainName: text }, REGIONS, NORTH);
+        const valid = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*example\.com$/i.test(text);
+        // A name under example.com is taken; anything else is refused with one line.
+        assert.equal(problems.length, valid ? 0 : 1, `${text}: ${problems.join('; ')}`);
+      }),
+    );
+  });
+});
