@@ -99,8 +99,11 @@ describe('Settings per environment', () => {
       Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
         (alarm) => alarm.Properties.AlarmName === `token-vending-production-TokenQuota-${provider}`,
       )?.Properties.Threshold;
-    assert.equal(threshold('bcc-production'), Math.floor((1000 / 30) * 0.8));
-    assert.equal(threshold('gopacs-production'), DEFAULT_DAILY_TOKENS);
+    // Production runs in two regions: the provider's quota is shared, so each region alarms at half the pace.
+    const regions = production.regions?.length ?? 1;
+    assert.equal(regions, 2);
+    assert.equal(threshold('bcc-production'), Math.floor(((1000 / 30) * 0.8) / regions));
+    assert.equal(threshold('gopacs-production'), Math.floor(DEFAULT_DAILY_TOKENS / regions));
   });
 
   it('prints a refused flag once, in one line with no stack trace, and exits 1 (the real app entry)', () => {

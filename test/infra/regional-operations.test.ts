@@ -29,14 +29,20 @@ const DOMAIN: CustomDomain = {
 /** One service per region in one app, each in its own regional stack, cdk-nag on. */
 function synthRegions(props: Partial<TokenVendingServiceProps>, regions: readonly string[] = REGIONS) {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  let primary: TokenVendingService | undefined;
   const stacks = regions.map((region) => {
-    const stack = new Stack(app, `Service-${region}`, { env: { account: ACCOUNT, region } });
-    new TokenVendingService(stack, 'TokenVending', {
+    const stack = new Stack(app, `Service-${region}`, {
+      env: { account: ACCOUNT, region },
+      crossRegionReferences: true,
+    });
+    const service = new TokenVendingService(stack, 'TokenVending', {
       environment: 'test',
       providers: PROVIDERS,
       regions,
+      ...(primary && regions.length > 1 ? { primary } : {}),
       ...props,
     });
+    primary ??= service;
     return stack;
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -75,9 +81,11 @@ describe('Monitoring per region', () => {
       assert.equal(alarm.AlarmName, `token-vending-test-ReplicationLatency-${other}`);
       const dimensions = alarm.Dimensions as Array<{ Name: string; Value: unknown }>;
       assert.deepEqual(dimensions.find((dimension) => dimension.Name === 'ReceivingRegion')?.Value, other);
-      assert.match(
-        JSON.stringify(dimensions.find((dimension) => dimension.Name === 'TableName')?.Value),
-        /TokenTable/,
+      // The global table: by reference where it is made (the primary), by its shared name elsewhere.
+      const tableName = dimensions.find((dimension) => dimension.Name === 'TableName')?.Value;
+      assert.ok(
+        tableName === 'token-vending-test' || /GlobalTokenTable/.test(JSON.stringify(tableName)),
+        JSON.stringify(tableName),
       );
       assert.match(JSON.stringify(alarm.AlarmActions), /AlarmTopic/);
     }
