@@ -107,5 +107,12 @@ export class TokenVendingStack extends Stack {
           'Provider traffic leaves from these addresses: send them to providers that allowlist by IP',
       });
     }
+    if (settings.customDomain) {
+      new CfnOutput(this, 'CustomDomainUrl', {
+        value: `https://${settings.customDomain.domainName}/`,
+        description:
+          'One name for every region\'s API: sign for the region that answers (docs/api.md, "One name for several regions")',
+      });
+    }
   }
 }

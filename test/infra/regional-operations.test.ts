@@ -205,6 +205,7 @@ describe('Custom domain', () => {
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::ApiGateway::DomainName', { DomainName: DOMAIN.domainName });
     template.hasResourceProperties('AWS::Route53::RecordSet', { Name: `${DOMAIN.domainName}.` });
+    template.hasOutput('CustomDomainUrl', { Value: `https://${DOMAIN.domainName}/` });
   });
 
   it('with one region: one plain alias record, no health check', () => {
