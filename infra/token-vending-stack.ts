@@ -1,8 +1,10 @@
-import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
-import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { TokenVendingService, type TokenVendingServiceProps } from 'token-vending-construct';
-import { apiParameterNames } from 'token-vending-grant-vend';
+import {
+  publishServiceDirectory,
+  TokenVendingService,
+  type TokenVendingServiceProps,
+} from 'token-vending-construct';
 import { type EnvironmentSettings, readProvidersFile } from './environments';
 
 export interface TokenVendingStackProps extends StackProps {
@@ -61,58 +63,6 @@ export class TokenVendingStack extends Stack {
       ...(props.primary ? { primary: props.primary.service } : {}),
       ...props.service,
     });
-    const { api } = this.service;
-    const names = apiParameterNames(settings.name);
-    new ssm.StringParameter(this, 'ApiIdParameter', {
-      parameterName: names.restApiId,
-      stringValue: api.restApiId,
-      description: "The token vending API id, for grantVend in callers' stacks",
-    });
-    new ssm.StringParameter(this, 'ApiUrlParameter', {
-      parameterName: names.url,
-      stringValue: api.url,
-      description: 'The token vending API base URL (stage included), for callers',
-    });
-    new ssm.StringParameter(this, 'ApiStageParameter', {
-      parameterName: names.stageName,
-      stringValue: api.deploymentStage.stageName,
-      description: "The token vending API stage, for grantVend in callers' stacks",
-    });
-    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the vend API' });
-    new CfnOutput(this, 'RestApiId', {
-      value: api.restApiId,
-      description: 'For grantVend in the stacks of callers',
-    });
-    new CfnOutput(this, 'StageName', { value: api.deploymentStage.stageName });
-    new CfnOutput(this, 'TableName', { value: this.service.table.tableName });
-    new CfnOutput(this, 'AlarmTopicArn', {
-      value: this.service.alarmTopic.topicArn,
-      description: 'Every alarm notifies this topic; subscribe whoever should hear of them',
-    });
-    const [primaryRegion] = this.service.regions;
-    if (primaryRegion) {
-      new CfnOutput(this, 'Region', {
-        value: this.region,
-        description: 'This stack serves this region; callers sign for it',
-      });
-      new CfnOutput(this, 'PrimaryRegion', {
-        value: primaryRegion,
-        description: 'The region whose stack holds the global table, the multi-Region key and the secrets',
-      });
-    }
-    if (this.service.egressAddresses.length > 0) {
-      new CfnOutput(this, 'EgressIps', {
-        value: Fn.join(',', [...this.service.egressAddresses]),
-        description:
-          'Provider traffic leaves from these addresses: send them to providers that allowlist by IP',
-      });
-    }
-    if (settings.customDomain) {
-      new CfnOutput(this, 'CustomDomainUrl', {
-        value: `https://${settings.customDomain.domainName}/`,
-        description:
-          'One name for every region\'s API: sign for the region that answers (docs/api.md, "One name for several regions")',
-      });
-    }
+    publishServiceDirectory(this, this.service);
   }
 }

@@ -16,14 +16,15 @@ const ROOT_PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')
 const APP = `
 const { App, Stack, Validations } = require('aws-cdk-lib');
 const { AwsSolutionsChecks } = require('cdk-nag');
-const { TokenVendingService } = require('token-vending-construct');
+const { publishServiceDirectory, TokenVendingService } = require('token-vending-construct');
 const app = new App();
 const stack = new Stack(app, 'Vending', { env: { account: '111122223333', region: 'eu-north-1' } });
-new TokenVendingService(stack, 'TokenVending', {
+const service = new TokenVendingService(stack, 'TokenVending', {
   environment: 'production',
   providers: JSON.parse(require('fs').readFileSync('providers.json', 'utf8')).providers,
   alarmEmail: 'ops@example.com',
 });
+publishServiceDirectory(stack, service);
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();
 `;
@@ -78,7 +79,21 @@ describe('Package: token-vending-construct', () => {
     await synth();
     const template = JSON.parse(readFileSync(join(out, 'Vending.template.json'), 'utf8')) as {
       Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+      Outputs: Record<string, unknown>;
     };
+    // What the README's deploy step reads, and what grantVend({ environment }) finds in the account.
+    for (const output of ['ApiUrl', 'RestApiId', 'StageName', 'TableName', 'AlarmTopicArn']) {
+      assert.ok(output in template.Outputs, output);
+    }
+    const parameters = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::SSM::Parameter')
+      .map((r) => r.Properties.Name)
+      .sort();
+    assert.deepEqual(parameters, [
+      '/token-vending/production/api-id',
+      '/token-vending/production/api-url',
+      '/token-vending/production/stage',
+    ]);
     const api = Object.values(template.Resources).find((r) => r.Type === 'AWS::ApiGateway::RestApi');
     assert.equal(api?.Properties.Name, 'token-vending-production');
     assert.match(JSON.stringify(api?.Properties.Policy), /444455556666:role\/orders/);

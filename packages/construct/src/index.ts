@@ -12,6 +12,7 @@
 export type { CustomDomain, ServiceDomain } from './custom-domain';
 export { DEFAULT_DAILY_TOKENS, type ProviderEntry } from './provider-entry';
 export type { AdmittedPrincipals, ApiEndpoint } from './service-api';
+export { publishServiceDirectory } from './service-directory';
 export { regionsProblems } from './service-regions';
 export { TokenVendingSettingsError } from './settings-error';
 export {
