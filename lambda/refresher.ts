@@ -24,9 +24,28 @@ export interface RefresherParts {
   readonly periodSeconds: number;
   /** A run starts no renewal after this long (the function's timeout is 28 s). @default 20000 */
   readonly runBudgetMs?: number;
+  /** Told of every run as it ends. @default none */
+  readonly metrics?: RefreshRunMetrics;
 }
 
 export type RefreshReport = { readonly due: number } & Readonly<Record<RenewOutcome | 'not_started', number>>;
+
+/** What one run did, for its metrics. */
+export interface RefreshRun {
+  /** Absent when the run threw before it had counted its keys. */
+  readonly report?: RefreshReport;
+  readonly durationMs: number;
+  /** Renewals that minted a token, by provider id: the quota alarms count them as any fetch's. */
+  readonly renewedByProvider: ReadonlyMap<string, number>;
+}
+
+/**
+ * Publishes a run's metrics as it ends: a scheduled invocation has no request line, so nothing else would
+ * publish what the run counted (or the table errors it met) before the container goes idle.
+ */
+export interface RefreshRunMetrics {
+  refreshRun(run: RefreshRun): void;
+}
 
 /**
  * Renews the keys callers are using before the request path would: each run reads the index buckets due
@@ -37,6 +56,19 @@ export class Refresher {
   constructor(private readonly parts: RefresherParts) {}
 
   async refreshDueKeys(nowMs: number = this.parts.clock.now()): Promise<RefreshReport> {
+    const started = this.parts.clock.now();
+    const renewedByProvider = new Map<string, number>();
+    let report: RefreshReport | undefined;
+    try {
+      report = await this.run(nowMs, renewedByProvider);
+      return report;
+    } finally {
+      const durationMs = this.parts.clock.now() - started;
+      this.parts.metrics?.refreshRun({ ...(report ? { report } : {}), durationMs, renewedByProvider });
+    }
+  }
+
+  private async run(nowMs: number, renewedByProvider: Map<string, number>): Promise<RefreshReport> {
     const { clock, index, log, periodSeconds, vendor } = this.parts;
     const nowSeconds = Math.floor(nowMs / 1000);
     const until = clock.now() + (this.parts.runBudgetMs ?? 20_000);
@@ -64,9 +96,12 @@ export class Refresher {
         try {
           const principal = await this.parts.principals.open(mark.principal);
           // A mark whose principal does not open was not written by this service (or the key was replaced).
-          counts[
-            principal === undefined ? 'not_allowed' : await vendor.renewMarked({ ...mark, principal })
-          ] += 1;
+          const outcome =
+            principal === undefined ? 'not_allowed' : await vendor.renewMarked({ ...mark, principal });
+          counts[outcome] += 1;
+          if (outcome === 'renewed') {
+            renewedByProvider.set(mark.providerId, (renewedByProvider.get(mark.providerId) ?? 0) + 1);
+          }
         } catch (error) {
           // One key's failure (its secret unreadable, say) is not the run's: the others are still renewed.
           counts.failed += 1;
