@@ -6,6 +6,8 @@ import type { RenewOutcome, TokenVendor } from './token-vendor';
 
 /** The stack's schedule: one run a minute. */
 export const REFRESH_PERIOD_SECONDS = 60;
+/** A run starts no renewal after this long: the function's timeout is 28 s. */
+export const REFRESH_RUN_BUDGET_MS = 20_000;
 /** Renewals one run makes at once: a provider sees at most this many of the refresher's requests together. */
 const RENEWALS_AT_ONCE = 8;
 /**
@@ -22,7 +24,7 @@ export interface RefresherParts {
   readonly clock: Clock;
   readonly log: Log;
   readonly periodSeconds: number;
-  /** A run starts no renewal after this long (the function's timeout is 28 s). @default 20000 */
+  /** A run starts no renewal after this long. @default REFRESH_RUN_BUDGET_MS */
   readonly runBudgetMs?: number;
   /** Told of every run as it ends. @default none */
   readonly metrics?: RefreshRunMetrics;
@@ -71,7 +73,7 @@ export class Refresher {
   private async run(nowMs: number, renewedByProvider: Map<string, number>): Promise<RefreshReport> {
     const { clock, index, log, periodSeconds, vendor } = this.parts;
     const nowSeconds = Math.floor(nowMs / 1000);
-    const until = clock.now() + (this.parts.runBudgetMs ?? 20_000);
+    const until = clock.now() + (this.parts.runBudgetMs ?? REFRESH_RUN_BUDGET_MS);
     const lookBack = periodSeconds + Math.min(LATE_RUN_SLACK_SECONDS, periodSeconds);
     const due = (await index.due(nowSeconds - lookBack, nowSeconds)).filter(
       (mark) => mark.inUseUntil > nowSeconds,
