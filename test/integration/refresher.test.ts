@@ -418,6 +418,27 @@ describe('Refresher: renewal off the request path', () => {
       assert.ok(Number(document[METRIC.refreshRunDuration]) >= 21_000);
     });
 
+    it('publishes the table errors a run met as it ends, not at the next request', async () => {
+      const metrics = new RecordingMetrics();
+      // A table DynamoDB Local does not have: every call of the run fails, as a deleted table's would.
+      const instance = await startTestService({
+        providers: [entry()],
+        secrets: { 'tvm/refresh': { client_id: 'refresh-client', client_secret: SECRET } },
+        table: { ...table, tableName: 'no-such-table' },
+        log,
+        now,
+        refreshPeriodSeconds: PERIOD_S,
+        metrics,
+      });
+      instances.push(instance);
+      const report = await instance.refresher.refreshDueKeys(clock);
+      assert.equal(report.due, 0);
+      const [tableErrors, ...others] = metrics.carrying(METRIC.tableErrors);
+      assert.deepEqual(others, []);
+      assert.equal(tableErrors?.[METRIC.tableErrors], 1);
+      assertCounts(runDocument(metrics), report);
+    });
+
     it('publishes a run with nothing due as zeros, not as no data', async () => {
       const metrics = new RecordingMetrics();
       const [instance] = await start(1, entry(), metrics);

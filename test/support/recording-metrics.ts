@@ -11,10 +11,16 @@ export type EmfDocument = Record<string, unknown> & {
  * namespace and service name) instead of writing it to stdout, where jest would not see it.
  */
 export class RecordingMetrics extends Metrics {
-  readonly documents: EmfDocument[] = [];
+  constructor(
+    readonly documents: EmfDocument[] = [],
+    single = false,
+  ) {
+    super({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE, singleMetric: single });
+  }
 
-  constructor() {
-    super({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
+  /** A single metric (published as it is added) that keeps its document with this one's. */
+  override singleMetric(): Metrics {
+    return new RecordingMetrics(this.documents, true);
   }
 
   override publishStoredMetrics(): this {
