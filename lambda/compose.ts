@@ -163,7 +163,15 @@ export function composeService(parts: ServiceParts): {
   return {
     handler: createHandler({ vendor, log, metrics, clock }),
     vendor,
-    refresher: new Refresher({ index, vendor, principals, clock, log, periodSeconds }),
+    refresher: new Refresher({
+      index,
+      vendor,
+      principals,
+      clock,
+      log,
+      periodSeconds,
+      ...(metrics ? { metrics } : {}),
+    }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EVENTS, METRIC } from './contracts/metrics';
 import type { Log } from './logging';
+import type { RefreshRun, RefreshRunMetrics } from './refresher';
 
 export { METRICS_NAMESPACE, METRICS_SERVICE } from './contracts/metrics';
 
@@ -20,16 +21,16 @@ export interface RequestLine {
 
 /**
  * Metrics per provider in CloudWatch EMF, through Powertools Metrics: written to the log with the request,
- * no API call, published after every request. Dimensions stay low-cardinality: `service`, `provider` (only
- * a configured provider's id; anything else is `other`), `cache` and an error `code`; never a caller or a
- * scope.
+ * no API call, published after every request and every refresher run. Dimensions stay low-cardinality:
+ * `service`, `provider` (only a configured provider's id; anything else is `other`), `cache` and an error
+ * `code`; never a caller, a key or a scope.
  *
  * | metric | dimensions | counts |
  * |---|---|---|
  * | `Vends` | provider, cache | tokens handed out, by where they came from (memory, table, miss, refresh) |
  * | `UpstreamRequests` | provider | requests to the provider, retries included |
  * | `UpstreamLatency` | provider | how long a grant took (ms), all attempts |
- * | `TokensMinted` | provider | tokens the provider issued (what a monthly quota counts) |
+ * | `TokensMinted` | provider | tokens the provider issued (what a monthly quota counts), refresher renewals too |
  * | `UpstreamFailures` | provider; provider, code | failed or masked provider exchanges, by error code |
  * | `ServedWhileValid` | provider | a cached token served because the provider failed |
  * | `TableErrors`, `TableTimeouts` | (service) | table calls that failed (and of those, hung) and were bypassed |
@@ -37,8 +38,11 @@ export interface RequestLine {
  * | `Throttled` | provider | vends refused because an upstream budget was spent |
  * | `Denials` | (service) | 403 `access_denied` |
  * | `PeerTableHits` | provider | table hits served from another region's replicated item |
+ * | `RefreshDue`, `RefreshRenewed`, `RefreshFailed` | (service) | per refresher run: keys due, renewed, whose renewal failed |
+ * | `RefreshNotStarted` | (service) | per refresher run: due keys left to the request path when its 20 s ran out |
+ * | `RefreshRunDuration` | (service) | how long a refresher run took (ms) |
  */
-export class ServiceMetrics {
+export class ServiceMetrics implements RefreshRunMetrics {
   private tableErrors = 0;
   private tableTimeouts = 0;
   private sealingFailures = 0;
@@ -105,15 +109,7 @@ export class ServiceMetrics {
     if (this.servedWhileValid > 0) {
       perProvider.push(['ServedWhileValid', MetricUnit.Count, this.servedWhileValid]);
     }
-    // The table is one for all providers: counted for the service, which the bypass alarm watches.
-    if (this.tableErrors > 0) this.single({}, 'TableErrors', MetricUnit.Count, this.tableErrors);
-    if (this.tableTimeouts > 0) this.single({}, 'TableTimeouts', MetricUnit.Count, this.tableTimeouts);
-    if (this.sealingFailures > 0) {
-      this.single({}, METRIC.sealingFailures, MetricUnit.Count, this.sealingFailures);
-    }
-    this.tableErrors = 0;
-    this.tableTimeouts = 0;
-    this.sealingFailures = 0;
+    this.publishServiceCounters();
     this.servedWhileValid = 0;
     // One document for this request's provider metrics, and none when there are none: Powertools would
     // otherwise warn, on every request, that it had nothing to publish.
@@ -122,6 +118,45 @@ export class ServiceMetrics {
     for (const [name, unit, value] of perProvider) this.metrics.addMetric(name, unit, value);
     this.metrics.publishStoredMetrics();
     this.metrics.clearDimensions();
+  }
+
+  /**
+   * Records one refresher run: its counts for the service (one document, zeros too, so that a run that kept
+   * up shows as 0 rather than as no data), the tokens its renewals minted per provider, and the table and
+   * key service errors it met, which would otherwise wait for this container's next request.
+   */
+  refreshRun({ report, durationMs, renewedByProvider }: RefreshRun): void {
+    this.publishServiceCounters();
+    const minted = new Map<string, number>();
+    for (const [providerId, renewed] of renewedByProvider) {
+      const provider = this.providerIds.has(providerId) ? providerId : 'other';
+      minted.set(provider, (minted.get(provider) ?? 0) + renewed);
+    }
+    for (const [provider, tokens] of minted) {
+      this.metrics.addDimension('provider', provider);
+      this.metrics.addMetric(METRIC.tokensMinted, MetricUnit.Count, tokens);
+      this.metrics.publishStoredMetrics();
+      this.metrics.clearDimensions();
+    }
+    if (!report) return;
+    this.metrics.addMetric(METRIC.refreshDue, MetricUnit.Count, report.due);
+    this.metrics.addMetric(METRIC.refreshRenewed, MetricUnit.Count, report.renewed);
+    this.metrics.addMetric(METRIC.refreshFailed, MetricUnit.Count, report.failed);
+    this.metrics.addMetric(METRIC.refreshNotStarted, MetricUnit.Count, report.not_started);
+    this.metrics.addMetric(METRIC.refreshRunDuration, MetricUnit.Milliseconds, durationMs);
+    this.metrics.publishStoredMetrics();
+  }
+
+  /** The table is one for all providers: its errors are counted for the service, which the bypass alarm watches. */
+  private publishServiceCounters(): void {
+    if (this.tableErrors > 0) this.single({}, 'TableErrors', MetricUnit.Count, this.tableErrors);
+    if (this.tableTimeouts > 0) this.single({}, 'TableTimeouts', MetricUnit.Count, this.tableTimeouts);
+    if (this.sealingFailures > 0) {
+      this.single({}, METRIC.sealingFailures, MetricUnit.Count, this.sealingFailures);
+    }
+    this.tableErrors = 0;
+    this.tableTimeouts = 0;
+    this.sealingFailures = 0;
   }
 
   private single(

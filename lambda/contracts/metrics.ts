@@ -20,6 +20,14 @@ export const METRIC = {
   denials: 'Denials',
   /** Table hits served from another region's replicated item; the share is this over `Vends{cache=table}`. */
   peerTableHits: 'PeerTableHits',
+  /** Per refresher run (dimension `service` only): keys in use whose renewal point fell in its window. */
+  refreshDue: 'RefreshDue',
+  refreshRenewed: 'RefreshRenewed',
+  /** Renewals that failed; the key's valid token stays and the request path renews it. */
+  refreshFailed: 'RefreshFailed',
+  /** Due keys the run did not start before its 20 s ran out: left to the request path. */
+  refreshNotStarted: 'RefreshNotStarted',
+  refreshRunDuration: 'RefreshRunDuration',
 } as const;
 
 /** Where a vended token came from. */

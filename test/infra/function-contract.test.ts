@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ProviderEntryInput } from '../../lambda/config/provider-schema';
 import { TOKEN_TABLE } from '../../lambda/contracts/token-table';
-import { REFRESH_PERIOD_SECONDS } from '../../lambda/refresher';
+import { REFRESH_PERIOD_SECONDS, REFRESH_RUN_BUDGET_MS } from '../../lambda/refresher';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '../../lambda/service-metrics';
 import * as contract from '../../packages/construct/src/function-contract';
 import type { ProviderEntry } from '../../packages/construct/src/provider-entry';
@@ -17,5 +17,6 @@ describe('What the construct and the function it ships agree on', () => {
     assert.equal(contract.METRICS_SERVICE, METRICS_SERVICE);
     assert.equal(typeof fromSchema, 'function');
     assert.equal(contract.REFRESH_PERIOD_SECONDS, REFRESH_PERIOD_SECONDS);
+    assert.equal(contract.REFRESH_RUN_BUDGET_MS, REFRESH_RUN_BUDGET_MS);
   });
 });

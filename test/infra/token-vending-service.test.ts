@@ -407,7 +407,7 @@ describe('Construct: TokenVendingService', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms on the function, the API, the table being bypassed, KMS failing, denials and each provider, and has a dashboard', () => {
+    it('alarms on the function, the API, the table being bypassed, KMS failing, denials, the refresher and each provider, and has a dashboard', () => {
       const { template } = synthService();
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
       const metrics = alarms.map((alarm) => alarm.Properties.MetricName).sort();
@@ -415,6 +415,8 @@ describe('Construct: TokenVendingService', () => {
         '5XXError',
         'Denials',
         'Errors',
+        'RefreshFailed',
+        'RefreshNotStarted',
         'SealingFailures',
         'TableErrors',
         'Throttles',
@@ -445,8 +447,9 @@ describe('Construct: TokenVendingService', () => {
       const own = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
         (alarm) => !String(alarm.Properties.Namespace).startsWith('AWS/'),
       );
-      // TableErrors, SealingFailures and Denials, and per provider UpstreamFailures and the token pace.
-      assert.equal(own.length, 3 + 2 * PROVIDERS.length);
+      // TableErrors, SealingFailures, Denials, RefreshNotStarted and RefreshFailed, and per provider
+      // UpstreamFailures and the token pace.
+      assert.equal(own.length, 5 + 2 * PROVIDERS.length);
       for (const alarm of own) {
         assert.equal(alarm.Properties.Namespace, 'TokenVending');
         const dimensions = alarm.Properties.Dimensions as Array<{ Name: string; Value: string }>;
@@ -455,6 +458,71 @@ describe('Construct: TokenVendingService', () => {
           'token-vending',
         );
       }
+    });
+
+    it('alarms when refresher runs leave keys not started in 3 of 5 minutes, and when 5 renewals fail in 5 minutes', () => {
+      const { template } = synthService();
+      const alarm = (name: string) => {
+        const found = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
+          (candidate) => candidate.Properties.AlarmName === `token-vending-test-${name}`,
+        );
+        assert.equal(found.length, 1, name);
+        return found[0]?.Properties as Record<string, unknown>;
+      };
+      const behind = alarm('RefresherBehind');
+      assert.deepEqual(
+        [behind.MetricName, behind.Namespace, behind.Statistic, behind.Period, behind.Threshold],
+        ['RefreshNotStarted', 'TokenVending', 'Sum', 60, 0],
+      );
+      assert.equal(behind.ComparisonOperator, 'GreaterThanThreshold');
+      assert.equal(behind.EvaluationPeriods, 5);
+      assert.equal(behind.DatapointsToAlarm, 3);
+      assert.equal(behind.TreatMissingData, 'notBreaching');
+      // The service's runs, whoever's keys they renewed: no provider, caller or key in the dimensions.
+      assert.deepEqual(behind.Dimensions, [{ Name: 'service', Value: 'token-vending' }]);
+      const failures = alarm('RefreshFailures');
+      assert.deepEqual(
+        [failures.MetricName, failures.Statistic, failures.Period, failures.Threshold],
+        ['RefreshFailed', 'Sum', 300, 5],
+      );
+      assert.equal(failures.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+      assert.deepEqual(failures.Dimensions, [{ Name: 'service', Value: 'token-vending' }]);
+      for (const properties of [behind, failures]) {
+        assert.match(JSON.stringify(properties.AlarmActions), /AlarmTopic/);
+        assert.match(JSON.stringify(properties.OKActions), /AlarmTopic/);
+      }
+    });
+
+    it("draws the refresher's renewed, failed and not-started keys per run, and its run time against its 20 s", () => {
+      const { template } = synthService();
+      const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+      // The body is a join of JSON text and tokens (the region): tokens stand inside strings, so a word parses.
+      const [, parts] = dashboard?.Properties.DashboardBody['Fn::Join'] as [string, unknown[]];
+      const body = JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'TOKEN')).join('')) as {
+        widgets: Array<{ properties: { title?: string; metrics?: unknown[][]; annotations?: unknown } }>;
+      };
+      const widget = body.widgets.find(({ properties }) => properties.title === 'Refresher: keys per run');
+      assert.ok(widget, body.widgets.map(({ properties }) => properties.title).join(', '));
+      const metrics = widget.properties.metrics ?? [];
+      assert.deepEqual(
+        metrics.map((metric) => metric.slice(0, 4)),
+        ['RefreshRenewed', 'RefreshFailed', 'RefreshNotStarted', 'RefreshRunDuration'].map((name) => [
+          'TokenVending',
+          name,
+          'service',
+          'token-vending',
+        ]),
+      );
+      assert.deepEqual(
+        metrics.map((metric) => metric[4]),
+        [
+          { label: 'renewed', period: 60, stat: 'Sum' },
+          { label: 'failed', period: 60, stat: 'Sum' },
+          { label: 'not started (left to the request path)', period: 60, stat: 'Sum' },
+          { label: 'run (ms)', period: 60, stat: 'Maximum', yAxis: 'right' },
+        ],
+      );
+      assert.match(JSON.stringify(widget.properties.annotations), /"value":20000/);
     });
 
     it('alarms at 80 % of the pace that spends a provider token quota', () => {

@@ -155,11 +155,27 @@ describe('Lambda entry, bundled', () => {
     assert.match(counters[0] ?? '', new RegExp(`^budget#partner#caller#${expected}#\\d+$`));
     assert.deepEqual(kms.calls, ['GenerateDataKey'], 'one data key sealed the token for the table');
 
-    const lines = stdout
+    const documents = stdout
       .split('\n')
       .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .filter((line) => line.message === 'request');
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // The scheduled invocation published its run's metrics before it returned: no request line follows it.
+    const refreshRuns = documents.filter((line) => line._aws !== undefined && line.RefreshDue !== undefined);
+    assert.equal(refreshRuns.length, 1, 'one EMF document for the refresher run');
+    const [refreshRun] = refreshRuns as Array<
+      Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][] }> } }
+    >;
+    assert.deepEqual(
+      [
+        refreshRun?.RefreshDue,
+        refreshRun?.RefreshRenewed,
+        refreshRun?.RefreshFailed,
+        refreshRun?.RefreshNotStarted,
+      ],
+      [0, 0, 0, 0],
+    );
+    assert.deepEqual(refreshRun?._aws.CloudWatchMetrics[0]?.Dimensions, [['service']]);
+    const lines = documents.filter((line) => line.message === 'request');
     assert.deepEqual(
       lines.map((line) => [line.request_id, line.cache, line.function_request_id]),
       [

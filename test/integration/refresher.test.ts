@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { METRIC } from '../../lambda/contracts/metrics';
 import { IN_USE_ITEM } from '../../lambda/contracts/token-table';
 import { ConfigurationError } from '../../lambda/errors';
 import { readSettings } from '../../local/local-config';
@@ -7,6 +8,7 @@ import { startLocalService } from '../../local/local-service';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
+import { type EmfDocument, RecordingMetrics } from '../support/recording-metrics';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 
 const SECRET = 'refresher-client-secret';
@@ -42,7 +44,11 @@ describe('Refresher: renewal off the request path', () => {
     };
   }
 
-  async function start(count: number, providerEntry: Record<string, unknown>): Promise<TestService[]> {
+  async function start(
+    count: number,
+    providerEntry: Record<string, unknown>,
+    metrics?: RecordingMetrics,
+  ): Promise<TestService[]> {
     const started = await Promise.all(
       Array.from({ length: count }, () =>
         startTestService({
@@ -52,6 +58,7 @@ describe('Refresher: renewal off the request path', () => {
           log,
           now,
           refreshPeriodSeconds: PERIOD_S,
+          ...(metrics ? { metrics } : {}),
         }),
       ),
     );
@@ -307,6 +314,141 @@ describe('Refresher: renewal off the request path', () => {
     assert.ok(
       log.entries().some((line) => line.event === 'refresh_failed' && line.provider === providerEntry.id),
     );
+  });
+
+  describe('metrics: one EMF document per run, dimension service only', () => {
+    /** The run's document: the one carrying RefreshDue, published as the run ended. */
+    function runDocument(metrics: RecordingMetrics): EmfDocument {
+      const documents = metrics.carrying(METRIC.refreshDue);
+      assert.equal(documents.length, 1, `one run document among ${JSON.stringify(metrics.documents)}`);
+      const [document] = documents;
+      assert.ok(document);
+      assert.equal(document._aws.CloudWatchMetrics[0]?.Namespace, 'TokenVending');
+      assert.deepEqual(document._aws.CloudWatchMetrics[0]?.Dimensions, [['service']]);
+      assert.equal(document.service, 'token-vending');
+      return document;
+    }
+
+    /** What the run's log line and report say is what its metrics say. */
+    function assertCounts(document: EmfDocument, report: Record<string, number> | undefined) {
+      assert.ok(report);
+      assert.deepEqual(
+        [
+          document[METRIC.refreshDue],
+          document[METRIC.refreshRenewed],
+          document[METRIC.refreshFailed],
+          document[METRIC.refreshNotStarted],
+        ],
+        [report.due, report.renewed, report.failed, report.not_started],
+      );
+      assert.equal(typeof document[METRIC.refreshRunDuration], 'number');
+    }
+
+    beforeEach(() => {
+      // Past every earlier test's marks (in use for a lifetime after their vend): each run here sees its own keys.
+      clock += 2 * LIFETIME_S * 1000;
+    });
+
+    it('counts a renewal as RefreshRenewed 1 and as TokensMinted of its provider, as a fetch on the request path is', async () => {
+      const providerEntry = entry();
+      const metrics = new RecordingMetrics();
+      const [instance] = await start(1, providerEntry, metrics);
+      assert.ok(instance);
+      assert.equal((await instance.vend(providerEntry.id)).status, 200);
+      const minted = metrics.carrying(METRIC.tokensMinted).length;
+      clock += 150_000;
+      const report = await instance.refresher.refreshDueKeys(clock);
+      assert.equal(report.renewed, 1, JSON.stringify(report));
+      const document = runDocument(metrics);
+      assertCounts(document, report);
+      assert.equal(document[METRIC.refreshRenewed], 1);
+      assert.equal(document[METRIC.refreshFailed], 0);
+      assert.equal(document[METRIC.refreshNotStarted], 0);
+      const [renewal, ...others] = metrics.carrying(METRIC.tokensMinted).slice(minted);
+      assert.deepEqual(others, []);
+      assert.equal(renewal?.[METRIC.tokensMinted], 1);
+      assert.equal(renewal?.provider, providerEntry.id);
+      // Never a caller, a key or a scope in a dimension.
+      for (const { _aws } of metrics.documents) {
+        for (const set of _aws.CloudWatchMetrics.flatMap((entry) => entry.Dimensions)) {
+          for (const name of set) assert.ok(['service', 'provider', 'cache'].includes(name), name);
+        }
+      }
+    });
+
+    it('counts a renewal the provider fails as RefreshFailed 1', async () => {
+      const providerEntry = entry();
+      const metrics = new RecordingMetrics();
+      const [instance] = await start(1, providerEntry, metrics);
+      assert.ok(instance);
+      assert.equal((await instance.vend(providerEntry.id)).status, 200);
+      clock += 150_000;
+      provider.setBehaviour(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
+      const report = await instance.refresher.refreshDueKeys(clock);
+      const document = runDocument(metrics);
+      assertCounts(document, report);
+      assert.equal(document[METRIC.refreshFailed], 1);
+      assert.equal(document[METRIC.refreshRenewed], 0);
+    });
+
+    it('counts the due keys a run did not start before its 20 s ran out as RefreshNotStarted', async () => {
+      const scopes = Array.from({ length: 10 }, (_, index) => `s${index}`);
+      const providerEntry = entry({ allowedScopes: scopes, defaultScopes: ['s0'] });
+      const metrics = new RecordingMetrics();
+      const [instance] = await start(1, providerEntry, metrics);
+      assert.ok(instance);
+      // Ten keys in use, two more than a run renews at once.
+      for (const scope of scopes)
+        assert.equal((await instance.vend(providerEntry.id, { scope })).status, 200);
+      clock += 150_000;
+      // The run's first eight renewals start at once; while they are with the provider, 21 s pass: past the
+      // run's 20 s, so the two keys left are not started.
+      let bumped = false;
+      provider.setBehaviour(() => {
+        if (!bumped) clock += 21_000;
+        bumped = true;
+        return shortLived();
+      });
+      const report = await instance.refresher.refreshDueKeys(clock);
+      assert.equal(report.due, 10, JSON.stringify(report));
+      assert.equal(report.not_started, 2, JSON.stringify(report));
+      const document = runDocument(metrics);
+      assertCounts(document, report);
+      assert.equal(document[METRIC.refreshNotStarted], 2);
+      assert.ok(Number(document[METRIC.refreshRunDuration]) >= 21_000);
+    });
+
+    it('publishes the table errors a run met as it ends, not at the next request', async () => {
+      const metrics = new RecordingMetrics();
+      // A table DynamoDB Local does not have: every call of the run fails, as a deleted table's would.
+      const instance = await startTestService({
+        providers: [entry()],
+        secrets: { 'tvm/refresh': { client_id: 'refresh-client', client_secret: SECRET } },
+        table: { ...table, tableName: 'no-such-table' },
+        log,
+        now,
+        refreshPeriodSeconds: PERIOD_S,
+        metrics,
+      });
+      instances.push(instance);
+      const report = await instance.refresher.refreshDueKeys(clock);
+      assert.equal(report.due, 0);
+      const [tableErrors, ...others] = metrics.carrying(METRIC.tableErrors);
+      assert.deepEqual(others, []);
+      assert.equal(tableErrors?.[METRIC.tableErrors], 1);
+      assertCounts(runDocument(metrics), report);
+    });
+
+    it('publishes a run with nothing due as zeros, not as no data', async () => {
+      const metrics = new RecordingMetrics();
+      const [instance] = await start(1, entry(), metrics);
+      assert.ok(instance);
+      const report = await instance.refresher.refreshDueKeys(clock);
+      assert.equal(report.due, 0);
+      const document = runDocument(metrics);
+      assertCounts(document, report);
+      assert.equal(document[METRIC.refreshNotStarted], 0);
+    });
   });
 
   it('runs in the local run every TVM_REFRESH_INTERVAL_SECONDS, as the stack schedules it', async () => {

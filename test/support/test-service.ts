@@ -1,3 +1,4 @@
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { type CounterKeySource, RandomCounterKey } from '../../lambda/budget/caller-counter-names';
 import type { TokenSealer } from '../../lambda/cache/token-sealer';
 import { composeService } from '../../lambda/compose';
@@ -65,6 +66,8 @@ export interface TestServiceOptions {
   readonly refreshPeriodSeconds?: number;
   /** The deployment's regions, as `TVM_REGIONS` gives them (with `table` only). @default one region */
   readonly regions?: TableRegions;
+  /** Where the service publishes its EMF metrics (a `RecordingMetrics` keeps them). @default none */
+  readonly metrics?: Metrics;
 }
 
 export interface TestService {
@@ -106,6 +109,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     counterKey: options.counterKey ?? RUN_COUNTER_KEY,
     endpoints: 'local',
     ...(options.now ? { now: options.now } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.signers ? { signers: providerSigners(providers, options.signers) } : {}),
     ...(options.refreshPeriodSeconds === undefined
       ? {}

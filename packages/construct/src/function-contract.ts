@@ -13,3 +13,6 @@ export { METRICS_NAMESPACE, METRICS_SERVICE } from '../../../lambda/contracts/me
 
 /** The refresher's period: the schedule invokes the function this often, and the function buckets keys by it. */
 export const REFRESH_PERIOD_SECONDS = 60;
+
+/** A refresher run starts no renewal after this long: the dashboard draws it beside each run's duration. */
+export const REFRESH_RUN_BUDGET_MS = 20_000;

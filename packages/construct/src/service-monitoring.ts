@@ -11,6 +11,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { ProviderConfig } from '../../../lambda/config/provider-schema';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../../../lambda/contracts/metrics';
+import { REFRESH_RUN_BUDGET_MS } from './function-contract';
 import { DEFAULT_DAILY_TOKENS } from './provider-entry';
 
 export interface ServiceMonitoringProps {
@@ -53,6 +54,22 @@ const UPSTREAM_FAILURE_THRESHOLD = 5;
 const DENIAL_SPIKE_THRESHOLD = 20;
 const FIVE_MINUTES = Duration.minutes(5);
 const ONE_MINUTE = Duration.minutes(1);
+/**
+ * Refresher runs (one a minute) of the last {@link REFRESHER_WINDOW_RUNS} that left keys not started before
+ * `RefresherBehind` fires. One such run is a blip (a slow provider for a minute, a cold start): its keys cost
+ * one caller's wait each on the request path, as before the refresher, and the next run looks back over them.
+ * Three in five means the due keys outgrow what a run starts in its 20 s, so it no longer keeps up; and the
+ * alarm clears once the runs catch up again.
+ */
+export const REFRESHER_BEHIND_RUNS = 3;
+const REFRESHER_WINDOW_RUNS = 5;
+/**
+ * Failed renewals in 5 minutes before `RefreshFailures` fires: the request path's threshold
+ * ({@link UPSTREAM_FAILURE_THRESHOLD}), since a failed renewal costs callers nothing yet (the valid token
+ * stays, the request path renews it) but failures on this scale mean a provider or its secret is broken for
+ * keys in use, which callers will meet when those tokens run out.
+ */
+export const REFRESH_FAILURE_THRESHOLD = 5;
 /**
  * Average replication latency (ms) that, sustained for {@link REPLICATION_LAG_MINUTES} minutes, alarms. Global
  * tables replicate in about a second; a minute behind means a token fetched in one region is not yet a
@@ -270,6 +287,7 @@ function createAlarms(scope: Construct, props: ServiceMonitoringProps): cloudwat
       threshold: DENIAL_SPIKE_THRESHOLD,
       ...once,
     }),
+    ...refresherAlarms(scope),
   ];
   for (const provider of props.providers) {
     alarms.push(
@@ -286,6 +304,31 @@ function createAlarms(scope: Construct, props: ServiceMonitoringProps): cloudwat
     alarms.push(tokenPaceAlarm(scope, provider, Math.max(1, props.regions?.length ?? 1)));
   }
   return alarms;
+}
+
+/** The refresher not keeping up (keys left to the request path, run after run) and its renewals failing. */
+function refresherAlarms(scope: Construct): cloudwatch.Alarm[] {
+  return [
+    serviceMetric(METRIC.refreshNotStarted, {}, { period: ONE_MINUTE }).createAlarm(
+      scope,
+      'RefresherBehind',
+      {
+        alarmDescription: `Refresher runs left due keys not started (their 20 s ran out) in ${REFRESHER_BEHIND_RUNS} of the last ${REFRESHER_WINDOW_RUNS} minutes: those keys renew on the request path, one caller waiting each. See "The refresher schedule" in docs/operations.md.`,
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: REFRESHER_WINDOW_RUNS,
+        datapointsToAlarm: REFRESHER_BEHIND_RUNS,
+        // No data: no run (the rule disabled, or the function failing, which FunctionErrors watches).
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      },
+    ),
+    serviceMetric(METRIC.refreshFailed).createAlarm(scope, 'RefreshFailures', {
+      alarmDescription: `At least ${REFRESH_FAILURE_THRESHOLD} refresher renewals failed in 5 minutes: their valid tokens stay and the request path renews them, but a provider or its secret is failing for keys in use. See refresh_failed lines.`,
+      threshold: REFRESH_FAILURE_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
+  ];
 }
 
 /**
@@ -334,6 +377,7 @@ function createDashboard(
       right: [handler.metricDuration({ statistic: 'p99' })],
     }),
     new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...alarms] }),
+    refresherWidget(),
   );
   for (const provider of providers) {
     const vends = (cache: string) => serviceMetric('Vends', { provider: provider.id, cache });
@@ -373,6 +417,28 @@ function createDashboard(
     );
   }
   return dashboard;
+}
+
+/** Each refresher run's keys (one run a minute) and how long it took against its budget. */
+function refresherWidget(): cloudwatch.GraphWidget {
+  const perRun = (name: string, label: string) => serviceMetric(name, {}, { period: ONE_MINUTE, label });
+  return new cloudwatch.GraphWidget({
+    title: 'Refresher: keys per run',
+    left: [
+      perRun(METRIC.refreshRenewed, 'renewed'),
+      perRun(METRIC.refreshFailed, 'failed'),
+      perRun(METRIC.refreshNotStarted, 'not started (left to the request path)'),
+    ],
+    right: [
+      serviceMetric(
+        METRIC.refreshRunDuration,
+        {},
+        { statistic: 'Maximum', period: ONE_MINUTE, label: 'run (ms)' },
+      ),
+    ],
+    rightAnnotations: [{ value: REFRESH_RUN_BUDGET_MS, label: 'no renewal starts after' }],
+    leftYAxis: { min: 0 },
+  });
 }
 
 /** The questions operators ask of the audit trail, saved in Logs Insights. */
