@@ -126,7 +126,9 @@ class UnreadItemError extends Error {
  * only its own region's. A read takes the own item and the other regions' replicated items in one
  * BatchGetItem and serves the longest-lived token of them (the own one on a tie): a token fetched in one
  * region is a table hit in the others once replicated. Lease, backoff, floor and evictions stay the own
- * item's: per region. Without regions a read is one GetItem, as ever.
+ * item's: per region. An evict there also leaves an issued floor that hides every other region's token
+ * issued no later, and the item's TTL (`expiresAt`, then apart from the token's `tokenExpiresAt`) outlives
+ * the evicted token. Without regions a read is one GetItem, and the item's layout is as it ever was.
  */
 export class DynamoDbTier implements SharedTier {
   private readonly client: DynamoDBClient;

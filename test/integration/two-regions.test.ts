@@ -380,6 +380,36 @@ describe('Two regions over a replicated table', () => {
       await northTable.table.dispose();
     });
 
+    it("of the other region's token by many callers at once applies once: one caller is charged", async () => {
+      // One eviction a minute for the caller: a second charge would answer 429.
+      const providerEntry = entry({ upstreamBudget: { evictionsPerCallerPerMinute: 1 } });
+      const northTable = recordWrites(north);
+      const inNorth = await instance(NORTH, northTable.table, providerEntry);
+      const fetched = String((await inNorth.vend(providerEntry.id)).json.access_token);
+      await deliver(northTable, west);
+      const evictors = await Promise.all(
+        Array.from({ length: 4 }, () => instance(WEST, west, providerEntry)),
+      );
+      for (const evictor of evictors) {
+        assert.equal((await evictor.vend(providerEntry.id)).json.access_token, fetched);
+      }
+      const evictions = await Promise.all(
+        evictors.flatMap((evictor) => Array.from({ length: 3 }, () => evictor.evict(providerEntry.id))),
+      );
+      assert.deepEqual(
+        evictions.map((response) => response.status),
+        evictions.map(() => 204),
+        'none charged twice',
+      );
+      const outcomes = log
+        .entries()
+        .filter((line) => line.provider === providerEntry.id && line.evict !== undefined);
+      assert.ok(outcomes.some((line) => line.evict === 'evicted'));
+      const key = keyOf(providerEntry);
+      assert.ok((await ownItem(west, WEST, key))?.evictedBy?.S, 'the evict is recorded, with its payment');
+      await northTable.table.dispose();
+    });
+
     it('of a remembered peer token whose item was left unprocessed acts on no other token', async () => {
       const providerEntry = entry();
       let offsetMs = 0;
