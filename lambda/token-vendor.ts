@@ -201,13 +201,21 @@ export class TokenVendor {
     if (!token) return 'absent';
     if (!named(token)) return 'not_current';
     if (this.nowSeconds() - token.issuedAt < this.parts.evictFloorSeconds) return 'too_young';
-    // Another region's token is evicted in this region only: its item is that region's to write.
+    // Another region's token is evicted in this region only: its item is that region's to write. A token
+    // the read did not show (memory's copy only) names no peer: the tier evicts the own item's token only if
+    // it is that one (the same issuedAt), never another in its place.
     const peer = item?.token === token ? item.peer : undefined;
     const version = peer?.version ?? item?.version;
     if (!version) return 'evicted';
     const evictedBy = await budget.counterName(principal as string);
+    const evicted = {
+      version,
+      issuedAt: token.issuedAt,
+      expiresAt: token.expiresAt,
+      ...(peer ? { region: peer.region } : {}),
+    };
     // Of many callers evicting one token at once, only the one whose conditional evict applies is charged.
-    if (!(await tier.evict(key, version, evictedBy, peer?.region))) return 'not_current';
+    if (!(await tier.evict(key, evicted, evictedBy))) return 'not_current';
     try {
       await budget.chargeEviction(evictedBy, provider);
     } catch (error) {

@@ -16,7 +16,15 @@ import { boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM, TOKEN_TABLE } from
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
-import type { Lease, LeaseOutcome, LeaseResult, PeerToken, SharedTier, TierItem } from './shared-tier';
+import type {
+  EvictedToken,
+  Lease,
+  LeaseOutcome,
+  LeaseResult,
+  PeerToken,
+  SharedTier,
+  TierItem,
+} from './shared-tier';
 import { LEASE_ATTRIBUTES, type ParsedItem, type RawItem, readItem, TOKEN_ATTRIBUTES } from './table-item';
 import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
 
@@ -38,6 +46,11 @@ const MAX_WRITE_ATTEMPTS = 3;
 const SEAL_FAILURE_NOTICE_MS = 10_000;
 /** The pause between them, times the attempt: the writers that raced spread out. */
 const WRITE_RETRY_PAUSE_MS = 20;
+/**
+ * How long past the evicted token's expiry an item keeps an issued floor (several regions): far longer than
+ * replication normally lags (seconds; alarmed past 60 s) and than any clock skew between regions.
+ */
+const FLOOR_GRACE_SECONDS = 3600;
 /** Rounds of one read across regions: the keys BatchGetItem left unprocessed (throttling) are asked once more. */
 const MAX_READ_ROUNDS = 2;
 
@@ -113,7 +126,9 @@ class UnreadItemError extends Error {
  * only its own region's. A read takes the own item and the other regions' replicated items in one
  * BatchGetItem and serves the longest-lived token of them (the own one on a tie): a token fetched in one
  * region is a table hit in the others once replicated. Lease, backoff, floor and evictions stay the own
- * item's: per region. Without regions a read is one GetItem, as ever.
+ * item's: per region. An evict there also leaves an issued floor that hides every other region's token
+ * issued no later, and the item's TTL (`expiresAt`, then apart from the token's `tokenExpiresAt`) outlives
+ * the evicted token. Without regions a read is one GetItem, and the item's layout is as it ever was.
  */
 export class DynamoDbTier implements SharedTier {
   private readonly client: DynamoDBClient;
@@ -125,6 +140,8 @@ export class DynamoDbTier implements SharedTier {
   private readonly random: () => number;
   /** Keys whose corrupt item this container has already reported: one line per key, not one per read. */
   private readonly reportedCorrupt = new BoundedMap<string, true>(1000);
+  /** Regions whose token this container could not open (key service failing) and said so: once each. */
+  private readonly reportedUnopened = new BoundedMap<string, true>(100);
   private readonly keys: RegionOwnedKeys;
 
   constructor(options: DynamoDbTierOptions) {
@@ -159,17 +176,19 @@ export class DynamoDbTier implements SharedTier {
     }
   }
 
-  async evict(key: string, version: string, evictedBy: string, region?: string): Promise<boolean> {
-    if (region !== undefined) return this.evictPeer(key, version, evictedBy, region);
-    // Refused when renewed or evicted by someone else since it was read: not the token the caller meant.
+  async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+    if (this.keys.hasPeers) return this.evictInRegion(key, evicted, evictedBy);
+    // Refused when renewed or evicted by someone else since it was read, or when the item's token is not the
+    // named one (a caller's memory copy the read did not show): not the token the caller meant.
     // The floor goes past the evicted token's generation: put back, it would not open.
     const result = await this.conditionalUpdate(
       'evict',
       key,
       `SET #evictedBy = :evictedBy, #floor = if_not_exists(#generation, :zero) + :one, #rev = :rev REMOVE ${TOKEN_ATTRIBUTES.map((name) => `#${name}`).join(', ')}`,
-      '#version = :version',
+      '#version = :version AND #issuedAt = :issuedAt',
       {
-        ':version': { S: version },
+        ':version': { S: evicted.version },
+        ':issuedAt': { N: String(evicted.issuedAt) },
         ':evictedBy': { S: evictedBy },
         ':zero': { N: '0' },
         ':one': { N: '1' },
@@ -335,8 +354,10 @@ export class DynamoDbTier implements SharedTier {
     const item = reading.item;
     const generation = Math.max(item?.generation ?? 0, item?.floor ?? 0) + 1;
     const sealed = await this.sealer.seal(token, { key, providerId, generation });
-    const set =
-      'SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev';
+    // With regions the TTL never moves earlier: an issued floor on the item needs it past the token's expiry.
+    const regional = this.keys.hasPeers;
+    const ttlSeconds = regional ? Math.max(token.expiresAt, item?.ttlSeconds ?? 0) : token.expiresAt;
+    const set = `SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev${regional ? ', #tokenExpiresAt = :tokenExpiresAt' : ''}`;
     const remove = new Set<string>([
       TOKEN_ITEM.clearToken,
       TOKEN_ITEM.clearScope,
@@ -353,6 +374,7 @@ export class DynamoDbTier implements SharedTier {
       TOKEN_ITEM.provider,
       TOKEN_ITEM.generation,
       TOKEN_ITEM.revision,
+      TOKEN_ITEM.tokenExpiresAt,
     ]) {
       remove.delete(written);
     }
@@ -366,7 +388,8 @@ export class DynamoDbTier implements SharedTier {
         ...values,
         ':sealed': { B: sealed },
         ':issuedAt': { N: String(token.issuedAt) },
-        ':expiresAt': { N: String(token.expiresAt) },
+        ':expiresAt': { N: String(ttlSeconds) },
+        ...(regional ? { ':tokenExpiresAt': { N: String(token.expiresAt) } } : {}),
         ':version': { S: randomUUID() },
         ':provider': { S: providerId },
         ':generation': { N: String(generation) },
@@ -379,13 +402,19 @@ export class DynamoDbTier implements SharedTier {
    * The item's token, opened; undefined when there is none, it has expired (TTL deletes late), it is below
    * the item's floor (evicted, then put back), or it does not open (copied from another key, tampered with,
    * or sealed by another key): such a token is a miss, never served and never an error. A key service that
-   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token.
+   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token. Another region's
+   * token issued at or before `issuedFloor` (the own item's) was evicted here: a miss, not opened.
    */
-  private async tokenOf(key: string, item: ParsedItem): Promise<CachedToken | undefined> {
+  private async tokenOf(
+    key: string,
+    item: ParsedItem,
+    issuedFloor?: number,
+  ): Promise<CachedToken | undefined> {
     const { sealed, provider, issuedAt, expiresAt, version } = item;
     if (!sealed || !provider || issuedAt === undefined || expiresAt === undefined || !version)
       return undefined;
     if (expiresAt <= this.clock.now() / 1000) return undefined;
+    if (issuedFloor !== undefined && issuedAt <= issuedFloor) return undefined;
     try {
       if (item.generation < item.floor) throw new SealError('a token below the floor an evict left');
       return await this.sealer.open(
@@ -405,26 +434,58 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /**
-   * Records on the own item that another region's token of `version` is evicted here: that region's item is
-   * its own to write. Applies once per token (concurrent evictors: one is charged). The own item's TTL keeps
-   * the record at least an hour, and a token written here later keeps it for that token's life.
+   * An evict with several regions, on the own item as read (its revision): the issued floor rises to the
+   * evicted token's `issuedAt` (never falls), so reads here skip every other region's token issued no later;
+   * an own token it covers goes in the same write, its generation floor raised, as a single-region evict
+   * does; and the TTL stays at least until the evicted token has expired plus {@link FLOOR_GRACE_SECONDS}.
+   * False when the own item's token is not the one named, or when the floor already covers a named peer
+   * token (another caller's evict of it applied first: one caller is charged).
    */
-  private async evictPeer(key: string, version: string, evictedBy: string, region: string): Promise<boolean> {
-    if (!this.keys.peers(key).some((peer) => peer.region === region)) return false;
-    const result = await this.conditionalUpdate(
-      'evict',
-      key,
-      'SET #evictedPeer = :version, #evictedBy = :evictedBy, #rev = :rev, #expiresAt = if_not_exists(#expiresAt, :markTtl)',
-      'attribute_not_exists(#evictedPeer) OR #evictedPeer <> :version',
-      {
-        ':version': { S: version },
-        ':evictedBy': { S: evictedBy },
-        ':rev': { S: randomUUID() },
-        ':markTtl': { N: String(Math.floor(this.clock.now() / 1000) + LEASE_ONLY_TTL_SECONDS) },
-      },
-      { '#evictedPeer': `${TOKEN_ITEM.evictedPeerPrefix}${region}` },
-    );
-    return result.applied;
+  private async evictInRegion(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+    const { region } = evicted;
+    if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region)) return false;
+    let reading = await this.get(key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      // A corrupt item vouches for nothing; the next lease overwrites it.
+      if (reading.corrupt) return false;
+      const item = reading.item;
+      if (region === undefined) {
+        if (item?.version !== evicted.version || item.issuedAt !== evicted.issuedAt) return false;
+      } else if (item?.issuedFloor !== undefined && item.issuedFloor >= evicted.issuedAt) {
+        return false;
+      }
+      const issuedFloor = Math.max(item?.issuedFloor ?? evicted.issuedAt, evicted.issuedAt);
+      const ownGoes =
+        item?.version !== undefined && item.issuedAt !== undefined && item.issuedAt <= issuedFloor;
+      const ttlSeconds = Math.max(item?.ttlSeconds ?? 0, Math.ceil(evicted.expiresAt) + FLOOR_GRACE_SECONDS);
+      const set = [
+        '#issuedFloor = :issuedFloor',
+        '#evictedBy = :evictedBy',
+        '#rev = :rev',
+        '#expiresAt = :ttl',
+        ...(ownGoes ? ['#floor = :floor'] : []),
+      ];
+      const remove = ownGoes ? [...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt] : [];
+      const { condition, values } = unchanged(item);
+      const result = await this.conditionalUpdate(
+        'evict',
+        key,
+        `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.map((name) => `#${name}`).join(', ')}` : ''}`,
+        condition,
+        {
+          ...values,
+          ':issuedFloor': { N: String(issuedFloor) },
+          ':evictedBy': { S: evictedBy },
+          ':rev': { S: randomUUID() },
+          ':ttl': { N: String(ttlSeconds) },
+          ...(ownGoes ? { ':floor': { N: String((item?.generation ?? 0) + 1) } } : {}),
+        },
+      );
+      if (result.applied) return true;
+      reading = this.readRefused(key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+    }
+    return false;
   }
 
   /** An update that applies only while the lease is still ours; false when someone else's it is now. */
@@ -555,7 +616,9 @@ export class DynamoDbTier implements SharedTier {
 
   /**
    * The longest-lived token of the other regions' items that outlives `thanExpiresAt` and opens: not one
-   * an evict here named, nor one below its own item's floor. Only tokens that would win are opened.
+   * issued at or before the own item's issued floor (an evict here), nor one below its own item's floor.
+   * Only tokens that would win are opened. One the key service cannot open now is passed over (the next
+   * candidate, else the own token, is served): a peer's token is an extra, never a reason to fail a read.
    */
   private async longerPeerToken(
     key: string,
@@ -563,16 +626,32 @@ export class DynamoDbTier implements SharedTier {
     peers: readonly PeerItem[],
     thanExpiresAt: number,
   ): Promise<{ token: CachedToken; peer: PeerToken } | undefined> {
+    const issuedFloor = own?.issuedFloor;
     const candidates = peers
       .filter(
-        ({ region, item }) =>
+        ({ item }) =>
           item.version !== undefined &&
           (item.expiresAt ?? 0) > thanExpiresAt &&
-          own?.evictedPeers.get(region) !== item.version,
+          (issuedFloor === undefined || (item.issuedAt ?? 0) > issuedFloor),
       )
       .sort((first, second) => (second.item.expiresAt ?? 0) - (first.item.expiresAt ?? 0));
     for (const { region, item } of candidates) {
-      const token = await this.tokenOf(key, item);
+      let token: CachedToken | undefined;
+      try {
+        token = await this.tokenOf(key, item, issuedFloor);
+      } catch (error) {
+        if (!(error instanceof SealingUnavailableError)) throw error;
+        if (!this.reportedUnopened.get(region)) {
+          this.reportedUnopened.set(region, true);
+          this.log?.warn("another region's token could not be opened now; this region's own is served", {
+            event: EVENTS.peerTokenUnopened,
+            peer_region: region,
+            reason: error.message,
+          });
+        }
+        continue;
+      }
+      if (token) this.reportedUnopened.delete(region);
       if (token && item.version) return { token, peer: { region, version: item.version } };
     }
     return undefined;

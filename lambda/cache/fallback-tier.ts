@@ -1,5 +1,5 @@
 import type { DependencyBypass } from './dependency-bypass';
-import type { Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
+import type { EvictedToken, Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
 import type { CachedToken } from './token-store';
 
 /** A lease that knows which tier issued it, so that it is given back to that one. */
@@ -81,9 +81,9 @@ export class FallbackTier implements SharedTier {
     if (!primary.ok) await this.fallback.store(key, token, providerId);
   }
 
-  async evict(key: string, version: string, evictedBy: string, region?: string): Promise<boolean> {
-    const local = await this.fallback.evict(key, version, evictedBy, region);
-    const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, version, evictedBy, region));
+  async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+    const local = await this.fallback.evict(key, evicted, evictedBy);
+    const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, evicted, evictedBy));
     return local || (primary.ok && primary.value);
   }
 

@@ -4,7 +4,7 @@ import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import type { ErrorCode } from '../errors';
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
-import type { Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
+import type { EvictedToken, Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
 import type { CachedToken } from './token-store';
 
 interface Entry {
@@ -107,11 +107,11 @@ export class InProcessTier implements SharedTier {
     this.entries.set(key, { ...entry, token, providerId, version: randomUUID() });
   }
 
-  async evict(key: string, version: string, evictedBy: string, region?: string): Promise<boolean> {
+  async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
     // Another region's token never reaches this container's tier: nothing of it here to evict.
-    if (region !== undefined) return false;
+    if (evicted.region !== undefined) return false;
     const entry = this.entries.peek(key);
-    if (!entry || entry.version !== version) return false;
+    if (!entry || entry.version !== evicted.version) return false;
     const { token: _token, version: _version, providerId: _provider, ...rest } = entry;
     this.entries.set(key, { ...rest, evictedBy });
     return true;

@@ -19,15 +19,17 @@ export interface SharedTier {
   /** Stores a token outside any lease (the fallback's write-back once the table answers again). */
   store(key: string, token: CachedToken, providerId: string): Promise<void>;
   /**
-   * Evicts the token of `version`, if it is still the one on the key; a lease or backoff on the key stays.
+   * Evicts the token `evicted` names, if it is still the one on the key; a lease or backoff on the key stays.
    * `evictedBy` (the evicting caller's counter name) is recorded on the item: that caller has paid for the
-   * renewal, and the next lease on the key carries it. True when it was evicted.
+   * renewal, and the next lease on the key carries it. True when it was evicted; false when the item holds
+   * another token (renewed, evicted by someone else, or never the named one).
    *
-   * `region` names another region whose item holds the token (the item's {@link TierItem.peer}): that item
-   * is its region's alone to write, so the evict is recorded on this region's item, and this region stops
-   * serving that token; the other region serves it until evicted there or replaced.
+   * With several regions an evict also stops this region serving every other token of the key issued no
+   * later than the evicted one (own or another region's). `evicted.region` names another region whose item
+   * holds the token (the item's {@link TierItem.peer}): that item is its region's alone to write, so the evict
+   * is recorded on this region's item; the other region serves it until evicted there or replaced.
    */
-  evict(key: string, version: string, evictedBy: string, region?: string): Promise<boolean>;
+  evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean>;
 }
 
 export interface TierItem {
@@ -46,6 +48,15 @@ export interface TierItem {
   /** When the last holder gave the lease back after a failure, and which. */
   readonly failedAtMs?: number;
   readonly lastError?: ErrorCode;
+}
+
+/** The token an evict names: its version on the item that holds it, and its times as the vend read them. */
+export interface EvictedToken {
+  readonly version: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  /** Another region whose item holds it; absent: this region's own item. */
+  readonly region?: string;
 }
 
 export interface PeerToken {

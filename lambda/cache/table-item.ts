@@ -9,7 +9,10 @@ export interface ParsedItem {
   readonly sealed?: Uint8Array;
   readonly provider?: string;
   readonly issuedAt?: number;
+  /** The token's expiry: `tokenExpiresAt` where written (several regions), else the TTL attribute. */
   readonly expiresAt?: number;
+  /** The TTL attribute as stored: when DynamoDB may delete the item. */
+  readonly ttlSeconds?: number;
   readonly version?: string;
   readonly generation: number;
   readonly floor: number;
@@ -21,8 +24,8 @@ export interface ParsedItem {
   readonly failedAtMs?: number;
   readonly evictedBy?: string;
   readonly sealFailedAtMs?: number;
-  /** By region: the version of that region's token an evict in this item's region named (see the tier). */
-  readonly evictedPeers: ReadonlyMap<string, string>;
+  /** No other region's token issued at or before it is served in this item's region (see the tier). */
+  readonly issuedFloor?: number;
   /** The item's revision exactly as stored: the next write's condition names it. */
   readonly revision?: AttributeValue;
 }
@@ -68,19 +71,15 @@ export function readItem(raw: RawItem): ItemReading {
   }
   const lastErrorText = string(TOKEN_ITEM.lastError);
   if (lastErrorText !== undefined && !isErrorCode(lastErrorText)) bad.push(TOKEN_ITEM.lastError);
-  const evictedPeers = new Map<string, string>();
-  for (const name of Object.keys(raw)) {
-    if (!name.startsWith(TOKEN_ITEM.evictedPeerPrefix)) continue;
-    const version = string(name);
-    if (version !== undefined) evictedPeers.set(name.slice(TOKEN_ITEM.evictedPeerPrefix.length), version);
-  }
+  const ttlSeconds = number(TOKEN_ITEM.expiresAt);
   const revision = raw[TOKEN_ITEM.revision];
   if (revision !== undefined && typeof revision.S !== 'string') bad.push(TOKEN_ITEM.revision);
   const item: ParsedItem = {
     sealed,
     provider: string(TOKEN_ITEM.provider),
     issuedAt: number(TOKEN_ITEM.issuedAt),
-    expiresAt: number(TOKEN_ITEM.expiresAt),
+    expiresAt: number(TOKEN_ITEM.tokenExpiresAt) ?? ttlSeconds,
+    ttlSeconds,
     version: string(TOKEN_ITEM.version),
     generation: number(TOKEN_ITEM.generation, { whole: true }) ?? 0,
     floor: number(TOKEN_ITEM.floor, { whole: true }) ?? 0,
@@ -92,7 +91,7 @@ export function readItem(raw: RawItem): ItemReading {
     failedAtMs: number(TOKEN_ITEM.failedAt),
     evictedBy: string(TOKEN_ITEM.evictedBy),
     sealFailedAtMs: number(TOKEN_ITEM.sealFailedAt),
-    evictedPeers,
+    issuedFloor: number(TOKEN_ITEM.issuedFloor),
     revision,
   };
   return bad.length > 0 ? { kind: 'corrupt', bad } : { kind: 'item', item };

@@ -40,6 +40,11 @@ export const EVENTS = {
   /** The key service failed to seal or open; the table is bypassed by the container for a window. */
   sealingUnavailable: 'sealing_unavailable',
   sealedTokenRejected: 'sealed_token_rejected',
+  /**
+   * With several regions: another region's token could not be opened now (the key service failed); the own
+   * token is served instead. Once per region and container until one opens again.
+   */
+  peerTokenUnopened: 'peer_token_unopened',
   /** An item with an attribute of the wrong type or shape: read as absent, overwritten by the next fetch. */
   cacheItemCorrupt: 'cache_item_corrupt',
   /** A budget counter no writer of this service leaves: ignored and overwritten. */

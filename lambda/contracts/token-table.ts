@@ -37,10 +37,18 @@ export const TOKEN_ITEM = {
   /** When a holder's token could not be sealed: waiters elsewhere then fetch their own (see the tier). */
   sealFailedAt: 'sealFailedAt',
   /**
-   * With several regions, `evictedPeer#<region>` on the own region's item: the version of that region's
-   * token an evict here named. This region no longer serves it; that region's item is not this one's to write.
+   * With several regions only, the token's own expiry (epoch s): `expiresAt` is then the item's TTL alone,
+   * kept later than the token while the item's `issuedFloor` still needs the item. Without regions it is
+   * never written and `expiresAt` is both, as ever.
    */
-  evictedPeerPrefix: 'evictedPeer#',
+  tokenExpiresAt: 'tokenExpiresAt',
+  /**
+   * With several regions only, left by an evict: the evicted token's `issuedAt` (epoch s, the latest of the
+   * evicts). No other region's token of the key issued at or before it is served in this region; an own
+   * token it covers was removed by the same write (and the `floor` raised), so a token fetched here after
+   * the evict is served whatever its `issuedAt`.
+   */
+  issuedFloor: 'issuedFloor',
 } as const;
 
 /** A budget counter's item: one per counter and window. */

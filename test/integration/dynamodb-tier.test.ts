@@ -9,6 +9,12 @@ import { localSealer } from '../../local/sealing';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
 
 const token = (accessToken: string) => ({ accessToken, issuedAt: 1_800_000_000, expiresAt: 1_800_003_600 });
+/** What an evict names: a token's times and its version on the item. */
+const named = ({ issuedAt, expiresAt }: { issuedAt: number; expiresAt: number }, version: string) => ({
+  version,
+  issuedAt,
+  expiresAt,
+});
 
 /** The token item and its lease, against DynamoDB Local: the conditions that make one fetch per key. */
 describe('Class: DynamoDbTier', () => {
@@ -129,11 +135,11 @@ describe('Class: DynamoDbTier', () => {
     await tier.store(key, token('t'), 'p');
     const version = await versionOf(key);
     assert.ok(version);
-    assert.equal(await tier.evict(key, 'another-version', 'evictor'), false);
+    assert.equal(await tier.evict(key, named(token('t'), 'another-version'), 'evictor'), false);
     assert.deepEqual((await tier.read(key))?.token, token('t'));
     const lease = await acquired(key, version);
     await tier.release(lease, { kind: 'failed', error: 'upstream_unavailable' });
-    assert.equal(await tier.evict(key, version, 'evictor'), true);
+    assert.equal(await tier.evict(key, named(token('t'), version), 'evictor'), true);
     const item = await tier.read(key);
     assert.equal(item?.token, undefined);
     assert.equal(item?.version, undefined);
@@ -171,7 +177,7 @@ describe('Class: DynamoDbTier', () => {
         () => bounded.read('k'),
         () => bounded.acquire('k', 1000, undefined),
         () => bounded.store('k', token('t'), 'p'),
-        () => bounded.evict('k', 'v', 'evictor'),
+        () => bounded.evict('k', named(token('t'), 'v'), 'evictor'),
       ]) {
         await assert.rejects(call(), (error: unknown) => error instanceof TableTimeoutError);
       }

@@ -1,16 +1,22 @@
 import assert from 'node:assert/strict';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  type BatchGetItemCommandInput,
+  type BatchGetItemCommandOutput,
+  GetItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms';
 import { DynamoDbBudgetLedger } from '../../lambda/budget/budget-ledger';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { DynamoDbTier } from '../../lambda/cache/dynamodb-tier';
 import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
 import { EnvelopeSealer } from '../../lambda/cache/token-sealer';
+import { clockOf } from '../../lambda/clock';
 import { METRIC } from '../../lambda/contracts/metrics';
 import type { TableRegions } from '../../lambda/contracts/region-owned-items';
 import { ServiceMetrics } from '../../lambda/service-metrics';
-import { type FakeProvider, startFakeProvider } from '../../local/loopback/fake-provider';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import {
   type KmsEndpoint,
   kmsClient,
@@ -19,8 +25,8 @@ import {
 } from '../../local/loopback/kms-endpoint';
 import { localSealer } from '../../local/sealing';
 import { EVICT_OUTCOME_HEADER } from '../../packages/client/src/wire-contract';
-import { createTestTable, type TestTable, watchLeaseRefusals } from '../support/dynamodb';
-import { RecordingLog } from '../support/recording-log';
+import { createTestTable, dynamoDbClient, type TestTable, watchLeaseRefusals } from '../support/dynamodb';
+import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { deliver, type RecordedTable, recordWrites } from '../support/replication';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 
@@ -82,6 +88,7 @@ describe('Two regions over a replicated table', () => {
     regions: TableRegions,
     table: TestTable,
     providerEntry: Record<string, unknown>,
+    now?: () => number,
   ): Promise<TestService> {
     const started = await startTestService({
       providers: [providerEntry],
@@ -90,6 +97,7 @@ describe('Two regions over a replicated table', () => {
       regions,
       sealer: sealerFor(regions === NORTH ? kmsNorth : kmsWest),
       log,
+      ...(now ? { now } : {}),
     });
     open.push(started);
     return started;
@@ -267,6 +275,227 @@ describe('Two regions over a replicated table', () => {
     await Promise.all([northTable.table.dispose(), westTable.table.dispose()]);
   });
 
+  describe('an evict with two regions', () => {
+    const keyOf = (providerEntry: { id: string }) =>
+      cacheKey({
+        providerId: providerEntry.id,
+        tokenEndpoint: provider.tokenEndpoint,
+        clientId: 'two-regions-client',
+        scopes: [],
+      });
+    const ownItem = async (table: TestTable, regions: TableRegions, key: string) =>
+      (
+        await table.client.send(
+          new GetItemCommand({
+            TableName: table.tableName,
+            Key: { pk: { S: `${regions.own}#${key}` } },
+            ConsistentRead: true,
+          }),
+        )
+      ).Item;
+
+    it("of the other region's token makes the next vend fetch: the region's own older token is not served", async () => {
+      const providerEntry = entry();
+      const northTable = recordWrites(north);
+      const inNorth = await instance(NORTH, northTable.table, providerEntry);
+      const inWest = await instance(WEST, west, providerEntry);
+      // The west's own token first (shorter-lived), then the north's: the north's is issued no earlier.
+      provider.enqueue(grant('west-own-older', { expires_in: 1800 }));
+      assert.equal((await inWest.vend(providerEntry.id)).json.access_token, 'west-own-older');
+      provider.enqueue(grant('north-peer', { expires_in: 3600 }));
+      assert.equal((await inNorth.vend(providerEntry.id)).json.access_token, 'north-peer');
+      await deliver(northTable, west);
+      // A west container with nothing in memory serves the longer-lived north token from the table.
+      const evicting = await instance(WEST, west, providerEntry);
+      assert.equal((await evicting.vend(providerEntry.id)).json.access_token, 'north-peer');
+      const before = provider.requests.length;
+
+      const evicted = await evicting.evict(providerEntry.id);
+      assert.equal(evicted.headers.get(EVICT_OUTCOME_HEADER), 'evicted');
+      const next = await evicting.vend(providerEntry.id);
+      assert.equal(provider.requests.length - before, 1, 'the next vend fetches');
+      assert.ok(!['west-own-older', 'north-peer'].includes(String(next.json.access_token)));
+      // So does every west container: the fetched token, never an older one.
+      const another = await instance(WEST, west, providerEntry);
+      assert.equal((await another.vend(providerEntry.id)).json.access_token, next.json.access_token);
+      assert.equal(provider.requests.length - before, 1);
+      await northTable.table.dispose();
+    });
+
+    it("of the region's own token makes the next vend fetch: the other region's older token is not served", async () => {
+      const providerEntry = entry();
+      const northTable = recordWrites(north);
+      const inNorth = await instance(NORTH, northTable.table, providerEntry);
+      const inWest = await instance(WEST, west, providerEntry);
+      // The north's first (shorter-lived), then the west's own: the north's is issued no later.
+      provider.enqueue(grant('north-older', { expires_in: 1800 }));
+      assert.equal((await inNorth.vend(providerEntry.id)).json.access_token, 'north-older');
+      provider.enqueue(grant('west-own', { expires_in: 3600 }));
+      assert.equal((await inWest.vend(providerEntry.id)).json.access_token, 'west-own');
+      await deliver(northTable, west);
+      const evicting = await instance(WEST, west, providerEntry);
+      assert.equal((await evicting.vend(providerEntry.id)).json.access_token, 'west-own');
+      const before = provider.requests.length;
+
+      assert.equal((await evicting.evict(providerEntry.id)).headers.get(EVICT_OUTCOME_HEADER), 'evicted');
+      const next = await evicting.vend(providerEntry.id);
+      assert.equal(provider.requests.length - before, 1, 'the next vend fetches');
+      assert.ok(!['north-older', 'west-own'].includes(String(next.json.access_token)));
+      // The north's item is the north's: it still serves its token there.
+      const otherNorth = await instance(NORTH, north, providerEntry);
+      assert.equal((await otherNorth.vend(providerEntry.id)).json.access_token, 'north-older');
+      await northTable.table.dispose();
+    });
+
+    it("keeps the region's item (TTL) until the evicted peer token has expired, while its own token's expiry still counts", async () => {
+      const providerEntry = entry();
+      const northTable = recordWrites(north);
+      const inNorth = await instance(NORTH, northTable.table, providerEntry);
+      provider.enqueue(grant('north-long', { expires_in: 7200 }));
+      const fetched = await inNorth.vend(providerEntry.id);
+      const peerExpiresAt = Math.floor(Date.parse(String(fetched.json.expires_at)) / 1000);
+      await deliver(northTable, west);
+      const inWest = await instance(WEST, west, providerEntry);
+      assert.equal((await inWest.vend(providerEntry.id)).json.access_token, 'north-long');
+      assert.equal((await inWest.evict(providerEntry.id)).headers.get(EVICT_OUTCOME_HEADER), 'evicted');
+      // The west's own token lives far shorter than the north's it evicted.
+      provider.enqueue(grant('west-short', { expires_in: 600 }));
+      const renewed = await inWest.vend(providerEntry.id);
+      assert.equal(renewed.json.access_token, 'west-short');
+      const key = keyOf(providerEntry);
+      const item = await ownItem(west, WEST, key);
+      assert.ok(
+        Number(item?.expiresAt?.N) >= peerExpiresAt,
+        `the item's TTL (${item?.expiresAt?.N}) is not before the evicted token's expiry (${peerExpiresAt})`,
+      );
+      // Past the own token's expiry (but before the TTL) the west serves neither token.
+      const later = new DynamoDbTier({
+        client: west.client,
+        tableName: west.tableName,
+        sealer: sealerFor(kmsWest),
+        regions: WEST,
+        clock: clockOf(() => Date.now() + 601_000),
+      });
+      assert.equal((await later.read(key))?.token, undefined);
+      await northTable.table.dispose();
+    });
+
+    it("of the other region's token by many callers at once applies once: one caller is charged", async () => {
+      // One eviction a minute for the caller: a second charge would answer 429.
+      const providerEntry = entry({ upstreamBudget: { evictionsPerCallerPerMinute: 1 } });
+      const northTable = recordWrites(north);
+      const inNorth = await instance(NORTH, northTable.table, providerEntry);
+      const fetched = String((await inNorth.vend(providerEntry.id)).json.access_token);
+      await deliver(northTable, west);
+      const evictors = await Promise.all(
+        Array.from({ length: 4 }, () => instance(WEST, west, providerEntry)),
+      );
+      for (const evictor of evictors) {
+        assert.equal((await evictor.vend(providerEntry.id)).json.access_token, fetched);
+      }
+      const evictions = await Promise.all(
+        evictors.flatMap((evictor) => Array.from({ length: 3 }, () => evictor.evict(providerEntry.id))),
+      );
+      assert.deepEqual(
+        evictions.map((response) => response.status),
+        evictions.map(() => 204),
+        'none charged twice',
+      );
+      const outcomes = log
+        .entries()
+        .filter((line) => line.provider === providerEntry.id && line.evict !== undefined);
+      assert.ok(outcomes.some((line) => line.evict === 'evicted'));
+      const key = keyOf(providerEntry);
+      assert.ok((await ownItem(west, WEST, key))?.evictedBy?.S, 'the evict is recorded, with its payment');
+      await northTable.table.dispose();
+    });
+
+    it('of a remembered peer token whose item was left unprocessed acts on no other token', async () => {
+      const providerEntry = entry();
+      let offsetMs = 0;
+      const now = () => Date.now() + offsetMs;
+      const northTable = recordWrites(north);
+      const inNorth = await instance(NORTH, northTable.table, providerEntry, now);
+      // The west's own token, then (once it has expired) the north's: the west's item keeps a version.
+      provider.enqueue(grant('west-expiring', { expires_in: 600 }));
+      assert.equal(
+        (await (await instance(WEST, west, providerEntry, now)).vend(providerEntry.id)).json.access_token,
+        'west-expiring',
+      );
+      offsetMs = 601_000;
+      provider.enqueue(grant('north-remembered', { expires_in: 3600 }));
+      await inNorth.vend(providerEntry.id);
+      await deliver(northTable, west);
+      // Fault injection (no local part leaves keys unprocessed): while armed, this client's BatchGetItem
+      // leaves the other region's key unprocessed, as a throttled BatchGetItem does.
+      const faulty = unprocessedPeerKeys(west, NORTH.own);
+      const evicting = await instance(WEST, faulty.table, providerEntry, now);
+      assert.equal((await evicting.vend(providerEntry.id)).json.access_token, 'north-remembered');
+      const key = keyOf(providerEntry);
+      const before = await ownItem(west, WEST, key);
+
+      faulty.armed = true;
+      const evicted = await evicting.evict(providerEntry.id);
+      faulty.armed = false;
+      assert.ok(faulty.leftUnprocessed > 0, 'the fault was injected');
+      assert.equal(evicted.status, 204);
+      assert.equal(evicted.headers.get(EVICT_OUTCOME_HEADER), 'not_current');
+      // The own item was neither evicted nor charged to the caller.
+      const after = await ownItem(west, WEST, key);
+      assert.deepEqual(after, before);
+      assert.equal(after?.evictedBy, undefined);
+      await Promise.all([northTable.table.dispose(), faulty.table.dispose()]);
+    });
+  });
+
+  it("serves the own token when another region's token cannot be opened now (the key service failing), and says so once", async () => {
+    const key = `unopened-${providerSeq++}`;
+    const westTable = recordWrites(west);
+    const inWest = new DynamoDbTier({ ...tableOf(westTable), sealer: sealerFor(kmsWest), regions: WEST });
+    const tierLog = new RecordingLog();
+    const inNorth = new DynamoDbTier({
+      client: north.client,
+      tableName: north.tableName,
+      sealer: sealerFor(kmsNorth),
+      regions: NORTH,
+      log: tierLog,
+    });
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const peerToken = {
+      accessToken: 'west-longer-secret',
+      issuedAt: nowSeconds,
+      expiresAt: nowSeconds + 3600,
+    };
+    const ownToken = { accessToken: 'north-own', issuedAt: nowSeconds, expiresAt: nowSeconds + 1800 };
+    await inWest.store(key, peerToken, 'p');
+    await deliver(westTable, north);
+    // Sealed here: its data key stays in this container, so it opens without the key service.
+    await inNorth.store(key, ownToken, 'p');
+    // Another north container (its own data keys: it asks KMS for both) serves the longer-lived west token.
+    const otherNorth = new DynamoDbTier({
+      client: north.client,
+      tableName: north.tableName,
+      sealer: sealerFor(kmsNorth),
+      regions: NORTH,
+    });
+    assert.deepEqual((await otherNorth.read(key))?.token, peerToken);
+    kmsNorth.setDisabled(true);
+    try {
+      for (let read = 0; read < 2; read++) {
+        const item = await inNorth.read(key);
+        assert.deepEqual(item?.token, ownToken);
+        assert.equal(item?.peer, undefined);
+      }
+    } finally {
+      kmsNorth.setDisabled(false);
+    }
+    const lines = tierLog.entries().filter((line) => line.event === 'peer_token_unopened');
+    assert.equal(lines.length, 1, 'said once');
+    assert.equal(lines[0]?.peer_region, WEST.own);
+    assertNothingSensitive(tierLog.lines, [peerToken.accessToken, ownToken.accessToken]);
+    await westTable.table.dispose();
+  });
+
   describe('budgets are counted per region', () => {
     const windowEndsMs = Date.now() + 60_000;
     const spendAll = (ledger: DynamoDbBudgetLedger, counter: string, times: number) =>
@@ -375,6 +604,46 @@ describe('Two regions over a replicated table', () => {
     }
   });
 });
+
+/**
+ * A client on `table` whose BatchGetItem, while armed, asks DynamoDB for all but the keys of `region` and
+ * answers those as unprocessed: the fault a throttled BatchGetItem returns, which DynamoDB Local never does.
+ */
+function unprocessedPeerKeys(table: TestTable, region: string) {
+  const client = dynamoDbClient(table.endpoint);
+  const fault = {
+    armed: false,
+    leftUnprocessed: 0,
+    table: { ...table, client, dispose: async () => client.destroy() } as TestTable,
+  };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (!fault.armed || context.commandName !== 'BatchGetItemCommand') return next(args);
+      const input = args.input as BatchGetItemCommandInput;
+      const [tableName, request] = Object.entries(input.RequestItems ?? {})[0] ?? [];
+      if (!tableName || !request?.Keys) return next(args);
+      const isPeer = (key: Record<string, AttributeValue>) => key.pk?.S?.startsWith(`${region}#`) === true;
+      const left = request.Keys.filter(isPeer);
+      const asked = request.Keys.filter((key) => !isPeer(key));
+      fault.leftUnprocessed += left.length;
+      const unprocessed = left.length > 0 ? { [tableName]: { ...request, Keys: left } } : {};
+      if (asked.length === 0) {
+        return {
+          output: { $metadata: {}, Responses: { [tableName]: [] }, UnprocessedKeys: unprocessed },
+          response: {},
+        };
+      }
+      const result = await next({
+        ...args,
+        input: { ...input, RequestItems: { [tableName]: { ...request, Keys: asked } } },
+      });
+      const output = result.output as BatchGetItemCommandOutput;
+      return { ...result, output: { ...output, UnprocessedKeys: unprocessed } };
+    },
+    { step: 'initialize', name: 'unprocessedPeerKeys' },
+  );
+  return fault;
+}
 
 const tableOf = (recorded: RecordedTable) => ({
   client: recorded.table.client,

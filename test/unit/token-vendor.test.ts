@@ -351,7 +351,7 @@ describe('Class: FallbackTier under the vendor', () => {
     assert.equal(await tier.read('k'), undefined);
     assert.equal(broken.calls, 1);
     await tier.read('k');
-    await tier.evict('k', 'v', 'evictor');
+    await tier.evict('k', { version: 'v', issuedAt: 0, expiresAt: 0 }, 'evictor');
     assert.equal(broken.calls, 1, 'bypassed');
     clock = 10_001;
     await tier.read('k');
