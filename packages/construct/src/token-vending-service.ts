@@ -4,7 +4,7 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -23,6 +23,7 @@ import {
 import { deployRoleArn } from './deploy-role';
 import { functionCode } from './function-code';
 import { TOKEN_TABLE } from './function-contract';
+import { createFunctionRoles } from './function-roles';
 import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
 import type { ProviderEntry } from './provider-entry';
 import { createRefreshSchedule } from './refresh-schedule';
@@ -39,13 +40,7 @@ import { restrictSecret } from './secret-policies';
 import { type ApiEndpoint, createServiceApi } from './service-api';
 import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
-import {
-  counterKeySecretName,
-  functionRoleArn,
-  functionRoleName,
-  inRegion,
-  isMultiRegion,
-} from './service-regions';
+import { counterKeySecretName, inRegion, isMultiRegion } from './service-regions';
 import { admittedPrincipals, validateSettings } from './settings-validation';
 import { createSigningKeys } from './signing-keys';
 
@@ -231,6 +226,8 @@ export class TokenVendingService extends Construct {
   public readonly environment: string;
   /** This region's part of the custom domain, when one is set. */
   public readonly customDomain: ServiceDomain | undefined;
+  /** The other regions' function roles, which the primary region's construct makes (none elsewhere). */
+  private readonly otherRegionsRoles: ReadonlyMap<string, iam.IRole>;
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
@@ -246,19 +243,20 @@ export class TokenVendingService extends Construct {
     const regionalProviders =
       placement?.isPrimary === false ? providersIn(providers, placement.region) : providers;
 
-    const role = new iam.Role(this, 'FunctionRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Token vending function: its log group, its table, the secrets of its providers',
-      ...(placement ? { roleName: functionRoleName(props.environment, placement.region) } : {}),
-    });
+    const roles = createFunctionRoles(
+      this,
+      props.environment,
+      placement,
+      placement && !placement.isPrimary ? props.primary?.functionRoleFor(placement.region) : undefined,
+    );
+    const role = roles.own;
+    this.otherRegionsRoles = roles.others;
     const deployer = deployRoleArn(this, props.deployRoleArn);
     const policyAdmins = [deployer, ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : [])];
     const policyRoles = { functionRoleArn: role.roleArn, policyAdminArns: policyAdmins };
     // A replicated secret carries the primary's resource policy into every region: it names every region's
-    // function role, by the names the other regions' stacks give them.
-    const secretReaders = placement
-      ? placement.regions.map((region) => functionRoleArn(this, props.environment, region))
-      : [role.roleArn];
+    // function role, each made by this (the primary's) stack, so each exists as long as the policy does.
+    const secretReaders = [role.roleArn, ...[...roles.others.values()].map((other) => other.roleArn)];
     const secretReservedActions = placement ? [...SECRET_REPLICATION_ACTIONS] : [];
 
     this.tableKey =
@@ -461,6 +459,18 @@ export class TokenVendingService extends Construct {
     this.alarmTopic = monitoring.topic;
     this.alarms = monitoring.alarms;
     this.dashboard = monitoring.dashboard;
+  }
+
+  /**
+   * The function role of `region`'s service: this construct's own, or, in the primary region's construct,
+   * the role it made for another region (the other region's construct imports it, and adds its grants).
+   */
+  public functionRoleFor(region: string): iam.IRole {
+    const own = this.function.role;
+    if (own && (region === Stack.of(this).region || this.regions.length === 0)) return own;
+    const other = this.otherRegionsRoles.get(region);
+    if (!other) throw new Error(`functionRoleFor: ${this.node.path} makes no function role for ${region}`);
+    return other;
   }
 
   /**
