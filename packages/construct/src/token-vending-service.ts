@@ -27,6 +27,7 @@ import { createFunctionRoles } from './function-roles';
 import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
 import type { ProviderEntry } from './provider-entry';
 import { createRefreshSchedule } from './refresh-schedule';
+import { createProbeRole, createRegionProbe } from './region-probe';
 import {
   createGlobalTable,
   createMultiRegionSealingKey,
@@ -430,12 +431,18 @@ export class TokenVendingService extends Construct {
       ...secretReservedActions,
     ]);
 
+    // A custom domain over several regions routes on each region's availability alarm, which the probe keeps
+    // fed when DNS has moved every caller away; without one, nothing reads that alarm and nothing is probed.
+    const routed = props.customDomain !== undefined && routesBetweenRegions(props.regions);
+    const probeRole = routed ? createProbeRole(this) : undefined;
     this.api = createServiceApi(this, {
       ...settings,
       handler: this.function,
       environment: props.environment,
       principals: admittedPrincipals(this, providers, props.allowedAccounts),
+      ...(probeRole ? { probeRoleArn: probeRole.roleArn } : {}),
     });
+    if (probeRole) createRegionProbe(this, this.api, probeRole);
     const monitoring = createServiceMonitoring(this, {
       handler: this.function,
       api: this.api,
@@ -446,7 +453,7 @@ export class TokenVendingService extends Construct {
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
       tableName: this.table.tableName,
       ...(props.regions ? { regions: props.regions } : {}),
-      availabilityAlarm: props.customDomain !== undefined && routesBetweenRegions(props.regions),
+      availabilityAlarm: routed,
     });
     this.customDomain = props.customDomain
       ? createCustomDomain(this, {
