@@ -456,6 +456,22 @@ describe('The construct across regions', () => {
     );
   });
 
+  it("refuses at synth a secret ARN of a region other than the primary's", () => {
+    const foreign = `arn:aws:secretsmanager:${SECONDARY}:${ACCOUNT}:secret:beta-AbCdEf`;
+    const providers = [{ ...PROVIDERS[1], secretId: foreign }];
+    const message = new RegExp(
+      `providers\\[0\\]\\.secretId: ${foreign} is a secret in ${SECONDARY}; with several regions name the primary region's \\(${PRIMARY}\\) secret`,
+    );
+    bad(
+      (app) => service(stackIn(app, PRIMARY), { providers: providers as never, createSecrets: false }),
+      message,
+    );
+    // A name, or the primary's ARN, is what every region can find its own replica of.
+    const app = new App({ context: cliContext() });
+    const named = [{ ...PROVIDERS[1], secretId: 'beta-credentials' }];
+    assert.ok(service(stackIn(app, PRIMARY), { providers: named as never, createSecrets: false }));
+  });
+
   it("gives another region's function the replica of a named multi-Region signing key and secret ARN", () => {
     const key = `arn:aws:kms:${PRIMARY}:${ACCOUNT}:key/mrk-1234abcd12ab34cd56ef1234567890ab`;
     const secretArn = `arn:aws:secretsmanager:${PRIMARY}:${ACCOUNT}:secret:beta-AbCdEf`;

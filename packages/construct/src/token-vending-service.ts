@@ -80,7 +80,9 @@ export interface TokenVendingServiceProps {
   readonly endpoint?: ApiEndpoint;
   /**
    * Create one Secrets Manager secret per provider (holding a random placeholder until an operator puts the
-   * real value), or reference existing secrets by the entries' `secretId` (a name or a complete ARN).
+   * real value), or reference existing secrets by the entries' `secretId` (a name or a complete ARN). With
+   * several regions an existing secret must be replicated to every region, its policy must admit every
+   * region's function role, and an ARN must be the primary region's (docs/operations.md).
    * @default true
    */
   readonly createSecrets?: boolean;
