@@ -168,8 +168,82 @@ describe('Custom domain', () => {
       assert.equal(alarm?.Properties.MetricName, '5XXError');
       assert.equal(alarm?.Properties.Statistic, 'Average');
       assert.equal(alarm?.Properties.Threshold, UNAVAILABLE_5XX_SHARE);
-      assert.equal(alarm?.Properties.TreatMissingData, 'notBreaching');
+      // The probe feeds it every minute: no data is a region that publishes nothing, not a healthy one.
+      assert.equal(alarm?.Properties.TreatMissingData, 'breaching');
     });
+  });
+
+  it("probes each region's own API once a minute, signed by a role that may call GET /v1/providers alone", () => {
+    const templates = synthRegions({ customDomain: DOMAIN });
+    for (const template of templates) {
+      const roles = template.findResources('AWS::IAM::Role', {
+        Properties: {
+          AssumeRolePolicyDocument: { Statement: [{ Principal: { Service: 'events.amazonaws.com' } }] },
+        },
+      });
+      const roleIds = Object.keys(roles).filter((id) => id.includes('RegionProbeRole'));
+      assert.equal(roleIds.length, 1);
+      const roleId = roleIds[0] as string;
+      const roleArn = { 'Fn::GetAtt': [roleId, 'Arn'] };
+      // Its whole permission: execute-api:Invoke on exactly this API's stage, method and path.
+      const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter(
+        (policy) => JSON.stringify(policy.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+      );
+      assert.equal(policies.length, 1);
+      const statements = policies[0]?.Properties.PolicyDocument.Statement;
+      assert.equal(statements.length, 1);
+      assert.equal(statements[0].Action, 'execute-api:Invoke');
+      const apiId = Object.keys(template.findResources('AWS::ApiGateway::RestApi'))[0];
+      const stageId = Object.keys(template.findResources('AWS::ApiGateway::Stage'))[0];
+      const region = REGIONS[templates.indexOf(template)];
+      assert.deepEqual(statements[0].Resource, {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            `:execute-api:${region}:${ACCOUNT}:`,
+            { Ref: apiId },
+            '/',
+            { Ref: stageId },
+            '/GET/v1/providers',
+          ],
+        ],
+      });
+      const methodArn = JSON.stringify(statements[0].Resource);
+      assert.equal(roles[roleId]?.Properties.ManagedPolicyArns, undefined);
+      // The rule: every minute, its own API's method as target, signed with that role, never retried.
+      const rules = Object.values(template.findResources('AWS::Events::Rule')).filter(
+        (rule) =>
+          rule.Properties.ScheduleExpression === 'rate(1 minute)' &&
+          JSON.stringify(rule.Properties.Targets).includes('execute-api'),
+      );
+      assert.equal(rules.length, 1);
+      const [target] = rules[0]?.Properties.Targets ?? [];
+      assert.deepEqual(target.RoleArn, roleArn);
+      assert.equal(JSON.stringify(target.Arn), methodArn);
+      assert.deepEqual(target.RetryPolicy, { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
+      // The API's resource policy admits the role on that method only, and exempts it from nothing else.
+      const [api] = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
+      const policy = api?.Properties.Policy.Statement as Array<Record<string, unknown>>;
+      const allow = policy.find((statement) => statement.Sid === 'RegionProbe');
+      assert.deepEqual(allow?.Principal, { AWS: roleArn });
+      assert.equal(allow?.Effect, 'Allow');
+      assert.equal(allow?.Resource, 'execute-api:/live/GET/v1/providers');
+      const rest = policy.find((statement) => statement.Sid === 'RegionProbeNothingElse');
+      assert.equal(rest?.Effect, 'Deny');
+      assert.equal(rest?.NotResource, 'execute-api:/live/GET/v1/providers');
+      assert.deepEqual(rest?.Condition, { ArnEquals: { 'aws:PrincipalArn': roleArn } });
+      const callers = policy.find((statement) => statement.Sid === 'Callers');
+      assert.ok(!JSON.stringify(callers).includes(roleId), 'not a caller of any provider');
+    }
+  });
+
+  it('probes nothing without a custom domain over several regions', () => {
+    const templates = [...synthRegions({}), synthService({ customDomain: DOMAIN }).template];
+    for (const template of templates) {
+      assert.ok(!JSON.stringify(template.toJSON()).includes('RegionProbe'));
+    }
   });
 
   it('routes by failover with the primary first, and takes given certificates by region', () => {

@@ -122,7 +122,10 @@ describe('A two-region production, synthesized offline', () => {
     const sealer = (policy: { Statement: Array<{ Sid: string; Principal: unknown }> }) =>
       policy.Statement.find((statement) => statement.Sid === 'SealAndOpenTokens')?.Principal;
     assert.deepEqual(sealer(replica.Properties.KeyPolicy), {
-      AWS: { 'Fn::GetAtt': [secondary.stack.getLogicalId(functionRole(secondary.stack)), 'Arn'] },
+      AWS: secondary.stack.resolve(functionRole(secondary.stack).roleArn),
+    });
+    assert.deepEqual(sealer(key?.Properties.KeyPolicy), {
+      AWS: { 'Fn::GetAtt': ['TokenVendingFunctionRoleA70D04F9', 'Arn'] },
     });
   });
 
@@ -154,19 +157,55 @@ describe('A two-region production, synthesized offline', () => {
     secondary.template.resourceCountIs('AWS::SecretsManager::ResourcePolicy', 0);
   });
 
-  it("admits both regions' function roles, by their fixed names, in every secret's policy", () => {
-    const roleName = (stack: Stack) => stack.resolve(functionRole(stack).roleName) as string;
-    assert.equal(roleName(primary.stack), `token-vending-production-${PRIMARY}`);
-    assert.equal(roleName(secondary.stack), `token-vending-production-${SECONDARY}`);
+  it("makes every region's function role in the primary's stack, which the other region imports", () => {
+    const roles = primary.template.findResources('AWS::IAM::Role', {
+      Properties: {
+        AssumeRolePolicyDocument: { Statement: [{ Principal: { Service: 'lambda.amazonaws.com' } }] },
+      },
+    });
+    const named = (region: string) =>
+      Object.keys(roles).find(
+        (id) => roles[id]?.Properties.RoleName === `token-vending-production-${region}`,
+      );
+    assert.equal(named(PRIMARY), 'TokenVendingFunctionRoleA70D04F9', 'the primary keeps its logical ID');
+    const westRole = named(SECONDARY);
+    assert.ok(westRole, "the primary makes the other region's role");
+    // The other region makes no role of its own: it takes the primary's through its outputs (a weak
+    // reference, no custom resource) and attaches its grants to it as a policy of its own stack.
+    const secondaryRoles = resourcesOf(secondary.template, 'AWS::IAM::Role');
+    assert.ok(secondaryRoles.length > 0);
+    for (const role of secondaryRoles) assert.equal(role.Properties.RoleName, undefined);
+    const imported = secondary.stack.resolve(functionRole(secondary.stack).roleArn);
+    assert.deepEqual(Object.keys(imported), ['Fn::GetStackOutput']);
+    assert.equal(imported['Fn::GetStackOutput'].StackName, 'TokenVending-production');
+    assert.deepEqual(primary.template.toJSON().Outputs[imported['Fn::GetStackOutput'].OutputName].Value, {
+      'Fn::GetAtt': [westRole, 'Arn'],
+    });
+    const fn = resourcesOf(secondary.template, 'AWS::Lambda::Function').find(
+      (resource) => resource.Properties.Environment?.Variables?.TVM_TABLE !== undefined,
+    );
+    assert.deepEqual(fn?.Properties.Role, imported);
+    assert.ok(
+      !json(secondary.template.toJSON()).includes('ExportsReader'),
+      'no strong cross-region reference',
+    );
+  });
+
+  it("admits only roles the primary's own stack makes in every secret's policy, one per region", () => {
+    const roleIds = Object.keys(primary.template.findResources('AWS::IAM::Role'));
     const policies = resourcesOf(primary.template, 'AWS::SecretsManager::ResourcePolicy');
     assert.equal(policies.length, 7);
     for (const policy of policies) {
       const reads = policy.Properties.ResourcePolicy.Statement.find(
         (statement: { Sid: string }) => statement.Sid === 'OnlyTheFunctionReads',
       );
-      const readers = json(reads.Condition.StringNotEquals['aws:PrincipalArn']);
-      for (const region of [PRIMARY, SECONDARY]) {
-        assert.ok(readers.includes(`:role/token-vending-production-${region}`), `${region} in ${readers}`);
+      // A name of a role not made yet (or whose stack is gone) would admit whoever creates it: every
+      // reader is a role resource of this template, which exists as long as the policy does.
+      const readers = reads.Condition.StringNotEquals['aws:PrincipalArn'] as unknown[];
+      assert.equal(readers.length, 2, json(readers));
+      for (const reader of readers) {
+        const [id, attribute] = (reader as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'] ?? [];
+        assert.ok(id && roleIds.includes(id) && attribute === 'Arn', `a role of this stack: ${json(reader)}`);
       }
       const manages = policy.Properties.ResourcePolicy.Statement.find(
         (statement: { Sid: string }) => statement.Sid === 'OnlyTheDeployerManages',
@@ -198,9 +237,9 @@ describe('A two-region production, synthesized offline', () => {
 
   it("grants each region's function its own region's table and secrets only, no * where a name is known", () => {
     for (const { stack, template } of [primary, secondary]) {
-      const role = stack.getLogicalId(functionRole(stack));
+      const roleName = json([stack.resolve(functionRole(stack).roleName)]);
       const statements = resourcesOf(template, 'AWS::IAM::Policy')
-        .filter((policy) => json(policy.Properties.Roles).includes(role))
+        .filter((policy) => json(policy.Properties.Roles) === roleName)
         .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
       const table = statements.filter((statement) => json(statement.Action).includes('dynamodb:'));
       assert.equal(table.length, 1);
@@ -251,10 +290,11 @@ describe('A two-region production, synthesized offline', () => {
   });
 });
 
-/** The vend function's role in a stack, as CloudFormation sees it. */
-function functionRole(stack: Stack): iam.CfnRole {
-  const service = stack.node.findChild('TokenVending') as TokenVendingService;
-  return service.function.role?.node.defaultChild as iam.CfnRole;
+/** The vend function's role in a stack: its own, or (in another region) the primary's, imported. */
+function functionRole(stack: Stack): iam.IRole {
+  const role = (stack.node.findChild('TokenVending') as TokenVendingService).function.role;
+  assert.ok(role);
+  return role;
 }
 
 describe('A single-region environment', () => {
@@ -414,6 +454,22 @@ describe('The construct across regions', () => {
       (app) => service(stackIn(app, PRIMARY), { tableEncryption: 'customer-managed' }),
       /tableEncryption: a global table/,
     );
+  });
+
+  it("refuses at synth a secret ARN of a region other than the primary's", () => {
+    const foreign = `arn:aws:secretsmanager:${SECONDARY}:${ACCOUNT}:secret:beta-AbCdEf`;
+    const providers = [{ ...PROVIDERS[1], secretId: foreign }];
+    const message = new RegExp(
+      `providers\\[0\\]\\.secretId: ${foreign} is a secret in ${SECONDARY}; with several regions name the primary region's \\(${PRIMARY}\\) secret`,
+    );
+    bad(
+      (app) => service(stackIn(app, PRIMARY), { providers: providers as never, createSecrets: false }),
+      message,
+    );
+    // A name, or the primary's ARN, is what every region can find its own replica of.
+    const app = new App({ context: cliContext() });
+    const named = [{ ...PROVIDERS[1], secretId: 'beta-credentials' }];
+    assert.ok(service(stackIn(app, PRIMARY), { providers: named as never, createSecrets: false }));
   });
 
   it("gives another region's function the replica of a named multi-Region signing key and secret ARN", () => {

@@ -6,6 +6,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { acknowledge } from './cdk-nag';
+import { probeStatements } from './region-probe';
 
 /** How callers reach the API. */
 export type ApiEndpoint =
@@ -38,6 +39,8 @@ export interface ServiceApiProps {
   readonly tracing: boolean;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
+  /** The region probe's role (a custom domain over several regions): admitted on the probe's method only. */
+  readonly probeRoleArn?: string;
 }
 
 /**
@@ -62,7 +65,8 @@ export function createServiceApi(scope: Construct, props: ServiceApiProps): apig
             : endpoint,
         )
       : [];
-  const statements = resourcePolicy(props.principals);
+  const statements = resourcePolicy(props.principals, props.probeRoleArn);
+  if (props.probeRoleArn) statements.push(...probeStatements(props.probeRoleArn, props.stageName));
   if (props.endpoint.type === 'private') {
     statements.push(
       new iam.PolicyStatement({
@@ -129,8 +133,13 @@ export function createServiceApi(scope: Construct, props: ServiceApiProps): apig
  * them, and a Deny for every other principal, since API Gateway lets a same-account principal in on its IAM
  * policy alone where the resource policy is silent. With no caller at all, nobody is admitted.
  */
-function resourcePolicy({ roleArns, accounts }: AdmittedPrincipals): iam.PolicyStatement[] {
+function resourcePolicy(
+  { roleArns, accounts }: AdmittedPrincipals,
+  probeRoleArn: string | undefined,
+): iam.PolicyStatement[] {
   const invoke = { actions: ['execute-api:Invoke'], resources: ['execute-api:/*'] };
+  // The probe is kept to its one method by its own statements (probeStatements), not by these.
+  const probe = probeRoleArn ? [probeRoleArn] : [];
   if (roleArns.length === 0 && accounts.length === 0) {
     return [
       new iam.PolicyStatement({
@@ -138,11 +147,14 @@ function resourcePolicy({ roleArns, accounts }: AdmittedPrincipals): iam.PolicyS
         effect: iam.Effect.DENY,
         principals: [new iam.AnyPrincipal()],
         ...invoke,
+        ...(probeRoleArn ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': probe } } } : {}),
       }),
     ];
   }
   const conditions: Record<string, Record<string, readonly string[]>> = {};
-  if (roleArns.length > 0) conditions.ArnNotEquals = { 'aws:PrincipalArn': roleArns };
+  if (roleArns.length > 0 || probeRoleArn) {
+    conditions.ArnNotEquals = { 'aws:PrincipalArn': [...roleArns, ...probe] };
+  }
   if (accounts.length > 0) conditions.StringNotEquals = { 'aws:PrincipalAccount': accounts };
   return [
     new iam.PolicyStatement({

@@ -155,8 +155,8 @@ function replicationAlarms(scope: Construct, props: ServiceMonitoringProps): clo
 
 /**
  * The region cannot serve: most requests answered 5xx, three minutes in a row. A metric alarm (Route 53
- * health checks take no composite or metric-math alarm), quiet without traffic, so that an idle standby
- * region stays healthy.
+ * health checks take no composite or metric-math alarm). The region's probe (region-probe.ts) gives it a
+ * request every minute, so no data means a region that publishes nothing: unavailable.
  */
 function availabilityAlarm(scope: Construct, api: apigateway.RestApi): cloudwatch.Alarm {
   return api
@@ -167,7 +167,7 @@ function availabilityAlarm(scope: Construct, api: apigateway.RestApi): cloudwatc
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: UNAVAILABLE_MINUTES,
       datapointsToAlarm: UNAVAILABLE_MINUTES,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
 }
 

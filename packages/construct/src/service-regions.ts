@@ -1,5 +1,4 @@
-import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
-import type { Construct } from 'constructs';
+import { Arn, ArnFormat } from 'aws-cdk-lib';
 
 /**
  * Region names as AWS spells them (`eu-north-1`, `us-gov-west-1`, `ap-southeast-5`, `us-isob-east-1`): a
@@ -40,22 +39,11 @@ export const counterKeySecretName = (environment: string): string =>
   `token-vending/${environment}/caller-counter-key`;
 
 /**
- * The function role's name in one region of a multi-Region deployment. Replicated secrets carry their
- * primary's resource policy, which must name every region's function role: fixed names let each stack name
- * the others' roles without a reference. At most 14 + 32 + 1 + 14 characters: inside IAM's 64.
+ * The function role's name in one region of a multi-Region deployment (the primary region's stack makes
+ * every region's role). At most 14 + 32 + 1 + 14 characters: inside IAM's 64.
  */
 export const functionRoleName = (environment: string, region: string): string =>
   `token-vending-${environment}-${region}`;
-
-/** The ARN of {@link functionRoleName}, in the account of `scope`'s stack (IAM has no region). */
-export function functionRoleArn(scope: Construct, environment: string, region: string): string {
-  return Stack.of(scope).formatArn({
-    service: 'iam',
-    region: '',
-    resource: 'role',
-    resourceName: functionRoleName(environment, region),
-  });
-}
 
 /**
  * The same ARN in another region: what a replica is called (a replicated secret, a multi-Region key's

@@ -115,6 +115,26 @@ function signingKeySettings(providers: readonly unknown[]): Array<{ path: string
   });
 }
 
+/**
+ * Secrets named by ARN must be the primary region's: the other regions read the replica of that ARN in
+ * their region, and the primary's function would otherwise read a secret across regions on every cold start
+ * (and another region's stack could not tell which of its replicas is meant).
+ */
+function foreignSecretArnProblems(providers: readonly unknown[], primaryRegion: string): string[] {
+  return providers.flatMap((provider, index) => {
+    const secretId = (provider as { secretId?: unknown })?.secretId;
+    if (typeof secretId !== 'string' || Token.isUnresolved(secretId) || !secretId.startsWith('arn:')) {
+      return [];
+    }
+    const region = secretId.split(':')[3];
+    return region === primaryRegion
+      ? []
+      : [
+          `providers[${index}].secretId: ${secretId} is a secret in ${region}; with several regions name the primary region's (${primaryRegion}) secret, replicated to every region, or name it by name`,
+        ];
+  });
+}
+
 /** What a multi-Region deployment (`regions`, `primary`) cannot be, and what it cannot be combined with. */
 function deploymentRegionProblems(scope: Construct, props: TokenVendingServiceProps): string[] {
   if (props.regions === undefined) {
@@ -163,6 +183,7 @@ function deploymentRegionProblems(scope: Construct, props: TokenVendingServicePr
       "tableEncryption: a global table's customer-managed key needs a key in every region before the table exists; several regions use the AWS-managed key",
     );
   }
+  problems.push(...foreignSecretArnProblems(props.providers, primaryRegion as string));
   for (const { path, kms } of signingKeySettings(props.providers)) {
     if (kms === 'create') {
       problems.push(

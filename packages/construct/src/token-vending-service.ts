@@ -4,7 +4,7 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -23,9 +23,11 @@ import {
 import { deployRoleArn } from './deploy-role';
 import { functionCode } from './function-code';
 import { TOKEN_TABLE } from './function-contract';
+import { createFunctionRoles } from './function-roles';
 import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
 import type { ProviderEntry } from './provider-entry';
 import { createRefreshSchedule } from './refresh-schedule';
+import { createProbeRole, createRegionProbe } from './region-probe';
 import {
   createGlobalTable,
   createMultiRegionSealingKey,
@@ -39,13 +41,7 @@ import { restrictSecret } from './secret-policies';
 import { type ApiEndpoint, createServiceApi } from './service-api';
 import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
-import {
-  counterKeySecretName,
-  functionRoleArn,
-  functionRoleName,
-  inRegion,
-  isMultiRegion,
-} from './service-regions';
+import { counterKeySecretName, inRegion, isMultiRegion } from './service-regions';
 import { admittedPrincipals, validateSettings } from './settings-validation';
 import { createSigningKeys } from './signing-keys';
 
@@ -84,7 +80,9 @@ export interface TokenVendingServiceProps {
   readonly endpoint?: ApiEndpoint;
   /**
    * Create one Secrets Manager secret per provider (holding a random placeholder until an operator puts the
-   * real value), or reference existing secrets by the entries' `secretId` (a name or a complete ARN).
+   * real value), or reference existing secrets by the entries' `secretId` (a name or a complete ARN). With
+   * several regions an existing secret must be replicated to every region, its policy must admit every
+   * region's function role, and an ARN must be the primary region's (docs/operations.md).
    * @default true
    */
   readonly createSecrets?: boolean;
@@ -231,6 +229,8 @@ export class TokenVendingService extends Construct {
   public readonly environment: string;
   /** This region's part of the custom domain, when one is set. */
   public readonly customDomain: ServiceDomain | undefined;
+  /** The other regions' function roles, which the primary region's construct makes (none elsewhere). */
+  private readonly otherRegionsRoles: ReadonlyMap<string, iam.IRole>;
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
@@ -246,19 +246,20 @@ export class TokenVendingService extends Construct {
     const regionalProviders =
       placement?.isPrimary === false ? providersIn(providers, placement.region) : providers;
 
-    const role = new iam.Role(this, 'FunctionRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Token vending function: its log group, its table, the secrets of its providers',
-      ...(placement ? { roleName: functionRoleName(props.environment, placement.region) } : {}),
-    });
+    const roles = createFunctionRoles(
+      this,
+      props.environment,
+      placement,
+      placement && !placement.isPrimary ? props.primary?.functionRoleFor(placement.region) : undefined,
+    );
+    const role = roles.own;
+    this.otherRegionsRoles = roles.others;
     const deployer = deployRoleArn(this, props.deployRoleArn);
     const policyAdmins = [deployer, ...(props.breakGlassRoleArn ? [props.breakGlassRoleArn] : [])];
     const policyRoles = { functionRoleArn: role.roleArn, policyAdminArns: policyAdmins };
     // A replicated secret carries the primary's resource policy into every region: it names every region's
-    // function role, by the names the other regions' stacks give them.
-    const secretReaders = placement
-      ? placement.regions.map((region) => functionRoleArn(this, props.environment, region))
-      : [role.roleArn];
+    // function role, each made by this (the primary's) stack, so each exists as long as the policy does.
+    const secretReaders = [role.roleArn, ...[...roles.others.values()].map((other) => other.roleArn)];
     const secretReservedActions = placement ? [...SECRET_REPLICATION_ACTIONS] : [];
 
     this.tableKey =
@@ -432,12 +433,18 @@ export class TokenVendingService extends Construct {
       ...secretReservedActions,
     ]);
 
+    // A custom domain over several regions routes on each region's availability alarm, which the probe keeps
+    // fed when DNS has moved every caller away; without one, nothing reads that alarm and nothing is probed.
+    const routed = props.customDomain !== undefined && routesBetweenRegions(props.regions);
+    const probeRole = routed ? createProbeRole(this) : undefined;
     this.api = createServiceApi(this, {
       ...settings,
       handler: this.function,
       environment: props.environment,
       principals: admittedPrincipals(this, providers, props.allowedAccounts),
+      ...(probeRole ? { probeRoleArn: probeRole.roleArn } : {}),
     });
+    if (probeRole) createRegionProbe(this, this.api, probeRole);
     const monitoring = createServiceMonitoring(this, {
       handler: this.function,
       api: this.api,
@@ -448,7 +455,7 @@ export class TokenVendingService extends Construct {
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
       tableName: this.table.tableName,
       ...(props.regions ? { regions: props.regions } : {}),
-      availabilityAlarm: props.customDomain !== undefined && routesBetweenRegions(props.regions),
+      availabilityAlarm: routed,
     });
     this.customDomain = props.customDomain
       ? createCustomDomain(this, {
@@ -461,6 +468,18 @@ export class TokenVendingService extends Construct {
     this.alarmTopic = monitoring.topic;
     this.alarms = monitoring.alarms;
     this.dashboard = monitoring.dashboard;
+  }
+
+  /**
+   * The function role of `region`'s service: this construct's own, or, in the primary region's construct,
+   * the role it made for another region (the other region's construct imports it, and adds its grants).
+   */
+  public functionRoleFor(region: string): iam.IRole {
+    const own = this.function.role;
+    if (own && (region === Stack.of(this).region || this.regions.length === 0)) return own;
+    const other = this.otherRegionsRoles.get(region);
+    if (!other) throw new Error(`functionRoleFor: ${this.node.path} makes no function role for ${region}`);
+    return other;
   }
 
   /**

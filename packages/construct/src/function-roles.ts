@@ -1,0 +1,55 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import type { RegionalPlacement } from './regional-state';
+import { functionRoleName } from './service-regions';
+
+export interface FunctionRoles {
+  /** The role of this stack's function. */
+  readonly own: iam.IRole;
+  /** Every other region's function role, by region: only in the primary region's construct. */
+  readonly others: ReadonlyMap<string, iam.Role>;
+}
+
+const DESCRIPTION = 'Token vending function: its log group, its table, the secrets of its providers';
+
+/**
+ * The function roles of a deployment. A single-Region service and the primary region's make their own
+ * (`FunctionRole`); the primary also makes every other region's (IAM is global), because the replicated
+ * secrets' policies name them all: a policy naming a role that no stack had made yet (or whose stack was
+ * gone) would admit whoever could create a role of that name. Another region's construct imports its role
+ * from the primary's (`primaryRole`) and attaches its own permissions to it, as an `iam.Policy` of its stack.
+ */
+export function createFunctionRoles(
+  scope: Construct,
+  environment: string,
+  placement: RegionalPlacement | undefined,
+  primaryRole: iam.IRole | undefined,
+): FunctionRoles {
+  if (placement && !placement.isPrimary && primaryRole) {
+    return {
+      own: iam.Role.fromRoleArn(scope, 'FunctionRole', primaryRole.roleArn, { mutable: true }),
+      others: new Map(),
+    };
+  }
+  const roleIn = (id: string, region: string | undefined, description: string) =>
+    new iam.Role(scope, id, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description,
+      ...(region ? { roleName: functionRoleName(environment, region) } : {}),
+    });
+  return {
+    own: roleIn('FunctionRole', placement?.region, DESCRIPTION),
+    others: new Map(
+      (placement?.regions ?? [])
+        .filter((region) => region !== placement?.region)
+        .map((region) => [
+          region,
+          roleIn(
+            `FunctionRole-${region}`,
+            region,
+            `Token vending function in ${region}; its permissions are in that region's stack`,
+          ),
+        ]),
+    ),
+  };
+}
