@@ -497,7 +497,8 @@ describe('Construct: TokenVendingService', () => {
       const { template } = synthService();
       const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
       // The body is a join of JSON text and tokens (the region): tokens stand inside strings, so a word parses.
-      const [, parts] = dashboard?.Properties.DashboardBody['Fn::Join'] as [string, unknown[]];
+      assert.ok(dashboard, 'a dashboard');
+      const [, parts] = dashboard.Properties.DashboardBody['Fn::Join'] as [string, unknown[]];
       const body = JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'TOKEN')).join('')) as {
         widgets: Array<{ properties: { title?: string; metrics?: unknown[][]; annotations?: unknown } }>;
       };

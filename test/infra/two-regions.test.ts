@@ -191,6 +191,29 @@ describe('A two-region production, synthesized offline', () => {
     );
   });
 
+  it("lets every region's function, in its fixed-egress VPC, manage its network interfaces", () => {
+    // Lambda adds these permissions only to a role it makes itself: without them creating the function
+    // fails (production has fixed egress in both regions).
+    const roles = primary.template.findResources('AWS::IAM::Role', {
+      Properties: {
+        AssumeRolePolicyDocument: { Statement: [{ Principal: { Service: 'lambda.amazonaws.com' } }] },
+      },
+    });
+    const functionRoles = Object.values(roles).filter((role) =>
+      String(role.Properties.RoleName).startsWith('token-vending-production-'),
+    );
+    assert.equal(functionRoles.length, 2);
+    for (const role of functionRoles) {
+      assert.match(json(role.Properties.ManagedPolicyArns), /service-role\/AWSLambdaVPCAccessExecutionRole/);
+    }
+    for (const { template } of [primary, secondary]) {
+      const fn = resourcesOf(template, 'AWS::Lambda::Function').find(
+        (resource) => resource.Properties.Environment?.Variables?.TVM_TABLE !== undefined,
+      );
+      assert.ok(fn?.Properties.VpcConfig, 'the function runs in the VPC');
+    }
+  });
+
   it("admits only roles the primary's own stack makes in every secret's policy, one per region", () => {
     const roleIds = Object.keys(primary.template.findResources('AWS::IAM::Role'));
     const policies = resourcesOf(primary.template, 'AWS::SecretsManager::ResourcePolicy');

@@ -1,6 +1,7 @@
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { RegionalPlacement } from './regional-state';
+import { acknowledgeVpcFunction } from './service-egress';
 import { functionRoleName } from './service-regions';
 
 export interface FunctionRoles {
@@ -24,6 +25,7 @@ export function createFunctionRoles(
   environment: string,
   placement: RegionalPlacement | undefined,
   primaryRole: iam.IRole | undefined,
+  inVpc: boolean,
 ): FunctionRoles {
   if (placement && !placement.isPrimary && primaryRole) {
     return {
@@ -31,12 +33,22 @@ export function createFunctionRoles(
       others: new Map(),
     };
   }
-  const roleIn = (id: string, region: string | undefined, description: string) =>
-    new iam.Role(scope, id, {
+  // Lambda adds the network-interface permissions a function in a VPC needs only to a role it makes itself;
+  // without them, creating the function fails. Every region has the same egress, so the primary gives them
+  // to every region's role.
+  const managedPolicies = inVpc
+    ? [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole')]
+    : [];
+  const roleIn = (id: string, region: string | undefined, description: string) => {
+    const role = new iam.Role(scope, id, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description,
       ...(region ? { roleName: functionRoleName(environment, region) } : {}),
+      ...(inVpc ? { managedPolicies } : {}),
     });
+    if (inVpc) acknowledgeVpcFunction(role);
+    return role;
+  };
   return {
     own: roleIn('FunctionRole', placement?.region, DESCRIPTION),
     others: new Map(

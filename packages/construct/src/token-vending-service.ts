@@ -39,7 +39,7 @@ import {
 } from './regional-state';
 import { restrictSecret } from './secret-policies';
 import { type ApiEndpoint, createServiceApi } from './service-api';
-import { acknowledgeVpcFunction, createFixedEgress } from './service-egress';
+import { createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
 import { counterKeySecretName, inRegion, isMultiRegion } from './service-regions';
 import { admittedPrincipals, validateSettings } from './settings-validation';
@@ -251,6 +251,7 @@ export class TokenVendingService extends Construct {
       props.environment,
       placement,
       placement && !placement.isPrimary ? props.primary?.functionRoleFor(placement.region) : undefined,
+      props.egress?.type === 'fixed',
     );
     const role = roles.own;
     this.otherRegionsRoles = roles.others;
@@ -394,7 +395,6 @@ export class TokenVendingService extends Construct {
     );
     this.signingKeys = signing.created;
     if (signing.environment) this.function.addEnvironment('TVM_SIGNING_KEYS', signing.environment);
-    if (egress) acknowledgeVpcFunction(role);
     if (settings.tracing) {
       acknowledge(
         role,
