@@ -101,7 +101,26 @@ function unchanged(item: { revision?: AttributeValue } | undefined): { condition
   return { condition: '#rev = :seenRevision', values: { ':seenRevision': item.revision } };
 }
 
-type Reading = { readonly item?: ParsedItem; readonly corrupt?: readonly string[] };
+type Reading = {
+  readonly item?: ParsedItem;
+  readonly corrupt?: readonly string[];
+  /** A corrupt item's attributes that did read: only what its rewrite must not lose (TTL, issued floor). */
+  readonly remains?: ParsedItem;
+};
+
+/**
+ * With regions, how a rewrite of a corrupt item treats its TTL and issued floor: the TTL never moves earlier
+ * (a floor that survives needs it); a bad TTL tells nothing of how long the floor is needed, so the floor
+ * goes with it (reads of the corrupt item already ignored it).
+ */
+function corruptFloorAndTtl(reading: Reading): { ttlSeconds?: number; dropFloor: boolean } {
+  const badTtl = reading.corrupt?.includes(TOKEN_ITEM.expiresAt) ?? false;
+  const ttlSeconds = reading.remains?.ttlSeconds;
+  return {
+    ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+    dropFloor: badTtl && reading.remains?.issuedFloor !== undefined,
+  };
+}
 
 /** An unprocessed own item after every round: as good as a throttled read for the caller. */
 class UnreadItemError extends Error {
@@ -229,7 +248,18 @@ export class DynamoDbTier implements SharedTier {
       const revision = randomUUID();
       const { condition, values } = unchanged(item);
       // A corrupt item keeps nothing it cannot vouch for: what was bad, and any token on it, goes.
-      const cleared = reading.corrupt ? [...new Set([...reading.corrupt, ...TOKEN_ATTRIBUTES])] : [];
+      // With regions its TTL and issued floor are kept as a corrupt item's rewrite must keep them.
+      const regionalCorrupt = reading.corrupt && this.keys.hasPeers ? corruptFloorAndTtl(reading) : undefined;
+      const cleared = reading.corrupt
+        ? [
+            ...new Set([
+              ...reading.corrupt,
+              ...TOKEN_ATTRIBUTES,
+              ...(regionalCorrupt?.dropFloor ? [TOKEN_ITEM.issuedFloor] : []),
+            ]),
+          ]
+        : [];
+      const leaseTtl = Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS;
       const expiry = reading.corrupt
         ? '#expiresAt = :leaseTtl'
         : '#expiresAt = if_not_exists(#expiresAt, :leaseTtl)';
@@ -252,7 +282,7 @@ export class DynamoDbTier implements SharedTier {
           ':owner': { S: owner },
           ':leaseUntil': { N: String(nowMs + boundedLeaseMs(leaseMs)) },
           ':rev': { S: revision },
-          ':leaseTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
+          ':leaseTtl': { N: String(Math.max(leaseTtl, regionalCorrupt?.ttlSeconds ?? 0)) },
         },
       );
       if (result.applied) {
@@ -356,7 +386,9 @@ export class DynamoDbTier implements SharedTier {
     const sealed = await this.sealer.seal(token, { key, providerId, generation });
     // With regions the TTL never moves earlier: an issued floor on the item needs it past the token's expiry.
     const regional = this.keys.hasPeers;
-    const ttlSeconds = regional ? Math.max(token.expiresAt, item?.ttlSeconds ?? 0) : token.expiresAt;
+    const regionalCorrupt = reading.corrupt && regional ? corruptFloorAndTtl(reading) : undefined;
+    const keptTtl = item?.ttlSeconds ?? regionalCorrupt?.ttlSeconds ?? 0;
+    const ttlSeconds = regional ? Math.max(token.expiresAt, keptTtl) : token.expiresAt;
     const set = `SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev${regional ? ', #tokenExpiresAt = :tokenExpiresAt' : ''}`;
     const remove = new Set<string>([
       TOKEN_ITEM.clearToken,
@@ -364,6 +396,7 @@ export class DynamoDbTier implements SharedTier {
       TOKEN_ITEM.evictedBy,
       TOKEN_ITEM.sealFailedAt,
       ...(reading.corrupt ?? []),
+      ...(regionalCorrupt?.dropFloor ? [TOKEN_ITEM.issuedFloor] : []),
       ...(lease === 'end lease' ? LEASE_ATTRIBUTES : []),
     ]);
     for (const written of [
@@ -446,8 +479,15 @@ export class DynamoDbTier implements SharedTier {
     if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region)) return false;
     let reading = await this.get(key);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      // A corrupt item vouches for nothing; the next lease overwrites it.
-      if (reading.corrupt) return false;
+      if (reading.corrupt) {
+        // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
+        if (region === undefined) return false;
+        const applied = await this.evictOverCorrupt(key, reading, evicted, evictedBy);
+        if (applied.applied) return true;
+        reading = this.readRefused(key, applied.current);
+        await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+        continue;
+      }
       const item = reading.item;
       if (region === undefined) {
         if (item?.version !== evicted.version || item.issuedAt !== evicted.issuedAt) return false;
@@ -486,6 +526,52 @@ export class DynamoDbTier implements SharedTier {
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
     return false;
+  }
+
+  /**
+   * An evict of a peer token over a corrupt own item: what was bad and any own token go (as a lease's
+   * overwrite does), the issued floor and TTL are written as on a sound item. Conditioned on the revision as
+   * read, so of concurrent evictors one applies (the others find the floor and are refused).
+   */
+  private async evictOverCorrupt(
+    key: string,
+    reading: Reading,
+    evicted: EvictedToken,
+    evictedBy: string,
+  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
+    const { ttlSeconds, dropFloor } = corruptFloorAndTtl(reading);
+    const kept = dropFloor ? undefined : reading.remains?.issuedFloor;
+    const issuedFloor = Math.max(kept ?? evicted.issuedAt, evicted.issuedAt);
+    const ttl = Math.max(ttlSeconds ?? 0, Math.ceil(evicted.expiresAt) + FLOOR_GRACE_SECONDS);
+    const written = new Set<string>([
+      TOKEN_ITEM.issuedFloor,
+      TOKEN_ITEM.evictedBy,
+      TOKEN_ITEM.revision,
+      TOKEN_ITEM.expiresAt,
+    ]);
+    const remove = [
+      ...new Set([...(reading.corrupt ?? []), ...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt]),
+    ].filter((name) => !written.has(name));
+    const revision = reading.remains?.revision;
+    const seen: { condition: string; values: RawItem } =
+      revision === undefined
+        ? { condition: 'attribute_exists(#pk) AND attribute_not_exists(#rev)', values: {} }
+        : typeof revision.S === 'string'
+          ? { condition: '#rev = :seenRevision', values: { ':seenRevision': revision } }
+          : { condition: 'attribute_exists(#pk)', values: {} };
+    return this.conditionalUpdate(
+      'evict',
+      key,
+      `SET #issuedFloor = :issuedFloor, #evictedBy = :evictedBy, #rev = :rev, #expiresAt = :ttl REMOVE ${remove.map((name) => `#${name}`).join(', ')}`,
+      seen.condition,
+      {
+        ...seen.values,
+        ':issuedFloor': { N: String(issuedFloor) },
+        ':evictedBy': { S: evictedBy },
+        ':rev': { S: randomUUID() },
+        ':ttl': { N: String(ttl) },
+      },
+    );
   }
 
   /** An update that applies only while the lease is still ours; false when someone else's it is now. */
@@ -589,7 +675,7 @@ export class DynamoDbTier implements SharedTier {
         attributes: reading.bad.slice(0, 10),
       });
     }
-    return { corrupt: reading.bad };
+    return { corrupt: reading.bad, remains: reading.remains };
   }
 
   private async tierItemOf(

@@ -33,7 +33,12 @@ export interface ParsedItem {
 /** What a read found: an item, or one with attributes no writer of this service leaves (`bad` names them). */
 export type ItemReading =
   | { readonly kind: 'item'; readonly item: ParsedItem }
-  | { readonly kind: 'corrupt'; readonly bad: string[] };
+  | {
+      readonly kind: 'corrupt';
+      readonly bad: string[];
+      /** What did read by type, the bad attributes left out: never served, only kept safe by a rewrite. */
+      readonly remains: ParsedItem;
+    };
 
 const isErrorCode = (value: string): value is ErrorCode => Object.hasOwn(ERROR_STATUS, value);
 
@@ -94,7 +99,7 @@ export function readItem(raw: RawItem): ItemReading {
     issuedFloor: number(TOKEN_ITEM.issuedFloor),
     revision,
   };
-  return bad.length > 0 ? { kind: 'corrupt', bad } : { kind: 'item', item };
+  return bad.length > 0 ? { kind: 'corrupt', bad, remains: item } : { kind: 'item', item };
 }
 
 /** The attributes a token occupies: removed together from a corrupt item or on an evict. */

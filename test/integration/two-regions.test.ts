@@ -5,6 +5,8 @@ import {
   type BatchGetItemCommandInput,
   type BatchGetItemCommandOutput,
   GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms';
 import { DynamoDbBudgetLedger } from '../../lambda/budget/budget-ledger';
@@ -407,6 +409,101 @@ describe('Two regions over a replicated table', () => {
       assert.ok(outcomes.some((line) => line.evict === 'evicted'));
       const key = keyOf(providerEntry);
       assert.ok((await ownItem(west, WEST, key))?.evictedBy?.S, 'the evict is recorded, with its payment');
+      await northTable.table.dispose();
+    });
+
+    it("of the other region's token over a corrupt own item applies: the item is rewritten with the floor, once", async () => {
+      const providerEntry = entry({ upstreamBudget: { evictionsPerCallerPerMinute: 1 } });
+      const northTable = recordWrites(north);
+      const inNorth = await instance(NORTH, northTable.table, providerEntry);
+      provider.enqueue(grant('north-behind-corrupt', { expires_in: 3600 }));
+      await inNorth.vend(providerEntry.id);
+      await deliver(northTable, west);
+      const key = keyOf(providerEntry);
+      // An own item no writer of this service leaves: read as absent, so the north's token is served past it.
+      await west.client.send(
+        new PutItemCommand({
+          TableName: west.tableName,
+          Item: { pk: { S: `${WEST.own}#${key}` }, failures: { S: 'not a number' }, rev: { S: 'seen' } },
+        }),
+      );
+      const evictors = await Promise.all([1, 2, 3].map(() => instance(WEST, west, providerEntry)));
+      for (const evictor of evictors) {
+        assert.equal((await evictor.vend(providerEntry.id)).json.access_token, 'north-behind-corrupt');
+      }
+      const before = provider.requests.length;
+
+      // One eviction a minute for the caller: a second charge would answer 429.
+      const evictions = await Promise.all(evictors.map((evictor) => evictor.evict(providerEntry.id)));
+      assert.deepEqual(
+        evictions.map((response) => response.status),
+        [204, 204, 204],
+        'none charged twice',
+      );
+      assert.equal(
+        evictions.filter((response) => response.headers.get(EVICT_OUTCOME_HEADER) === 'evicted').length,
+        1,
+      );
+      const item = await ownItem(west, WEST, key);
+      assert.equal(item?.failures, undefined, 'the bad attribute is gone');
+      assert.ok(item?.issuedFloor?.N && item.evictedBy?.S, 'the floor and the payment are recorded');
+      const next = await evictors[0]?.vend(providerEntry.id);
+      assert.notEqual(next?.json.access_token, 'north-behind-corrupt');
+      assert.equal(provider.requests.length - before, 1, 'the next vend fetches');
+      await northTable.table.dispose();
+    });
+
+    it('a lease over a corrupt item never moves the TTL an issued floor needs earlier; a bad TTL takes the floor with it', async () => {
+      const providerEntry = entry();
+      const northTable = recordWrites(north);
+      const inNorth = await instance(NORTH, northTable.table, providerEntry);
+      provider.enqueue(grant('north-floored', { expires_in: 7200 }));
+      const fetched = await inNorth.vend(providerEntry.id);
+      const peerExpiresAt = Math.floor(Date.parse(String(fetched.json.expires_at)) / 1000);
+      await deliver(northTable, west);
+      const inWest = await instance(WEST, west, providerEntry);
+      assert.equal((await inWest.vend(providerEntry.id)).json.access_token, 'north-floored');
+      assert.equal((await inWest.evict(providerEntry.id)).headers.get(EVICT_OUTCOME_HEADER), 'evicted');
+      const key = keyOf(providerEntry);
+      const pk = { S: `${WEST.own}#${key}` };
+      const tier = new DynamoDbTier({
+        client: west.client,
+        tableName: west.tableName,
+        sealer: sealerFor(kmsWest),
+        regions: WEST,
+      });
+      const corruptThenLease = async (update: string, values: Record<string, AttributeValue>) => {
+        await west.client.send(
+          new UpdateItemCommand({
+            TableName: west.tableName,
+            Key: { pk },
+            UpdateExpression: update,
+            ExpressionAttributeValues: values,
+          }),
+        );
+        const leased = await tier.acquire(key, 5000, undefined);
+        assert.equal(leased.kind, 'acquired');
+        return leased.kind === 'acquired' ? leased.lease : assert.fail('no lease');
+      };
+
+      // Another attribute bad: the floor stays, and so does the TTL it needs, through the lease and the store.
+      const lease = await corruptThenLease('SET lastError = :bad', { ':bad': { S: 'no such code' } });
+      const leased = await ownItem(west, WEST, key);
+      assert.ok(leased?.issuedFloor?.N, 'the floor survives');
+      assert.ok(Number(leased?.expiresAt?.N) >= peerExpiresAt, `TTL ${leased?.expiresAt?.N} kept`);
+      const nowSeconds = Math.floor(Date.now() / 1000);
+      await tier.release(lease, {
+        kind: 'succeeded',
+        token: { accessToken: 'west-short', issuedAt: nowSeconds, expiresAt: nowSeconds + 600 },
+        providerId: providerEntry.id,
+      });
+      assert.ok(Number((await ownItem(west, WEST, key))?.expiresAt?.N) >= peerExpiresAt);
+
+      // The TTL itself bad: nothing tells how long the floor is needed, so the floor goes with it.
+      await corruptThenLease('SET expiresAt = :bad', { ':bad': { S: 'not a number' } });
+      const rewritten = await ownItem(west, WEST, key);
+      assert.equal(rewritten?.issuedFloor, undefined);
+      assert.ok(rewritten?.expiresAt?.N, 'a TTL again');
       await northTable.table.dispose();
     });
 
