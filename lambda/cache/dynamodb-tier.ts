@@ -122,6 +122,20 @@ function corruptFloorAndTtl(reading: Reading): { ttlSeconds?: number; dropFloor:
   };
 }
 
+/**
+ * What an evict of `evicted` leaves on the region's own item over what the item kept: the issued floor never
+ * falls, and the TTL never moves earlier than the evicted token's expiry plus {@link FLOOR_GRACE_SECONDS}.
+ */
+function floorAfterEvict(
+  kept: { readonly issuedFloor?: number; readonly ttlSeconds?: number },
+  evicted: EvictedToken,
+): { issuedFloor: number; ttlSeconds: number } {
+  return {
+    issuedFloor: Math.max(kept.issuedFloor ?? evicted.issuedAt, evicted.issuedAt),
+    ttlSeconds: Math.max(kept.ttlSeconds ?? 0, Math.ceil(evicted.expiresAt) + FLOOR_GRACE_SECONDS),
+  };
+}
+
 /** An unprocessed own item after every round: as good as a throttled read for the caller. */
 class UnreadItemError extends Error {
   override readonly name = 'ProvisionedThroughputExceededException';
@@ -494,33 +508,14 @@ export class DynamoDbTier implements SharedTier {
       } else if (item?.issuedFloor !== undefined && item.issuedFloor >= evicted.issuedAt) {
         return false;
       }
-      const issuedFloor = Math.max(item?.issuedFloor ?? evicted.issuedAt, evicted.issuedAt);
+      const floor = floorAfterEvict(item ?? {}, evicted);
       const ownGoes =
-        item?.version !== undefined && item.issuedAt !== undefined && item.issuedAt <= issuedFloor;
-      const ttlSeconds = Math.max(item?.ttlSeconds ?? 0, Math.ceil(evicted.expiresAt) + FLOOR_GRACE_SECONDS);
-      const set = [
-        '#issuedFloor = :issuedFloor',
-        '#evictedBy = :evictedBy',
-        '#rev = :rev',
-        '#expiresAt = :ttl',
-        ...(ownGoes ? ['#floor = :floor'] : []),
-      ];
-      const remove = ownGoes ? [...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt] : [];
-      const { condition, values } = unchanged(item);
-      const result = await this.conditionalUpdate(
-        'evict',
-        key,
-        `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.map((name) => `#${name}`).join(', ')}` : ''}`,
-        condition,
-        {
-          ...values,
-          ':issuedFloor': { N: String(issuedFloor) },
-          ':evictedBy': { S: evictedBy },
-          ':rev': { S: randomUUID() },
-          ':ttl': { N: String(ttlSeconds) },
-          ...(ownGoes ? { ':floor': { N: String((item?.generation ?? 0) + 1) } } : {}),
-        },
-      );
+        item?.version !== undefined && item.issuedAt !== undefined && item.issuedAt <= floor.issuedFloor;
+      const result = await this.writeIssuedFloor(key, floor, evictedBy, unchanged(item), {
+        set: ownGoes ? ['#floor = :floor'] : [],
+        remove: ownGoes ? [...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt] : [],
+        values: ownGoes ? { ':floor': { N: String((item?.generation ?? 0) + 1) } } : {},
+      });
       if (result.applied) return true;
       reading = this.readRefused(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
@@ -540,9 +535,15 @@ export class DynamoDbTier implements SharedTier {
     evictedBy: string,
   ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
     const { ttlSeconds, dropFloor } = corruptFloorAndTtl(reading);
-    const kept = dropFloor ? undefined : reading.remains?.issuedFloor;
-    const issuedFloor = Math.max(kept ?? evicted.issuedAt, evicted.issuedAt);
-    const ttl = Math.max(ttlSeconds ?? 0, Math.ceil(evicted.expiresAt) + FLOOR_GRACE_SECONDS);
+    const floor = floorAfterEvict(
+      {
+        ...(dropFloor || reading.remains?.issuedFloor === undefined
+          ? {}
+          : { issuedFloor: reading.remains.issuedFloor }),
+        ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+      },
+      evicted,
+    );
     const written = new Set<string>([
       TOKEN_ITEM.issuedFloor,
       TOKEN_ITEM.evictedBy,
@@ -553,25 +554,43 @@ export class DynamoDbTier implements SharedTier {
       ...new Set([...(reading.corrupt ?? []), ...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt]),
     ].filter((name) => !written.has(name));
     const revision = reading.remains?.revision;
-    const seen: { condition: string; values: RawItem } =
-      revision === undefined
-        ? { condition: 'attribute_exists(#pk) AND attribute_not_exists(#rev)', values: {} }
-        : typeof revision.S === 'string'
-          ? { condition: '#rev = :seenRevision', values: { ':seenRevision': revision } }
-          : { condition: 'attribute_exists(#pk)', values: {} };
-    return this.conditionalUpdate(
-      'evict',
-      key,
-      `SET #issuedFloor = :issuedFloor, #evictedBy = :evictedBy, #rev = :rev, #expiresAt = :ttl REMOVE ${remove.map((name) => `#${name}`).join(', ')}`,
-      seen.condition,
-      {
-        ...seen.values,
-        ':issuedFloor': { N: String(issuedFloor) },
-        ':evictedBy': { S: evictedBy },
-        ':rev': { S: randomUUID() },
-        ':ttl': { N: String(ttl) },
-      },
-    );
+    // A revision of the wrong type cannot be compared: the item's existence is all a condition can name.
+    const asRead = unchanged(reading.remains);
+    const seen =
+      revision === undefined || typeof revision.S === 'string'
+        ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
+        : { condition: 'attribute_exists(#pk)', values: {} };
+    return this.writeIssuedFloor(key, floor, evictedBy, seen, { set: [], remove, values: {} });
+  }
+
+  /**
+   * The evict's write on the region's own item: the issued floor, the evictor, a new revision and the TTL,
+   * plus what the caller adds, under the caller's condition.
+   */
+  private writeIssuedFloor(
+    key: string,
+    floor: { issuedFloor: number; ttlSeconds: number },
+    evictedBy: string,
+    seen: { condition: string; values: RawItem },
+    extra: { set: readonly string[]; remove: readonly string[]; values: RawItem },
+  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
+    const set = [
+      '#issuedFloor = :issuedFloor',
+      '#evictedBy = :evictedBy',
+      '#rev = :rev',
+      '#expiresAt = :ttl',
+      ...extra.set,
+    ];
+    const remove =
+      extra.remove.length > 0 ? ` REMOVE ${extra.remove.map((name) => `#${name}`).join(', ')}` : '';
+    return this.conditionalUpdate('evict', key, `SET ${set.join(', ')}${remove}`, seen.condition, {
+      ...seen.values,
+      ':issuedFloor': { N: String(floor.issuedFloor) },
+      ':evictedBy': { S: evictedBy },
+      ':rev': { S: randomUUID() },
+      ':ttl': { N: String(floor.ttlSeconds) },
+      ...extra.values,
+    });
   }
 
   /** An update that applies only while the lease is still ours; false when someone else's it is now. */
