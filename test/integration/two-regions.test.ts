@@ -27,7 +27,7 @@ import {
 } from '../../local/loopback/kms-endpoint';
 import { localSealer } from '../../local/sealing';
 import { EVICT_OUTCOME_HEADER } from '../../packages/client/src/wire-contract';
-import { createTestTable, dynamoDbClient, type TestTable, watchLeaseRefusals } from '../support/dynamodb';
+import { createTestTable, type TestTable, tableThrough, watchLeaseRefusals } from '../support/dynamodb';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { deliver, type RecordedTable, recordWrites } from '../support/replication';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
@@ -707,37 +707,34 @@ describe('Two regions over a replicated table', () => {
  * answers those as unprocessed: the fault a throttled BatchGetItem returns, which DynamoDB Local never does.
  */
 function unprocessedPeerKeys(table: TestTable, region: string) {
-  const client = dynamoDbClient(table.endpoint);
-  const fault = {
-    armed: false,
-    leftUnprocessed: 0,
-    table: { ...table, client, dispose: async () => client.destroy() } as TestTable,
-  };
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (!fault.armed || context.commandName !== 'BatchGetItemCommand') return next(args);
-      const input = args.input as BatchGetItemCommandInput;
-      const [tableName, request] = Object.entries(input.RequestItems ?? {})[0] ?? [];
-      if (!tableName || !request?.Keys) return next(args);
-      const isPeer = (key: Record<string, AttributeValue>) => key.pk?.S?.startsWith(`${region}#`) === true;
-      const left = request.Keys.filter(isPeer);
-      const asked = request.Keys.filter((key) => !isPeer(key));
-      fault.leftUnprocessed += left.length;
-      const unprocessed = left.length > 0 ? { [tableName]: { ...request, Keys: left } } : {};
-      if (asked.length === 0) {
-        return {
-          output: { $metadata: {}, Responses: { [tableName]: [] }, UnprocessedKeys: unprocessed },
-          response: {},
-        };
-      }
-      const result = await next({
-        ...args,
-        input: { ...input, RequestItems: { [tableName]: { ...request, Keys: asked } } },
-      });
-      const output = result.output as BatchGetItemCommandOutput;
-      return { ...result, output: { ...output, UnprocessedKeys: unprocessed } };
-    },
-    { step: 'initialize', name: 'unprocessedPeerKeys' },
+  const fault = { armed: false, leftUnprocessed: 0, table };
+  fault.table = tableThrough(table, (client) =>
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (!fault.armed || context.commandName !== 'BatchGetItemCommand') return next(args);
+        const input = args.input as BatchGetItemCommandInput;
+        const [tableName, request] = Object.entries(input.RequestItems ?? {})[0] ?? [];
+        if (!tableName || !request?.Keys) return next(args);
+        const isPeer = (key: Record<string, AttributeValue>) => key.pk?.S?.startsWith(`${region}#`) === true;
+        const left = request.Keys.filter(isPeer);
+        const asked = request.Keys.filter((key) => !isPeer(key));
+        fault.leftUnprocessed += left.length;
+        const unprocessed = left.length > 0 ? { [tableName]: { ...request, Keys: left } } : {};
+        if (asked.length === 0) {
+          return {
+            output: { $metadata: {}, Responses: { [tableName]: [] }, UnprocessedKeys: unprocessed },
+            response: {},
+          };
+        }
+        const result = await next({
+          ...args,
+          input: { ...input, RequestItems: { [tableName]: { ...request, Keys: asked } } },
+        });
+        const output = result.output as BatchGetItemCommandOutput;
+        return { ...result, output: { ...output, UnprocessedKeys: unprocessed } };
+      },
+      { step: 'initialize', name: 'unprocessedPeerKeys' },
+    ),
   );
   return fault;
 }

@@ -22,6 +22,28 @@ export function dynamoDbClient(endpoint: string): DynamoDBClient {
 }
 
 /**
+ * The same table through a client of its own, which `addMiddleware` fits with what watches or bends its
+ * calls, so only what goes through it is affected; disposing it destroys that client (and `alsoDispose`),
+ * not the table.
+ */
+export function tableThrough(
+  table: TestTable,
+  addMiddleware: (client: DynamoDBClient) => void,
+  alsoDispose: () => void = () => {},
+): TestTable {
+  const client = dynamoDbClient(table.endpoint);
+  addMiddleware(client);
+  return {
+    ...table,
+    client,
+    dispose: async () => {
+      client.destroy();
+      alsoDispose();
+    },
+  };
+}
+
+/**
  * A fresh token table in the run's DynamoDB Local (`npm test` starts one and passes its endpoint), or in a
  * DynamoDB Local of this file's own when the file runs alone.
  */
@@ -79,50 +101,44 @@ export interface WatchedTable {
  * instead of hoping a fixed delay is long enough.
  */
 export function watchLeaseRefusals(table: TestTable): WatchedTable {
-  const client = dynamoDbClient(table.endpoint);
   let refusals = 0;
   const waiters: Array<{ count: number; resolve: () => void }> = [];
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const counted = () => {
-        refusals += 1;
-        for (const waiter of waiters.filter((candidate) => candidate.count <= refusals)) waiter.resolve();
-      };
-      try {
-        const result = await next(args);
-        // The tier reads the item before it leases: a live lease of someone else's is the refusal.
-        const item = (result.output as { Item?: Record<string, { N?: string; S?: string }> }).Item;
-        if (
-          context.commandName === 'GetItemCommand' &&
-          item?.owner?.S &&
-          Number(item.leaseUntil?.N) > Date.now()
-        ) {
-          counted();
+  const watched = tableThrough(table, (client) =>
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const counted = () => {
+          refusals += 1;
+          for (const waiter of waiters.filter((candidate) => candidate.count <= refusals)) waiter.resolve();
+        };
+        try {
+          const result = await next(args);
+          // The tier reads the item before it leases: a live lease of someone else's is the refusal.
+          const item = (result.output as { Item?: Record<string, { N?: string; S?: string }> }).Item;
+          if (
+            context.commandName === 'GetItemCommand' &&
+            item?.owner?.S &&
+            Number(item.leaseUntil?.N) > Date.now()
+          ) {
+            counted();
+          }
+          return result;
+        } catch (error) {
+          if (
+            context.commandName === 'UpdateItemCommand' &&
+            (error as Error).name === 'ConditionalCheckFailedException' &&
+            (args.input as { ExpressionAttributeValues?: Record<string, unknown> })
+              .ExpressionAttributeValues?.[':leaseUntil']
+          ) {
+            counted();
+          }
+          throw error;
         }
-        return result;
-      } catch (error) {
-        if (
-          context.commandName === 'UpdateItemCommand' &&
-          (error as Error).name === 'ConditionalCheckFailedException' &&
-          (args.input as { ExpressionAttributeValues?: Record<string, unknown> }).ExpressionAttributeValues?.[
-            ':leaseUntil'
-          ]
-        ) {
-          counted();
-        }
-        throw error;
-      }
-    },
-    { step: 'initialize', name: 'countLeaseRefusals' },
+      },
+      { step: 'initialize', name: 'countLeaseRefusals' },
+    ),
   );
   return {
-    table: {
-      ...table,
-      client,
-      dispose: async () => {
-        client.destroy();
-      },
-    },
+    table: watched,
     refusals: () => refusals,
     refused: (count) =>
       count <= refusals

@@ -6,7 +6,7 @@ import {
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TOKEN_TABLE } from '../../lambda/contracts/token-table';
-import { dynamoDbClient, type TestTable } from './dynamodb';
+import { dynamoDbClient, type TestTable, tableThrough } from './dynamodb';
 
 /** One write as a stream record carries it: the item's key and its image after the write (none: deleted). */
 export interface StreamRecord {
@@ -29,44 +29,38 @@ const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemComman
  * consistent, before the write's caller hears back), so records are in write order.
  */
 export function recordWrites(table: TestTable): RecordedTable {
-  const client = dynamoDbClient(table.endpoint);
   const reader = dynamoDbClient(table.endpoint);
   const pending: StreamRecord[] = [];
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const result = await next(args);
-      if (WRITES.has(context.commandName ?? '')) {
-        const input = args.input as {
-          Key?: Record<string, AttributeValue>;
-          Item?: Record<string, AttributeValue>;
-        };
-        const partitionKey = (input.Key ?? input.Item)?.[TOKEN_TABLE.partitionKey]?.S;
-        if (partitionKey !== undefined) {
-          const { Item } = await reader.send(
-            new GetItemCommand({
-              TableName: table.tableName,
-              Key: { [TOKEN_TABLE.partitionKey]: { S: partitionKey } },
-              ConsistentRead: true,
-            }),
-          );
-          pending.push(Item ? { partitionKey, image: Item } : { partitionKey });
-        }
-      }
-      return result;
-    },
-    { step: 'initialize', name: 'recordWrites' },
+  const recorded = tableThrough(
+    table,
+    (client) =>
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const result = await next(args);
+          if (WRITES.has(context.commandName ?? '')) {
+            const input = args.input as {
+              Key?: Record<string, AttributeValue>;
+              Item?: Record<string, AttributeValue>;
+            };
+            const partitionKey = (input.Key ?? input.Item)?.[TOKEN_TABLE.partitionKey]?.S;
+            if (partitionKey !== undefined) {
+              const { Item } = await reader.send(
+                new GetItemCommand({
+                  TableName: table.tableName,
+                  Key: { [TOKEN_TABLE.partitionKey]: { S: partitionKey } },
+                  ConsistentRead: true,
+                }),
+              );
+              pending.push(Item ? { partitionKey, image: Item } : { partitionKey });
+            }
+          }
+          return result;
+        },
+        { step: 'initialize', name: 'recordWrites' },
+      ),
+    () => reader.destroy(),
   );
-  return {
-    table: {
-      ...table,
-      client,
-      dispose: async () => {
-        client.destroy();
-        reader.destroy();
-      },
-    },
-    pending,
-  };
+  return { table: recorded, pending };
 }
 
 /**
