@@ -65,6 +65,21 @@ describe('Package: token-vending-construct', () => {
       env: { PATH: process.env.PATH ?? '', HOME: scratch, CDK_OUTDIR: out, ...env },
     });
 
+  it("vendored as README says: the app's package.json names the tarballs inside the app, not this clone", () => {
+    const manifest = JSON.parse(readFileSync(join(scratch, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    assert.match(
+      manifest.dependencies['token-vending-construct'] ?? '',
+      /^file:vendor\/token-vending-construct-[\d.]+\.tgz$/,
+    );
+    assert.match(
+      manifest.dependencies['token-vending-grant-vend'] ?? '',
+      /^file:vendor\/token-vending-grant-vend-[\d.]+\.tgz$/,
+    );
+    assert.doesNotMatch(readFileSync(join(scratch, 'package-lock.json'), 'utf8'), new RegExp(ROOT));
+  });
+
   it('carries the prebuilt function, the operator tool, and nothing that builds at synth', () => {
     const modules = join(scratch, 'node_modules');
     const dist = join(modules, 'token-vending-construct', 'dist');
