@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { environmentNamed } from '../infra/environments';
+import { ENVIRONMENTS, environmentNamed } from '../infra/environments';
 import { localSignerFactory } from '../local/local-signing-keys';
 import type { AdminIo, AdminOptions } from '../packages/construct/src/admin/admin-io';
 import { runAdmin } from '../packages/construct/src/admin/tvm-admin';
@@ -21,10 +21,16 @@ export function adminArguments(argv: readonly string[], env: NodeJS.ProcessEnv =
     environment = flag.includes('=') ? flag.slice('--env='.length) : args.splice(at, 1)[0];
   }
   const named = args.some((arg) => arg === '--providers' || arg.startsWith('--providers='));
-  const providers = (name: string) =>
-    named || env.TVM_PROVIDERS
-      ? []
-      : ['--providers', join(__dirname, '..', 'config', 'providers', environmentNamed(name).providersFile)];
+  const providers = (name: string) => {
+    if (named || env.TVM_PROVIDERS) return [];
+    if (!Object.hasOwn(ENVIRONMENTS, name)) {
+      throw new Error(`unknown environment "${name}": --env ${Object.keys(ENVIRONMENTS).join('|')}`);
+    }
+    return [
+      '--providers',
+      join(__dirname, '..', 'config', 'providers', environmentNamed(name).providersFile),
+    ];
+  };
   if (command === 'put' || command === 'check') {
     return ['secret', command, ...args, ...providers(environment ?? 'sandbox')];
   }
@@ -39,7 +45,7 @@ export function adminArguments(argv: readonly string[], env: NodeJS.ProcessEnv =
       ...providers(environment === 'local' ? 'sandbox' : environment),
     ];
   }
-  return [...argv];
+  throw new Error('npm run secret -- put|check|public-key <provider> …');
 }
 
 /** This repository's options: the local run's keys stand in for KMS under `--env local`. */
@@ -57,7 +63,7 @@ export async function runSecretScript(
   try {
     args = adminArguments(argv, io.env);
   } catch (error) {
-    // An unknown --env: infra/environments.ts names the ones there are.
+    // No command, or an unknown --env: infra/environments.ts names the ones there are.
     io.stderr(`tvm-admin: usage: ${(error as Error).message} (see npm run secret -- --help)\n`);
     return 2;
   }
