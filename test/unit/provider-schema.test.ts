@@ -287,11 +287,15 @@ describe('Every problem at once, each provider named by its id', () => {
     ]);
   });
 
-  /** One broken field of the kind no rule reads, and one broken rule, per entry: each reported, by id. */
+  /**
+   * One broken field of the kind no rule reads, and one broken rule, per entry: each reported, by id. A
+   * wrong type (`maxAttempts: "three"`) is what zod stops an entry's rules for unless told when to run them.
+   */
   const FIELD_BREAKS = {
     tokenEndpoint: { tokenEndpoint: 'http://idp.example/token' },
     timeoutMs: { timeoutMs: 0 },
-    maxAttempts: { maxAttempts: 9 },
+    maxAttempts: { maxAttempts: 'three' },
+    bodyEncoding: { bodyEncoding: 'xml' },
     secretId: { secretId: '' },
     refreshMarginSeconds: { refreshMarginSeconds: -1 },
   } as const;
