@@ -1,6 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { debugRequested, unexpectedFailure } from '../scripts/operator-failure';
+import { debugRequested, unexpectedFailure } from '../packages/construct/src/admin/operator-failure';
 import { contextOverrides } from './context-overrides';
 import { createDeployment } from './deployment';
 import { environmentNamed } from './environments';

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseProviderConfig } from '../lambda/config/load-providers';
 import type { ProviderConfig } from '../lambda/config/provider-schema';
 import { ConfigurationError } from '../lambda/errors';
+import { SEALING_KEY_PROBLEM, sealingKeyFrom } from './sealing';
 import type { CallerKey } from './sigv4-verifier';
 
 /** The local run's settings, from docs/DESIGN.md's table of variables. */
@@ -19,20 +20,26 @@ export interface LocalSettings {
   readonly refreshIntervalSeconds?: number;
 }
 
+/**
+ * The settings from the environment, or a {@link ConfigurationError} whose message names every bad one on
+ * one line (never a value: `TVM_SEALING_KEY` is a key).
+ */
 export function readSettings(env: NodeJS.ProcessEnv = process.env): LocalSettings {
+  const problems: string[] = [];
   const port = Number(env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new ConfigurationError('PORT must be a port number');
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    problems.push('PORT must be a port number (0 to 65535)');
+  }
   const interval = env.TVM_REFRESH_INTERVAL_SECONDS;
   const refreshIntervalSeconds = interval === undefined || interval === '' ? undefined : Number(interval);
   if (
     refreshIntervalSeconds !== undefined &&
     (!Number.isInteger(refreshIntervalSeconds) || refreshIntervalSeconds < 1 || refreshIntervalSeconds > 3600)
   ) {
-    throw new ConfigurationError(
-      'TVM_REFRESH_INTERVAL_SECONDS must be a whole number of seconds from 1 to 3600',
-    );
+    problems.push('TVM_REFRESH_INTERVAL_SECONDS must be a whole number of seconds from 1 to 3600');
   }
+  if (env.TVM_SEALING_KEY && !sealingKeyFrom(env.TVM_SEALING_KEY)) problems.push(SEALING_KEY_PROBLEM);
+  if (problems.length > 0) throw new ConfigurationError(problems.join('; '));
   const optional = <K extends string>(key: K, name: string) => (env[name] ? { [key]: env[name] } : {});
   return {
     port,

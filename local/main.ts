@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../lambda/errors';
 import { LocalSetupError } from './dynamodb-local';
-import { readSettings } from './local-config';
+import { type LocalSettings, readSettings } from './local-config';
 import { curlCommand, type LocalService, startLocalService } from './local-service';
 import { childrenOf, guardAgainstOrphaning } from './orphan-guard';
 
@@ -13,7 +13,14 @@ const PARENT_CHECK_MS = 1000;
  * away, and a watchdog kills the DynamoDB Local JVM if this process is killed outright.
  */
 async function main(): Promise<void> {
-  const settings = readSettings();
+  let settings: LocalSettings;
+  try {
+    settings = readSettings();
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    process.stderr.write(`npm start: ${error.message}\n`);
+    process.exit(1);
+  }
   let service: LocalService | undefined;
   let stopping = false;
   let guard: { disarm(): void } | undefined;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EnvelopeSealer } from '../lambda/cache/token-sealer';
+import { ConfigurationError } from '../lambda/errors';
 import { LocalDataKeys } from './local-data-keys';
 
 /** Made once per process when `TVM_SEALING_KEY` is not set: nothing fixed for a reader of the table to know. */
@@ -13,12 +14,25 @@ let runKey: Buffer | undefined;
 export function localWrappingKey(): Buffer {
   const configured = process.env.TVM_SEALING_KEY;
   if (configured) {
-    const key = Buffer.from(configured, 'base64');
-    if (key.length !== 32) throw new Error('TVM_SEALING_KEY must be 32 bytes, base64-encoded');
+    const key = sealingKeyFrom(configured);
+    if (!key) throw new ConfigurationError(SEALING_KEY_PROBLEM);
     return key;
   }
   runKey ??= randomBytes(32);
   return runKey;
+}
+
+export const SEALING_KEY_PROBLEM =
+  'TVM_SEALING_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32)';
+
+/**
+ * The key `TVM_SEALING_KEY` gives, or undefined when it is not base64 of 32 bytes. Node's decoder skips
+ * what is not base64, so a typo would otherwise give another key, or a short one.
+ */
+export function sealingKeyFrom(text: string): Buffer | undefined {
+  const key = Buffer.from(text, 'base64');
+  const canonical = (value: string) => value.trim().replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/');
+  return key.length === 32 && canonical(key.toString('base64')) === canonical(text) ? key : undefined;
 }
 
 /** A sealer of its own (its own data-key cache, as each container has), on the local wrapping key. */

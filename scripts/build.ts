@@ -9,8 +9,9 @@ import { FUNCTION_BUNDLE } from './function-bundle';
  * its own `dist`, with type declarations.
  * - token-vending-client: the client (CommonJS and ESM) and the `tvm` CLI; its dependencies stay external.
  * - token-vending-grant-vend: `grantVend`; aws-cdk-lib and constructs are its peers.
- * - token-vending-construct: the construct, with the function's schema (and zod) bundled in, and the
- *   function itself bundled once into `dist/function`: an adopter's synth copies it, it never builds it.
+ * - token-vending-construct: the construct, with the function's schema (and zod) bundled in, the
+ *   function itself bundled once into `dist/function` (an adopter's synth copies it, it never builds it),
+ *   and the operator tool `tvm-admin` (`dist/tvm-admin.cjs`, behind the committed `bin/tvm-admin.cjs`).
  */
 const root = join(__dirname, '..');
 const packageDir = (name: string) => join(root, 'packages', name);
@@ -85,6 +86,15 @@ async function buildConstructPackage(): Promise<void> {
     format: FUNCTION_BUNDLE.format,
     external: [...FUNCTION_BUNDLE.externalModules],
     logLevel: 'warning',
+  });
+  // The operator tool: the function's schema, secret checks and signers (zod, jose, oauth4webapi) inside;
+  // the AWS SDK clients are the package's dependencies.
+  await build({
+    ...common,
+    packages: undefined,
+    external: ['@aws-sdk/*'],
+    entryPoints: [join(dir, 'src', 'admin', 'main.ts')],
+    outfile: join(out, 'tvm-admin.cjs'),
   });
   // The construct's source imports the function's schema, so tsc emits declarations from the repository's
   // root; only those the package's own entry reaches are kept.

@@ -2,18 +2,15 @@ import { readFileSync } from 'node:fs';
 import type { $ZodIssue } from 'zod/v4/core';
 import { ConfigurationError } from '../errors';
 import { privateEndpointReason } from './private-endpoints';
-import { type ProviderConfig, ProviderConfigFileSchema } from './provider-schema';
+import { problemPath, providerPath } from './problem-paths';
+import { isAcceptableTokenEndpoint, type ProviderConfig, ProviderConfigFileSchema } from './provider-schema';
 
-/** Formats zod issues as `providers[2].tokenEndpoint: must be ...`, one line per problem. */
-export function describeIssues(issues: readonly $ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const path = issue.path.reduce<string>(
-      (text, part) =>
-        typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part),
-      '',
-    );
-    return `${path || '(root)'}: ${issue.message}`;
-  });
+/**
+ * Formats zod issues as `providers["bcc"].tokenEndpoint: must be ...`, one line per problem; `entries` (the
+ * document's raw `providers`) names each provider by its id.
+ */
+export function describeIssues(issues: readonly $ZodIssue[], entries?: readonly unknown[]): string[] {
+  return issues.map((issue) => `${problemPath(issue.path, entries) || '(root)'}: ${issue.message}`);
 }
 
 /**
@@ -23,7 +20,8 @@ export function describeIssues(issues: readonly $ZodIssue[]): string[] {
 export type EndpointPolicy = 'public' | 'local';
 
 /**
- * Validates a providers document, reporting every bad field at once so an operator fixes a file in one pass.
+ * Validates a providers document, reporting every problem at once (fields, the rules between fields, and
+ * endpoints that are not public) so an operator fixes a file in one pass.
  * Runs at `cdk synth` and at cold start.
  */
 export function parseProviderConfig(
@@ -32,26 +30,26 @@ export function parseProviderConfig(
   endpoints: EndpointPolicy = 'public',
 ): ProviderConfig[] {
   const result = ProviderConfigFileSchema.safeParse(document);
-  if (!result.success) {
-    throw new ConfigurationError(
-      `${source} is not a valid providers file`,
-      describeIssues(result.error.issues),
-    );
-  }
-  const providers = result.data.providers;
+  const entries = (document as { providers?: unknown } | null | undefined)?.providers;
+  const raw = Array.isArray(entries) ? entries : undefined;
+  const problems = result.success ? [] : describeIssues(result.error.issues, raw);
+  // Beside the schema's problems, not after them: an endpoint the schema accepts may still be private.
   if (endpoints === 'public') {
-    const problems = providers.flatMap((provider, index) => {
-      const reason = privateEndpointReason(provider.tokenEndpoint);
-      return reason === undefined
-        ? []
-        : [
-            `providers[${index}].tokenEndpoint: ${reason} (loopback, private, link-local or otherwise not public); only the local run may use one`,
-          ];
+    raw?.forEach((entry, index) => {
+      const endpoint = (entry as { tokenEndpoint?: unknown } | null | undefined)?.tokenEndpoint;
+      if (typeof endpoint !== 'string' || !isAcceptableTokenEndpoint(endpoint)) return;
+      const reason = privateEndpointReason(endpoint);
+      if (reason !== undefined) {
+        problems.push(
+          `${providerPath(raw, index)}.tokenEndpoint: ${reason} (loopback, private, link-local or otherwise not public); only the local run may use one`,
+        );
+      }
     });
-    if (problems.length > 0)
-      throw new ConfigurationError(`${source} is not a valid providers file`, problems);
   }
-  return providers;
+  if (!result.success || problems.length > 0) {
+    throw new ConfigurationError(`${source} is not a valid providers file`, problems);
+  }
+  return result.data.providers;
 }
 
 export function loadProvidersFile(path: string, endpoints: EndpointPolicy = 'public'): ProviderConfig[] {

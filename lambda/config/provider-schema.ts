@@ -100,6 +100,37 @@ const signingKeySchema = z.strictObject({
 
 export type SigningKeyEntry = z.output<typeof signingKeySchema>;
 
+/**
+ * Fields no rule between fields reads. A problem in one of these (or an unknown field) does not hold the
+ * rules back, so a file's problems are listed at once; a problem in any other field does, since a rule
+ * would read a value that is not what it expects.
+ */
+const FIELDS_NO_RULE_READS = new Set<PropertyKey>([
+  'id',
+  'description',
+  'tokenEndpoint',
+  'bodyEncoding',
+  'secretId',
+  'extraGrantedScopes',
+  'refreshMarginSeconds',
+  'timeoutMs',
+  'maxAttempts',
+  'maxTokenLifetimeSeconds',
+  'assertionAlgorithm',
+]);
+
+/** zod runs a rule only on an entry without problems unless told when: here, when what it reads is valid. */
+const whenRuleInputsValid = {
+  when: (payload: { issues: ReadonlyArray<{ code?: string; path?: readonly PropertyKey[] }> }) =>
+    payload.issues.every(
+      (issue) =>
+        issue.code === 'unrecognized_keys' ||
+        (issue.path !== undefined &&
+          issue.path.length > 0 &&
+          FIELDS_NO_RULE_READS.has(issue.path[0] as PropertyKey)),
+    ),
+};
+
 export const ProviderEntrySchema = z
   .strictObject({
     id: z
@@ -355,7 +386,7 @@ export const ProviderEntrySchema = z
           });
         }
       });
-    }),
+    }, whenRuleInputsValid),
   );
 
 /** Who the stack's key is, for the cache key and the stack's resource: a switch to `next` changes it. */
@@ -407,19 +438,24 @@ function checkSigningKey(
 
 export const ProviderConfigFileSchema = z.strictObject({
   providers: z.array(ProviderEntrySchema).check(
-    z.superRefine((providers, ctx) => {
-      const seen = new Set<string>();
-      providers.forEach((provider, index) => {
-        if (seen.has(provider.id)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [index, 'id'],
-            message: `duplicate provider id "${provider.id}"`,
-          });
-        }
-        seen.add(provider.id);
-      });
-    }),
+    // Beside other entries' problems: an entry that is not valid still has the id it has.
+    z.superRefine(
+      (providers, ctx) => {
+        const seen = new Set<string>();
+        providers.forEach((provider, index) => {
+          if (typeof provider?.id !== 'string') return;
+          if (seen.has(provider.id)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [index, 'id'],
+              message: `duplicate provider id "${provider.id}"`,
+            });
+          }
+          seen.add(provider.id);
+        });
+      },
+      { when: (payload) => Array.isArray(payload.value) },
+    ),
   ),
 });
 

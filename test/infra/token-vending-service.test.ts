@@ -254,8 +254,8 @@ describe('Construct: TokenVendingService', () => {
       assert.match(lines[0] ?? '', /3 problems in the settings/);
       assert.deepEqual(lines.slice(1).sort(), [
         '  - memorySize: must be a whole number of MB from 128 to 10240',
-        '  - providers[0].callers[0]: arn:aws:iam::444455556666:role/orders is in account 444455556666, which allowedAccounts (111122223333) does not admit',
-        '  - providers[1].defaultScopes: must name at least one scope with grantType "jwt_bearer": the provider refuses a grant without one',
+        '  - providers["alpha"].callers[0]: arn:aws:iam::444455556666:role/orders is in account 444455556666, which allowedAccounts (111122223333) does not admit',
+        '  - providers["mp"].defaultScopes: must name at least one scope with grantType "jwt_bearer": the provider refuses a grant without one',
       ]);
     });
 
@@ -565,8 +565,8 @@ describe('Construct: TokenVendingService', () => {
           }),
         (error: unknown) =>
           error instanceof TokenVendingSettingsError &&
-          error.problems.some((problem) => problem.includes('providers[0].tokenEndpoint')) &&
-          error.problems.some((problem) => problem.includes('providers[0].clientAuth')),
+          error.problems.some((problem) => problem.includes('providers["alpha"].tokenEndpoint')) &&
+          error.problems.some((problem) => problem.includes('providers["alpha"].clientAuth')),
       );
     });
   });

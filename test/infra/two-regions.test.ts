@@ -483,7 +483,7 @@ describe('The construct across regions', () => {
     const foreign = `arn:aws:secretsmanager:${SECONDARY}:${ACCOUNT}:secret:beta-AbCdEf`;
     const providers = [{ ...PROVIDERS[1], secretId: foreign }];
     const message = new RegExp(
-      `providers\\[0\\]\\.secretId: ${foreign} is a secret in ${SECONDARY}; with several regions name the primary region's \\(${PRIMARY}\\) secret`,
+      `providers\\["beta"\\]\\.secretId: ${foreign} is a secret in ${SECONDARY}; with several regions name the primary region's \\(${PRIMARY}\\) secret`,
     );
     bad(
       (app) => service(stackIn(app, PRIMARY), { providers: providers as never, createSecrets: false }),

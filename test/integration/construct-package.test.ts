@@ -65,11 +65,28 @@ describe('Package: token-vending-construct', () => {
       env: { PATH: process.env.PATH ?? '', HOME: scratch, CDK_OUTDIR: out, ...env },
     });
 
-  it('carries the prebuilt function and nothing that builds at synth', () => {
+  it("vendored as README says: the app's package.json names the tarballs inside the app, not this clone", () => {
+    const manifest = JSON.parse(readFileSync(join(scratch, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    assert.match(
+      manifest.dependencies['token-vending-construct'] ?? '',
+      /^file:vendor\/token-vending-construct-[\d.]+\.tgz$/,
+    );
+    assert.match(
+      manifest.dependencies['token-vending-grant-vend'] ?? '',
+      /^file:vendor\/token-vending-grant-vend-[\d.]+\.tgz$/,
+    );
+    assert.doesNotMatch(readFileSync(join(scratch, 'package-lock.json'), 'utf8'), new RegExp(ROOT));
+  });
+
+  it('carries the prebuilt function, the operator tool, and nothing that builds at synth', () => {
     const modules = join(scratch, 'node_modules');
     const dist = join(modules, 'token-vending-construct', 'dist');
     assert.ok(existsSync(join(dist, 'function', 'index.js')));
     assert.ok(existsSync(join(dist, 'function', 'index.js.map')));
+    assert.ok(existsSync(join(dist, 'tvm-admin.cjs')));
+    assert.ok(existsSync(join(modules, '.bin', 'tvm-admin')));
     for (const builder of ['esbuild', 'zod', 'typescript']) {
       assert.ok(!existsSync(join(modules, builder)), `${builder} is not installed`);
     }
@@ -110,6 +127,54 @@ describe('Package: token-vending-construct', () => {
     assert.ok(!JSON.stringify(fn?.Properties.Environment).includes('orders-idp'), 'not in the environment');
   });
 
+  it("tvm-admin from the app's node_modules checks a secret against its providers file, offline", async () => {
+    const secret = join(scratch, 'orders-secret.json');
+    // No AWS settings at all, and a region that would not resolve: `secret check` makes no AWS call.
+    const tvmAdmin = (...args: string[]) =>
+      run(join(scratch, 'node_modules', '.bin', 'tvm-admin'), args, {
+        cwd: scratch,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: scratch,
+          AWS_CONFIG_FILE: '/nonexistent/config',
+          AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_ENDPOINT_URL: 'http://aws.nowhere.invalid',
+        },
+      });
+    writeFileSync(secret, JSON.stringify({ client_id: 'orders', client_secret: 'hunter2-adopter' }));
+    const fits = await tvmAdmin(
+      'secret',
+      'check',
+      'orders-idp',
+      '--file',
+      secret,
+      '--providers',
+      'providers.json',
+    );
+    assert.equal(fits.stdout, 'tvm-admin: the secret fits provider orders-idp (client_secret_post)\n');
+    writeFileSync(secret, JSON.stringify({ client_id: 'orders', password: 'hunter2-adopter' }));
+    const refused = await tvmAdmin(
+      'secret',
+      'check',
+      'orders-idp',
+      '--file',
+      secret,
+      '--providers',
+      'providers.json',
+    ).then(
+      () => assert.fail('a secret without client_secret must be refused'),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, '');
+    assert.match(refused.stderr, /^tvm-admin: .*found: client_id, password\n$/);
+    assert.doesNotMatch(refused.stderr, /hunter2/);
+    const help = await tvmAdmin('--help');
+    assert.match(help.stdout, /^Usage: tvm-admin secret check/);
+    assert.equal(help.stderr, '');
+  });
+
   it('refuses bad entries at synth, every problem in the error message, each once', async () => {
     writeFileSync(
       join(scratch, 'providers.json'),
@@ -126,7 +191,7 @@ describe('Package: token-vending-construct', () => {
       failure.stderr,
       /TokenVendingSettingsError: Vending\/TokenVending: 2 problems in the settings/,
     );
-    assert.match(failure.stderr, /providers\[0\]\.tokenEndpoint/);
-    assert.match(failure.stderr, /providers\[0\]\.clientAuth/);
+    assert.match(failure.stderr, /providers\["orders-idp"\]\.tokenEndpoint/);
+    assert.match(failure.stderr, /providers\["orders-idp"\]\.clientAuth/);
   });
 });

@@ -240,6 +240,25 @@ describe('Local run (npm start)', () => {
     assert.match(local.stderr(), /Java 17 or newer is needed/);
   });
 
+  it('refuses bad start-up settings in one line, every one at once, with no stack trace', async () => {
+    const local = startLocalProcess({
+      PORT: '0',
+      TVM_REFRESH_INTERVAL_SECONDS: '0',
+      TVM_SEALING_KEY: 'not-a-key',
+      TVM_DYNAMODB_ENDPOINT: table.endpoint,
+    });
+    assert.equal(await local.exited(30_000), 1);
+    assert.equal(local.stdout(), '');
+    assert.equal(local.stderr().trimEnd().split('\n').length, 1, local.stderr());
+    assert.doesNotMatch(local.stderr(), /^ {4}at /m);
+    assert.match(
+      local.stderr(),
+      /TVM_REFRESH_INTERVAL_SECONDS must be a whole number of seconds from 1 to 3600/,
+    );
+    assert.match(local.stderr(), /TVM_SEALING_KEY must be 32 bytes, base64-encoded/);
+    assert.doesNotMatch(local.stderr(), /not-a-key/);
+  });
+
   it('says which field is wrong when the providers file is invalid', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tvm-bad-'));
     const providers = join(dir, 'providers.json');
@@ -254,10 +273,10 @@ describe('Local run (npm start)', () => {
     });
     assert.equal(await local.exited(30_000), 1);
     for (const field of [
-      'providers[0].id',
-      'providers[0].tokenEndpoint',
-      'providers[0].clientAuth',
-      'providers[0].secretId',
+      'providers["Bad Id"].id',
+      'providers["Bad Id"].tokenEndpoint',
+      'providers["Bad Id"].clientAuth',
+      'providers["Bad Id"].secretId',
     ]) {
       assert.ok(local.stderr().includes(field), `${field} in ${local.stderr()}`);
     }

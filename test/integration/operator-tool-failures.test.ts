@@ -18,6 +18,7 @@ import {
 
 const ROOT = join(__dirname, '..', '..');
 const STACK_FRAME = /^ {4}at /m;
+const TVM_ADMIN = 'packages/construct/bin/tvm-admin.cjs';
 
 interface Outcome {
   readonly code: number;
@@ -25,12 +26,16 @@ interface Outcome {
   readonly stderr: string;
 }
 
-/** The real command as a child process, with only the environment given (no AWS settings of this machine). */
+/**
+ * The real command as a child process, with only the environment given (no AWS settings of this machine):
+ * TypeScript through tsx, a built bin (`.cjs`) with plain node.
+ */
 function runTool(script: string, args: string[], env: Record<string, string>): Promise<Outcome> {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, script), ...args],
+      [...loader, join(ROOT, script), ...args],
       {
         cwd: ROOT,
         timeout: 60_000,
@@ -68,11 +73,12 @@ function assertStackShown(outcome: Outcome, hint: RegExp) {
 }
 
 /**
- * docs/operations.md "When an operator tool fails": `npm run secret`, synth and `tvm` answer each expected
+ * docs/operations.md "When an operator tool fails": `tvm-admin` (`npm run secret`), synth and `tvm` answer each expected
  * failure in one line naming what to do, exit 1, and print a stack only with --debug.
  */
 describe('Operator tools fail in one line', () => {
-  describe('npm run secret -- put', () => {
+  // The construct package's bin, as an adopter runs it (the build is the integration project's pretest).
+  describe('tvm-admin secret put', () => {
     let secretsManager: SecretsManagerEndpoint;
     let closedPort: number;
     const dir = mkdtempSync(join(tmpdir(), 'tvm-secret-failures-'));
@@ -111,8 +117,8 @@ describe('Operator tools fail in one line', () => {
     });
     const put = (env: Record<string, string>, extra: string[] = []) =>
       runTool(
-        'scripts/secret.ts',
-        ['put', 'posted', '--file', secretFile, '--providers', providers, ...extra],
+        TVM_ADMIN,
+        ['secret', 'put', 'posted', '--file', secretFile, '--providers', providers, ...extra],
         env,
       );
 
@@ -124,24 +130,24 @@ describe('Operator tools fail in one line', () => {
 
     it('no region', async () => {
       const { AWS_REGION: _region, ...env } = signedIn();
-      assertOneLine(await put(env), /^secret: no AWS region: set AWS_REGION/);
+      assertOneLine(await put(env), /^tvm-admin: no AWS region: set AWS_REGION/);
       assertStackShown(await put(env, ['--debug']), /no AWS region/);
     });
 
     it('no credentials', async () => {
       const { AWS_ACCESS_KEY_ID: _id, AWS_SECRET_ACCESS_KEY: _key, ...env } = signedIn();
-      assertOneLine(await put(env), /^secret: no AWS credentials: set AWS_PROFILE/);
+      assertOneLine(await put(env), /^tvm-admin: no AWS credentials: set AWS_PROFILE/);
       assertStackShown(await put(env, ['--debug']), /no AWS credentials/);
     });
 
     it('endpoint refused or not found', async () => {
       assertOneLine(
         await put({ ...signedIn(), AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${closedPort}` }),
-        /^secret: cannot reach Secrets Manager's endpoint \(ECONNREFUSED\): check the network/,
+        /^tvm-admin: cannot reach Secrets Manager's endpoint \(ECONNREFUSED\): check the network/,
       );
       assertOneLine(
         await put({ ...signedIn(), AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://secrets.nowhere.invalid' }),
-        /^secret: cannot reach Secrets Manager's endpoint \((ENOTFOUND|EAI_AGAIN)\)/,
+        /^tvm-admin: cannot reach Secrets Manager's endpoint \((ENOTFOUND|EAI_AGAIN)\)/,
       );
     });
 
@@ -150,17 +156,17 @@ describe('Operator tools fail in one line', () => {
         [
           400,
           'AccessDeniedException',
-          /^secret: access denied to Secrets Manager on secret tvm\/posted: use credentials whose role is allowed secretsmanager:PutSecretValue/,
+          /^tvm-admin: access denied to Secrets Manager on secret tvm\/posted: use credentials whose role is allowed secretsmanager:PutSecretValue/,
         ],
-        [403, 'Forbidden', /^secret: access denied to Secrets Manager/],
-        [400, 'ThrottlingException', /^secret: throttled by Secrets Manager: wait a few seconds/],
-        [429, 'TooManyRequests', /^secret: throttled by Secrets Manager/],
+        [403, 'Forbidden', /^tvm-admin: access denied to Secrets Manager/],
+        [400, 'ThrottlingException', /^tvm-admin: throttled by Secrets Manager: wait a few seconds/],
+        [429, 'TooManyRequests', /^tvm-admin: throttled by Secrets Manager/],
         [
           400,
           'ResourceNotFoundException',
-          /^secret: secret tvm\/posted does not exist in this account and region: deploy the stack first/,
+          /^tvm-admin: secret tvm\/posted does not exist in this account and region: deploy the stack first/,
         ],
-        [400, 'UnrecognizedClientException', /^secret: AWS refused the credentials/],
+        [400, 'UnrecognizedClientException', /^tvm-admin: AWS refused the credentials/],
       ];
       for (const [status, type, hint] of cases) {
         secretsManager.setRefusal({ status, type, message: `${type} from the stand-in` });
@@ -174,20 +180,40 @@ describe('Operator tools fail in one line', () => {
       secretsManager.setRefusal({ status: 500, type: 'InternalServiceError', message: 'broken stand-in' });
       assertOneLine(
         await put(signedIn()),
-        /^secret: unexpected InternalServiceError: broken stand-in; run again with --debug for details$/m,
+        /^tvm-admin: unexpected InternalServiceError: broken stand-in; run again with --debug for details$/m,
       );
       assertStackShown(await put(signedIn(), ['--debug']), /unexpected InternalServiceError/);
+    });
+
+    it('--help prints the usage alone, on stdout, exit 0; a usage error is one line, exit 2', async () => {
+      for (const [script, args] of [
+        [TVM_ADMIN, ['--help']],
+        [TVM_ADMIN, ['secret', 'put', '--help']],
+        ['scripts/secret.ts', ['--help']],
+      ] as const) {
+        const help = await runTool(script, [...args], {});
+        assert.equal(help.code, 0, help.stderr);
+        assert.equal(help.stderr, '');
+        assert.match(help.stdout, /^Usage: tvm-admin secret check <provider>/);
+      }
+      const usage = await runTool(TVM_ADMIN, ['secret', 'put', 'posted', '--providers', providers], {});
+      assert.equal(usage.code, 2);
+      assert.equal(usage.stdout, '');
+      assert.equal(
+        usage.stderr,
+        'tvm-admin: usage: --file <secret.json> is required (see tvm-admin --help)\n',
+      );
     });
 
     it('a providers file that is not valid: one line, no stack', async () => {
       const broken = join(dir, 'broken.json');
       writeFileSync(broken, '{"providers": [');
       const outcome = await runTool(
-        'scripts/secret.ts',
-        ['put', 'posted', '--file', secretFile, '--providers', broken],
+        TVM_ADMIN,
+        ['secret', 'put', 'posted', '--file', secretFile, '--providers', broken],
         signedIn(),
       );
-      assertOneLine(outcome, /^secret: /);
+      assertOneLine(outcome, /^tvm-admin: providers file .* is not valid JSON$/m);
     });
   });
 

@@ -9,10 +9,11 @@ import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { compactJws } from '../../lambda/oauth/jws-signature';
 import { localSignerFactory } from '../../local/local-signing-keys';
 import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
-import { runPublicKeyCommand } from '../../scripts/public-key';
-import { runSecretCommand } from '../../scripts/secret';
+import type { AdminIo } from '../../packages/construct/src/admin/admin-io';
+import { runAdmin } from '../../packages/construct/src/admin/tvm-admin';
+import { runSecretScript } from '../../scripts/secret';
 
-const run = async (command: (io: Parameters<typeof runSecretCommand>[1]) => Promise<number>) => {
+const run = async (command: (io: AdminIo) => Promise<number>) => {
   let stdout = '';
   let stderr = '';
   const code = await command({ stdout: (text) => (stdout += text), stderr: (text) => (stderr += text) });
@@ -20,10 +21,10 @@ const run = async (command: (io: Parameters<typeof runSecretCommand>[1]) => Prom
 };
 
 /**
- * `npm run secret -- public-key`: the JWKS a provider registers, from KMS GetPublicKey (the loopback KMS,
+ * `tvm-admin public-key` (`npm run secret -- public-key` here): the JWKS a provider registers, from KMS GetPublicKey (the loopback KMS,
  * real SDK client) and from the local run's stand-in; and `check` for KMS-keyed entries.
  */
-describe('npm run secret -- public-key and check, for keys in KMS', () => {
+describe('tvm-admin public-key and secret check, for keys in KMS', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tvm-public-key-'));
   const providersFile = join(dir, 'providers.json');
   let kms: KmsEndpoint;
@@ -80,7 +81,9 @@ describe('npm run secret -- public-key and check, for keys in KMS', () => {
 
   it('prints current and next from KMS GetPublicKey: kid (thumbprint or fixed), alg, use sig, x5c', async () => {
     const result = await run((io) =>
-      runPublicKeyCommand(['in-kms', '--env', 'sandbox', '--providers', providersFile], io, () => client),
+      runAdmin(['public-key', 'in-kms', '--env', 'sandbox', '--providers', providersFile], io, {
+        kms: () => client,
+      }),
     );
     assert.equal(result.code, 0, result.stderr);
     const { keys } = JSON.parse(result.stdout) as { keys: JWK[] };
@@ -104,7 +107,7 @@ describe('npm run secret -- public-key and check, for keys in KMS', () => {
 
   it('prints the local stand-in keys with --env local: what the local run signs with, and a local provider trusts', async () => {
     const result = await run((io) =>
-      runSecretCommand(['public-key', 'local-keyed', '--env', 'local', '--providers', providersFile], io),
+      runSecretScript(['public-key', 'local-keyed', '--env', 'local', '--providers', providersFile], io),
     );
     assert.equal(result.code, 0, result.stderr);
     const { keys } = JSON.parse(result.stdout) as { keys: JWK[] };
@@ -129,11 +132,13 @@ describe('npm run secret -- public-key and check, for keys in KMS', () => {
 
   it('refuses a provider whose key is in its secret, and a missing --env', async () => {
     const plain = await run((io) =>
-      runPublicKeyCommand(['plain', '--env', 'local', '--providers', providersFile], io),
+      runSecretScript(['public-key', 'plain', '--env', 'local', '--providers', providersFile], io),
     );
     assert.equal(plain.code, 1);
     assert.match(plain.stderr, /has no signingKey/);
-    assert.equal((await run((io) => runPublicKeyCommand(['in-kms'], io))).code, 2);
+    const noEnv = await run((io) => runAdmin(['public-key', 'in-kms', '--providers', providersFile], io));
+    assert.equal(noEnv.code, 2);
+    assert.match(noEnv.stderr, /^tvm-admin: usage: --env <environment> is required/);
   });
 
   it('check: a KMS-keyed entry needs only client_id, and a secret with a private_key is refused', async () => {
@@ -149,11 +154,11 @@ describe('npm run secret -- public-key and check, for keys in KMS', () => {
       key_id: 'k',
     });
     const ok = await run((io) =>
-      runSecretCommand(['check', 'in-kms', '--file', good, '--providers', providersFile], io),
+      runAdmin(['secret', 'check', 'in-kms', '--file', good, '--providers', providersFile], io),
     );
     assert.equal(ok.code, 0, ok.stderr);
     const refused = await run((io) =>
-      runSecretCommand(['check', 'in-kms', '--file', keyed, '--providers', providersFile], io),
+      runAdmin(['secret', 'check', 'in-kms', '--file', keyed, '--providers', providersFile], io),
     );
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /this provider signs with KMS; remove private_key/);

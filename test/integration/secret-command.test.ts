@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { runSecretCommand } from '../../scripts/secret';
+import { runAdmin } from '../../packages/construct/src/admin/tvm-admin';
 import {
   type SecretsManagerEndpoint,
   secretsManagerClient,
@@ -12,10 +12,10 @@ import {
 } from '../support/secrets-manager-endpoint';
 
 /**
- * `npm run secret -- put`: a provider's secret is checked against its client authentication before it is
+ * `tvm-admin secret put` (`npm run secret -- put` here): a provider's secret is checked against its client authentication before it is
  * written, with the real SDK client against a loopback Secrets Manager, and never printed.
  */
-describe('npm run secret', () => {
+describe('tvm-admin secret put', () => {
   let secretsManager: SecretsManagerEndpoint;
   let client: SecretsManagerClient;
   const dir = mkdtempSync(join(tmpdir(), 'tvm-secret-'));
@@ -56,10 +56,10 @@ describe('npm run secret', () => {
     const file = join(dir, `${provider}-${Math.random()}.json`);
     writeFileSync(file, typeof secret === 'string' ? secret : JSON.stringify(secret));
     const out: string[] = [];
-    const code = await runSecretCommand(
-      ['put', provider, '--file', file, '--providers', providers],
+    const code = await runAdmin(
+      ['secret', 'put', provider, '--file', file, '--providers', providers],
       { stdout: (text) => out.push(text), stderr: (text) => out.push(text) },
-      () => client,
+      { secretsManager: () => client },
     );
     return { code, output: out.join('') };
   };

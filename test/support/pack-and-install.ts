@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -7,8 +7,9 @@ const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
 
 /**
- * `npm pack` of packages of packages/, installed in a scratch project as another repository would install
- * them: the tarballs, plus `extra` (more packages to install beside them, or npm flags), from the npm cache.
+ * `npm pack` of packages of packages/, installed in a scratch project as README tells another repository to:
+ * the tarballs vendored into the project (`vendor/`) and installed from there, so that its package.json
+ * names them inside it; plus `extra` (more packages to install beside them, or npm flags), from the npm cache.
  */
 export async function packAndInstall(
   names: readonly string[],
@@ -16,16 +17,18 @@ export async function packAndInstall(
   project: string,
   extra: readonly string[] = [],
 ): Promise<void> {
+  const vendor = join(scratch, 'vendor');
+  mkdirSync(vendor, { recursive: true });
   const tarballs: string[] = [];
   for (const name of names) {
     const { stdout } = await run('npm', [
       'pack',
       join(ROOT, 'packages', name),
       '--pack-destination',
-      scratch,
+      vendor,
       '--silent',
     ]);
-    tarballs.push(join(scratch, stdout.trim().split('\n').pop() ?? ''));
+    tarballs.push(`./vendor/${stdout.trim().split('\n').pop() ?? ''}`);
   }
   writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: project, private: true }));
   await run(

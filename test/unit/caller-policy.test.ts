@@ -184,7 +184,7 @@ describe('Callers limited to some scopes and audiences', () => {
           error instanceof ConfigurationError &&
           error.problems.some(
             (problem) =>
-              problem.startsWith(`providers[0].callers[0].${field}:`) &&
+              problem.startsWith(`providers["p"].callers[0].${field}:`) &&
               problem.includes('arn:aws:iam::111122223333:role/reader'),
           ),
       );

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { ConfigurationError } from '../../lambda/errors';
 
@@ -69,7 +70,7 @@ describe('Function: parseProviderConfig', () => {
     const fields = ['tokenEndpoint', 'clientAuth', 'defaultScopes[0]', 'callers[0]', 'timeoutMs'];
     for (const field of fields) {
       assert.ok(
-        problems.some((problem) => problem.startsWith(`providers[0].${field}`)),
+        problems.some((problem) => problem.startsWith(`providers["bcc-sandbox"].${field}`)),
         `${field} in ${problems}`,
       );
     }
@@ -102,8 +103,8 @@ describe('Function: parseProviderConfig', () => {
         { ...valid, audienceParameter: 'none', defaultAudience: 'elsewhere', allowedAudiences: ['x'] },
       ],
     });
-    assert.ok(problems.some((problem) => problem.startsWith('providers[0].audienceParameter')));
-    assert.ok(problems.some((problem) => problem.startsWith('providers[0].defaultAudience')));
+    assert.ok(problems.some((problem) => problem.startsWith('providers["bcc-sandbox"].audienceParameter')));
+    assert.ok(problems.some((problem) => problem.startsWith('providers["bcc-sandbox"].defaultAudience')));
   });
 
   it('requires RFC 8707 resources to be absolute URIs', () => {
@@ -112,7 +113,7 @@ describe('Function: parseProviderConfig', () => {
         { ...valid, audienceParameter: 'resource', defaultAudience: undefined, allowedAudiences: ['api'] },
       ],
     });
-    assert.ok(problems.some((problem) => problem.startsWith('providers[0].allowedAudiences[0]')));
+    assert.ok(problems.some((problem) => problem.startsWith('providers["bcc-sandbox"].allowedAudiences[0]')));
   });
 
   it('refuses duplicate provider ids', () => {
@@ -210,7 +211,7 @@ describe('Grants and client authentication', () => {
       () => parseProviderConfig({ providers: [entry] }),
       (error: ConfigurationError) =>
         error.problems.length === 1 &&
-        /providers\[0\]\.defaultScopes: must name at least one scope/.test(error.problems[0] ?? ''),
+        /providers\["p"\]\.defaultScopes: must name at least one scope/.test(error.problems[0] ?? ''),
     );
   });
 
@@ -235,5 +236,102 @@ describe('Grants and client authentication', () => {
     ]) {
       assert.throws(() => parseProviderConfig({ providers: [entry] }), JSON.stringify(entry));
     }
+  });
+});
+
+describe('Every problem at once, each provider named by its id', () => {
+  const entry = (id: string, over: Record<string, unknown> = {}) => ({
+    id,
+    tokenEndpoint: 'https://idp.example/token',
+    clientAuth: 'client_secret_post',
+    secretId: `tvm/${id}`,
+    ...over,
+  });
+
+  it('lists field problems, rules between fields, duplicate ids and private endpoints together', () => {
+    const problems = problemsOf({
+      providers: [
+        // A field problem and a rule between fields in the same entry.
+        entry('bcc', { tokenEndpoint: 'http://idp.example', defaultScopes: ['a'], allowedScopes: ['b'] }),
+        entry('ngi', { timeoutMs: 0 }),
+        entry('ngi'),
+        entry('private', { tokenEndpoint: 'https://10.0.0.1/token', colour: 'blue' }),
+        { tokenEndpoint: 'https://idp.example/token' },
+      ],
+    });
+    assert.deepEqual(
+      problems.map((problem) => problem.split(':')[0]),
+      [
+        'providers["bcc"].tokenEndpoint',
+        'providers["bcc"].defaultScopes[0]',
+        'providers[1].timeoutMs',
+        'providers["private"]',
+        'providers[4].id',
+        'providers[4].clientAuth',
+        'providers[4].secretId',
+        'providers[2].id',
+        'providers["private"].tokenEndpoint',
+      ],
+    );
+    assert.match(problems[3] ?? '', /colour/);
+    assert.match(problems[7] ?? '', /duplicate provider id "ngi"/);
+  });
+
+  it('holds a rule back only while a field it reads is itself wrong', () => {
+    const problems = problemsOf({
+      providers: [entry('bcc', { allowedScopes: ['b', 'not a scope'], defaultScopes: ['a'] })],
+    });
+    // defaultScopes against a list that is not valid would only guess: the list is fixed first.
+    assert.deepEqual(problems, [
+      'providers["bcc"].allowedScopes[1]: must be an RFC 6749 scope-token (no spaces or quotes)',
+    ]);
+  });
+
+  /**
+   * One broken field of the kind no rule reads, and one broken rule, per entry: each reported, by id. A
+   * wrong type (`maxAttempts: "three"`) is what zod stops an entry's rules for unless told when to run them.
+   */
+  const FIELD_BREAKS = {
+    tokenEndpoint: { tokenEndpoint: 'http://idp.example/token' },
+    timeoutMs: { timeoutMs: 0 },
+    maxAttempts: { maxAttempts: 'three' },
+    bodyEncoding: { bodyEncoding: 'xml' },
+    secretId: { secretId: '' },
+    refreshMarginSeconds: { refreshMarginSeconds: -1 },
+  } as const;
+  const RULE_BREAKS = {
+    'defaultScopes[0]': { defaultScopes: ['a'], allowedScopes: ['b'] },
+    defaultAudience: { audienceParameter: 'audience', allowedAudiences: ['x'] },
+    audienceParameter: { defaultAudience: 'x', allowedAudiences: ['x'] },
+    defaultScopes: { allowedScopes: ['b'] },
+  } as const;
+
+  it('reports exactly the broken fields and rules of every entry, whatever their mix', () => {
+    const breaks = fc.record({
+      field: fc.option(fc.constantFrom(...(Object.keys(FIELD_BREAKS) as Array<keyof typeof FIELD_BREAKS>))),
+      rule: fc.option(fc.constantFrom(...(Object.keys(RULE_BREAKS) as Array<keyof typeof RULE_BREAKS>))),
+    });
+    fc.assert(
+      fc.property(fc.array(breaks, { minLength: 1, maxLength: 5 }), (entries) => {
+        const document = {
+          providers: entries.map(({ field, rule }, index) =>
+            entry(`p${index}`, { ...(field ? FIELD_BREAKS[field] : {}), ...(rule ? RULE_BREAKS[rule] : {}) }),
+          ),
+        };
+        const expected = entries
+          .flatMap(({ field, rule }, index) => [
+            ...(field ? [`providers["p${index}"].${field}`] : []),
+            ...(rule ? [`providers["p${index}"].${rule}`] : []),
+          ])
+          .sort();
+        let problems: readonly string[] = [];
+        try {
+          parseProviderConfig(document);
+        } catch (error) {
+          problems = (error as ConfigurationError).problems;
+        }
+        assert.deepEqual(problems.map((problem) => problem.split(':')[0]).sort(), expected);
+      }),
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { Stack, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { parseProviderConfig } from '../../../lambda/config/load-providers';
+import { providerPath } from '../../../lambda/config/problem-paths';
 import type { ProviderConfig } from '../../../lambda/config/provider-schema';
 import type { AdmittedPrincipals } from './service-api';
 import { isMultiRegion, isMultiRegionKeyArn, regionsProblems } from './service-regions';
@@ -22,7 +23,7 @@ function namedCallers(providers: readonly unknown[]): Array<{ path: string; arn:
     return (callers as Caller[]).flatMap((caller, callerIndex) => {
       const arn = typeof caller === 'string' ? caller : caller?.principal;
       return typeof arn === 'string' && arn !== '*'
-        ? [{ path: `providers[${index}].callers[${callerIndex}]`, arn }]
+        ? [{ path: `${providerPath(providers, index)}.callers[${callerIndex}]`, arn }]
         : [];
     });
   });
@@ -110,7 +111,7 @@ function signingKeySettings(providers: readonly unknown[]): Array<{ path: string
   return providers.flatMap((provider, index) => {
     const key = (provider as { signingKey?: { kms?: unknown; next?: { kms?: unknown } } })?.signingKey;
     if (!key || typeof key !== 'object') return [];
-    const path = `providers[${index}].signingKey`;
+    const path = `${providerPath(providers, index)}.signingKey`;
     return [{ path, kms: key.kms }, ...(key.next ? [{ path: `${path}.next`, kms: key.next.kms }] : [])];
   });
 }
@@ -130,7 +131,7 @@ function foreignSecretArnProblems(providers: readonly unknown[], primaryRegion: 
     return region === primaryRegion
       ? []
       : [
-          `providers[${index}].secretId: ${secretId} is a secret in ${region}; with several regions name the primary region's (${primaryRegion}) secret, replicated to every region, or name it by name`,
+          `${providerPath(providers, index)}.secretId: ${secretId} is a secret in ${region}; with several regions name the primary region's (${primaryRegion}) secret, replicated to every region, or name it by name`,
         ];
   });
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Committed rather than built: npm links a workspace's bins when it installs, before `prepare` builds dist/,
+// and links none whose file is missing (then `npx tvm` in a clone would offer a stranger's package of that
+// name). The command itself is dist/tvm.cjs.
+'use strict';
+const { existsSync } = require('node:fs');
+const { join } = require('node:path');
+
+const built = join(__dirname, '..', 'dist', 'tvm.cjs');
+if (!existsSync(built)) {
+  process.stderr.write(`tvm: ${built} is missing: run \`npm run build\` in the token vending repository\n`);
+  process.exit(1);
+}
+require(built);
