@@ -37,7 +37,7 @@ import {
   SEALING_KEY_DESCRIPTION,
   SECRET_REPLICATION_ACTIONS,
 } from './regional-state';
-import { restrictSecret } from './secret-policies';
+import { COUNTER_KEY_VALUE_ACTIONS, restrictSecret } from './secret-policies';
 import { type ApiEndpoint, createServiceApi } from './service-api';
 import { createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
@@ -428,8 +428,7 @@ export class TokenVendingService extends Construct {
     // Nobody but the function reads the counter key, break-glass included: no operator task needs it. Its
     // value is never written by hand either: a known value would let a table reader name callers again.
     restrictSecret(this.counterKey, secretReaders, policyAdmins, [
-      'secretsmanager:PutSecretValue',
-      'secretsmanager:UpdateSecret',
+      ...COUNTER_KEY_VALUE_ACTIONS,
       ...secretReservedActions,
     ]);
 
