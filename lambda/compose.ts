@@ -77,6 +77,11 @@ export interface ServiceParts {
   readonly counterKey?: CounterKeySource;
   /** The signers of providers whose key is in KMS (`signingKey`), by provider id. @default none */
   readonly signers?: ReadonlyMap<string, ProviderSigners>;
+  /**
+   * The accounts a `"*"` entry admits: the stack's own, or the settings' `allowedAccounts`
+   * (`TVM_ANY_CALLER_ACCOUNTS`). @default none: a `"*"` entry admits nobody
+   */
+  readonly anyCallerAccounts?: readonly string[];
   /** How often the refresher runs; keys are marked due one period ahead. @default REFRESH_PERIOD_SECONDS */
   readonly refreshPeriodSeconds?: number;
 }
@@ -131,6 +136,7 @@ export function composeService(parts: ServiceParts): {
     : new InProcessInUseIndex();
   const vendor = composeVendor({
     providers: parts.providers,
+    anyCallerAccounts: parts.anyCallerAccounts ?? [],
     credentials: new KmsKeyedCredentials(
       new LastGoodCredentials(parts.credentials, { log, clock }),
       parts.providers,
@@ -178,6 +184,8 @@ export function composeService(parts: ServiceParts): {
 /** The vendor's ports: what a container (or a unit test) hands in; everything else is built here. */
 export interface VendorPorts {
   readonly providers: readonly ProviderConfig[];
+  /** The accounts a `"*"` entry admits. @default none */
+  readonly anyCallerAccounts?: readonly string[];
   readonly credentials: CredentialSource;
   readonly tokenClient: TokenClient;
   readonly memory: TokenStore;
@@ -205,7 +213,7 @@ export interface VendorPorts {
 export function composeVendor(ports: VendorPorts): TokenVendor {
   const { clock, log, tier } = ports;
   return new TokenVendor({
-    policy: new RequestPolicy(ports.providers, ports.credentials),
+    policy: new RequestPolicy(ports.providers, ports.credentials, ports.anyCallerAccounts ?? []),
     memory: ports.memory,
     tier,
     lease: new KeyLease({ tier, clock }),

@@ -218,6 +218,24 @@ describe('Construct: TokenVendingService', () => {
       assert.ok(!named.includes(ACCOUNT));
     });
 
+    it('tells the function the same accounts, so that it refuses a "*" provider to every other caller', () => {
+      const anyone = [{ ...PROVIDERS[0], callers: ['*'] } as ProviderEntry];
+      const accountsOf = (template: Template) => {
+        const [fn] = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+          (resource) => resource.Properties.Environment?.Variables?.TVM_TABLE !== undefined,
+        );
+        return fn?.Properties.Environment.Variables.TVM_ANY_CALLER_ACCOUNTS;
+      };
+      assert.equal(accountsOf(synthService({ providers: anyone }).template), ACCOUNT);
+      assert.equal(accountsOf(synthService().template), ACCOUNT, 'set whether or not an entry says "*"');
+      assert.equal(
+        accountsOf(
+          synthService({ providers: anyone, allowedAccounts: ['444455556666', '777788889999'] }).template,
+        ),
+        '444455556666,777788889999',
+      );
+    });
+
     it('admits nobody while no provider names a caller', () => {
       const closed = PROVIDERS.map((provider) => ({ ...provider, callers: [] }));
       assert.deepEqual(apiPolicy(synthService({ providers: closed }).template).Statement, [
