@@ -157,6 +157,7 @@ export function composeService(parts: ServiceParts): {
     bypass,
     evictFloorSeconds: parts.evictFloorSeconds,
     counterKey,
+    regions: shared?.regions ? 1 + shared.regions.peers.length : 1,
     budgetLedger: shared
       ? new DynamoDbBudgetLedger({
           client: shared.dynamoDb,
@@ -186,6 +187,8 @@ export interface VendorPorts {
   readonly providers: readonly ProviderConfig[];
   /** The accounts a `"*"` entry admits. @default none */
   readonly anyCallerAccounts?: readonly string[];
+  /** How many regions count budgets of their own (each takes its share of a quota). @default 1 */
+  readonly regions?: number;
   readonly credentials: CredentialSource;
   readonly tokenClient: TokenClient;
   readonly memory: TokenStore;
@@ -225,6 +228,7 @@ export function composeVendor(ports: VendorPorts): TokenVendor {
       log,
       bypass: ports.bypass ?? new DependencyBypass({ log, clock }),
       clock,
+      ...(ports.regions === undefined ? {} : { regions: ports.regions }),
     }),
     lifetimes: new KnownLifetimes(),
     log,
