@@ -56,13 +56,14 @@ describe('Construct: TokenVendingService', () => {
       template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     });
 
-    it('gets only the table name, the sealing key id and the counter key secret ARN from the environment, no secret', () => {
+    it('gets only the table name, the sealing key id, the counter key secret ARN and the accounts "*" admits from the environment, no secret', () => {
       const { template } = synthService();
       const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
       const variables = fn?.Properties.Environment.Variables as Record<string, unknown>;
       assert.deepEqual(Object.keys(variables).sort(), [
         'NODE_OPTIONS',
         'POWERTOOLS_SERVICE_NAME',
+        'TVM_ANY_CALLER_ACCOUNTS',
         'TVM_COUNTER_KEY_SECRET_ARN',
         'TVM_SEALING_KEY_ID',
         'TVM_TABLE',

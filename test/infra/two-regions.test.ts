@@ -440,6 +440,7 @@ describe('A single-region environment', () => {
     assert.deepEqual(Object.keys(environment).sort(), [
       'NODE_OPTIONS',
       'POWERTOOLS_SERVICE_NAME',
+      'TVM_ANY_CALLER_ACCOUNTS',
       'TVM_COUNTER_KEY_SECRET_ARN',
       'TVM_SEALING_KEY_ID',
       'TVM_TABLE',
