@@ -52,7 +52,11 @@ export function createFunctionRoles(
         : {}),
     });
     if (inVpc)
-      acknowledgeVpcFunction(role, networkInterfaceResource(scope, region ?? Stack.of(scope).region, true));
+      // On the role's own resource, whose only policy is the one above: not on grants added to it later.
+      acknowledgeVpcFunction(
+        role.node.defaultChild as Construct,
+        networkInterfaceResource(scope, region ?? Stack.of(scope).region, true),
+      );
     return role;
   };
   return {
