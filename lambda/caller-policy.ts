@@ -31,15 +31,34 @@ export interface CallerGrant {
   readonly defaultAudience?: string;
 }
 
-/** The caller's grant on `provider`, or undefined when it is not among the provider's `callers`. */
+/** An IAM principal (a role, as its sessions are normalized to; a user; the account's root) and its account. */
+const IAM_PRINCIPAL = /^arn:aws[a-z-]*:iam::(\d{12}):(?:role\/|user\/|root$)/;
+
+/**
+ * Whether a `"*"` entry admits `principal`: an IAM role (by its sessions), user or root of one of
+ * `accounts`. Never a `GetFederationToken` session (`sts::…:federated-user/NAME`): its name is the caller's to
+ * choose, and each name would be a caller of its own, with a budget of its own.
+ */
+function admittedByAnyCaller(principal: string, accounts: ReadonlySet<string>): boolean {
+  const account = IAM_PRINCIPAL.exec(principal)?.[1];
+  return account !== undefined && accounts.has(account);
+}
+
+/**
+ * The caller's grant on `provider`, or undefined when it is not among the provider's `callers`. A `"*"` entry
+ * admits the principals of `anyCallerAccounts` alone (the stack's account, or `allowedAccounts`): the API's
+ * resource policy admits every named caller of every provider, so without this a caller of another account
+ * named on one provider would reach every `"*"` provider.
+ */
 export function callerGrant(
   provider: ProviderConfig,
   principal: string | undefined,
+  anyCallerAccounts: ReadonlySet<string>,
 ): CallerGrant | undefined {
   if (!principal) return undefined;
   const callerRole = roleIdentity(principal);
   const matches = (allowed: string) =>
-    allowed === '*' ||
+    (allowed === '*' && admittedByAnyCaller(principal, anyCallerAccounts)) ||
     allowed === principal ||
     (callerRole !== undefined && roleIdentity(allowed) === callerRole);
   const entry = provider.callers.find((caller) =>
@@ -62,8 +81,11 @@ export function callerGrant(
   };
 }
 
-export const isCallerAllowed = (provider: ProviderConfig, principal: string | undefined): boolean =>
-  callerGrant(provider, principal) !== undefined;
+export const isCallerAllowed = (
+  provider: ProviderConfig,
+  principal: string | undefined,
+  anyCallerAccounts: ReadonlySet<string>,
+): boolean => callerGrant(provider, principal, anyCallerAccounts) !== undefined;
 
 /** Refuses a scope or audience outside what this caller may ask for, before anything goes upstream. */
 export function resolveSelectors(

@@ -77,6 +77,11 @@ export interface ServiceParts {
   readonly counterKey?: CounterKeySource;
   /** The signers of providers whose key is in KMS (`signingKey`), by provider id. @default none */
   readonly signers?: ReadonlyMap<string, ProviderSigners>;
+  /**
+   * The accounts a `"*"` entry admits: the stack's own, or the settings' `allowedAccounts`
+   * (`TVM_ANY_CALLER_ACCOUNTS`). @default none: a `"*"` entry admits nobody
+   */
+  readonly anyCallerAccounts?: readonly string[];
   /** How often the refresher runs; keys are marked due one period ahead. @default REFRESH_PERIOD_SECONDS */
   readonly refreshPeriodSeconds?: number;
 }
@@ -131,6 +136,7 @@ export function composeService(parts: ServiceParts): {
     : new InProcessInUseIndex();
   const vendor = composeVendor({
     providers: parts.providers,
+    anyCallerAccounts: parts.anyCallerAccounts ?? [],
     credentials: new KmsKeyedCredentials(
       new LastGoodCredentials(parts.credentials, { log, clock }),
       parts.providers,
@@ -151,6 +157,7 @@ export function composeService(parts: ServiceParts): {
     bypass,
     evictFloorSeconds: parts.evictFloorSeconds,
     counterKey,
+    regions: shared?.regions ? 1 + shared.regions.peers.length : 1,
     budgetLedger: shared
       ? new DynamoDbBudgetLedger({
           client: shared.dynamoDb,
@@ -178,6 +185,10 @@ export function composeService(parts: ServiceParts): {
 /** The vendor's ports: what a container (or a unit test) hands in; everything else is built here. */
 export interface VendorPorts {
   readonly providers: readonly ProviderConfig[];
+  /** The accounts a `"*"` entry admits. @default none */
+  readonly anyCallerAccounts?: readonly string[];
+  /** How many regions count budgets of their own (each takes its share of a quota). @default 1 */
+  readonly regions?: number;
   readonly credentials: CredentialSource;
   readonly tokenClient: TokenClient;
   readonly memory: TokenStore;
@@ -205,7 +216,7 @@ export interface VendorPorts {
 export function composeVendor(ports: VendorPorts): TokenVendor {
   const { clock, log, tier } = ports;
   return new TokenVendor({
-    policy: new RequestPolicy(ports.providers, ports.credentials),
+    policy: new RequestPolicy(ports.providers, ports.credentials, ports.anyCallerAccounts ?? []),
     memory: ports.memory,
     tier,
     lease: new KeyLease({ tier, clock }),
@@ -217,6 +228,7 @@ export function composeVendor(ports: VendorPorts): TokenVendor {
       log,
       bypass: ports.bypass ?? new DependencyBypass({ log, clock }),
       clock,
+      ...(ports.regions === undefined ? {} : { regions: ports.regions }),
     }),
     lifetimes: new KnownLifetimes(),
     log,

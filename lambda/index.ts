@@ -7,6 +7,7 @@ import { KmsDataKeys } from './cache/kms-data-keys';
 import { EnvelopeSealer } from './cache/token-sealer';
 import { composeService } from './compose';
 import { loadProvidersFile } from './config/load-providers';
+import { ANY_CALLER_ACCOUNTS_ENVIRONMENT, parseAnyCallerAccounts } from './contracts/caller-accounts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from './contracts/metrics';
 import { parseTableRegions, REGIONS_ENVIRONMENT } from './contracts/region-owned-items';
 import { createTableClient } from './contracts/token-table';
@@ -32,6 +33,8 @@ if (!sealingKeyId) throw new Error('TVM_SEALING_KEY_ID is not set');
 const regions = parseTableRegions(process.env[REGIONS_ENVIRONMENT], process.env.AWS_REGION);
 const counterKeySecretArn = process.env.TVM_COUNTER_KEY_SECRET_ARN;
 if (!counterKeySecretArn) throw new Error('TVM_COUNTER_KEY_SECRET_ARN is not set');
+// The accounts a "*" entry admits, as the construct computed them: without them no "*" entry could be honoured.
+const anyCallerAccounts = parseAnyCallerAccounts(process.env[ANY_CALLER_ACCOUNTS_ENVIRONMENT]);
 const secretsClient = createSecretsClient();
 // TVM_LOCAL_ENDPOINTS=allow lets a test run this entry against loopback providers; the stack never sets it.
 const endpoints = process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public';
@@ -54,6 +57,7 @@ const { handler: apiHandler, refresher } = composeService({
     kmsSignerFactory(kms, parseCreatedKeyArns(process.env.TVM_SIGNING_KEYS)),
   ),
   endpoints,
+  anyCallerAccounts,
   credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
   counterKey: new SecretsManagerCounterKey({ client: secretsClient, secretId: counterKeySecretArn }),
   shared: {

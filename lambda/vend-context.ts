@@ -20,18 +20,22 @@ export interface VendContext {
 /** The request policy: who may ask what of which provider, and the cache key of the answer. */
 export class RequestPolicy {
   private readonly providers: ReadonlyMap<string, ProviderConfig>;
+  private readonly anyCallerAccounts: ReadonlySet<string>;
 
   constructor(
     providers: readonly ProviderConfig[],
     private readonly credentials: CredentialSource,
+    /** The accounts a `"*"` entry admits (`TVM_ANY_CALLER_ACCOUNTS`). */
+    anyCallerAccounts: readonly string[],
   ) {
     this.providers = new Map(providers.map((provider) => [provider.id, provider]));
+    this.anyCallerAccounts = new Set(anyCallerAccounts);
   }
 
   /** The providers this caller may vend from, each with what this caller may ask of it. */
   allowedProviders(principal: string | undefined): Array<{ provider: ProviderConfig; grant: CallerGrant }> {
     return [...this.providers.values()].flatMap((provider) => {
-      const grant = callerGrant(provider, principal);
+      const grant = callerGrant(provider, principal, this.anyCallerAccounts);
       return grant ? [{ provider, grant }] : [];
     });
   }
@@ -42,7 +46,7 @@ export class RequestPolicy {
     request: VendRequest,
   ): Promise<VendContext> {
     const provider = this.providers.get(providerId);
-    const grant = provider ? callerGrant(provider, principal) : undefined;
+    const grant = provider ? callerGrant(provider, principal, this.anyCallerAccounts) : undefined;
     // One answer for a provider that does not exist and one this caller may not use: ids cannot be probed.
     if (!provider || !grant) {
       throw new VendError('access_denied', `No provider "${providerId}" that this caller may vend from.`);

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseProviderConfig } from '../lambda/config/load-providers';
 import type { ProviderConfig } from '../lambda/config/provider-schema';
+import { ANY_CALLER_ACCOUNTS_ENVIRONMENT, parseAnyCallerAccounts } from '../lambda/contracts/caller-accounts';
 import { ConfigurationError } from '../lambda/errors';
+import { LOCAL_API_ACCOUNT } from './proxy-event';
 import { SEALING_KEY_PROBLEM, sealingKeyFrom } from './sealing';
 import type { CallerKey } from './sigv4-verifier';
 
@@ -18,6 +20,8 @@ export interface LocalSettings {
   readonly region?: string;
   /** How often the refresher runs. @default REFRESH_PERIOD_SECONDS, the stack's schedule */
   readonly refreshIntervalSeconds?: number;
+  /** The accounts a `"*"` entry admits (`TVM_ANY_CALLER_ACCOUNTS`). @default the local API's own account */
+  readonly anyCallerAccounts?: readonly string[];
 }
 
 /**
@@ -39,6 +43,13 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): LocalSetting
     problems.push('TVM_REFRESH_INTERVAL_SECONDS must be a whole number of seconds from 1 to 3600');
   }
   if (env.TVM_SEALING_KEY && !sealingKeyFrom(env.TVM_SEALING_KEY)) problems.push(SEALING_KEY_PROBLEM);
+  let anyCallerAccounts: string[] | undefined;
+  try {
+    const value = env[ANY_CALLER_ACCOUNTS_ENVIRONMENT];
+    anyCallerAccounts = value ? parseAnyCallerAccounts(value) : undefined;
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
   if (problems.length > 0) throw new ConfigurationError(problems.join('; '));
   const optional = <K extends string>(key: K, name: string) => (env[name] ? { [key]: env[name] } : {});
   return {
@@ -48,6 +59,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): LocalSetting
     ...optional('callersFile', 'TVM_CALLERS'),
     ...optional('dynamoDbEndpoint', 'TVM_DYNAMODB_ENDPOINT'),
     tableName: env.TVM_TABLE || 'token-vending-local',
+    ...(anyCallerAccounts ? { anyCallerAccounts } : {}),
     ...(refreshIntervalSeconds === undefined ? {} : { refreshIntervalSeconds }),
   };
 }
@@ -56,7 +68,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): LocalSetting
 export const DEMO_CALLER: CallerKey = {
   accessKeyId: 'AKIATVMLOCALDEMO0001',
   secretAccessKey: 'local-demo-secret-access-key-not-for-aws',
-  principalArn: 'arn:aws:iam::000000000000:role/demo-caller',
+  principalArn: `arn:aws:iam::${LOCAL_API_ACCOUNT}:role/demo-caller`,
 };
 
 export const DEMO_SECRET_ID = 'token-vending/demo';

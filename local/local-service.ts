@@ -22,6 +22,7 @@ import {
 } from './local-config';
 import { type LocalGateway, startLocalGateway } from './local-gateway';
 import { localSignerFactory } from './local-signing-keys';
+import { LOCAL_API_ACCOUNT } from './proxy-event';
 import { localSealer } from './sealing';
 import type { CallerKey } from './sigv4-verifier';
 import { ensureTokenTable } from './token-table';
@@ -118,6 +119,7 @@ export async function startLocalService(
       shared: { dynamoDb, tableName: settings.tableName, sealer: localSealer() },
       // Local providers live on loopback; every other private range stays refused.
       endpoints: 'local',
+      anyCallerAccounts: settings.anyCallerAccounts ?? [LOCAL_API_ACCOUNT],
       log,
       // The same EMF documents the function writes, on this process's stdout.
       metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }),

@@ -21,6 +21,9 @@ export interface ProxyRequest {
 const lastValues = (values: Record<string, string[]>): Record<string, string> =>
   Object.fromEntries(Object.entries(values).map(([name, list]) => [name, list[list.length - 1] ?? '']));
 
+/** The account the local API stands in for, as API Gateway names the API's owner: the local run's stack account. */
+export const LOCAL_API_ACCOUNT = '000000000000';
+
 const accountOf = (arn: string): string | null => /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(arn)?.[1] ?? null;
 
 /** The REST API proxy event API Gateway hands the function for an IAM-authorized request. */
@@ -42,7 +45,7 @@ export function proxyEvent(request: ProxyRequest): APIGatewayProxyEvent {
     body: request.body ?? null,
     isBase64Encoded: false,
     requestContext: {
-      accountId: '000000000000',
+      accountId: LOCAL_API_ACCOUNT,
       apiId: 'local',
       authorizer: null,
       protocol: request.protocol ?? 'HTTP/1.1',

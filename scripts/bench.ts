@@ -146,6 +146,7 @@ async function bundleFigures(): Promise<{ bytes: number; initMs: number[]; bareM
     TVM_TABLE: 'bench',
     TVM_SEALING_KEY_ID: 'alias/bench',
     TVM_COUNTER_KEY_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:bench',
+    TVM_ANY_CALLER_ACCOUNTS: '111122223333',
     AWS_REGION: 'us-east-1',
   };
   const initRuns: number[] = [];

@@ -6,6 +6,7 @@ import { VendError } from '../errors';
 import { describeError, type Log } from '../logging';
 import type { BudgetLedger } from './budget-ledger';
 import type { CallerCounterNames } from './caller-counter-names';
+import { QUOTA_WINDOW_MS, quotaBudget } from './quota-budget';
 
 const WINDOW_MS = 60_000;
 
@@ -29,6 +30,8 @@ export interface UpstreamBudgetOptions {
   /** The table's bypass window, shared with the token tier: a hung table costs one timeout per window. */
   readonly bypass: DependencyBypass;
   readonly clock?: Clock;
+  /** The deployment's regions: each counts its own budgets, so each takes its share of a quota. @default 1 */
+  readonly regions?: number;
 }
 
 /**
@@ -71,6 +74,39 @@ export class UpstreamBudget {
         'throttled',
         `Provider "${provider.id}" has been asked for ${budget.perMinute} tokens this minute, its limit.`,
         { retryAfterSeconds: window.retryAfterSeconds },
+      );
+    }
+    await this.chargeQuota(principal, provider, payment);
+  }
+
+  /**
+   * A provider with a `tokenQuota` is also charged against the quota's day ({@link quotaBudget}): the
+   * caller's share of it, then the provider's. Past either, `throttled` until the UTC day turns, however
+   * the caller asks (a `min_ttl` that only a new token meets included).
+   */
+  private async chargeQuota(
+    principal: string,
+    provider: ProviderConfig,
+    payment: 'charged' | 'prepaid',
+  ): Promise<void> {
+    const quota = quotaBudget(provider, this.options.regions);
+    if (!quota) return;
+    const day = this.window(QUOTA_WINDOW_MS);
+    if (
+      payment === 'charged' &&
+      !(await this.spendAsCaller(principal, provider, quota.perCallerPerDay, QUOTA_WINDOW_MS))
+    ) {
+      throw new VendError(
+        'throttled',
+        `This caller has made provider "${provider.id}" issue ${quota.perCallerPerDay} tokens today (UTC), its share of the provider's token quota.`,
+        { retryAfterSeconds: day.retryAfterSeconds },
+      );
+    }
+    if (!(await this.spend(`${provider.id}#day#all`, quota.perDay, day.endsMs))) {
+      throw new VendError(
+        'throttled',
+        `Provider "${provider.id}" has issued ${quota.perDay} tokens today (UTC), what its token quota allows a day.`,
+        { retryAfterSeconds: day.retryAfterSeconds },
       );
     }
   }
@@ -117,14 +153,26 @@ export class UpstreamBudget {
         { retryAfterSeconds },
       );
     }
+    // The renewal the eviction causes is prepaid: its share of a quota's day is paid here too.
+    const quota = quotaBudget(provider, this.options.regions);
+    if (quota) {
+      const day = this.window(QUOTA_WINDOW_MS);
+      if (!(await this.spend(`${provider.id}#day#caller#${caller}`, quota.perCallerPerDay, day.endsMs))) {
+        throw new VendError(
+          'throttled',
+          `This caller has made provider "${provider.id}" issue ${quota.perCallerPerDay} tokens today (UTC), its share of the provider's token quota; an eviction would make it issue another.`,
+          { retryAfterSeconds: day.retryAfterSeconds },
+        );
+      }
+    }
   }
 
   private budgetOf(provider: ProviderConfig) {
     return { ...DEFAULT_UPSTREAM_BUDGET, ...provider.upstreamBudget };
   }
 
-  private window(): { endsMs: number; retryAfterSeconds: number } {
-    const endsMs = Math.floor(this.now() / WINDOW_MS) * WINDOW_MS + WINDOW_MS;
+  private window(lengthMs = WINDOW_MS): { endsMs: number; retryAfterSeconds: number } {
+    const endsMs = Math.floor(this.now() / lengthMs) * lengthMs + lengthMs;
     return { endsMs, retryAfterSeconds: Math.max(1, Math.ceil((endsMs - this.now()) / 1000)) };
   }
 
@@ -132,16 +180,23 @@ export class UpstreamBudget {
    * Spends on the caller's own counter, named by an HMAC of its principal. Without the counter key the
    * caller is counted in this container alone, by principal: that counter never leaves the process.
    */
-  private async spendAsCaller(principal: string, provider: ProviderConfig, limit: number): Promise<boolean> {
-    const { endsMs } = this.window();
+  private async spendAsCaller(
+    principal: string,
+    provider: ProviderConfig,
+    limit: number,
+    windowMs = WINDOW_MS,
+  ): Promise<boolean> {
+    const { endsMs } = this.window(windowMs);
+    // A quota's day counters have names of their own: a day ends on a minute's end too.
+    const period = windowMs === WINDOW_MS ? '' : 'day#';
     let caller: string;
     try {
       caller = await this.options.names.of(principal);
     } catch (error) {
       this.counterKeyUnavailable(error);
-      return this.options.fallback.spend(`${provider.id}#caller-local#${principal}`, limit, endsMs);
+      return this.options.fallback.spend(`${provider.id}#${period}caller-local#${principal}`, limit, endsMs);
     }
-    return this.spend(`${provider.id}#caller#${caller}`, limit, endsMs);
+    return this.spend(`${provider.id}#${period}caller#${caller}`, limit, endsMs);
   }
 
   private counterKeyUnavailable(error: unknown): void {
@@ -152,6 +207,8 @@ export class UpstreamBudget {
   }
 
   private async spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean> {
+    // A ledger's first spend of a window would pass any limit: a budget of nothing is refused here.
+    if (limit < 1) return false;
     if (this.options.bypass.tableBypassed()) return this.options.fallback.spend(counter, limit, windowEndsMs);
     try {
       return await this.options.ledger.spend(counter, limit, windowEndsMs);

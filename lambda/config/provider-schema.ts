@@ -229,10 +229,20 @@ export const ProviderEntrySchema = z
       }),
     ),
     /**
-     * The provider's quota of tokens (Auth0 counts machine-to-machine tokens per month): the stack alarms when
-     * tokens are minted at 80 % of the pace that would spend it within the period.
+     * The provider's quota of tokens (Auth0 counts machine-to-machine tokens per month): the service mints at
+     * most `tokens / (periodDays + 1)` a UTC day, shared among the callers (`lambda/budget/quota-budget.ts`),
+     * and the stack alarms when tokens are minted at 80 % of the pace that would spend it within the period.
      */
-    tokenQuota: z.optional(z.strictObject({ tokens: whole(1, 1_000_000_000), periodDays: whole(1, 31) })),
+    tokenQuota: z.optional(
+      z
+        .strictObject({ tokens: whole(1, 1_000_000_000), periodDays: whole(1, 31) })
+        .check(
+          z.refine(
+            (quota) => quota.tokens >= quota.periodDays + 1,
+            'must allow at least one token a day: tokens at least periodDays + 1 (any period touches periodDays + 1 UTC days)',
+          ),
+        ),
+    ),
     /** JWS algorithm of the client assertion, for `private_key_jwt`. */
     assertionAlgorithm: withDefault(z.enum(['RS256', 'PS256', 'ES256']), 'RS256'),
     /**

@@ -125,6 +125,9 @@ function conditionHolds(condition: Statement['Condition'], context: Record<strin
           return actual === undefined || !values.includes(actual);
         case 'Bool':
           return actual !== undefined && values.includes(actual);
+        case 'StringLike':
+        case 'ArnLike':
+          return actual !== undefined && values.some((pattern) => matchesPattern(pattern, actual));
         default:
           throw new Error(`the policy model does not know the condition operator ${operator}`);
       }
@@ -163,4 +166,35 @@ export function secretPolicy(template: Template, name: string): Statement[] {
     throw new Error(`expected one policy for secret ${name}, found ${policies.length}`);
   return (resolveIntrinsics(policies[0]?.Properties.ResourcePolicy, template) as { Statement: Statement[] })
     .Statement;
+}
+
+/** One request of an identity-based policy: an action on a resource, with its request context. */
+export interface IdentityRequest {
+  readonly action: string;
+  readonly resource: string;
+  /** Condition keys of the request (`lambda:SourceFunctionArn` for a call from the function's own code). */
+  readonly context?: Readonly<Record<string, string>>;
+}
+
+interface IdentityStatement {
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+/** `allowed` or `denied`, as IAM would answer a principal whose identity policies are `statements`. */
+export function evaluateIdentity(
+  statements: readonly IdentityStatement[],
+  request: IdentityRequest,
+): 'allowed' | 'denied' {
+  const context = { ...request.context };
+  const applies = (statement: IdentityStatement) =>
+    asList(statement.Action).some((pattern) => matchesPattern(pattern, request.action)) &&
+    asList(statement.Resource).some((pattern) => matchesPattern(pattern, request.resource)) &&
+    conditionHolds(statement.Condition, context);
+  if (statements.some((statement) => statement.Effect === 'Deny' && applies(statement))) return 'denied';
+  return statements.some((statement) => statement.Effect === 'Allow' && applies(statement))
+    ? 'allowed'
+    : 'denied';
 }

@@ -56,13 +56,14 @@ describe('Construct: TokenVendingService', () => {
       template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     });
 
-    it('gets only the table name, the sealing key id and the counter key secret ARN from the environment, no secret', () => {
+    it('gets only the table name, the sealing key id, the counter key secret ARN and the accounts "*" admits from the environment, no secret', () => {
       const { template } = synthService();
       const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
       const variables = fn?.Properties.Environment.Variables as Record<string, unknown>;
       assert.deepEqual(Object.keys(variables).sort(), [
         'NODE_OPTIONS',
         'POWERTOOLS_SERVICE_NAME',
+        'TVM_ANY_CALLER_ACCOUNTS',
         'TVM_COUNTER_KEY_SECRET_ARN',
         'TVM_SEALING_KEY_ID',
         'TVM_TABLE',
@@ -216,6 +217,24 @@ describe('Construct: TokenVendingService', () => {
       );
       assert.match(named, /:iam::444455556666:root/);
       assert.ok(!named.includes(ACCOUNT));
+    });
+
+    it('tells the function the same accounts, so that it refuses a "*" provider to every other caller', () => {
+      const anyone = [{ ...PROVIDERS[0], callers: ['*'] } as ProviderEntry];
+      const accountsOf = (template: Template) => {
+        const [fn] = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+          (resource) => resource.Properties.Environment?.Variables?.TVM_TABLE !== undefined,
+        );
+        return fn?.Properties.Environment.Variables.TVM_ANY_CALLER_ACCOUNTS;
+      };
+      assert.equal(accountsOf(synthService({ providers: anyone }).template), ACCOUNT);
+      assert.equal(accountsOf(synthService().template), ACCOUNT, 'set whether or not an entry says "*"');
+      assert.equal(
+        accountsOf(
+          synthService({ providers: anyone, allowedAccounts: ['444455556666', '777788889999'] }).template,
+        ),
+        '444455556666,777788889999',
+      );
     });
 
     it('admits nobody while no provider names a caller', () => {

@@ -15,6 +15,7 @@ import {
 } from '../../infra/environments';
 import { regionsProblems } from '../../packages/construct/src/service-regions';
 import { TokenVendingService } from '../../packages/construct/src/token-vending-service';
+import { evaluateIdentity, resolveIntrinsics } from './policy-model';
 import { ACCOUNT, PROVIDERS, synthService } from './support';
 
 const production = ENVIRONMENTS.production as EnvironmentSettings;
@@ -191,27 +192,119 @@ describe('A two-region production, synthesized offline', () => {
     );
   });
 
-  it("lets every region's function, in its fixed-egress VPC, manage its network interfaces", () => {
-    // Lambda adds these permissions only to a role it makes itself: without them creating the function
-    // fails (production has fixed egress in both regions).
-    const roles = primary.template.findResources('AWS::IAM::Role', {
-      Properties: {
-        AssumeRolePolicyDocument: { Statement: [{ Principal: { Service: 'lambda.amazonaws.com' } }] },
-      },
+  describe("every region's function role, in its fixed-egress VPC", () => {
+    const roles = Object.values(
+      primary.template.findResources('AWS::IAM::Role', {
+        Properties: {
+          AssumeRolePolicyDocument: { Statement: [{ Principal: { Service: 'lambda.amazonaws.com' } }] },
+        },
+      }),
+    ).filter((role) => String(role.Properties.RoleName).startsWith('token-vending-production-'));
+    const regionOf = (role: (typeof roles)[number]) =>
+      String(role.Properties.RoleName).slice('token-vending-production-'.length);
+    const statementsOf = (role: (typeof roles)[number]) =>
+      resolveIntrinsics(
+        (role.Properties.Policies ?? []).flatMap(
+          (policy: { PolicyDocument: { Statement: unknown[] } }) => policy.PolicyDocument.Statement,
+        ),
+        primary.template,
+      ) as Parameters<typeof evaluateIdentity>[0];
+    const eni = (region: string) => `arn:aws:ec2:${region}:${ACCOUNT}:network-interface/eni-0abc`;
+
+    it('lets Lambda manage its network interfaces, in its own region and account only', () => {
+      // Lambda adds these permissions only to a role it makes itself: without them creating the function
+      // fails (production has fixed egress in both regions).
+      assert.deepEqual(roles.map(regionOf).sort(), [PRIMARY, SECONDARY]);
+      for (const role of roles) {
+        const statements = statementsOf(role);
+        const region = regionOf(role);
+        const asLambda = (action: string, resource: string) =>
+          evaluateIdentity(statements, { action, resource });
+        for (const action of [
+          'ec2:CreateNetworkInterface',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ]) {
+          assert.equal(asLambda(action, eni(region)), 'allowed', `${region} ${action}`);
+          const other = region === PRIMARY ? SECONDARY : PRIMARY;
+          assert.equal(asLambda(action, eni(other)), 'denied', `${region} ${action} in ${other}`);
+          assert.equal(
+            asLambda(action, `arn:aws:ec2:${region}:444455556666:network-interface/eni-0abc`),
+            'denied',
+            `${region} ${action} in another account`,
+          );
+        }
+        // Documented to work only on "*".
+        for (const action of ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets']) {
+          assert.equal(asLambda(action, '*'), 'allowed', action);
+        }
+        for (const action of [
+          'ec2:CreateVpc',
+          'ec2:ModifyNetworkInterfaceAttribute',
+          'ec2:AttachNetworkInterface',
+        ]) {
+          assert.equal(asLambda(action, eni(region)), 'denied', action);
+        }
+      }
     });
-    const functionRoles = Object.values(roles).filter((role) =>
-      String(role.Properties.RoleName).startsWith('token-vending-production-'),
-    );
-    assert.equal(functionRoles.length, 2);
-    for (const role of functionRoles) {
-      assert.match(json(role.Properties.ManagedPolicyArns), /service-role\/AWSLambdaVPCAccessExecutionRole/);
-    }
-    for (const { template } of [primary, secondary]) {
-      const fn = resourcesOf(template, 'AWS::Lambda::Function').find(
-        (resource) => resource.Properties.Environment?.Variables?.TVM_TABLE !== undefined,
-      );
-      assert.ok(fn?.Properties.VpcConfig, 'the function runs in the VPC');
-    }
+
+    it("denies them to the function's own code: only Lambda's own calls (no source function ARN) use them", () => {
+      for (const role of roles) {
+        const region = regionOf(role);
+        const fromCode = {
+          context: { 'lambda:SourceFunctionArn': `arn:aws:lambda:${region}:${ACCOUNT}:function:vend-0abc` },
+        };
+        for (const [action, resource] of [
+          ['ec2:CreateNetworkInterface', eni(region)],
+          ['ec2:DeleteNetworkInterface', eni(region)],
+          ['ec2:DescribeNetworkInterfaces', '*'],
+        ] as const) {
+          assert.equal(
+            evaluateIdentity(statementsOf(role), { action, resource, ...fromCode }),
+            'denied',
+            action,
+          );
+        }
+      }
+    });
+
+    it("holds no managed policy, and writes no log group but its own function's", () => {
+      for (const role of roles) assert.equal(role.Properties.ManagedPolicyArns, undefined, regionOf(role));
+      for (const { template } of [primary, secondary]) {
+        const logGroups = Object.keys(template.findResources('AWS::Logs::LogGroup')).filter((id) =>
+          id.includes('FunctionLogs'),
+        );
+        assert.equal(logGroups.length, 1);
+        const statements = [
+          // The function roles' policies (the flow logs' role writes its own log group).
+          ...resourcesOf(template, 'AWS::IAM::Policy')
+            .filter((policy) => json(policy.Properties.Roles).includes('FunctionRole'))
+            .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]),
+          ...roles.flatMap((role) =>
+            (role.Properties.Policies ?? []).flatMap(
+              (policy: { PolicyDocument: { Statement: Statement[] } }) => policy.PolicyDocument.Statement,
+            ),
+          ),
+        ];
+        const logs = statements.filter((statement) => json(statement.Action).includes('logs:'));
+        assert.ok(logs.length > 0);
+        for (const statement of logs) {
+          for (const resource of ([] as unknown[]).concat(statement.Resource)) {
+            assert.match(json(resource), new RegExp(`"${logGroups[0]}"`), json(statement));
+          }
+        }
+      }
+    });
+
+    it('runs the function in the VPC', () => {
+      for (const { template } of [primary, secondary]) {
+        const fn = resourcesOf(template, 'AWS::Lambda::Function').find(
+          (resource) => resource.Properties.Environment?.Variables?.TVM_TABLE !== undefined,
+        );
+        assert.ok(fn?.Properties.VpcConfig, 'the function runs in the VPC');
+      }
+    });
   });
 
   it("admits only roles the primary's own stack makes in every secret's policy, one per region", () => {
@@ -347,6 +440,7 @@ describe('A single-region environment', () => {
     assert.deepEqual(Object.keys(environment).sort(), [
       'NODE_OPTIONS',
       'POWERTOOLS_SERVICE_NAME',
+      'TVM_ANY_CALLER_ACCOUNTS',
       'TVM_COUNTER_KEY_SECRET_ARN',
       'TVM_SEALING_KEY_ID',
       'TVM_TABLE',

@@ -107,6 +107,7 @@ describe('Lambda entry, bundled', () => {
         TVM_LOCAL_ENDPOINTS: 'allow',
         TVM_SEALING_KEY_ID: kms.keyId,
         TVM_COUNTER_KEY_SECRET_ARN: COUNTER_KEY_ARN,
+        TVM_ANY_CALLER_ACCOUNTS: '111122223333',
         AWS_ENDPOINT_URL_KMS: kms.endpoint,
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: secretsManager.credentials.accessKeyId,

@@ -28,6 +28,9 @@ export const ORDERS: CallerKey = {
 };
 export const ORDERS_ROLE = 'arn:aws:iam::111122223333:role/orders-service';
 
+/** The account a test service stands in for: its `"*"` entries admit this one. */
+export const STACK_ACCOUNT = '111122223333';
+
 export const BILLING: CallerKey = {
   accessKeyId: 'AKIABILLINGSERVICE01',
   secretAccessKey: 'billing-secret-access-key',
@@ -68,6 +71,10 @@ export interface TestServiceOptions {
   readonly regions?: TableRegions;
   /** Where the service publishes its EMF metrics (a `RecordingMetrics` keeps them). @default none */
   readonly metrics?: Metrics;
+  /** Who may sign besides ORDERS, BILLING and OUTSIDER. @default nobody else */
+  readonly callers?: readonly CallerKey[];
+  /** The accounts a `"*"` entry admits. @default the account of ORDERS and BILLING, as the stack's own */
+  readonly anyCallerAccounts?: readonly string[];
 }
 
 export interface TestService {
@@ -108,6 +115,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     evictFloorSeconds: options.evictFloorSeconds ?? 0,
     counterKey: options.counterKey ?? RUN_COUNTER_KEY,
     endpoints: 'local',
+    anyCallerAccounts: options.anyCallerAccounts ?? [STACK_ACCOUNT],
     ...(options.now ? { now: options.now } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.signers ? { signers: providerSigners(providers, options.signers) } : {}),
@@ -123,7 +131,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
           return handler(event);
         }
       : handler,
-    callers: [ORDERS, BILLING, OUTSIDER],
+    callers: [ORDERS, BILLING, OUTSIDER, ...(options.callers ?? [])],
     port: 0,
   });
   const call = (method: string, path: string, body?: string, caller: CallerKey = ORDERS) =>

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   callerGrant,
   isCallerAllowed,
@@ -7,6 +8,9 @@ import {
 } from '../../lambda/caller-policy';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { ConfigurationError, VendError } from '../../lambda/errors';
+
+/** The stack's own account: what a `"*"` entry admits here. */
+const HOME: ReadonlySet<string> = new Set(['111122223333']);
 
 const [provider] = parseProviderConfig({
   providers: [
@@ -52,36 +56,76 @@ describe('Function: isCallerAllowed', () => {
       isCallerAllowed(
         provider,
         normalizePrincipal('arn:aws:sts::111122223333:assumed-role/orders-service/x'),
+        HOME,
       ),
     );
   });
 
   it('refuses the same role name in another account, other roles and no principal', () => {
-    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::999988887777:role/orders-service'));
-    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::111122223333:role/billing'));
-    assert.ok(!isCallerAllowed(provider, undefined));
+    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::999988887777:role/orders-service', HOME));
+    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::111122223333:role/billing', HOME));
+    assert.ok(!isCallerAllowed(provider, undefined, HOME));
   });
 
   it('matches IAM users exactly', () => {
-    assert.ok(isCallerAllowed(provider, 'arn:aws:iam::111122223333:user/ci'));
-    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::111122223333:user/cid'));
+    assert.ok(isCallerAllowed(provider, 'arn:aws:iam::111122223333:user/ci', HOME));
+    assert.ok(!isCallerAllowed(provider, 'arn:aws:iam::111122223333:user/cid', HOME));
   });
 
-  it('lets anyone in with "*"', () => {
-    assert.ok(isCallerAllowed({ ...provider, callers: ['*'] }, 'arn:aws:iam::1:role/x'));
+  describe('with "*"', () => {
+    const anyone = { ...provider, callers: ['*' as const] };
+
+    it('admits the roles (by their sessions), users and root of the admitted accounts', () => {
+      for (const principal of [
+        normalizePrincipal('arn:aws:sts::111122223333:assumed-role/anything/session'),
+        'arn:aws:iam::111122223333:role/team/x',
+        'arn:aws:iam::111122223333:user/ci',
+        'arn:aws:iam::111122223333:root',
+        'arn:aws-us-gov:iam::111122223333:role/x',
+      ]) {
+        assert.ok(isCallerAllowed(anyone, principal, HOME), principal);
+      }
+    });
+
+    it('refuses other accounts, GetFederationToken sessions and anything that is not an IAM principal', () => {
+      for (const principal of [
+        'arn:aws:iam::999988887777:role/partner',
+        'arn:aws:sts::111122223333:federated-user/any-name',
+        'arn:aws:sts::111122223333:assumed-role/x/s',
+        'arn:aws:iam::111122223333:group/x',
+        'arn:aws:iam::1111222233334:role/x',
+        '111122223333',
+      ]) {
+        assert.ok(!isCallerAllowed(anyone, principal, HOME), principal);
+      }
+      assert.ok(!isCallerAllowed(anyone, 'arn:aws:iam::111122223333:role/x', new Set()));
+    });
+
+    it('never admits a principal whose account is not admitted, however it is spelt', () => {
+      fc.assert(
+        fc.property(fc.string(), fc.stringMatching(/^\d{12}$/), (text, account) => {
+          fc.pre(!text.includes(account));
+          const principals = [text, `arn:aws:iam::${text}:role/x`, `arn:aws:iam::111122223333${text}`];
+          return principals.every(
+            (principal) =>
+              !isCallerAllowed(anyone, principal, new Set([account])) || principal.split(':')[4] === account,
+          );
+        }),
+      );
+    });
   });
 });
 
 describe('Function: resolveSelectors', () => {
   it('applies the provider defaults', () => {
-    const grant = callerGrant(provider, 'arn:aws:iam::111122223333:user/ci');
+    const grant = callerGrant(provider, 'arn:aws:iam::111122223333:user/ci', HOME);
     assert.ok(grant);
     assert.deepEqual(resolveSelectors(provider, grant, {}), { scopes: ['read'], audience: 'api-a' });
   });
 
   it('refuses a scope or an audience outside the allowed lists', () => {
     for (const request of [{ scopes: ['read', 'admin'] }, { audience: 'api-c' }]) {
-      const grant = callerGrant(provider, 'arn:aws:iam::111122223333:user/ci');
+      const grant = callerGrant(provider, 'arn:aws:iam::111122223333:user/ci', HOME);
       assert.ok(grant);
       assert.throws(
         () => resolveSelectors(provider, grant, request),
@@ -117,6 +161,7 @@ describe('Callers limited to some scopes and audiences', () => {
     const grant = callerGrant(
       limited,
       normalizePrincipal(`arn:aws:sts::111122223333:assumed-role/${role}/session`),
+      HOME,
     );
     assert.ok(grant, role);
     return grant;

@@ -116,6 +116,16 @@ describe('Function: parseProviderConfig', () => {
     assert.ok(problems.some((problem) => problem.startsWith('providers["bcc-sandbox"].allowedAudiences[0]')));
   });
 
+  it('refuses a token quota that allows less than a token a day: no budget could be spread over it', () => {
+    const problems = problemsOf({ providers: [{ ...valid, tokenQuota: { tokens: 30, periodDays: 30 } }] });
+    assert.deepEqual(problems, [
+      'providers[0].tokenQuota: must allow at least one token a day: tokens at least periodDays + 1 (any period touches periodDays + 1 UTC days)',
+    ]);
+    assert.doesNotThrow(() =>
+      parseProviderConfig({ providers: [{ ...valid, tokenQuota: { tokens: 31, periodDays: 30 } }] }),
+    );
+  });
+
   it('refuses duplicate provider ids', () => {
     const problems = problemsOf({ providers: [valid, valid] });
     assert.ok(problems.some((problem) => problem.includes('duplicate provider id')));

@@ -8,6 +8,8 @@ export const TOKEN_TABLE = {
   ttlAttribute: 'expiresAt',
 } as const;
 
+/** The variable that tells the function which accounts a `"*"` caller entry admits. */
+export { ANY_CALLER_ACCOUNTS_ENVIRONMENT } from '../../../lambda/contracts/caller-accounts';
 /** The namespace and `service` dimension of the function's EMF metrics: the metrics contract imports nothing. */
 export { METRICS_NAMESPACE, METRICS_SERVICE } from '../../../lambda/contracts/metrics';
 

@@ -12,6 +12,17 @@ export const SECRET_POLICY_ACTIONS = [
 ] as const;
 
 /**
+ * Every action that changes which value of the counter key is current: writing one, and moving a version
+ * stage or rotating, either of which makes an old, replaced key (or one nobody generated here) current again.
+ */
+export const COUNTER_KEY_VALUE_ACTIONS = [
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:UpdateSecret',
+  'secretsmanager:UpdateSecretVersionStage',
+  'secretsmanager:RotateSecret',
+] as const;
+
+/**
  * Denies reading `secret` to all but `readers`, and changing its policy or deleting it to all but
  * `policyAdmins`, whatever other IAM policies say. `alsoReserved` adds actions only `policyAdmins` may take.
  */

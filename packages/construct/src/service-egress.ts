@@ -59,11 +59,9 @@ export function createFixedEgress(
 }
 
 /** The findings a function in a VPC brings, with why each is accepted. */
-export function acknowledgeVpcFunction(role: Construct): void {
-  acknowledge(
-    role,
-    'AwsSolutions-IAM4',
-    'A function in a VPC needs AWSLambdaVPCAccessExecutionRole to manage its network interfaces; the actions it grants take no resource ARNs.',
-    'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
-  );
+export function acknowledgeVpcFunction(role: Construct, regionalResource: string): void {
+  const reason =
+    "Lambda creates and deletes a VPC function's network interfaces under its role: they have no ARN before they exist, so the actions are on the role's own region and account (ec2:<region>:<account>:*/*, the Lambda guide's form), and ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets work only on \"*\"; the function's own code is denied all of them (lambda:SourceFunctionArn).";
+  acknowledge(role, 'AwsSolutions-IAM5', reason, 'Resource::*');
+  acknowledge(role, 'AwsSolutions-IAM5', reason, `Resource::${regionalResource}`);
 }

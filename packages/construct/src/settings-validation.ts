@@ -228,10 +228,13 @@ export function admittedPrincipals(
   );
   const roleArns = [...new Set(callers.filter((caller) => caller !== '*'))].sort();
   const anyCaller = callers.includes('*');
-  const accounts = anyCaller
-    ? allowedAccounts && allowedAccounts.length > 0
-      ? [...allowedAccounts]
-      : [Stack.of(scope).account]
-    : [];
-  return { roleArns, accounts };
+  return { roleArns, accounts: anyCaller ? anyCallerAccounts(scope, allowedAccounts) : [] };
+}
+
+/** The accounts a `"*"` caller entry admits: `allowedAccounts` when given, else the stack's own. */
+export function anyCallerAccounts(
+  scope: Construct,
+  allowedAccounts: readonly string[] | undefined,
+): string[] {
+  return allowedAccounts && allowedAccounts.length > 0 ? [...allowedAccounts] : [Stack.of(scope).account];
 }

@@ -22,7 +22,7 @@ import {
 } from './custom-domain';
 import { deployRoleArn } from './deploy-role';
 import { functionCode } from './function-code';
-import { TOKEN_TABLE } from './function-contract';
+import { ANY_CALLER_ACCOUNTS_ENVIRONMENT, TOKEN_TABLE } from './function-contract';
 import { createFunctionRoles } from './function-roles';
 import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
 import type { ProviderEntry } from './provider-entry';
@@ -37,12 +37,12 @@ import {
   SEALING_KEY_DESCRIPTION,
   SECRET_REPLICATION_ACTIONS,
 } from './regional-state';
-import { restrictSecret } from './secret-policies';
+import { COUNTER_KEY_VALUE_ACTIONS, restrictSecret } from './secret-policies';
 import { type ApiEndpoint, createServiceApi } from './service-api';
 import { createFixedEgress } from './service-egress';
 import { createServiceMonitoring } from './service-monitoring';
 import { counterKeySecretName, inRegion, isMultiRegion } from './service-regions';
-import { admittedPrincipals, validateSettings } from './settings-validation';
+import { admittedPrincipals, anyCallerAccounts, validateSettings } from './settings-validation';
 import { createSigningKeys } from './signing-keys';
 
 export type { CustomDomain, ServiceDomain } from './custom-domain';
@@ -395,6 +395,12 @@ export class TokenVendingService extends Construct {
     );
     this.signingKeys = signing.created;
     if (signing.environment) this.function.addEnvironment('TVM_SIGNING_KEYS', signing.environment);
+    // The function admits a "*" entry's callers from these accounts alone: the API's resource policy admits
+    // every named caller of every provider, so it cannot keep another account's caller off a "*" provider.
+    this.function.addEnvironment(
+      ANY_CALLER_ACCOUNTS_ENVIRONMENT,
+      anyCallerAccounts(this, props.allowedAccounts).join(','),
+    );
     if (settings.tracing) {
       acknowledge(
         role,
@@ -428,8 +434,7 @@ export class TokenVendingService extends Construct {
     // Nobody but the function reads the counter key, break-glass included: no operator task needs it. Its
     // value is never written by hand either: a known value would let a table reader name callers again.
     restrictSecret(this.counterKey, secretReaders, policyAdmins, [
-      'secretsmanager:PutSecretValue',
-      'secretsmanager:UpdateSecret',
+      ...COUNTER_KEY_VALUE_ACTIONS,
       ...secretReservedActions,
     ]);
 

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { ANY_CALLER_SHARES, quotaBudget } from '../../lambda/budget/quota-budget';
+import { parseProviderConfig } from '../../lambda/config/load-providers';
+import type { ProviderConfig } from '../../lambda/config/provider-schema';
+
+const entry = (tokenQuota: { tokens: number; periodDays: number }, callers: ProviderConfig['callers']) => {
+  const [provider] = parseProviderConfig({
+    providers: [
+      {
+        id: 'q',
+        tokenEndpoint: 'https://idp.example/token',
+        clientAuth: 'client_secret_post',
+        secretId: 's',
+        tokenQuota,
+      },
+    ],
+  });
+  assert.ok(provider);
+  return { ...provider, callers };
+};
+
+const role = (index: number) => `arn:aws:iam::111122223333:role/caller-${index}`;
+
+describe('Function: quotaBudget', () => {
+  it('never lets the service mint more than the quota in any period, whatever the regions and callers', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 31 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 50 })),
+        (periodDays, extra, regions, callerCount) => {
+          const tokens = periodDays + 1 + extra;
+          const callers =
+            callerCount < 0 ? ['*' as const] : Array.from({ length: callerCount }, (_, i) => role(i));
+          const budget = quotaBudget(entry({ tokens, periodDays }, callers), regions);
+          assert.ok(budget);
+          // A stretch of periodDays days touches at most periodDays + 1 UTC days, in every region.
+          assert.ok(budget.perDay * (periodDays + 1) * regions <= tokens);
+          assert.ok(budget.perCallerPerDay <= budget.perDay);
+          // Every caller gets at least one token a day while the region gets any.
+          assert.equal(budget.perCallerPerDay >= 1, budget.perDay >= 1);
+          // One caller's share leaves the others theirs, while there are fewer callers than tokens a day.
+          const shares = callerCount < 0 ? ANY_CALLER_SHARES : Math.max(1, callerCount);
+          if (budget.perDay >= shares) assert.ok(budget.perCallerPerDay * shares <= budget.perDay);
+        },
+      ),
+    );
+  });
+
+  it('has nothing to say about a provider without a quota', () => {
+    const [provider] = parseProviderConfig({
+      providers: [
+        {
+          id: 'q',
+          tokenEndpoint: 'https://idp.example/token',
+          clientAuth: 'client_secret_post',
+          secretId: 's',
+        },
+      ],
+    });
+    assert.ok(provider);
+    assert.equal(quotaBudget(provider), undefined);
+  });
+
+  it('protects the shipped BCC and Bokbasen entries: 32 tokens a UTC day of their 1000 a month', () => {
+    const dir = join(__dirname, '..', '..', 'config', 'providers');
+    for (const file of ['production.json', 'sandbox.json']) {
+      const providers = parseProviderConfig(JSON.parse(readFileSync(join(dir, file), 'utf8')), file);
+      const quoted = providers.filter((provider) => /^(bcc|bokbasen)-/.test(provider.id));
+      assert.equal(quoted.length, 2, file);
+      for (const provider of quoted) {
+        // Once an operator names its callers, e.g. two of them: 16 each.
+        const opened = { ...provider, callers: [role(1), role(2)] };
+        assert.deepEqual(quotaBudget(opened), { perDay: 32, perCallerPerDay: 16 }, provider.id);
+        assert.deepEqual(
+          quotaBudget(opened, 2),
+          { perDay: 16, perCallerPerDay: 8 },
+          `${provider.id}, two regions`,
+        );
+      }
+    }
+  });
+});
