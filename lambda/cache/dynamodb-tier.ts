@@ -16,6 +16,7 @@ import { boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM, TOKEN_TABLE } from
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
+import { type EvictWrite, floorAfterEvict, mayWriteBack, whatEvictLeaves } from './evict-rule';
 import type {
   EvictedToken,
   Lease,
@@ -46,11 +47,6 @@ const MAX_WRITE_ATTEMPTS = 3;
 const SEAL_FAILURE_NOTICE_MS = 10_000;
 /** The pause between them, times the attempt: the writers that raced spread out. */
 const WRITE_RETRY_PAUSE_MS = 20;
-/**
- * How long past the evicted token's expiry an item keeps an issued floor (several regions): far longer than
- * replication normally lags (seconds; alarmed past 60 s) and than any clock skew between regions.
- */
-const FLOOR_GRACE_SECONDS = 3600;
 /** Rounds of one read across regions: the keys BatchGetItem left unprocessed (throttling) are asked once more. */
 const MAX_READ_ROUNDS = 2;
 
@@ -119,20 +115,6 @@ function corruptFloorAndTtl(reading: Reading): { ttlSeconds?: number; dropFloor:
   return {
     ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
     dropFloor: badTtl && reading.remains?.issuedFloor !== undefined,
-  };
-}
-
-/**
- * What an evict of `evicted` leaves on the region's own item over what the item kept: the issued floor never
- * falls, and the TTL never moves earlier than the evicted token's expiry plus {@link FLOOR_GRACE_SECONDS}.
- */
-function floorAfterEvict(
-  kept: { readonly issuedFloor?: number; readonly ttlSeconds?: number },
-  evicted: EvictedToken,
-): { issuedFloor: number; ttlSeconds: number } {
-  return {
-    issuedFloor: Math.max(kept.issuedFloor ?? evicted.issuedAt, evicted.issuedAt),
-    ttlSeconds: Math.max(kept.ttlSeconds ?? 0, Math.ceil(evicted.expiresAt) + FLOOR_GRACE_SECONDS),
   };
 }
 
@@ -209,26 +191,51 @@ export class DynamoDbTier implements SharedTier {
     }
   }
 
+  /**
+   * The evict, on the own item as read (its revision): what it leaves is {@link whatEvictLeaves}'s to say.
+   * Refused when the token was renewed or evicted by someone else since it was read, or when the item's
+   * token is not the named one (a caller's memory copy the read did not show): not the token the caller
+   * meant. With regions, an evict of a peer token over a corrupt own item rewrites it ({@link evictOverCorrupt});
+   * an own token named over a corrupt item is never the item's.
+   */
   async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
-    if (this.keys.hasPeers) return this.evictInRegion(key, evicted, evictedBy);
-    // Refused when renewed or evicted by someone else since it was read, or when the item's token is not the
-    // named one (a caller's memory copy the read did not show): not the token the caller meant.
-    // The floor goes past the evicted token's generation: put back, it would not open.
-    const result = await this.conditionalUpdate(
-      'evict',
-      key,
-      `SET #evictedBy = :evictedBy, #floor = if_not_exists(#generation, :zero) + :one, #rev = :rev REMOVE ${TOKEN_ATTRIBUTES.map((name) => `#${name}`).join(', ')}`,
-      '#version = :version AND #issuedAt = :issuedAt',
-      {
-        ':version': { S: evicted.version },
-        ':issuedAt': { N: String(evicted.issuedAt) },
-        ':evictedBy': { S: evictedBy },
-        ':zero': { N: '0' },
-        ':one': { N: '1' },
-        ':rev': { S: randomUUID() },
-      },
-    );
-    return result.applied;
+    const { region } = evicted;
+    if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region)) return false;
+    let reading = await this.get(key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      let result: { applied: true } | { applied: false; current?: RawItem };
+      if (reading.corrupt) {
+        // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
+        if (region === undefined || !this.keys.hasPeers) return false;
+        result = await this.evictOverCorrupt(key, reading, evicted, evictedBy);
+      } else {
+        const leaves = whatEvictLeaves(reading.item, evicted, this.keys.hasPeers);
+        if (!leaves) return false;
+        result = await this.writeEvict(key, leaves, evictedBy, unchanged(reading.item));
+      }
+      if (result.applied) return true;
+      reading = this.readRefused(key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+    }
+    return false;
+  }
+
+  /**
+   * Puts back a token this container kept while the table or the key service failed, on the own item as
+   * read, only where {@link mayWriteBack} allows it (never over an evict of it, a token or a lease): the
+   * token as the item now holds it, or undefined when refused.
+   */
+  async writeBack(key: string, token: CachedToken, providerId: string): Promise<TierItem | undefined> {
+    let reading = await this.get(key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      if (reading.corrupt || !mayWriteBack(reading.item, token, this.clock.now())) return undefined;
+      const write = await this.tokenWrite(key, token, providerId, reading, 'keep lease');
+      const result = await this.conditionalUpdate('store', key, write.update, write.condition, write.values);
+      if (result.applied) return { token, version: write.version, providerId, leaseUntilMs: 0 };
+      reading = this.readRefused(key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+    }
+    return undefined;
   }
 
   async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
@@ -394,7 +401,7 @@ export class DynamoDbTier implements SharedTier {
     providerId: string,
     reading: Reading,
     lease: 'end lease' | 'keep lease',
-  ): Promise<{ update: string; condition: string; values: RawItem }> {
+  ): Promise<{ update: string; condition: string; values: RawItem; version: string }> {
     const item = reading.item;
     const generation = Math.max(item?.generation ?? 0, item?.floor ?? 0) + 1;
     const sealed = await this.sealer.seal(token, { key, providerId, generation });
@@ -428,7 +435,9 @@ export class DynamoDbTier implements SharedTier {
     const { condition, values } = reading.corrupt
       ? { condition: 'attribute_exists(#pk)', values: {} }
       : unchanged(item);
+    const version = randomUUID();
     return {
+      version,
       update: `${set} REMOVE ${[...remove].map((name) => `#${name}`).join(', ')}`,
       condition,
       values: {
@@ -437,7 +446,7 @@ export class DynamoDbTier implements SharedTier {
         ':issuedAt': { N: String(token.issuedAt) },
         ':expiresAt': { N: String(ttlSeconds) },
         ...(regional ? { ':tokenExpiresAt': { N: String(token.expiresAt) } } : {}),
-        ':version': { S: randomUUID() },
+        ':version': { S: version },
         ':provider': { S: providerId },
         ':generation': { N: String(generation) },
         ':rev': { S: randomUUID() },
@@ -481,49 +490,6 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /**
-   * An evict with several regions, on the own item as read (its revision): the issued floor rises to the
-   * evicted token's `issuedAt` (never falls), so reads here skip every other region's token issued no later;
-   * an own token it covers goes in the same write, its generation floor raised, as a single-region evict
-   * does; and the TTL stays at least until the evicted token has expired plus {@link FLOOR_GRACE_SECONDS}.
-   * False when the own item's token is not the one named, or when the floor already covers a named peer
-   * token (another caller's evict of it applied first: one caller is charged).
-   */
-  private async evictInRegion(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
-    const { region } = evicted;
-    if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region)) return false;
-    let reading = await this.get(key);
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      if (reading.corrupt) {
-        // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
-        if (region === undefined) return false;
-        const applied = await this.evictOverCorrupt(key, reading, evicted, evictedBy);
-        if (applied.applied) return true;
-        reading = this.readRefused(key, applied.current);
-        await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
-        continue;
-      }
-      const item = reading.item;
-      if (region === undefined) {
-        if (item?.version !== evicted.version || item.issuedAt !== evicted.issuedAt) return false;
-      } else if (item?.issuedFloor !== undefined && item.issuedFloor >= evicted.issuedAt) {
-        return false;
-      }
-      const floor = floorAfterEvict(item ?? {}, evicted);
-      const ownGoes =
-        item?.version !== undefined && item.issuedAt !== undefined && item.issuedAt <= floor.issuedFloor;
-      const result = await this.writeIssuedFloor(key, floor, evictedBy, unchanged(item), {
-        set: ownGoes ? ['#floor = :floor'] : [],
-        remove: ownGoes ? [...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt] : [],
-        values: ownGoes ? { ':floor': { N: String((item?.generation ?? 0) + 1) } } : {},
-      });
-      if (result.applied) return true;
-      reading = this.readRefused(key, result.current);
-      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
-    }
-    return false;
-  }
-
-  /**
    * An evict of a peer token over a corrupt own item: what was bad and any own token go (as a lease's
    * overwrite does), the issued floor and TTL are written as on a sound item. Conditioned on the revision as
    * read, so of concurrent evictors one applies (the others find the floor and are refused).
@@ -560,36 +526,35 @@ export class DynamoDbTier implements SharedTier {
       revision === undefined || typeof revision.S === 'string'
         ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
         : { condition: 'attribute_exists(#pk)', values: {} };
-    return this.writeIssuedFloor(key, floor, evictedBy, seen, { set: [], remove, values: {} });
+    return this.writeEvict(key, { ...floor, remove }, evictedBy, seen);
   }
 
   /**
-   * The evict's write on the region's own item: the issued floor, the evictor, a new revision and the TTL,
-   * plus what the caller adds, under the caller's condition.
+   * The evict's write on the region's own item: what {@link whatEvictLeaves} said, the evictor and a new
+   * revision, under the caller's condition.
    */
-  private writeIssuedFloor(
+  private writeEvict(
     key: string,
-    floor: { issuedFloor: number; ttlSeconds: number },
+    leaves: EvictWrite,
     evictedBy: string,
     seen: { condition: string; values: RawItem },
-    extra: { set: readonly string[]; remove: readonly string[]; values: RawItem },
   ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
     const set = [
       '#issuedFloor = :issuedFloor',
       '#evictedBy = :evictedBy',
       '#rev = :rev',
-      '#expiresAt = :ttl',
-      ...extra.set,
+      ...(leaves.ttlSeconds === undefined ? [] : ['#expiresAt = :ttl']),
+      ...(leaves.generationFloor === undefined ? [] : ['#floor = :floor']),
     ];
     const remove =
-      extra.remove.length > 0 ? ` REMOVE ${extra.remove.map((name) => `#${name}`).join(', ')}` : '';
+      leaves.remove.length > 0 ? ` REMOVE ${leaves.remove.map((name) => `#${name}`).join(', ')}` : '';
     return this.conditionalUpdate('evict', key, `SET ${set.join(', ')}${remove}`, seen.condition, {
       ...seen.values,
-      ':issuedFloor': { N: String(floor.issuedFloor) },
+      ':issuedFloor': { N: String(leaves.issuedFloor) },
       ':evictedBy': { S: evictedBy },
       ':rev': { S: randomUUID() },
-      ':ttl': { N: String(floor.ttlSeconds) },
-      ...extra.values,
+      ...(leaves.ttlSeconds === undefined ? {} : { ':ttl': { N: String(leaves.ttlSeconds) } }),
+      ...(leaves.generationFloor === undefined ? {} : { ':floor': { N: String(leaves.generationFloor) } }),
     });
   }
 
@@ -714,6 +679,7 @@ export class DynamoDbTier implements SharedTier {
       ...(item?.version ? { version: item.version } : {}),
       ...(token ? { token } : {}),
       ...(fromPeer ? { peer: fromPeer.peer } : {}),
+      ...(item?.issuedFloor === undefined ? {} : { evictedThrough: item.issuedFloor }),
       ...(item?.failedAtMs === undefined ? {} : { failedAtMs: item.failedAtMs }),
       ...(item?.lastError === undefined ? {} : { lastError: item.lastError }),
     };
