@@ -135,7 +135,9 @@ class UnreadItemError extends Error {
  * with a pause between them. Every call is bounded by `callTimeoutMs` ({@link TableTimeoutError} past it).
  *
  * A token is sealed with its generation (the count of tokens written on the key); an evict raises the
- * item's floor past it, and a token below the floor never opens again.
+ * item's floor past it, and a token below the floor never opens again. Every evict also leaves its issued
+ * floor (see {@link whatEvictLeaves}), which a container's write-back of a token it kept through a fault
+ * must be past ({@link mayWriteBack}).
  *
  * With several regions (see {@link RegionOwnedKeys}) each key has one item per region, and this tier writes
  * only its own region's. A read takes the own item and the other regions' replicated items in one
@@ -143,7 +145,8 @@ class UnreadItemError extends Error {
  * region is a table hit in the others once replicated. Lease, backoff, floor and evictions stay the own
  * item's: per region. An evict there also leaves an issued floor that hides every other region's token
  * issued no later, and the item's TTL (`expiresAt`, then apart from the token's `tokenExpiresAt`) outlives
- * the evicted token. Without regions a read is one GetItem, and the item's layout is as it ever was.
+ * the evicted token. Without regions a read is one GetItem, and the item's layout is as it ever was but
+ * for the issued floor an evict leaves.
  */
 export class DynamoDbTier implements SharedTier {
   private readonly client: DynamoDBClient;

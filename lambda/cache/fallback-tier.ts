@@ -53,9 +53,9 @@ const sameTimes = (token: CachedToken, evicted: EvictedToken) =>
  * own tier instead, so the service keeps vending with one upstream request per key per container.
  *
  * A token this container fetched while the table or the key service failed is kept in its own tier only
- * until the table next answers for the key: then it goes back once, if the table's item is still as the
- * fault left it (see {@link TableTier.writeBack}), and is dropped either way — an evict made since, here or
- * anywhere, stays one. An evict is never answered by this container's tier: it is the table's, or
+ * until the table next answers for the key with no live lease on it: then it goes back once, if the
+ * table's item is still as the fault left it (see {@link TableTier.writeBack}), and is dropped either way —
+ * an evict made since, here or anywhere, stays one. An evict is never answered by this container's tier: it is the table's, or
  * {@link SharedTierUnavailable}.
  */
 export class FallbackTier implements SharedTier {
