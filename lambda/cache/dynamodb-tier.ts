@@ -16,7 +16,8 @@ import { boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM, TOKEN_TABLE } from
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
-import { type EvictWrite, floorAfterEvict, mayWriteBack, whatEvictLeaves } from './evict-rule';
+import { type EvictWrite, mayWriteBack, whatEvictLeaves, whatEvictLeavesOverCorrupt } from './evict-rule';
+import { servablePeerTokens } from './peer-rule';
 import type {
   EvictedToken,
   Lease,
@@ -26,8 +27,9 @@ import type {
   SharedTier,
   TierItem,
 } from './shared-tier';
-import { LEASE_ATTRIBUTES, type ParsedItem, type RawItem, readItem, TOKEN_ATTRIBUTES } from './table-item';
+import { type ParsedItem, type RawItem, type Reading, readItem, TOKEN_ATTRIBUTES } from './table-item';
 import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
+import { corruptFloorAndTtl, whatTokenWriteKeeps } from './write-rule';
 
 export {
   createTableClient,
@@ -95,27 +97,6 @@ function namesFor(...expressions: string[]): Record<string, string> {
 function unchanged(item: { revision?: AttributeValue } | undefined): { condition: string; values: RawItem } {
   if (item?.revision === undefined) return { condition: 'attribute_not_exists(#rev)', values: {} };
   return { condition: '#rev = :seenRevision', values: { ':seenRevision': item.revision } };
-}
-
-type Reading = {
-  readonly item?: ParsedItem;
-  readonly corrupt?: readonly string[];
-  /** A corrupt item's attributes that did read: only what its rewrite must not lose (TTL, issued floor). */
-  readonly remains?: ParsedItem;
-};
-
-/**
- * With regions, how a rewrite of a corrupt item treats its TTL and issued floor: the TTL never moves earlier
- * (a floor that survives needs it); a bad TTL tells nothing of how long the floor is needed, so the floor
- * goes with it (reads of the corrupt item already ignored it).
- */
-function corruptFloorAndTtl(reading: Reading): { ttlSeconds?: number; dropFloor: boolean } {
-  const badTtl = reading.corrupt?.includes(TOKEN_ITEM.expiresAt) ?? false;
-  const ttlSeconds = reading.remains?.ttlSeconds;
-  return {
-    ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
-    dropFloor: badTtl && reading.remains?.issuedFloor !== undefined,
-  };
 }
 
 /** An unprocessed own item after every round: as good as a throttled read for the caller. */
@@ -395,8 +376,8 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /**
-   * The update that writes a sealed token with a new version and the next generation, on the item as last
-   * read; `end lease` also clears lease and failures. Items of before sealing lose their clear-text token.
+   * The update that writes a sealed token with a new version on the item as last read, keeping what
+   * {@link whatTokenWriteKeeps} says.
    */
   private async tokenWrite(
     key: string,
@@ -405,53 +386,28 @@ export class DynamoDbTier implements SharedTier {
     reading: Reading,
     lease: 'end lease' | 'keep lease',
   ): Promise<{ update: string; condition: string; values: RawItem; version: string }> {
-    const item = reading.item;
-    const generation = Math.max(item?.generation ?? 0, item?.floor ?? 0) + 1;
-    const sealed = await this.sealer.seal(token, { key, providerId, generation });
-    // With regions the TTL never moves earlier: an issued floor on the item needs it past the token's expiry.
-    const regional = this.keys.hasPeers;
-    const regionalCorrupt = reading.corrupt && regional ? corruptFloorAndTtl(reading) : undefined;
-    const keptTtl = item?.ttlSeconds ?? regionalCorrupt?.ttlSeconds ?? 0;
-    const ttlSeconds = regional ? Math.max(token.expiresAt, keptTtl) : token.expiresAt;
-    const set = `SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev${regional ? ', #tokenExpiresAt = :tokenExpiresAt' : ''}`;
-    const remove = new Set<string>([
-      TOKEN_ITEM.clearToken,
-      TOKEN_ITEM.clearScope,
-      TOKEN_ITEM.evictedBy,
-      TOKEN_ITEM.sealFailedAt,
-      ...(reading.corrupt ?? []),
-      ...(regionalCorrupt?.dropFloor ? [TOKEN_ITEM.issuedFloor] : []),
-      ...(lease === 'end lease' ? LEASE_ATTRIBUTES : []),
-    ]);
-    for (const written of [
-      TOKEN_ITEM.sealed,
-      TOKEN_ITEM.issuedAt,
-      TOKEN_ITEM.expiresAt,
-      TOKEN_ITEM.version,
-      TOKEN_ITEM.provider,
-      TOKEN_ITEM.generation,
-      TOKEN_ITEM.revision,
-      TOKEN_ITEM.tokenExpiresAt,
-    ]) {
-      remove.delete(written);
-    }
+    const keeps = whatTokenWriteKeeps(reading, token, { regional: this.keys.hasPeers, lease });
+    const sealed = await this.sealer.seal(token, { key, providerId, generation: keeps.generation });
+    const set = `SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev${keeps.tokenExpiresAt === undefined ? '' : ', #tokenExpiresAt = :tokenExpiresAt'}`;
     const { condition, values } = reading.corrupt
       ? { condition: 'attribute_exists(#pk)', values: {} }
-      : unchanged(item);
+      : unchanged(reading.item);
     const version = randomUUID();
     return {
       version,
-      update: `${set} REMOVE ${[...remove].map((name) => `#${name}`).join(', ')}`,
+      update: `${set} REMOVE ${keeps.remove.map((name) => `#${name}`).join(', ')}`,
       condition,
       values: {
         ...values,
         ':sealed': { B: sealed },
         ':issuedAt': { N: String(token.issuedAt) },
-        ':expiresAt': { N: String(ttlSeconds) },
-        ...(regional ? { ':tokenExpiresAt': { N: String(token.expiresAt) } } : {}),
+        ':expiresAt': { N: String(keeps.ttlSeconds) },
+        ...(keeps.tokenExpiresAt === undefined
+          ? {}
+          : { ':tokenExpiresAt': { N: String(keeps.tokenExpiresAt) } }),
         ':version': { S: version },
         ':provider': { S: providerId },
-        ':generation': { N: String(generation) },
+        ':generation': { N: String(keeps.generation) },
         ':rev': { S: randomUUID() },
       },
     };
@@ -503,25 +459,6 @@ export class DynamoDbTier implements SharedTier {
     evicted: EvictedToken,
     evictedBy: string,
   ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
-    const { ttlSeconds, dropFloor } = corruptFloorAndTtl(reading);
-    const floor = floorAfterEvict(
-      {
-        ...(dropFloor || reading.remains?.issuedFloor === undefined
-          ? {}
-          : { issuedFloor: reading.remains.issuedFloor }),
-        ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
-      },
-      evicted,
-    );
-    const written = new Set<string>([
-      TOKEN_ITEM.issuedFloor,
-      TOKEN_ITEM.evictedBy,
-      TOKEN_ITEM.revision,
-      TOKEN_ITEM.expiresAt,
-    ]);
-    const remove = [
-      ...new Set([...(reading.corrupt ?? []), ...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt]),
-    ].filter((name) => !written.has(name));
     const revision = reading.remains?.revision;
     // A revision of the wrong type cannot be compared: the item's existence is all a condition can name.
     const asRead = unchanged(reading.remains);
@@ -529,7 +466,7 @@ export class DynamoDbTier implements SharedTier {
       revision === undefined || typeof revision.S === 'string'
         ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
         : { condition: 'attribute_exists(#pk)', values: {} };
-    return this.writeEvict(key, { ...floor, remove }, evictedBy, seen);
+    return this.writeEvict(key, whatEvictLeavesOverCorrupt(reading, evicted), evictedBy, seen);
   }
 
   /**
@@ -701,15 +638,7 @@ export class DynamoDbTier implements SharedTier {
     thanExpiresAt: number,
   ): Promise<{ token: CachedToken; peer: PeerToken } | undefined> {
     const issuedFloor = own?.issuedFloor;
-    const candidates = peers
-      .filter(
-        ({ item }) =>
-          item.version !== undefined &&
-          (item.expiresAt ?? 0) > thanExpiresAt &&
-          (issuedFloor === undefined || (item.issuedAt ?? 0) > issuedFloor),
-      )
-      .sort((first, second) => (second.item.expiresAt ?? 0) - (first.item.expiresAt ?? 0));
-    for (const { region, item } of candidates) {
+    for (const { region, item } of servablePeerTokens(own, peers, thanExpiresAt)) {
       let token: CachedToken | undefined;
       try {
         token = await this.tokenOf(key, item, issuedFloor);

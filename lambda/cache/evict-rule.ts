@@ -2,7 +2,8 @@ import { TOKEN_ITEM } from '../contracts/token-table';
 import { classifyLease } from '../lease/lease-rule';
 import type { CachedToken } from '../model';
 import type { EvictedToken } from './shared-tier';
-import { type ParsedItem, TOKEN_ATTRIBUTES } from './table-item';
+import { type ParsedItem, type Reading, TOKEN_ATTRIBUTES } from './table-item';
+import { corruptFloorAndTtl } from './write-rule';
 
 /**
  * The evict rule, written once: what an evict leaves on a key's item, and when a token a container kept for
@@ -82,6 +83,33 @@ export function whatEvictLeaves(
     ...(ownGoes ? { generationFloor: (item?.generation ?? 0) + 1 } : {}),
     remove: ownGoes ? [...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt] : [],
   };
+}
+
+/**
+ * What an evict of a peer token over a corrupt own item leaves (several regions): what was bad and any own
+ * token go, as a lease's overwrite does; the issued floor and TTL are written as on a sound item, from what
+ * of them did read (a bad TTL takes the floor with it: see {@link corruptFloorAndTtl}).
+ */
+export function whatEvictLeavesOverCorrupt(reading: Reading, evicted: EvictedToken): EvictWrite {
+  const { ttlSeconds, dropFloor } = corruptFloorAndTtl(reading);
+  const kept = reading.remains?.issuedFloor;
+  const floor = floorAfterEvict(
+    {
+      ...(dropFloor || kept === undefined ? {} : { issuedFloor: kept }),
+      ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+    },
+    evicted,
+  );
+  const written = new Set<string>([
+    TOKEN_ITEM.issuedFloor,
+    TOKEN_ITEM.evictedBy,
+    TOKEN_ITEM.revision,
+    TOKEN_ITEM.expiresAt,
+  ]);
+  const remove = [
+    ...new Set([...(reading.corrupt ?? []), ...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt]),
+  ].filter((name) => !written.has(name));
+  return { ...floor, remove };
 }
 
 /**
