@@ -417,19 +417,14 @@ export class DynamoDbTier implements SharedTier {
    * The item's token, opened; undefined when there is none, it has expired (TTL deletes late), it is below
    * the item's floor (evicted, then put back), or it does not open (copied from another key, tampered with,
    * or sealed by another key): such a token is a miss, never served and never an error. A key service that
-   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token. Another region's
-   * token issued at or before `issuedFloor` (the own item's) was evicted here: a miss, not opened.
+   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token. Which other
+   * regions' tokens are asked about at all is {@link servablePeerTokens}'s to say.
    */
-  private async tokenOf(
-    key: string,
-    item: ParsedItem,
-    issuedFloor?: number,
-  ): Promise<CachedToken | undefined> {
+  private async tokenOf(key: string, item: ParsedItem): Promise<CachedToken | undefined> {
     const { sealed, provider, issuedAt, expiresAt, version } = item;
     if (!sealed || !provider || issuedAt === undefined || expiresAt === undefined || !version)
       return undefined;
     if (expiresAt <= this.clock.now() / 1000) return undefined;
-    if (issuedFloor !== undefined && issuedAt <= issuedFloor) return undefined;
     try {
       if (item.generation < item.floor) throw new SealError('a token below the floor an evict left');
       return await this.sealer.open(
@@ -637,11 +632,10 @@ export class DynamoDbTier implements SharedTier {
     peers: readonly PeerItem[],
     thanExpiresAt: number,
   ): Promise<{ token: CachedToken; peer: PeerToken } | undefined> {
-    const issuedFloor = own?.issuedFloor;
     for (const { region, item } of servablePeerTokens(own, peers, thanExpiresAt)) {
       let token: CachedToken | undefined;
       try {
-        token = await this.tokenOf(key, item, issuedFloor);
+        token = await this.tokenOf(key, item);
       } catch (error) {
         if (!(error instanceof SealingUnavailableError)) throw error;
         if (!this.reportedUnopened.get(region)) {
