@@ -147,7 +147,7 @@ export function composeService(parts: ServiceParts): {
       endpoints: parts.endpoints ?? 'public',
       ...parts.tokenClient,
     }),
-    // With a shared table, memory is trusted a minute (evictions elsewhere show within it); alone, it is the cache.
+    // With a shared table, memory is trusted MEMORY_TRUST_SECONDS (evictions elsewhere show within it); alone, it is the cache.
     memory:
       parts.memory ??
       new MemoryTokenStore({ clock, maxAgeSeconds: shared ? undefined : Number.POSITIVE_INFINITY }),

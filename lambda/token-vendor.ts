@@ -4,7 +4,13 @@ import {
   tokenFingerprint,
 } from '../packages/client/src/wire-contract';
 import type { UpstreamBudget } from './budget/upstream-budget';
-import type { PeerToken, SharedTier } from './cache/shared-tier';
+import {
+  type EvictedToken,
+  type PeerToken,
+  type SharedTier,
+  SharedTierUnavailable,
+  type TierItem,
+} from './cache/shared-tier';
 import type { TokenStore } from './cache/token-store';
 import type { Clock } from './clock';
 import { type ErrorCode, VendError } from './errors';
@@ -179,7 +185,10 @@ export class TokenVendor {
    * caller cannot spend another's budget by evicting a token they share. The key's lease and backoff stay.
    *
    * This container's memory copy of the named token goes whatever the table holds, and so does a copy the
-   * table has moved past: serving either on would hand out a token that is no longer the cached one.
+   * table has moved past: serving either on would hand out a token that is no longer the cached one. What
+   * the evict answers is the shared table's: a token only this container holds is not evicted anywhere (its
+   * copy goes, the answer is `not_current`), and a table that cannot be read or written answers 503
+   * `service_unavailable` (the copies here go all the same; nothing is evicted there).
    */
   async evict(
     principal: string | undefined,
@@ -193,6 +202,16 @@ export class TokenVendor {
     const remembered = await memory.get(key);
     if (named(remembered)) await memory.delete(key);
     const item = await tier.read(key);
+    if (item?.standIn) {
+      // The table could not be read: what it holds, so what an evict would do there, is unknown. This
+      // container's own copy of the named token goes (the tier drops it and says the table did not answer).
+      if (item.token && item.version && named(item.token)) {
+        const { issuedAt, expiresAt } = item.token;
+        const evictedBy = await budget.counterName(principal as string);
+        await this.evictInTier(key, { version: item.version, issuedAt, expiresAt }, evictedBy);
+      }
+      throw tableUnavailable(item.standIn.retryAtMs, this.parts.clock.now());
+    }
     // A memory copy the table has moved past is as stale as the named one: it goes too.
     if (remembered && item?.token && item.token.accessToken !== remembered.accessToken) {
       await memory.delete(key);
@@ -206,7 +225,8 @@ export class TokenVendor {
     // it is that one (the same issuedAt), never another in its place.
     const peer = item?.token === token ? item.peer : undefined;
     const version = peer?.version ?? item?.version;
-    if (!version) return 'evicted';
+    // Only this container's memory held it: the table holds no token it could evict.
+    if (!version) return 'not_current';
     const evictedBy = await budget.counterName(principal as string);
     const evicted = {
       version,
@@ -215,7 +235,7 @@ export class TokenVendor {
       ...(peer ? { region: peer.region } : {}),
     };
     // Of many callers evicting one token at once, only the one whose conditional evict applies is charged.
-    if (!(await tier.evict(key, evicted, evictedBy))) return 'not_current';
+    if (!(await this.evictInTier(key, evicted, evictedBy))) return 'not_current';
     try {
       await budget.chargeEviction(evictedBy, provider);
     } catch (error) {
@@ -224,6 +244,16 @@ export class TokenVendor {
       throw error;
     }
     return 'evicted';
+  }
+
+  /** The tier's evict; a shared table that could not answer is 503 `service_unavailable`. */
+  private async evictInTier(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+    try {
+      return await this.parts.tier.evict(key, evicted, evictedBy);
+    } catch (error) {
+      if (!(error instanceof SharedTierUnavailable)) throw error;
+      throw tableUnavailable(error.retryAtMs, this.parts.clock.now());
+    }
   }
 
   /**
@@ -238,7 +268,7 @@ export class TokenVendor {
     const { freshness } = context;
     const item = await this.parts.tier.read(context.key);
     const stored = this.noted(context, item?.token);
-    const best = longestLived(remembered, stored);
+    const best = longestLived(await this.unlessEvicted(context, remembered, item), stored);
     if (!best) return this.fetchOrWait(context, { source: 'memory' }, item?.version);
     const cached: Cached =
       best === stored
@@ -253,6 +283,21 @@ export class TokenVendor {
       return { token: best, cache: cached.source, ...fromRegion(cached.peerRegion) };
     }
     return this.refreshAhead(context, { ...cached, token: best }, item?.version, publish);
+  }
+
+  /**
+   * This container's memory copy, unless the table just read says it was evicted (an evict elsewhere since
+   * this container last read the table): then it goes, and is never served again here.
+   */
+  private async unlessEvicted(
+    context: VendContext,
+    remembered: CachedToken | undefined,
+    item: TierItem | undefined,
+  ): Promise<CachedToken | undefined> {
+    const through = item?.evictedThrough;
+    if (!remembered || through === undefined || remembered.issuedAt > through) return remembered;
+    await this.parts.memory.delete(context.key);
+    return undefined;
   }
 
   /** Whoever wins the lease renews; everyone else, here and elsewhere, keeps the still-valid token. */
@@ -434,6 +479,15 @@ export class TokenVendor {
   private nowSeconds(): number {
     return this.parts.clock.now() / 1000;
   }
+}
+
+/** An evict the shared table could not answer: nothing was evicted there; try again once it is tried again. */
+function tableUnavailable(retryAtMs: number, nowMs: number): VendError {
+  return new VendError(
+    'service_unavailable',
+    'The token cache cannot be reached: nothing was evicted. Try again shortly.',
+    { retryAfterSeconds: Math.max(1, Math.ceil((retryAtMs - nowMs) / 1000)) },
+  );
 }
 
 /** Of the tokens at hand, the one that lasts longest. */

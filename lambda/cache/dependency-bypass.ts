@@ -50,6 +50,11 @@ export class DependencyBypass {
     return nowMs < this.tableUntilMs || nowMs < this.sealingUntilMs;
   }
 
+  /** When this container next tries the table for tokens (epoch ms): now, or the end of its window. */
+  tokensRetryAtMs(): number {
+    return Math.max(this.clock.now(), this.tableUntilMs, this.sealingUntilMs);
+  }
+
   /** Records a failed call of `operation`: logs it, and starts a window when the failure says to. */
   failed(operation: string, error: unknown): void {
     if (error instanceof SealingUnavailableError) {

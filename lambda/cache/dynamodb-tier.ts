@@ -16,6 +16,8 @@ import { boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM, TOKEN_TABLE } from
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
+import { type EvictWrite, mayWriteBack, whatEvictLeaves, whatEvictLeavesOverCorrupt } from './evict-rule';
+import { servablePeerTokens } from './peer-rule';
 import type {
   EvictedToken,
   Lease,
@@ -25,8 +27,9 @@ import type {
   SharedTier,
   TierItem,
 } from './shared-tier';
-import { LEASE_ATTRIBUTES, type ParsedItem, type RawItem, readItem, TOKEN_ATTRIBUTES } from './table-item';
+import { type ParsedItem, type RawItem, type Reading, readItem, TOKEN_ATTRIBUTES } from './table-item';
 import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
+import { corruptFloorAndTtl, whatTokenWriteKeeps } from './write-rule';
 
 export {
   createTableClient,
@@ -46,11 +49,6 @@ const MAX_WRITE_ATTEMPTS = 3;
 const SEAL_FAILURE_NOTICE_MS = 10_000;
 /** The pause between them, times the attempt: the writers that raced spread out. */
 const WRITE_RETRY_PAUSE_MS = 20;
-/**
- * How long past the evicted token's expiry an item keeps an issued floor (several regions): far longer than
- * replication normally lags (seconds; alarmed past 60 s) and than any clock skew between regions.
- */
-const FLOOR_GRACE_SECONDS = 3600;
 /** Rounds of one read across regions: the keys BatchGetItem left unprocessed (throttling) are asked once more. */
 const MAX_READ_ROUNDS = 2;
 
@@ -101,41 +99,6 @@ function unchanged(item: { revision?: AttributeValue } | undefined): { condition
   return { condition: '#rev = :seenRevision', values: { ':seenRevision': item.revision } };
 }
 
-type Reading = {
-  readonly item?: ParsedItem;
-  readonly corrupt?: readonly string[];
-  /** A corrupt item's attributes that did read: only what its rewrite must not lose (TTL, issued floor). */
-  readonly remains?: ParsedItem;
-};
-
-/**
- * With regions, how a rewrite of a corrupt item treats its TTL and issued floor: the TTL never moves earlier
- * (a floor that survives needs it); a bad TTL tells nothing of how long the floor is needed, so the floor
- * goes with it (reads of the corrupt item already ignored it).
- */
-function corruptFloorAndTtl(reading: Reading): { ttlSeconds?: number; dropFloor: boolean } {
-  const badTtl = reading.corrupt?.includes(TOKEN_ITEM.expiresAt) ?? false;
-  const ttlSeconds = reading.remains?.ttlSeconds;
-  return {
-    ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
-    dropFloor: badTtl && reading.remains?.issuedFloor !== undefined,
-  };
-}
-
-/**
- * What an evict of `evicted` leaves on the region's own item over what the item kept: the issued floor never
- * falls, and the TTL never moves earlier than the evicted token's expiry plus {@link FLOOR_GRACE_SECONDS}.
- */
-function floorAfterEvict(
-  kept: { readonly issuedFloor?: number; readonly ttlSeconds?: number },
-  evicted: EvictedToken,
-): { issuedFloor: number; ttlSeconds: number } {
-  return {
-    issuedFloor: Math.max(kept.issuedFloor ?? evicted.issuedAt, evicted.issuedAt),
-    ttlSeconds: Math.max(kept.ttlSeconds ?? 0, Math.ceil(evicted.expiresAt) + FLOOR_GRACE_SECONDS),
-  };
-}
-
 /** An unprocessed own item after every round: as good as a throttled read for the caller. */
 class UnreadItemError extends Error {
   override readonly name = 'ProvisionedThroughputExceededException';
@@ -153,7 +116,9 @@ class UnreadItemError extends Error {
  * with a pause between them. Every call is bounded by `callTimeoutMs` ({@link TableTimeoutError} past it).
  *
  * A token is sealed with its generation (the count of tokens written on the key); an evict raises the
- * item's floor past it, and a token below the floor never opens again.
+ * item's floor past it, and a token below the floor never opens again. Every evict also leaves its issued
+ * floor (see {@link whatEvictLeaves}), which a container's write-back of a token it kept through a fault
+ * must be past ({@link mayWriteBack}).
  *
  * With several regions (see {@link RegionOwnedKeys}) each key has one item per region, and this tier writes
  * only its own region's. A read takes the own item and the other regions' replicated items in one
@@ -161,7 +126,8 @@ class UnreadItemError extends Error {
  * region is a table hit in the others once replicated. Lease, backoff, floor and evictions stay the own
  * item's: per region. An evict there also leaves an issued floor that hides every other region's token
  * issued no later, and the item's TTL (`expiresAt`, then apart from the token's `tokenExpiresAt`) outlives
- * the evicted token. Without regions a read is one GetItem, and the item's layout is as it ever was.
+ * the evicted token. Without regions a read is one GetItem, and the item's layout is as it ever was but
+ * for the issued floor an evict leaves.
  */
 export class DynamoDbTier implements SharedTier {
   private readonly client: DynamoDBClient;
@@ -209,26 +175,51 @@ export class DynamoDbTier implements SharedTier {
     }
   }
 
+  /**
+   * The evict, on the own item as read (its revision): what it leaves is {@link whatEvictLeaves}'s to say.
+   * Refused when the token was renewed or evicted by someone else since it was read, or when the item's
+   * token is not the named one (a caller's memory copy the read did not show): not the token the caller
+   * meant. With regions, an evict of a peer token over a corrupt own item rewrites it ({@link evictOverCorrupt});
+   * an own token named over a corrupt item is never the item's.
+   */
   async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
-    if (this.keys.hasPeers) return this.evictInRegion(key, evicted, evictedBy);
-    // Refused when renewed or evicted by someone else since it was read, or when the item's token is not the
-    // named one (a caller's memory copy the read did not show): not the token the caller meant.
-    // The floor goes past the evicted token's generation: put back, it would not open.
-    const result = await this.conditionalUpdate(
-      'evict',
-      key,
-      `SET #evictedBy = :evictedBy, #floor = if_not_exists(#generation, :zero) + :one, #rev = :rev REMOVE ${TOKEN_ATTRIBUTES.map((name) => `#${name}`).join(', ')}`,
-      '#version = :version AND #issuedAt = :issuedAt',
-      {
-        ':version': { S: evicted.version },
-        ':issuedAt': { N: String(evicted.issuedAt) },
-        ':evictedBy': { S: evictedBy },
-        ':zero': { N: '0' },
-        ':one': { N: '1' },
-        ':rev': { S: randomUUID() },
-      },
-    );
-    return result.applied;
+    const { region } = evicted;
+    if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region)) return false;
+    let reading = await this.get(key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      let result: { applied: true } | { applied: false; current?: RawItem };
+      if (reading.corrupt) {
+        // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
+        if (region === undefined || !this.keys.hasPeers) return false;
+        result = await this.evictOverCorrupt(key, reading, evicted, evictedBy);
+      } else {
+        const leaves = whatEvictLeaves(reading.item, evicted, this.keys.hasPeers);
+        if (!leaves) return false;
+        result = await this.writeEvict(key, leaves, evictedBy, unchanged(reading.item));
+      }
+      if (result.applied) return true;
+      reading = this.readRefused(key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+    }
+    return false;
+  }
+
+  /**
+   * Puts back a token this container kept while the table or the key service failed, on the own item as
+   * read, only where {@link mayWriteBack} allows it (never over an evict of it, a token or a lease): the
+   * token as the item now holds it, or undefined when refused.
+   */
+  async writeBack(key: string, token: CachedToken, providerId: string): Promise<TierItem | undefined> {
+    let reading = await this.get(key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      if (reading.corrupt || !mayWriteBack(reading.item, token, this.clock.now())) return undefined;
+      const write = await this.tokenWrite(key, token, providerId, reading, 'keep lease');
+      const result = await this.conditionalUpdate('store', key, write.update, write.condition, write.values);
+      if (result.applied) return { token, version: write.version, providerId, leaseUntilMs: 0 };
+      reading = this.readRefused(key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+    }
+    return undefined;
   }
 
   async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
@@ -385,8 +376,8 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /**
-   * The update that writes a sealed token with a new version and the next generation, on the item as last
-   * read; `end lease` also clears lease and failures. Items of before sealing lose their clear-text token.
+   * The update that writes a sealed token with a new version on the item as last read, keeping what
+   * {@link whatTokenWriteKeeps} says.
    */
   private async tokenWrite(
     key: string,
@@ -394,52 +385,29 @@ export class DynamoDbTier implements SharedTier {
     providerId: string,
     reading: Reading,
     lease: 'end lease' | 'keep lease',
-  ): Promise<{ update: string; condition: string; values: RawItem }> {
-    const item = reading.item;
-    const generation = Math.max(item?.generation ?? 0, item?.floor ?? 0) + 1;
-    const sealed = await this.sealer.seal(token, { key, providerId, generation });
-    // With regions the TTL never moves earlier: an issued floor on the item needs it past the token's expiry.
-    const regional = this.keys.hasPeers;
-    const regionalCorrupt = reading.corrupt && regional ? corruptFloorAndTtl(reading) : undefined;
-    const keptTtl = item?.ttlSeconds ?? regionalCorrupt?.ttlSeconds ?? 0;
-    const ttlSeconds = regional ? Math.max(token.expiresAt, keptTtl) : token.expiresAt;
-    const set = `SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev${regional ? ', #tokenExpiresAt = :tokenExpiresAt' : ''}`;
-    const remove = new Set<string>([
-      TOKEN_ITEM.clearToken,
-      TOKEN_ITEM.clearScope,
-      TOKEN_ITEM.evictedBy,
-      TOKEN_ITEM.sealFailedAt,
-      ...(reading.corrupt ?? []),
-      ...(regionalCorrupt?.dropFloor ? [TOKEN_ITEM.issuedFloor] : []),
-      ...(lease === 'end lease' ? LEASE_ATTRIBUTES : []),
-    ]);
-    for (const written of [
-      TOKEN_ITEM.sealed,
-      TOKEN_ITEM.issuedAt,
-      TOKEN_ITEM.expiresAt,
-      TOKEN_ITEM.version,
-      TOKEN_ITEM.provider,
-      TOKEN_ITEM.generation,
-      TOKEN_ITEM.revision,
-      TOKEN_ITEM.tokenExpiresAt,
-    ]) {
-      remove.delete(written);
-    }
+  ): Promise<{ update: string; condition: string; values: RawItem; version: string }> {
+    const keeps = whatTokenWriteKeeps(reading, token, { regional: this.keys.hasPeers, lease });
+    const sealed = await this.sealer.seal(token, { key, providerId, generation: keeps.generation });
+    const set = `SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev${keeps.tokenExpiresAt === undefined ? '' : ', #tokenExpiresAt = :tokenExpiresAt'}`;
     const { condition, values } = reading.corrupt
       ? { condition: 'attribute_exists(#pk)', values: {} }
-      : unchanged(item);
+      : unchanged(reading.item);
+    const version = randomUUID();
     return {
-      update: `${set} REMOVE ${[...remove].map((name) => `#${name}`).join(', ')}`,
+      version,
+      update: `${set} REMOVE ${keeps.remove.map((name) => `#${name}`).join(', ')}`,
       condition,
       values: {
         ...values,
         ':sealed': { B: sealed },
         ':issuedAt': { N: String(token.issuedAt) },
-        ':expiresAt': { N: String(ttlSeconds) },
-        ...(regional ? { ':tokenExpiresAt': { N: String(token.expiresAt) } } : {}),
-        ':version': { S: randomUUID() },
+        ':expiresAt': { N: String(keeps.ttlSeconds) },
+        ...(keeps.tokenExpiresAt === undefined
+          ? {}
+          : { ':tokenExpiresAt': { N: String(keeps.tokenExpiresAt) } }),
+        ':version': { S: version },
         ':provider': { S: providerId },
-        ':generation': { N: String(generation) },
+        ':generation': { N: String(keeps.generation) },
         ':rev': { S: randomUUID() },
       },
     };
@@ -449,19 +417,14 @@ export class DynamoDbTier implements SharedTier {
    * The item's token, opened; undefined when there is none, it has expired (TTL deletes late), it is below
    * the item's floor (evicted, then put back), or it does not open (copied from another key, tampered with,
    * or sealed by another key): such a token is a miss, never served and never an error. A key service that
-   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token. Another region's
-   * token issued at or before `issuedFloor` (the own item's) was evicted here: a miss, not opened.
+   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token. Which other
+   * regions' tokens are asked about at all is {@link servablePeerTokens}'s to say.
    */
-  private async tokenOf(
-    key: string,
-    item: ParsedItem,
-    issuedFloor?: number,
-  ): Promise<CachedToken | undefined> {
+  private async tokenOf(key: string, item: ParsedItem): Promise<CachedToken | undefined> {
     const { sealed, provider, issuedAt, expiresAt, version } = item;
     if (!sealed || !provider || issuedAt === undefined || expiresAt === undefined || !version)
       return undefined;
     if (expiresAt <= this.clock.now() / 1000) return undefined;
-    if (issuedFloor !== undefined && issuedAt <= issuedFloor) return undefined;
     try {
       if (item.generation < item.floor) throw new SealError('a token below the floor an evict left');
       return await this.sealer.open(
@@ -481,49 +444,6 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /**
-   * An evict with several regions, on the own item as read (its revision): the issued floor rises to the
-   * evicted token's `issuedAt` (never falls), so reads here skip every other region's token issued no later;
-   * an own token it covers goes in the same write, its generation floor raised, as a single-region evict
-   * does; and the TTL stays at least until the evicted token has expired plus {@link FLOOR_GRACE_SECONDS}.
-   * False when the own item's token is not the one named, or when the floor already covers a named peer
-   * token (another caller's evict of it applied first: one caller is charged).
-   */
-  private async evictInRegion(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
-    const { region } = evicted;
-    if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region)) return false;
-    let reading = await this.get(key);
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      if (reading.corrupt) {
-        // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
-        if (region === undefined) return false;
-        const applied = await this.evictOverCorrupt(key, reading, evicted, evictedBy);
-        if (applied.applied) return true;
-        reading = this.readRefused(key, applied.current);
-        await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
-        continue;
-      }
-      const item = reading.item;
-      if (region === undefined) {
-        if (item?.version !== evicted.version || item.issuedAt !== evicted.issuedAt) return false;
-      } else if (item?.issuedFloor !== undefined && item.issuedFloor >= evicted.issuedAt) {
-        return false;
-      }
-      const floor = floorAfterEvict(item ?? {}, evicted);
-      const ownGoes =
-        item?.version !== undefined && item.issuedAt !== undefined && item.issuedAt <= floor.issuedFloor;
-      const result = await this.writeIssuedFloor(key, floor, evictedBy, unchanged(item), {
-        set: ownGoes ? ['#floor = :floor'] : [],
-        remove: ownGoes ? [...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt] : [],
-        values: ownGoes ? { ':floor': { N: String((item?.generation ?? 0) + 1) } } : {},
-      });
-      if (result.applied) return true;
-      reading = this.readRefused(key, result.current);
-      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
-    }
-    return false;
-  }
-
-  /**
    * An evict of a peer token over a corrupt own item: what was bad and any own token go (as a lease's
    * overwrite does), the issued floor and TTL are written as on a sound item. Conditioned on the revision as
    * read, so of concurrent evictors one applies (the others find the floor and are refused).
@@ -534,25 +454,6 @@ export class DynamoDbTier implements SharedTier {
     evicted: EvictedToken,
     evictedBy: string,
   ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
-    const { ttlSeconds, dropFloor } = corruptFloorAndTtl(reading);
-    const floor = floorAfterEvict(
-      {
-        ...(dropFloor || reading.remains?.issuedFloor === undefined
-          ? {}
-          : { issuedFloor: reading.remains.issuedFloor }),
-        ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
-      },
-      evicted,
-    );
-    const written = new Set<string>([
-      TOKEN_ITEM.issuedFloor,
-      TOKEN_ITEM.evictedBy,
-      TOKEN_ITEM.revision,
-      TOKEN_ITEM.expiresAt,
-    ]);
-    const remove = [
-      ...new Set([...(reading.corrupt ?? []), ...TOKEN_ATTRIBUTES, TOKEN_ITEM.tokenExpiresAt]),
-    ].filter((name) => !written.has(name));
     const revision = reading.remains?.revision;
     // A revision of the wrong type cannot be compared: the item's existence is all a condition can name.
     const asRead = unchanged(reading.remains);
@@ -560,36 +461,35 @@ export class DynamoDbTier implements SharedTier {
       revision === undefined || typeof revision.S === 'string'
         ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
         : { condition: 'attribute_exists(#pk)', values: {} };
-    return this.writeIssuedFloor(key, floor, evictedBy, seen, { set: [], remove, values: {} });
+    return this.writeEvict(key, whatEvictLeavesOverCorrupt(reading, evicted), evictedBy, seen);
   }
 
   /**
-   * The evict's write on the region's own item: the issued floor, the evictor, a new revision and the TTL,
-   * plus what the caller adds, under the caller's condition.
+   * The evict's write on the region's own item: what {@link whatEvictLeaves} said, the evictor and a new
+   * revision, under the caller's condition.
    */
-  private writeIssuedFloor(
+  private writeEvict(
     key: string,
-    floor: { issuedFloor: number; ttlSeconds: number },
+    leaves: EvictWrite,
     evictedBy: string,
     seen: { condition: string; values: RawItem },
-    extra: { set: readonly string[]; remove: readonly string[]; values: RawItem },
   ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
     const set = [
       '#issuedFloor = :issuedFloor',
       '#evictedBy = :evictedBy',
       '#rev = :rev',
-      '#expiresAt = :ttl',
-      ...extra.set,
+      ...(leaves.ttlSeconds === undefined ? [] : ['#expiresAt = :ttl']),
+      ...(leaves.generationFloor === undefined ? [] : ['#floor = :floor']),
     ];
     const remove =
-      extra.remove.length > 0 ? ` REMOVE ${extra.remove.map((name) => `#${name}`).join(', ')}` : '';
+      leaves.remove.length > 0 ? ` REMOVE ${leaves.remove.map((name) => `#${name}`).join(', ')}` : '';
     return this.conditionalUpdate('evict', key, `SET ${set.join(', ')}${remove}`, seen.condition, {
       ...seen.values,
-      ':issuedFloor': { N: String(floor.issuedFloor) },
+      ':issuedFloor': { N: String(leaves.issuedFloor) },
       ':evictedBy': { S: evictedBy },
       ':rev': { S: randomUUID() },
-      ':ttl': { N: String(floor.ttlSeconds) },
-      ...extra.values,
+      ...(leaves.ttlSeconds === undefined ? {} : { ':ttl': { N: String(leaves.ttlSeconds) } }),
+      ...(leaves.generationFloor === undefined ? {} : { ':floor': { N: String(leaves.generationFloor) } }),
     });
   }
 
@@ -714,6 +614,7 @@ export class DynamoDbTier implements SharedTier {
       ...(item?.version ? { version: item.version } : {}),
       ...(token ? { token } : {}),
       ...(fromPeer ? { peer: fromPeer.peer } : {}),
+      ...(item?.issuedFloor === undefined ? {} : { evictedThrough: item.issuedFloor }),
       ...(item?.failedAtMs === undefined ? {} : { failedAtMs: item.failedAtMs }),
       ...(item?.lastError === undefined ? {} : { lastError: item.lastError }),
     };
@@ -731,19 +632,10 @@ export class DynamoDbTier implements SharedTier {
     peers: readonly PeerItem[],
     thanExpiresAt: number,
   ): Promise<{ token: CachedToken; peer: PeerToken } | undefined> {
-    const issuedFloor = own?.issuedFloor;
-    const candidates = peers
-      .filter(
-        ({ item }) =>
-          item.version !== undefined &&
-          (item.expiresAt ?? 0) > thanExpiresAt &&
-          (issuedFloor === undefined || (item.issuedAt ?? 0) > issuedFloor),
-      )
-      .sort((first, second) => (second.item.expiresAt ?? 0) - (first.item.expiresAt ?? 0));
-    for (const { region, item } of candidates) {
+    for (const { region, item } of servablePeerTokens(own, peers, thanExpiresAt)) {
       let token: CachedToken | undefined;
       try {
-        token = await this.tokenOf(key, item, issuedFloor);
+        token = await this.tokenOf(key, item);
       } catch (error) {
         if (!(error instanceof SealingUnavailableError)) throw error;
         if (!this.reportedUnopened.get(region)) {

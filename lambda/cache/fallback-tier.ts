@@ -1,6 +1,24 @@
 import type { DependencyBypass } from './dependency-bypass';
-import type { EvictedToken, Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
+import type { InProcessTier } from './in-process-tier';
+import {
+  type EvictedToken,
+  type Lease,
+  type LeaseOutcome,
+  type LeaseResult,
+  type SharedTier,
+  SharedTierUnavailable,
+  type TierItem,
+} from './shared-tier';
 import type { CachedToken } from './token-store';
+
+/** The shared table as the fallback needs it: it also takes back, on its own terms, what a container kept. */
+export interface TableTier extends SharedTier {
+  /**
+   * Puts back a token kept while the table failed, unless the item moved on since (a token, a lease, an evict
+   * of it or of a later token): the item as written, or undefined when refused.
+   */
+  writeBack(key: string, token: CachedToken, providerId: string): Promise<TierItem | undefined>;
+}
 
 /** A lease that knows which tier issued it, so that it is given back to that one. */
 interface TieredLease extends Lease {
@@ -19,31 +37,39 @@ const tiered = (inner: Lease, tier: TieredLease['tier']): TieredLease => ({
 
 const isTiered = (lease: Lease): lease is TieredLease => 'inner' in lease && 'tier' in lease;
 
+/** A token this container's own tier holds: kept while the table failed. */
+interface Kept {
+  readonly token: CachedToken;
+  readonly providerId: string;
+  readonly version: string;
+}
+
+const sameTimes = (token: CachedToken, evicted: EvictedToken) =>
+  token.issuedAt === evicted.issuedAt && token.expiresAt === evicted.expiresAt;
+
 /**
- * The shared table, never fatal: a call that fails is reported to the {@link DependencyBypass} (which logs
- * it and decides whether the table is left alone for a while) and answered by this container's own tier
- * instead, so the service keeps vending with one upstream request per key per container.
+ * The shared table, never fatal for a vend: a call that fails is reported to the {@link DependencyBypass}
+ * (which logs it and decides whether the table is left alone for a while) and answered by this container's
+ * own tier instead, so the service keeps vending with one upstream request per key per container.
+ *
+ * A token this container fetched while the table or the key service failed is kept in its own tier only
+ * until the table next answers for the key with no live lease on it: then it goes back once, if the
+ * table's item is still as the fault left it (see {@link TableTier.writeBack}), and is dropped either way —
+ * an evict made since, here or anywhere, stays one. An evict is never answered by this container's tier: it is the table's, or
+ * {@link SharedTierUnavailable}.
  */
 export class FallbackTier implements SharedTier {
   constructor(
-    private readonly primary: SharedTier,
-    private readonly fallback: SharedTier,
+    private readonly primary: TableTier,
+    private readonly fallback: InProcessTier,
     private readonly bypass: DependencyBypass,
   ) {}
 
   async read(key: string): Promise<TierItem | undefined> {
     const primary = await this.tryPrimary('get', (tier) => tier.read(key));
-    if (!primary.ok) return this.fallback.read(key);
-    // What this container fetched while the table or the key service failed goes back to the others.
-    if (!primary.value?.token && !primary.value?.leaseUntilMs) {
-      const local = await this.fallback.read(key);
-      if (local?.token && local.providerId) {
-        const { token, providerId } = local;
-        await this.tryPrimary('put', (tier) => tier.store(key, token, providerId));
-        return local;
-      }
-    }
-    return primary.value;
+    if (!primary.ok) return this.standIn(key);
+    const kept = await this.keptCopy(key);
+    return kept ? this.settle(key, primary.value, kept) : primary.value;
   }
 
   async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
@@ -63,9 +89,8 @@ export class FallbackTier implements SharedTier {
     if (held.tier === 'fallback') {
       await this.fallback.release(held.inner, outcome);
       // The table could not lease, but it may take the token: the other containers then find it there.
-      if (outcome.kind === 'succeeded') {
-        await this.tryPrimary('put', (tier) => tier.store(lease.key, outcome.token, outcome.providerId));
-      }
+      const kept = outcome.kind === 'succeeded' ? await this.keptCopy(lease.key) : undefined;
+      if (kept) await this.settle(lease.key, undefined, kept);
       return;
     }
     const released = await this.tryPrimary('release', (tier) => tier.release(held.inner, outcome));
@@ -81,15 +106,58 @@ export class FallbackTier implements SharedTier {
     if (!primary.ok) await this.fallback.store(key, token, providerId);
   }
 
+  /**
+   * This container's own copy of the named token goes whatever the table answers (served on during a fault,
+   * it would undo the evict here); the answer is the table's. A token named by a version of this container's
+   * own tier was read from it, not from the table: nothing is known of the table's item, so nothing is
+   * evicted there.
+   */
   async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
-    const local = await this.fallback.evict(key, evicted, evictedBy);
+    const kept = await this.fallback.read(key);
+    const namedHere = kept?.version !== undefined && kept.version === evicted.version;
+    if (kept?.version && kept.token && (namedHere || sameTimes(kept.token, evicted))) {
+      await this.fallback.forget(key, kept.version);
+    }
+    if (namedHere) throw new SharedTierUnavailable(this.bypass.tokensRetryAtMs());
     const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, evicted, evictedBy));
-    return local || (primary.ok && primary.value);
+    if (!primary.ok) throw new SharedTierUnavailable(this.bypass.tokensRetryAtMs());
+    return primary.value;
+  }
+
+  /**
+   * The table answered for a key this container kept a token of: the copy is dropped where the table holds a
+   * token or an evict of it, waits while a lease is live (it may be this container's own, whose write
+   * failed), and otherwise goes back if the table takes it (it checks its own item again, in the write's
+   * condition) and is dropped once the table has decided. Only a table that fails again leaves the copy,
+   * still standing in.
+   */
+  private async settle(key: string, item: TierItem | undefined, kept: Kept): Promise<TierItem | undefined> {
+    if (item?.token || (item?.evictedThrough ?? Number.NEGATIVE_INFINITY) >= kept.token.issuedAt) {
+      await this.fallback.forget(key, kept.version);
+      return item;
+    }
+    if ((item?.leaseUntilMs ?? 0) > 0) return item;
+    const written = await this.tryPrimary('put', (tier) => tier.writeBack(key, kept.token, kept.providerId));
+    if (!written.ok) return this.standIn(key);
+    await this.fallback.forget(key, kept.version);
+    return written.value ?? item;
+  }
+
+  /** The token this container's own tier holds for the key, if any. */
+  private async keptCopy(key: string): Promise<Kept | undefined> {
+    const { token, providerId, version } = (await this.fallback.read(key)) ?? {};
+    return token && providerId && version ? { token, providerId, version } : undefined;
+  }
+
+  /** This container's own tier's answer, marked as such (the table is tried again at `retryAtMs`). */
+  private async standIn(key: string): Promise<TierItem> {
+    const local = await this.fallback.read(key);
+    return { ...(local ?? { leaseUntilMs: 0 }), standIn: { retryAtMs: this.bypass.tokensRetryAtMs() } };
   }
 
   private async tryPrimary<T>(
     operation: string,
-    call: (tier: SharedTier) => Promise<T>,
+    call: (tier: TableTier) => Promise<T>,
   ): Promise<{ ok: true; value: T } | { ok: false }> {
     if (this.bypass.tokensBypassed()) return { ok: false };
     try {

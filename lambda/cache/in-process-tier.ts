@@ -117,6 +117,17 @@ export class InProcessTier implements SharedTier {
     return true;
   }
 
+  /**
+   * Drops the token of `version` (a copy kept while the table failed, now settled), keeping the lease and
+   * backoff: unlike an evict, it records no payment.
+   */
+  async forget(key: string, version: string): Promise<void> {
+    const entry = this.entries.peek(key);
+    if (!entry || entry.version !== version) return;
+    const { token: _token, version: _version, providerId: _provider, ...rest } = entry;
+    this.entries.set(key, rest);
+  }
+
   /** The entry, without a token that has expired; undefined when nothing is left of it. */
   private live(key: string): Entry | undefined {
     const entry = this.entries.peek(key);

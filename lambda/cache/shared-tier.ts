@@ -28,8 +28,23 @@ export interface SharedTier {
    * later than the evicted one (own or another region's). `evicted.region` names another region whose item
    * holds the token (the item's {@link TierItem.peer}): that item is its region's alone to write, so the evict
    * is recorded on this region's item; the other region serves it until evicted there or replaced.
+   *
+   * The answer is the shared table's: {@link SharedTierUnavailable} when the table cannot answer (nothing was
+   * evicted there), never a container's own copy standing in for it.
    */
   evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean>;
+}
+
+/**
+ * The shared table could not answer an evict (it failed, or this container leaves it alone for a while):
+ * nothing was evicted there. Retrying at `retryAtMs` (epoch ms) finds the table tried again.
+ */
+export class SharedTierUnavailable extends Error {
+  override readonly name = 'SharedTierUnavailable';
+
+  constructor(readonly retryAtMs: number) {
+    super('the shared table could not answer the evict');
+  }
 }
 
 export interface TierItem {
@@ -48,6 +63,16 @@ export interface TierItem {
   /** When the last holder gave the lease back after a failure, and which. */
   readonly failedAtMs?: number;
   readonly lastError?: ErrorCode;
+  /**
+   * Tokens of the key issued at or before this (epoch s) were evicted here (the item's issued floor): none of
+   * them is served again, from the table or from a copy a container kept.
+   */
+  readonly evictedThrough?: number;
+  /**
+   * This container's own tier answered: the shared table could not be read (it failed, or is left alone
+   * until `retryAtMs`). Its version means nothing to the table, so no evict is decided on it.
+   */
+  readonly standIn?: { readonly retryAtMs: number };
 }
 
 /** The token an evict names: its version on the item that holds it, and its times as the vend read them. */

@@ -40,6 +40,14 @@ export type ItemReading =
       readonly remains: ParsedItem;
     };
 
+/** A key's item as the tier read it: sound, corrupt (with what did read), or absent (neither). */
+export type Reading = {
+  readonly item?: ParsedItem;
+  readonly corrupt?: readonly string[];
+  /** A corrupt item's attributes that did read: only what its rewrite must not lose (TTL, issued floor). */
+  readonly remains?: ParsedItem;
+};
+
 const isErrorCode = (value: string): value is ErrorCode => Object.hasOwn(ERROR_STATUS, value);
 
 /**

@@ -43,10 +43,11 @@ export const TOKEN_ITEM = {
    */
   tokenExpiresAt: 'tokenExpiresAt',
   /**
-   * With several regions only, left by an evict: the evicted token's `issuedAt` (epoch s, the latest of the
-   * evicts). No other region's token of the key issued at or before it is served in this region; an own
-   * token it covers was removed by the same write (and the `floor` raised), so a token fetched here after
-   * the evict is served whatever its `issuedAt`.
+   * Left by every evict: the evicted token's `issuedAt` (epoch s, the latest of the evicts). No token of the
+   * key issued at or before it is written back by a container that kept it through a fault. With several
+   * regions, no other region's token of the key issued at or before it is served in this region either; an
+   * own token it covers was removed by the same write (and the `floor` raised), so a token fetched here
+   * after the evict is served whatever its `issuedAt`.
    */
   issuedFloor: 'issuedFloor',
 } as const;

@@ -110,7 +110,7 @@ describe('Dependency faults', () => {
   });
 
   describe('a table that accepts connections and never answers', () => {
-    it('is bypassed: a cold vend answers 200, concurrent vends make one upstream request, evict answers', async () => {
+    it('is bypassed: a cold vend answers 200, concurrent vends make one upstream request, evict answers 503', async () => {
       const hung = await startHungEndpoint();
       const client = dynamoDbClient(hung.endpoint);
       try {
@@ -138,11 +138,14 @@ describe('Dependency faults', () => {
           'the timed-out call is named',
         );
 
+        // The evict is the table's to answer: 503 while it is left alone, though this container's copies go.
         const evicted = await service.evict(providerEntry.id);
-        assert.equal(evicted.status, 204);
+        assert.equal(evicted.status, 503, evicted.text);
+        assert.equal(evicted.json.error, 'service_unavailable');
+        assert.ok(Number(evicted.headers.get('retry-after')) >= 1);
         const again = await service.vend(providerEntry.id);
         assert.equal(again.status, 200);
-        assert.equal(provider.requests.length - before, 2, 'the eviction reached this container');
+        assert.equal(provider.requests.length - before, 2, 'this container no longer serves the named token');
         issued.push(String(again.json.access_token));
       } finally {
         client.destroy();

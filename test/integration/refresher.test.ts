@@ -165,7 +165,8 @@ describe('Refresher: renewal off the request path', () => {
     }
     assert.equal(marks, 4, 'two tokens, each marked once by each of the two instances');
     const memoryHits = outcomes(providerEntry.id).filter((outcome) => outcome === 'memory').length;
-    assert.ok(memoryHits > 50, `${memoryHits} memory hits`);
+    // A copy is trusted 10 s (MEMORY_TRUST_SECONDS): of vends 5 s apart, about every other one is a memory hit.
+    assert.ok(memoryHits > 40, `${memoryHits} memory hits`);
     counting.destroy();
   });
 

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { DependencyBypass } from '../../lambda/cache/dependency-bypass';
-import { FallbackTier } from '../../lambda/cache/fallback-tier';
+import { FallbackTier, type TableTier } from '../../lambda/cache/fallback-tier';
 import { InProcessTier } from '../../lambda/cache/in-process-tier';
 import { MemoryTokenStore } from '../../lambda/cache/memory-token-store';
-import type { LeaseResult, SharedTier, TierItem } from '../../lambda/cache/shared-tier';
+import type {
+  LeaseResult,
+  SharedTier,
+  SharedTierUnavailable,
+  TierItem,
+} from '../../lambda/cache/shared-tier';
 import type { CachedToken } from '../../lambda/cache/token-store';
 import { clockOf, systemClock } from '../../lambda/clock';
 import { composeVendor } from '../../lambda/compose';
@@ -284,7 +289,7 @@ describe('Class: TokenVendor, in-process', () => {
 });
 
 /** A table that fails every call the way it is told to. */
-class BrokenTier implements SharedTier {
+class BrokenTier implements TableTier {
   calls = 0;
 
   constructor(private readonly fault: () => Error) {}
@@ -309,6 +314,9 @@ class BrokenTier implements SharedTier {
   evict(): Promise<boolean> {
     return this.fail();
   }
+  writeBack(): Promise<TierItem | undefined> {
+    return this.fail();
+  }
 }
 
 describe('Class: FallbackTier under the vendor', () => {
@@ -328,15 +336,48 @@ describe('Class: FallbackTier under the vendor', () => {
     const callsAfterMiss = broken.calls;
     assert.ok(callsAfterMiss >= 3, 'read, lease and write-back were each tried');
     advance(20_000); // past the floor under which a token is too young to evict
-    assert.equal(
-      await vendor.evict(CALLER, 'unit', { tokenFingerprint: tokenFingerprint(served.token.accessToken) }),
-      'evicted',
-    );
+    // The evict is the table's to answer, and the table refuses: 503, though this container's copies go.
+    const refused = await vendor
+      .evict(CALLER, 'unit', { tokenFingerprint: tokenFingerprint(served.token.accessToken) })
+      .then(
+        () => assert.fail('answered without the table'),
+        (error: VendError) => error,
+      );
+    assert.equal(refused.code, 'service_unavailable');
+    assert.equal(refused.details.retryAfterSeconds, 1, 'a refused call is tried again at once');
     assert.equal((await vend()).cache, 'miss');
     assert.ok(broken.calls > callsAfterMiss, 'a refusing table is tried again');
     assert.equal(tokenClient.requests.length, 2);
     const operations = new Set(log.entries().map((line) => line.operation));
-    for (const operation of ['get', 'lease', 'put', 'evict']) assert.ok(operations.has(operation), operation);
+    for (const operation of ['get', 'lease', 'put']) assert.ok(operations.has(operation), operation);
+  });
+
+  it('answers an evict with 503 while the table is left alone, Retry-After the rest of the window, and drops its copy', async () => {
+    const log = new RecordingLog();
+    const broken = new BrokenTier(() => new TableTimeoutError('get', 1000));
+    const { vend, tokenClient, vendor, advance } = setup({
+      tier: (now) =>
+        new FallbackTier(
+          broken,
+          new InProcessTier({ clock: clockOf(now) }),
+          new DependencyBypass({ log, clock: clockOf(now), bypassMs: 10_000 }),
+        ),
+    });
+    const served = await vend();
+    advance(2_000);
+    const refused = await vendor
+      .evict(CALLER, 'unit', { tokenFingerprint: tokenFingerprint(served.token.accessToken) })
+      .then(
+        () => assert.fail('answered without the table'),
+        (error: VendError) => error,
+      );
+    assert.equal(refused.code, 'service_unavailable');
+    assert.equal(refused.details.retryAfterSeconds, 8);
+    assert.equal(broken.calls, 1, 'the table is left alone');
+    // Neither memory nor the container's own tier serves the named token again.
+    const next = await vend();
+    assert.notEqual(next.token.accessToken, served.token.accessToken);
+    assert.equal(tokenClient.requests.length, 2);
   });
 
   it('leaves a table that timed out alone for the bypass period, then tries it again', async () => {
@@ -348,10 +389,13 @@ describe('Class: FallbackTier under the vendor', () => {
       new InProcessTier({ clock: clockOf(() => clock) }),
       new DependencyBypass({ log, clock: clockOf(() => clock), bypassMs: 10_000 }),
     );
-    assert.equal(await tier.read('k'), undefined);
+    assert.deepEqual(await tier.read('k'), { leaseUntilMs: 0, standIn: { retryAtMs: 10_000 } });
     assert.equal(broken.calls, 1);
     await tier.read('k');
-    await tier.evict('k', { version: 'v', issuedAt: 0, expiresAt: 0 }, 'evictor');
+    await assert.rejects(
+      tier.evict('k', { version: 'v', issuedAt: 0, expiresAt: 0 }, 'evictor'),
+      (error: SharedTierUnavailable) => error.retryAtMs === 10_000,
+    );
     assert.equal(broken.calls, 1, 'bypassed');
     clock = 10_001;
     await tier.read('k');
