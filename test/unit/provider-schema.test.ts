@@ -119,7 +119,7 @@ describe('Function: parseProviderConfig', () => {
   it('refuses a token quota that allows less than a token a day: no budget could be spread over it', () => {
     const problems = problemsOf({ providers: [{ ...valid, tokenQuota: { tokens: 30, periodDays: 30 } }] });
     assert.deepEqual(problems, [
-      'providers[0].tokenQuota: must allow at least one token a day: tokens at least periodDays + 1 (any period touches periodDays + 1 UTC days)',
+      'providers["bcc-sandbox"].tokenQuota: must allow at least one token a day: tokens at least periodDays + 1 (any period touches periodDays + 1 UTC days)',
     ]);
     assert.doesNotThrow(() =>
       parseProviderConfig({ providers: [{ ...valid, tokenQuota: { tokens: 31, periodDays: 30 } }] }),
