@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { cacheKey } from '../../lambda/cache/cache-key';
+import type { ClientCredentials, CredentialSource } from '../../lambda/credentials/client-credentials';
+import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
+import { createTestTable, type TestTable, type WatchedTable, watchLeaseRefusals } from '../support/dynamodb';
+import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
+import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
+
+const SECRET = 'lease-faults-client-secret';
+const CLIENT: ClientCredentials = { clientId: 'lease-faults-client', clientSecret: SECRET };
+
+/**
+ * A credential source whose first read answers (the cache key needs the client id) and whose later reads
+ * hang until `release`: the lease holder's work never completes, as in a container killed mid-fetch
+ * (SIGKILL, a Lambda timeout, an out-of-memory kill). `entered` resolves once the holder is stuck.
+ */
+function dyingCredentials(): { source: CredentialSource; entered: Promise<void>; release(): void } {
+  let reads = 0;
+  let entered: () => void = () => undefined;
+  let release: (error: Error) => void = () => undefined;
+  const enteredPromise = new Promise<void>((resolve) => {
+    entered = resolve;
+  });
+  const stuck = new Promise<never>((_resolve, reject) => {
+    release = reject;
+  });
+  stuck.catch(() => undefined);
+  return {
+    source: {
+      get: async () => {
+        reads += 1;
+        if (reads === 1) return CLIENT;
+        entered();
+        return stuck;
+      },
+      clientId: async () => CLIENT.clientId,
+      invalidate: () => undefined,
+    },
+    entered: enteredPromise,
+    release: () => release(new Error('the killed container is gone')),
+  };
+}
+
+/**
+ * Lease and backoff faults across instances on one DynamoDB Local table (issue 28, items 1–3): a lease
+ * holder that dies, a provider's Retry-After, and a provider failing for several keys at once.
+ */
+describe('Lease and backoff faults across instances', () => {
+  let provider: FakeProvider;
+  let table: TestTable;
+  let watched: WatchedTable;
+  const log = new RecordingLog();
+  const instances: TestService[] = [];
+  const issued: string[] = [];
+  let providerSeq = 0;
+  /** Every instance's clock: the test moves it on to make a lease run out, never waits for it to. */
+  let offsetMs = 0;
+  const now = () => Date.now() + offsetMs;
+
+  /** A provider entry of its own for each test, so no test sees another's tokens or backoff. */
+  function entry(overrides: Record<string, unknown> = {}) {
+    providerSeq += 1;
+    return {
+      id: `lease-faults-${providerSeq}`,
+      tokenEndpoint: provider.tokenEndpoint,
+      clientAuth: 'client_secret_post',
+      secretId: 'tvm/lease-faults',
+      callers: [ORDERS_ROLE],
+      allowedScopes: ['s1', 's2', 's3', 's4'],
+      defaultScopes: ['s1'],
+      ...overrides,
+    };
+  }
+
+  async function start(
+    providerEntry: Record<string, unknown>,
+    options: { credentials?: CredentialSource; through?: TestTable } = {},
+  ): Promise<TestService> {
+    const instance = await startTestService({
+      providers: [providerEntry],
+      ...(options.credentials
+        ? { credentials: options.credentials }
+        : { secrets: { 'tvm/lease-faults': { client_id: CLIENT.clientId, client_secret: SECRET } } }),
+      table: options.through ?? table,
+      log,
+      now,
+    });
+    instances.push(instance);
+    return instance;
+  }
+
+  const keyOf = (providerId: string, scopes: string[] = ['s1']) =>
+    cacheKey({ providerId, tokenEndpoint: provider.tokenEndpoint, clientId: CLIENT.clientId, scopes });
+
+  beforeAll(async () => {
+    [provider, table] = await Promise.all([startFakeProvider(), createTestTable()]);
+    watched = watchLeaseRefusals(table);
+  });
+
+  afterAll(async () => {
+    await Promise.all(instances.map((instance) => instance.close()));
+    await watched.table.dispose();
+    await Promise.all([provider.close(), table.dispose()]);
+  });
+
+  describe('a lease holder that dies', () => {
+    for (const others of [2, 3]) {
+      it(`serves all 20 callers waiting on ${others} other instances once the dead lease lapses: one takeover, one upstream request`, async () => {
+        provider.setBehaviour((_request, index) => grant(`taken-over-${index}`));
+        // The provider's defaults (5 s × 3 attempts + 2 s) make the lease as long as a caller's wait budget.
+        const providerEntry = entry();
+        const dying = dyingCredentials();
+        const holder = await start(providerEntry, { credentials: dying.source });
+        const waiting = await Promise.all(
+          Array.from({ length: others }, () => start(providerEntry, { through: watched.table })),
+        );
+        const before = provider.requests.length;
+        const held = holder.vend(providerEntry.id);
+        try {
+          await dying.entered;
+          // Every other instance has read the holder's live lease before the clock moves on.
+          const allWaiting = watched.refused(watched.refusals() + others);
+          const responses = Array.from({ length: 20 }, (_, index) => {
+            const instance = waiting[index % others];
+            assert.ok(instance);
+            return instance.vend(providerEntry.id);
+          });
+          await allWaiting;
+          const { Item } = await table.client.send(
+            new GetItemCommand({
+              TableName: table.tableName,
+              Key: { pk: { S: keyOf(providerEntry.id) } },
+              ConsistentRead: true,
+            }),
+          );
+          const leaseUntil = Number(Item?.leaseUntil?.N);
+          assert.ok(leaseUntil > now(), 'the dead holder still holds the lease');
+          // The dead holder's lease runs out, and so does every waiter's own budget (the same length).
+          offsetMs += leaseUntil - now() + 13_000;
+          const answers = await Promise.all(responses);
+          for (const answer of answers) assert.equal(answer.status, 200, answer.text);
+          const tokens = new Set(answers.map((answer) => String(answer.json.access_token)));
+          assert.equal(tokens.size, 1, 'every waiter got the taker’s token');
+          assert.equal(provider.requests.length - before, 1, 'exactly one takeover asked the provider');
+          issued.push(...tokens);
+        } finally {
+          dying.release();
+          // The killed container's work ends (here, at last) with nothing written: the lease is no longer its own.
+          await held;
+        }
+      });
+    }
+  });
+
+  it('logs no client secret or token', () => {
+    assertNothingSensitive(log.lines, [SECRET, ...new Set(issued)]);
+  });
+});
