@@ -43,8 +43,11 @@ export type LeaseAnswer<T> =
   | { readonly kind: 'held' }
   /** The provider failed repeatedly; nobody asks it again before `retryAtMs`. */
   | { readonly kind: 'backoff'; readonly retryAtMs: number; readonly lastError: ErrorCode }
-  /** The holder this caller waited on gave the lease back after failing, with this error. */
-  | { readonly kind: 'failed'; readonly error: ErrorCode }
+  /**
+   * The holder this caller waited on gave the lease back after failing, with this error; nobody asks the
+   * provider before `retryAtMs` (when the failure said so).
+   */
+  | { readonly kind: 'failed'; readonly error: ErrorCode; readonly retryAtMs?: number }
   /** The wait ran out (`untilMs`, or the round bound) with no answer. */
   | { readonly kind: 'timed_out' };
 
@@ -135,9 +138,12 @@ export class KeyLease {
         await tier.release(lease, { kind: 'abandoned' });
         throw error.reason;
       }
+      const code = error instanceof VendError ? error.code : 'internal_error';
+      const retryAtMs = error instanceof VendError ? error.details.retryAtMs : undefined;
       await tier.release(lease, {
         kind: 'failed',
-        error: error instanceof VendError ? error.code : 'internal_error',
+        error: code,
+        ...(retryAtMs !== undefined && retryAtMs > this.parts.clock.now() ? { retryAtMs } : {}),
       });
       throw error;
     }
@@ -164,7 +170,11 @@ export class KeyLease {
       if (item?.token && item.version !== seenVersion) return { kind: 'superseded', item };
       if (item && item.leaseUntilMs > clock.now()) continue;
       if (item?.lastError !== undefined && (item.failedAtMs ?? 0) >= since) {
-        return { kind: 'failed', error: item.lastError };
+        return {
+          kind: 'failed',
+          error: item.lastError,
+          ...(item.retryAtMs === undefined ? {} : { retryAtMs: item.retryAtMs }),
+        };
       }
       if (item?.version !== seenVersion) return item ? { kind: 'superseded', item } : { kind: 'superseded' };
       return undefined;

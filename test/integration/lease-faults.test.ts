@@ -153,6 +153,112 @@ describe('Lease and backoff faults across instances', () => {
     }
   });
 
+  describe("a provider's Retry-After", () => {
+    it('is honoured by every instance: nobody asks before it, callers get a prompt 503 with the time left', async () => {
+      provider.setBehaviour(() => ({
+        status: 429,
+        headers: { 'retry-after': '30' },
+        body: { error: 'slow_down' },
+      }));
+      const providerEntry = entry();
+      const [first, second] = [await start(providerEntry), await start(providerEntry)];
+      assert.ok(first && second);
+      const before = provider.requests.length;
+      const answers = [];
+      // Six callers on two instances and three scopes, one after another, as the issue measured them.
+      for (const [index, scope] of ['s1', 's2', 's1', 's3', 's2', 's1'].entries()) {
+        const instance = index % 2 === 0 ? first : second;
+        answers.push(await instance.vend(providerEntry.id, { scope }));
+        offsetMs += 1000;
+      }
+      assert.equal(provider.requests.length - before, 1, 'the provider was asked once in its 30 s');
+      for (const [index, answer] of answers.entries()) {
+        assert.equal(answer.status, 503, answer.text);
+        assert.equal(answer.json.error, 'upstream_unavailable');
+        const retryAfter = Number(answer.headers.get('retry-after'));
+        // The time left of the provider's 30 s: one second less for each caller after the first.
+        assert.ok(retryAfter <= 30 - index && retryAfter >= 29 - index, `caller ${index + 1}: ${retryAfter}`);
+      }
+      // Once its Retry-After has passed, the first vend asks again, and recovery is seen at once.
+      provider.setBehaviour((_request, index) => grant(`after-retry-after-${index}`));
+      offsetMs += 25_000;
+      const recovered = await second.vend(providerEntry.id, { scope: 's2' });
+      assert.equal(recovered.status, 200, recovered.text);
+      assert.equal(provider.requests.length - before, 2);
+      issued.push(String(recovered.json.access_token));
+    });
+
+    it('gives the callers waiting on the holder in another instance a prompt 503, not a 504', async () => {
+      const providerEntry = entry();
+      const holder = await start(providerEntry);
+      const other = await start(providerEntry, { through: watched.table });
+      const otherWaiting = watched.refused(watched.refusals() + 1);
+      provider.setBehaviour(async () => {
+        await otherWaiting;
+        return { status: 429, headers: { 'retry-after': '7' }, body: { error: 'slow_down' } };
+      });
+      const before = provider.requests.length;
+      const held = holder.vend(providerEntry.id);
+      // The other instance's callers arrive once the holder has asked: they wait on its lease.
+      while (provider.requests.length === before) await new Promise((resolve) => setImmediate(resolve));
+      const waiters = Array.from({ length: 5 }, () => other.vend(providerEntry.id));
+      const answers = [await held, ...(await Promise.all(waiters))];
+      assert.equal(provider.requests.length - before, 1, 'asked once, not again within its 7 s');
+      for (const answer of answers) {
+        assert.equal(answer.status, 503, answer.text);
+        assert.equal(answer.json.error, 'upstream_unavailable');
+        const retryAfter = Number(answer.headers.get('retry-after'));
+        assert.ok(retryAfter >= 6 && retryAfter <= 7, `Retry-After ${retryAfter}`);
+      }
+    });
+  });
+
+  describe('a provider failing for several keys', () => {
+    it('backs off per provider: one probe per step whatever the number of keys, and recovery seen by the first probe', async () => {
+      provider.setBehaviour(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
+      const providerEntry = entry({ timeoutMs: 500 });
+      const [first, second] = [await start(providerEntry), await start(providerEntry)];
+      assert.ok(first && second);
+      const scopes = ['s1', 's2', 's3', 's4'];
+      const before = provider.requests.length;
+      const down = [];
+      for (const [index, scope] of scopes.entries()) {
+        down.push(await (index % 2 === 0 ? first : second).vend(providerEntry.id, { scope }));
+      }
+      // One grant's three attempts put the provider in backoff; the other keys do not ask it at all.
+      assert.equal(provider.requests.length - before, 3);
+      for (const answer of down) {
+        assert.equal(answer.status, 503, answer.text);
+        assert.equal(answer.json.error, 'upstream_unavailable');
+      }
+      for (const answer of down.slice(1)) assert.ok(Number(answer.headers.get('retry-after')) >= 1);
+
+      // Each backoff step ends with one probe, however many keys ask at once on both instances.
+      for (const step of [1, 2]) {
+        offsetMs += 31_000;
+        const probed = provider.requests.length;
+        const wave = await Promise.all(
+          scopes.flatMap((scope) =>
+            [first, second].map((instance) => instance.vend(providerEntry.id, { scope })),
+          ),
+        );
+        assert.equal(provider.requests.length - probed, 1, `step ${step}: one probe`);
+        for (const answer of wave) assert.equal(answer.status, 503, answer.text);
+      }
+
+      // The provider is back: the first probe sees it, and every key is served right after.
+      provider.setBehaviour((_request, index) => grant(`recovered-${index}`));
+      offsetMs += 31_000;
+      const probe = await first.vend(providerEntry.id, { scope: 's1' });
+      assert.equal(probe.status, 200, probe.text);
+      const rest = await Promise.all(
+        scopes.slice(1).map((scope) => second.vend(providerEntry.id, { scope })),
+      );
+      for (const answer of rest) assert.equal(answer.status, 200, answer.text);
+      issued.push(...[probe, ...rest].map((answer) => String(answer.json.access_token)));
+    });
+  });
+
   it('logs no client secret or token', () => {
     assertNothingSensitive(log.lines, [SECRET, ...new Set(issued)]);
   });
