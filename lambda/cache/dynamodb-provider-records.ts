@@ -117,7 +117,7 @@ export class DynamoDbProviderRecords implements ProviderRecords {
         ? { condition: 'attribute_not_exists(#pk)', values: {} }
         : typeof revision?.S === 'string'
           ? { condition: '#rev = :seen', values: { ':seen': revision } }
-          : { condition: 'attribute_exists(#pk) AND attribute_not_exists(#rev)', values: {} };
+          : { condition: 'attribute_exists(#pk)', values: {} };
     const record = next === 'clear' ? { failures: 0, retryAtMs: 0 } : next;
     const set = ['#failures = :failures', '#retryAt = :retryAt', '#rev = :rev', '#ttl = :ttl'];
     const remove: string[] = [];

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterFailedAttempt } from '../../lambda/backoff-policy';
 import { cacheKey } from '../../lambda/cache/cache-key';
+import { DynamoDbProviderRecords } from '../../lambda/cache/dynamodb-provider-records';
+import type { TableRegions } from '../../lambda/contracts/region-owned-items';
 import type { ClientCredentials, CredentialSource } from '../../lambda/credentials/client-credentials';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { createTestTable, type TestTable, type WatchedTable, watchLeaseRefusals } from '../support/dynamodb';
@@ -256,6 +259,68 @@ describe('Lease and backoff faults across instances', () => {
       );
       for (const answer of rest) assert.equal(answer.status, 200, answer.text);
       issued.push(...[probe, ...rest].map((answer) => String(answer.json.access_token)));
+    });
+  });
+
+  describe('Class: DynamoDbProviderRecords', () => {
+    const records = (regions?: TableRegions) =>
+      new DynamoDbProviderRecords({
+        client: table.client,
+        tableName: table.tableName,
+        ...(regions ? { regions } : {}),
+      });
+    const itemOf = async (partitionKey: string) =>
+      (
+        await table.client.send(
+          new GetItemCommand({
+            TableName: table.tableName,
+            Key: { pk: { S: partitionKey } },
+            ConsistentRead: true,
+          }),
+        )
+      ).Item;
+
+    it('counts failed attempts of many writers at once, none lost, on one item per provider', async () => {
+      const subject = records();
+      const counted = await Promise.all(
+        Array.from({ length: 3 }, () =>
+          subject.update('counted', (current) =>
+            afterFailedAttempt(current, { error: 'upstream_unavailable' }, Date.now()),
+          ),
+        ),
+      );
+      assert.ok(counted.every((record) => record !== undefined));
+      assert.equal((await subject.read('counted'))?.failures, 3);
+      assert.ok(((await subject.read('counted'))?.retryAtMs ?? 0) > Date.now(), 'the third starts a step');
+      assert.equal(await subject.update('counted', () => 'clear'), undefined);
+      assert.deepEqual(await subject.read('counted'), { failures: 0, retryAtMs: 0 });
+    });
+
+    it("with several regions keeps the record on the own region's item only", async () => {
+      await records({ own: 'eu-north-1', peers: ['eu-west-1'] }).update('regional', () => ({
+        failures: 1,
+        retryAtMs: Date.now() + 5000,
+        lastError: 'upstream_timeout',
+      }));
+      assert.ok(await itemOf('eu-north-1#backoff#regional'));
+      assert.equal(await itemOf('eu-west-1#backoff#regional'), undefined);
+      assert.equal(await itemOf('backoff#regional'), undefined);
+    });
+
+    it('reads a record nobody of this service wrote as absent, and writes over it', async () => {
+      await table.client.send(
+        new PutItemCommand({
+          TableName: table.tableName,
+          Item: { pk: { S: 'backoff#planted' }, retryAt: { S: 'soon' }, rev: { N: '7' } },
+        }),
+      );
+      const subject = records();
+      assert.equal(await subject.read('planted'), undefined);
+      const written = await subject.update('planted', (current) =>
+        afterFailedAttempt(current, { error: 'upstream_unavailable', retryAfterMs: 2000 }, Date.now()),
+      );
+      assert.equal(written?.failures, 1);
+      assert.equal((await subject.read('planted'))?.failures, 1);
     });
   });
 
