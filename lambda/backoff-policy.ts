@@ -25,6 +25,8 @@ const PROVIDER_BACKOFF = { baseMs: 1000, maxMs: 30_000, jitter: 'half' } as cons
 export const MAX_RETRY_AFTER_MS = 300_000;
 /** What callers are told while another caller's probe is under way: ask again in a moment. */
 export const PROBE_UNDER_WAY_MS = 1000;
+/** No probe's claim lasts longer (the longest lease): a stored claim beyond it is not ours. */
+export const MAX_PROBE_MS = 12_000;
 
 /** Upstream faults that say the provider is unwell; a refusal or a malformed answer is not cured by waiting. */
 export const countsTowardsBackoff = (error: ErrorCode): boolean =>
@@ -54,18 +56,14 @@ export type ProviderStanding =
 const live = (atMs: number | undefined, nowMs: number, boundMs: number): atMs is number =>
   atMs !== undefined && Number.isFinite(atMs) && atMs > nowMs && atMs <= nowMs + boundMs;
 
-/** What the record means at `nowMs`; `probeBoundMs` is the longest a probe's claim may last (a lease). */
-export function providerStanding(
-  record: ProviderRecord | undefined,
-  nowMs: number,
-  probeBoundMs: number,
-): ProviderStanding {
+/** What the record means at `nowMs`. */
+export function providerStanding(record: ProviderRecord | undefined, nowMs: number): ProviderStanding {
   if (!record || record.retryAtMs <= 0 || record.retryAtMs > nowMs + MAX_RETRY_AFTER_MS)
     return { kind: 'open' };
   const lastError = record.lastError ?? 'upstream_unavailable';
   if (live(record.retryAtMs, nowMs, MAX_RETRY_AFTER_MS))
     return { kind: 'backing_off', retryAtMs: record.retryAtMs, lastError };
-  if (live(record.probeUntilMs, nowMs, probeBoundMs)) {
+  if (live(record.probeUntilMs, nowMs, MAX_PROBE_MS)) {
     return {
       kind: 'backing_off',
       retryAtMs: Math.min(record.probeUntilMs, nowMs + PROBE_UNDER_WAY_MS),
@@ -104,9 +102,14 @@ export function afterFailedAttempt(
   };
 }
 
-/** The record with `owner`'s probe claimed until `untilMs`; only when a probe is due. */
-export function withProbe(record: ProviderRecord, owner: string, untilMs: number): ProviderRecord {
-  return { ...record, probeOwner: owner, probeUntilMs: untilMs };
+/** The record with `owner`'s probe claimed for `probeMs` (at most {@link MAX_PROBE_MS}); only when a probe is due. */
+export function withProbe(
+  record: ProviderRecord,
+  owner: string,
+  nowMs: number,
+  probeMs: number,
+): ProviderRecord {
+  return { ...record, probeOwner: owner, probeUntilMs: nowMs + Math.max(1, Math.min(probeMs, MAX_PROBE_MS)) };
 }
 
 /** Whether the record holds anything an answer must clear. */

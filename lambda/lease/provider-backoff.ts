@@ -3,6 +3,7 @@ import {
   afterFailedAttempt,
   countsTowardsBackoff,
   isFailing,
+  MAX_PROBE_MS,
   type ProviderRecord,
   type ProviderStanding,
   providerStanding,
@@ -13,7 +14,6 @@ import type { DependencyBypass } from '../cache/dependency-bypass';
 import { type Clock, systemClock } from '../clock';
 import { type ErrorCode, VendError } from '../errors';
 import type { UpstreamAttempts } from '../oauth/token-client';
-import { MAX_LEASE_MS } from './lease-rule';
 
 /**
  * Where a provider's record is kept: storage only (a read, and a read-modify-write), the rules are
@@ -75,9 +75,10 @@ export interface ProviderBackoffOptions {
  * be asked (a backoff step, or a probe after one that this caller must win); during it, each failed
  * attempt counted and each retry asked for; after it, an answer ends the backoff for everyone.
  *
- * This container remembers the record as it last read or wrote it: a backoff it knows of is answered
- * without a table call (nobody may ask before it ends, so nothing can end it early); otherwise a grant reads
- * the record first (one GetItem on a miss). The table's record is the truth; memory only spares reads.
+ * This container remembers the record as it last read or wrote it: a step it knows of is answered without a
+ * table call (nobody asks before it ends; only a grant already under way when it began may answer within
+ * it); otherwise a grant reads the record first (one GetItem per grant). The table's record is the truth;
+ * memory only spares reads.
  */
 export class ProviderBackoff implements UpstreamAttempts {
   private readonly known = new BoundedMap<string, ProviderRecord>(1000);
@@ -121,7 +122,7 @@ export class ProviderBackoff implements UpstreamAttempts {
   }
 
   async mayRetry(providerId: string): Promise<number> {
-    const standing = await this.standing(providerId, MAX_LEASE_MS);
+    const standing = await this.standing(providerId, MAX_PROBE_MS);
     return standing.kind === 'backing_off' ? standing.retryAtMs : 0;
   }
 
@@ -136,20 +137,22 @@ export class ProviderBackoff implements UpstreamAttempts {
     providerId: string,
     probeMs: number,
   ): Promise<Exclude<ProviderStanding, { kind: 'probe_due' }>> {
-    const remembered = providerStanding(this.known.get(providerId), this.clock.now(), probeMs);
-    if (remembered.kind === 'backing_off') return remembered;
+    // A step known here is answered from memory; a probe under way is not (its answer may end it any time).
+    const known = this.known.get(providerId);
+    const remembered = providerStanding(known, this.clock.now());
+    if (remembered.kind === 'backing_off' && (known?.retryAtMs ?? 0) > this.clock.now()) return remembered;
     const record = await this.call((records) => records.read(providerId));
     this.remember(providerId, record);
-    const standing = providerStanding(record, this.clock.now(), probeMs);
+    const standing = providerStanding(record, this.clock.now());
     if (standing.kind !== 'probe_due') return standing;
     const owner = randomUUID();
     const after = await this.write(providerId, (current) =>
-      current && providerStanding(current, this.clock.now(), probeMs).kind === 'probe_due'
-        ? withProbe(current, owner, this.clock.now() + probeMs)
+      current && providerStanding(current, this.clock.now()).kind === 'probe_due'
+        ? withProbe(current, owner, this.clock.now(), probeMs)
         : undefined,
     );
     if (after?.probeOwner === owner) return { kind: 'open' };
-    const now = providerStanding(after, this.clock.now(), probeMs);
+    const now = providerStanding(after, this.clock.now());
     if (now.kind !== 'probe_due') return now;
     // The claim could not be written (others kept changing the record): come back in a moment.
     return {

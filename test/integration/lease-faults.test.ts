@@ -1,12 +1,21 @@
 import assert from 'node:assert/strict';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterFailedAttempt } from '../../lambda/backoff-policy';
+import { afterFailedAttempt, FAILURE_THRESHOLD } from '../../lambda/backoff-policy';
 import { cacheKey } from '../../lambda/cache/cache-key';
+import { DependencyBypass } from '../../lambda/cache/dependency-bypass';
 import { DynamoDbProviderRecords } from '../../lambda/cache/dynamodb-provider-records';
 import type { TableRegions } from '../../lambda/contracts/region-owned-items';
 import type { ClientCredentials, CredentialSource } from '../../lambda/credentials/client-credentials';
+import { ProviderBackingOff, ProviderBackoff } from '../../lambda/lease/provider-backoff';
+import { freePort } from '../../local/dynamodb-local';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
-import { createTestTable, type TestTable, type WatchedTable, watchLeaseRefusals } from '../support/dynamodb';
+import {
+  createTestTable,
+  dynamoDbClient,
+  type TestTable,
+  type WatchedTable,
+  watchLeaseRefusals,
+} from '../support/dynamodb';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 
@@ -305,6 +314,27 @@ describe('Lease and backoff faults across instances', () => {
       assert.ok(await itemOf('eu-north-1#backoff#regional'));
       assert.equal(await itemOf('eu-west-1#backoff#regional'), undefined);
       assert.equal(await itemOf('backoff#regional'), undefined);
+    });
+
+    it("keeps the record in this container's memory while the table fails, and says so", async () => {
+      const client = dynamoDbClient(`http://127.0.0.1:${await freePort()}`);
+      const bypassLog = new RecordingLog();
+      const backoff = new ProviderBackoff({
+        records: new DynamoDbProviderRecords({ client, tableName: table.tableName }),
+        bypass: new DependencyBypass({ log: bypassLog }),
+      });
+      try {
+        for (let attempt = 0; attempt < FAILURE_THRESHOLD; attempt++)
+          await backoff.failed('unreachable', 'upstream_unavailable');
+        await assert.rejects(backoff.admit('unreachable', 5000), ProviderBackingOff);
+        assert.ok(
+          bypassLog
+            .entries()
+            .some((line) => line.event === 'cache_table_error' && line.operation === 'backoff'),
+        );
+      } finally {
+        client.destroy();
+      }
     });
 
     it('reads a record nobody of this service wrote as absent, and writes over it', async () => {

@@ -43,30 +43,30 @@ describe('Function: afterFailedAttempt', () => {
 
 describe('Function: providerStanding', () => {
   it('is open without a step, backing off during one, and due for one probe after it', () => {
-    assert.deepEqual(providerStanding(undefined, 0, 5000), { kind: 'open' });
-    assert.deepEqual(providerStanding({ failures: 2, retryAtMs: 0 }, 0, 5000), { kind: 'open' });
+    assert.deepEqual(providerStanding(undefined, 0), { kind: 'open' });
+    assert.deepEqual(providerStanding({ failures: 2, retryAtMs: 0 }, 0), { kind: 'open' });
     const stepped = { failures: 3, retryAtMs: 2000, lastError: 'upstream_timeout' } as const;
-    assert.deepEqual(providerStanding(stepped, 1000, 5000), {
+    assert.deepEqual(providerStanding(stepped, 1000), {
       kind: 'backing_off',
       retryAtMs: 2000,
       lastError: 'upstream_timeout',
     });
-    assert.deepEqual(providerStanding(stepped, 2000, 5000), { kind: 'probe_due' });
+    assert.deepEqual(providerStanding(stepped, 2000), { kind: 'probe_due' });
     const probing = { ...stepped, probeOwner: 'someone', probeUntilMs: 7000 };
-    assert.deepEqual(providerStanding(probing, 2000, 5000), {
+    assert.deepEqual(providerStanding(probing, 2000), {
       kind: 'backing_off',
       retryAtMs: 2000 + PROBE_UNDER_WAY_MS,
       lastError: 'upstream_timeout',
     });
-    assert.deepEqual(providerStanding(probing, 7000, 5000), { kind: 'probe_due' }, 'a dead probe lapses');
+    assert.deepEqual(providerStanding(probing, 7000), { kind: 'probe_due' }, 'a dead probe lapses');
   });
 
   it('ignores a step or a probe beyond its bound: nobody of this service wrote it', () => {
-    assert.deepEqual(providerStanding({ failures: 9, retryAtMs: MAX_RETRY_AFTER_MS + 1 }, 0, 5000), {
+    assert.deepEqual(providerStanding({ failures: 9, retryAtMs: MAX_RETRY_AFTER_MS + 1 }, 0), {
       kind: 'open',
     });
     const planted = { failures: 3, retryAtMs: 1, probeOwner: 'x', probeUntilMs: 60_000 };
-    assert.deepEqual(providerStanding(planted, 10, 5000), { kind: 'probe_due' });
+    assert.deepEqual(providerStanding(planted, 10), { kind: 'probe_due' });
   });
 });
 
