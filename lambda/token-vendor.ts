@@ -326,9 +326,7 @@ export class TokenVendor {
         const error = new VendError(
           answer.error,
           `Fetching this token failed moments ago for another caller (${answer.error}).`,
-          answer.error === 'upstream_unavailable' ||
-            answer.error === 'service_unavailable' ||
-            answer.retryAtMs !== undefined
+          answer.error === 'upstream_unavailable' || answer.error === 'service_unavailable'
             ? { retryAfterSeconds }
             : {},
         );

@@ -161,10 +161,17 @@ export class OAuthTokenClient implements TokenClient {
     return new UpstreamError(this.withRetryAt(error, Math.max(retryAtMs, saidAtMs)), upstream);
   }
 
-  /** The error with `Retry-After` (whole seconds, at least 1) when a time is known before which nobody asks. */
+  /**
+   * The error with the time before which nobody asks, when one is known: kept for the key's record, and
+   * sent as `Retry-After` (whole seconds, at least 1) on a 503 (a 504 carries none, as the contract says).
+   */
   private withRetryAt(error: VendError, retryAtMs: number): VendError {
     if (retryAtMs <= this.now()) return error;
     const retryAfterSeconds = Math.max(1, Math.ceil((retryAtMs - this.now()) / 1000));
-    return new VendError(error.code, error.message, { ...error.details, retryAfterSeconds, retryAtMs });
+    return new VendError(error.code, error.message, {
+      ...error.details,
+      ...(error.code === 'upstream_unavailable' ? { retryAfterSeconds } : {}),
+      retryAtMs,
+    });
   }
 }
