@@ -1,3 +1,4 @@
+import { MAX_RETRY_AFTER_MS } from '../backoff-policy';
 import type { CachedToken } from '../cache/token-store';
 import type { EndpointPolicy } from '../config/load-providers';
 import { type ErrorCode, UpstreamError, type UpstreamExchange, VendError } from '../errors';
@@ -132,7 +133,9 @@ export class OAuthTokenClient implements TokenClient {
       const remaining = deadline - this.now();
       const wait = outcome.retryAfterMs ?? backoffDelayMs(this.retry, attempt, this.random);
       const waitsTooLong = outcome.retryAfterMs !== undefined && wait > LONGEST_RETRY_AFTER_WAIT_MS;
-      if (attempt >= maxAttempts || waitsTooLong || wait + MIN_ATTEMPT_MS > remaining) {
+      // A step that outlasts the wait (this failure was the third in a row) ends the grant now, not after it.
+      const stepOutlasts = retryAtMs > this.now() + wait;
+      if (attempt >= maxAttempts || waitsTooLong || stepOutlasts || wait + MIN_ATTEMPT_MS > remaining) {
         throw this.unavailable(provider.id, outcome, attempt, retryAtMs, exchange(attempt, outcome.status));
       }
       await sleep(wait);
@@ -157,7 +160,10 @@ export class OAuthTokenClient implements TokenClient {
       `Provider "${providerId}" is unavailable (${outcome.reason}) after ${attempt} attempt(s).`,
       outcome.status === undefined ? {} : { upstreamStatus: outcome.status },
     );
-    const saidAtMs = outcome.retryAfterMs === undefined ? 0 : this.now() + outcome.retryAfterMs;
+    const saidAtMs =
+      outcome.retryAfterMs === undefined
+        ? 0
+        : this.now() + Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS);
     return new UpstreamError(this.withRetryAt(error, Math.max(retryAtMs, saidAtMs)), upstream);
   }
 

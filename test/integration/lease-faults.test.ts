@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterFailedAttempt, FAILURE_THRESHOLD } from '../../lambda/backoff-policy';
+import { afterFailedAttempt, FAILURE_THRESHOLD, MAX_RETRY_AFTER_MS } from '../../lambda/backoff-policy';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { DependencyBypass } from '../../lambda/cache/dependency-bypass';
 import { DynamoDbProviderRecords } from '../../lambda/cache/dynamodb-provider-records';
@@ -198,6 +198,30 @@ describe('Lease and backoff faults across instances', () => {
       assert.equal(recovered.status, 200, recovered.text);
       assert.equal(provider.requests.length - before, 2);
       issued.push(String(recovered.json.access_token));
+    });
+
+    it('is honoured up to its documented maximum of 300 s, and no further', async () => {
+      provider.setBehaviour(() => ({
+        status: 503,
+        headers: { 'retry-after': '86400' },
+        body: { error: 'temporarily_unavailable' },
+      }));
+      const providerEntry = entry();
+      const instance = await start(providerEntry);
+      const before = provider.requests.length;
+      const told = await instance.vend(providerEntry.id, { scope: 's1' });
+      assert.equal(told.status, 503, told.text);
+      assert.equal(told.headers.get('retry-after'), String(MAX_RETRY_AFTER_MS / 1000));
+      offsetMs += MAX_RETRY_AFTER_MS - 1000;
+      const still = await instance.vend(providerEntry.id, { scope: 's2' });
+      assert.equal(still.status, 503, still.text);
+      assert.equal(provider.requests.length - before, 1, 'nobody asked within the 300 s');
+      provider.setBehaviour((_request, index) => grant(`after-the-cap-${index}`));
+      offsetMs += 1000;
+      const asked = await instance.vend(providerEntry.id, { scope: 's2' });
+      assert.equal(asked.status, 200, asked.text);
+      assert.equal(provider.requests.length - before, 2);
+      issued.push(String(asked.json.access_token));
     });
 
     it('gives the callers waiting on the holder in another instance a prompt 503, not a 504', async () => {
