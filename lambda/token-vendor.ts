@@ -368,6 +368,7 @@ export class TokenVendor {
         );
       } catch (error) {
         // This caller's budget is not the waiters' failure: the lease is freed for them to try their own.
+        await this.parts.backoff?.forgo(context.provider.id);
         throw new LeaseAbandoned(error);
       }
       const { token, upstream } = await this.parts.grant.fetch(context);

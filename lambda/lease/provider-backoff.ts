@@ -82,6 +82,8 @@ export interface ProviderBackoffOptions {
  */
 export class ProviderBackoff implements UpstreamAttempts {
   private readonly known = new BoundedMap<string, ProviderRecord>(1000);
+  /** The probe this container claimed per provider, until its caller asks (or forgoes it). */
+  private readonly probing = new BoundedMap<string, string>(1000);
   private readonly records: ProviderRecords;
   private readonly fallback: ProviderRecords;
   private readonly bypass: DependencyBypass | undefined;
@@ -109,6 +111,7 @@ export class ProviderBackoff implements UpstreamAttempts {
   }
 
   async failed(providerId: string, error: ErrorCode, retryAfterMs?: number): Promise<number> {
+    this.probing.delete(providerId);
     if (!countsTowardsBackoff(error)) return 0;
     const after = await this.write(providerId, (current) =>
       afterFailedAttempt(
@@ -126,7 +129,23 @@ export class ProviderBackoff implements UpstreamAttempts {
     return standing.kind === 'backing_off' ? standing.retryAtMs : 0;
   }
 
+  /**
+   * The admitted caller will not ask after all (its budget is spent): a probe it claimed goes back at once,
+   * so that the next caller probes instead of everyone waiting for the claim to lapse.
+   */
+  async forgo(providerId: string): Promise<void> {
+    const owner = this.probing.get(providerId);
+    if (owner === undefined) return;
+    this.probing.delete(providerId);
+    await this.write(providerId, (current) => {
+      if (current?.probeOwner !== owner) return undefined;
+      const { probeOwner: _owner, probeUntilMs: _until, ...rest } = current;
+      return rest;
+    });
+  }
+
   async answered(providerId: string): Promise<void> {
+    this.probing.delete(providerId);
     // Nothing known to clear: a healthy provider's answers cost no write.
     if (!isFailing(this.known.get(providerId))) return;
     await this.write(providerId, (current) => (isFailing(current) ? 'clear' : undefined));
@@ -151,7 +170,10 @@ export class ProviderBackoff implements UpstreamAttempts {
         ? withProbe(current, owner, this.clock.now(), probeMs)
         : undefined,
     );
-    if (after?.probeOwner === owner) return { kind: 'open' };
+    if (after?.probeOwner === owner) {
+      this.probing.set(providerId, owner);
+      return { kind: 'open' };
+    }
     const now = providerStanding(after, this.clock.now());
     if (now.kind !== 'probe_due') return now;
     // The claim could not be written (others kept changing the record): come back in a moment.

@@ -84,6 +84,16 @@ describe('Class: ProviderBackoff', () => {
       await first.admit('p', 5000);
     });
 
+    it('gives a probe back at once when its caller forgoes it (its budget is spent)', async () => {
+      const { clock, container, failThreshold } = setup();
+      const [first, second] = [container(), container()];
+      clock.ms = await failThreshold(first);
+      await second.admit('p', 5000);
+      await second.forgo('p');
+      await first.admit('p', 5000);
+      await assert.rejects(second.admit('p', 5000), ProviderBackingOff, 'the new probe is the first one’s');
+    });
+
     it('answers a step it knows of from memory, without reading the shared record', async () => {
       const { shared, container, failThreshold } = setup();
       const backoff = container();
