@@ -9,6 +9,7 @@ import {
 } from './budget/caller-counter-names';
 import { UpstreamBudget } from './budget/upstream-budget';
 import { DependencyBypass } from './cache/dependency-bypass';
+import { DynamoDbProviderRecords } from './cache/dynamodb-provider-records';
 import { DynamoDbTier } from './cache/dynamodb-tier';
 import { FallbackTier } from './cache/fallback-tier';
 import { InProcessTier } from './cache/in-process-tier';
@@ -26,6 +27,7 @@ import { LastGoodCredentials } from './credentials/last-good-credentials';
 import { type ApiHandler, createHandler } from './handler';
 import { KnownLifetimes } from './known-lifetimes';
 import { KeyLease } from './lease/key-lease';
+import { InProcessProviderRecords, ProviderBackoff, type ProviderRecords } from './lease/provider-backoff';
 import type { Log } from './logging';
 import type { ProviderSigners } from './oauth/assertion-signer';
 import {
@@ -166,6 +168,17 @@ export function composeService(parts: ServiceParts): {
         })
       : undefined,
     inUse: new InUseMarker({ index, principals, clock, log, periodSeconds }),
+    ...(shared
+      ? {
+          providerRecords: new DynamoDbProviderRecords({
+            client: shared.dynamoDb,
+            tableName: shared.tableName,
+            clock,
+            ...(shared.callTimeoutMs === undefined ? {} : { callTimeoutMs: shared.callTimeoutMs }),
+            ...(shared.regions ? { regions: shared.regions } : {}),
+          }),
+        }
+      : {}),
   });
   return {
     handler: createHandler({ vendor, log, metrics, clock }),
@@ -210,23 +223,36 @@ export interface VendorPorts {
   readonly counterKey?: CounterKeySource;
   /** @default none: no key is marked in use, renewal stays on the request path */
   readonly inUse?: InUseMarker;
+  /** Where each provider's backoff record is shared across containers. @default this container alone */
+  readonly providerRecords?: ProviderRecords;
 }
 
 /** The vendor and its collaborators, over the ports given. */
 export function composeVendor(ports: VendorPorts): TokenVendor {
   const { clock, log, tier } = ports;
+  const bypass = ports.bypass ?? new DependencyBypass({ log, clock });
+  // One record per provider, whatever its keys: asked before each grant, told of each attempt.
+  const backoff = new ProviderBackoff({
+    records: ports.providerRecords ?? new InProcessProviderRecords(),
+    bypass,
+    clock,
+  });
   return new TokenVendor({
     policy: new RequestPolicy(ports.providers, ports.credentials, ports.anyCallerAccounts ?? []),
     memory: ports.memory,
     tier,
     lease: new KeyLease({ tier, clock }),
-    grant: new UpstreamGrant({ credentials: ports.credentials, tokenClient: ports.tokenClient }),
+    grant: new UpstreamGrant({
+      credentials: ports.credentials,
+      tokenClient: ports.tokenClient,
+      attempts: backoff,
+    }),
     budget: new UpstreamBudget({
       ledger: ports.budgetLedger ?? new InProcessBudgetLedger(),
       fallback: new InProcessBudgetLedger(),
       names: new CallerCounterNames(ports.counterKey ?? new RandomCounterKey()),
       log,
-      bypass: ports.bypass ?? new DependencyBypass({ log, clock }),
+      bypass,
       clock,
       ...(ports.regions === undefined ? {} : { regions: ports.regions }),
     }),
@@ -236,5 +262,6 @@ export function composeVendor(ports: VendorPorts): TokenVendor {
     waitBudgetMs: ports.waitBudgetMs ?? UPSTREAM_BUDGET_MS + 2000,
     evictFloorSeconds: ports.evictFloorSeconds ?? EVICT_FLOOR_SECONDS,
     ...(ports.inUse ? { inUse: ports.inUse } : {}),
+    backoff,
   });
 }

@@ -13,6 +13,8 @@ export interface VendErrorDetails {
   readonly upstreamStatus?: number;
   /** Seconds a caller should wait before trying again, for `upstream_unavailable` and `service_unavailable`. */
   readonly retryAfterSeconds?: number;
+  /** Epoch ms before which nobody asks the provider again (its Retry-After, or its backoff); never sent. */
+  readonly retryAtMs?: number;
 }
 
 export class VendError extends Error {

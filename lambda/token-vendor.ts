@@ -23,6 +23,7 @@ import {
   MAX_LEASE_ROUNDS,
 } from './lease/key-lease';
 import { MAX_BACKOFF_MS } from './lease/lease-rule';
+import { ProviderBackingOff, type ProviderBackoff } from './lease/provider-backoff';
 import type { Log } from './logging';
 import type { CachedToken, EvictRequest, VendRequest } from './model';
 import type { InUseMark } from './refresh/in-use-index';
@@ -65,6 +66,8 @@ export interface TokenVendorParts {
   readonly evictFloorSeconds: number;
   /** Marks the keys callers use, for the refresher. @default none: renewal on the request path only */
   readonly inUse?: InUseMarker;
+  /** Backoff per provider, across keys and containers: asked before each grant. @default none */
+  readonly backoff?: ProviderBackoff;
 }
 
 /** Errors after which a cached token that still meets the caller's min_ttl is served instead. */
@@ -168,6 +171,7 @@ export class TokenVendor {
       if (answer.kind === 'backoff') return 'backoff';
       return 'current';
     } catch (error) {
+      if (error instanceof ProviderBackingOff) return 'backoff';
       this.parts.log.warn('refresher could not renew a key; its valid token stays', {
         event: 'refresh_failed',
         provider: context.provider.id,
@@ -359,11 +363,16 @@ export class TokenVendor {
       }
       if (answer.kind === 'failed') {
         // The holder's error is every waiter's answer: a provider that refuses is asked once, not once per caller.
+        // The time nobody asks the provider, as the holder's failure recorded it; else a moment.
+        const retryAfterSeconds =
+          answer.retryAtMs !== undefined && answer.retryAtMs > clock.now()
+            ? Math.min(MAX_BACKOFF_MS / 1000, Math.ceil((answer.retryAtMs - clock.now()) / 1000))
+            : 1;
         const error = new VendError(
           answer.error,
           `Fetching this token failed moments ago for another caller (${answer.error}).`,
           answer.error === 'upstream_unavailable' || answer.error === 'service_unavailable'
-            ? { retryAfterSeconds: 1 }
+            ? { retryAfterSeconds }
             : {},
         );
         return this.serveWhileValid(context, cached, error);
@@ -394,6 +403,8 @@ export class TokenVendor {
   ): LeaseWork<VendOutcome> {
     return async (held) => {
       whenHeld();
+      // A provider left alone (its backoff, its Retry-After, another caller's probe) is not asked: nothing charged.
+      await this.parts.backoff?.admit(context.provider.id, this.leaseMs(context));
       try {
         await this.parts.budget.charge(
           context.principal,
@@ -402,6 +413,7 @@ export class TokenVendor {
         );
       } catch (error) {
         // This caller's budget is not the waiters' failure: the lease is freed for them to try their own.
+        await this.parts.backoff?.forgo(context.provider.id);
         throw new LeaseAbandoned(error);
       }
       const { token, upstream } = await this.parts.grant.fetch(context);

@@ -1,7 +1,7 @@
 import type { CredentialSource } from './credentials/client-credentials';
 import { VendError } from './errors';
 import { grantedBeyondRequest } from './oauth/granted-scope';
-import type { TokenClient, TokenGrantResult } from './oauth/token-client';
+import type { TokenClient, TokenGrantResult, UpstreamAttempts } from './oauth/token-client';
 import type { VendContext } from './vend-context';
 
 /**
@@ -13,6 +13,8 @@ export class UpstreamGrant {
     private readonly parts: {
       readonly credentials: CredentialSource;
       readonly tokenClient: TokenClient;
+      /** The provider's shared backoff, told of each attempt. @default none */
+      readonly attempts?: UpstreamAttempts;
     },
   ) {}
 
@@ -22,7 +24,10 @@ export class UpstreamGrant {
     let result: TokenGrantResult;
     try {
       const secret = await credentials.get(provider.secretId);
-      result = await tokenClient.requestToken({ provider, credentials: secret, ...selectors });
+      result = await tokenClient.requestToken(
+        { provider, credentials: secret, ...selectors },
+        this.parts.attempts,
+      );
     } catch (error) {
       // The secret may have rotated since it was cached: read it afresh next time.
       if (error instanceof VendError && error.details.upstreamError === 'invalid_client') {

@@ -13,6 +13,7 @@ import { KmsDataKeys } from '../lambda/cache/kms-data-keys';
 import { EnvelopeSealer } from '../lambda/cache/token-sealer';
 import { composeService } from '../lambda/compose';
 import { parseProviderConfig } from '../lambda/config/load-providers';
+import type { CredentialSource } from '../lambda/credentials/client-credentials';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
 import type { ApiHandler } from '../lambda/handler';
 import type { Log } from '../lambda/logging';
@@ -20,6 +21,7 @@ import { startAuthorizationServer } from '../local/demo-authorization-server';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
 import { type FaultProxy, startFaultProxy } from '../local/fault-proxy';
 import { LocalDataKeys } from '../local/local-data-keys';
+import { type FakeProvider, grant, startFakeProvider } from '../local/loopback/fake-provider';
 import { proxyEvent } from '../local/proxy-event';
 import { localWrappingKey } from '../local/sealing';
 import { ensureTokenTable } from '../local/token-table';
@@ -27,7 +29,8 @@ import { ensureTokenTable } from '../local/token-table';
 /**
  * `npx tsx scripts/fault-figures.ts`: what one key costs when KMS or the table misbehaves, on real parts
  * (DynamoDB Local and a loopback OAuth2 server, a fault proxy in front of each dependency). Run on two
- * commits to compare them; not a test: it prints.
+ * commits to compare them; not a test: it prints. `npx tsx scripts/fault-figures.ts lease` runs only the
+ * scenarios of a dead lease holder and of a provider's backoff (issue 28).
  */
 const CALLER = { accessKeyId: 'AKIAFAULTS0000000001', principalArn: 'arn:aws:iam::111122223333:role/faults' };
 const SCOPES = Array.from({ length: 20 }, (_, index) => `s${index}`);
@@ -215,6 +218,8 @@ async function main(): Promise<void> {
   };
 
   try {
+    await leaseAndBackoff(dynamo.endpoint, freshTable, print);
+    if (process.argv[2] === 'lease') return;
     for (const [label, endpoint] of [
       ['refused', nowhere.endpoint],
       ['hung', hungKms.endpoint],
@@ -373,6 +378,212 @@ async function main(): Promise<void> {
     for (const made of proxies) await made.close();
     await server.close();
     await dynamo.stop();
+  }
+}
+
+/**
+ * Issue 28's scenarios, on in-process containers sharing one table and a scripted provider: a lease holder
+ * killed mid-fetch with 20 vends waiting on other containers; a provider's Retry-After (30 s with six callers,
+ * 7 s with two containers); four scopes of a provider that is down. Times are wall-clock, except where a
+ * scenario moves the containers' shared clock on (said in its line).
+ */
+async function leaseAndBackoff(
+  endpoint: string,
+  freshTable: () => Promise<string>,
+  print: (line: string) => void,
+): Promise<void> {
+  const provider: FakeProvider = await startFakeProvider();
+  let offsetMs = 0;
+  const now = () => Date.now() + offsetMs;
+  let providerSeq = 0;
+  const entry = () => {
+    providerSeq += 1;
+    return parseProviderConfig(
+      {
+        providers: [
+          {
+            id: `lease${providerSeq}`,
+            tokenEndpoint: provider.tokenEndpoint,
+            clientAuth: 'client_secret_post',
+            secretId: 'lease/secret',
+            defaultScopes: ['s1'],
+            allowedScopes: ['s1', 's2', 's3', 's4'],
+            callers: [CALLER.principalArn],
+            upstreamBudget: { perCallerPerMinute: 1000, perMinute: 1000 },
+          },
+        ],
+      },
+      'lease figures',
+      'local',
+    );
+  };
+  const secret = { 'lease/secret': { client_id: 'lease-client', client_secret: 'lease-client-secret' } };
+  const container = (
+    providers: ReturnType<typeof parseProviderConfig>,
+    tableName: string,
+    credentials: CredentialSource = new StaticCredentialSource(secret),
+  ) =>
+    composeService({
+      providers,
+      credentials,
+      log: recordingLog({ events: [] }),
+      endpoints: 'local',
+      shared: {
+        dynamoDb: tableClient(endpoint, { calls: 0, writes: 0 }),
+        tableName,
+        sealer: workingSealer(),
+      },
+      now,
+    }).handler;
+  const vend = (handler: ApiHandler, providerId: string, scope?: string) => {
+    const t0 = performance.now();
+    return handler(
+      proxyEvent({
+        method: 'POST',
+        resource: '/v1/tokens/{provider}',
+        path: `/v1/tokens/${providerId}`,
+        pathParameters: { provider: providerId },
+        ...(scope === undefined ? {} : { body: JSON.stringify({ scope }) }),
+        ...CALLER,
+      }),
+    ).then((response): Answer => {
+      const json = response.body ? (JSON.parse(response.body) as Record<string, unknown>) : {};
+      const retryAfter = response.headers?.['retry-after'];
+      return {
+        status: response.statusCode,
+        ms: performance.now() - t0,
+        ...(retryAfter === undefined ? {} : { retryAfter: String(retryAfter) }),
+        ...(typeof json.error === 'string' ? { error: json.error } : {}),
+      };
+    });
+  };
+  const retryAfters = (answers: readonly Answer[]) =>
+    `Retry-After [${answers.map((answer) => answer.retryAfter ?? '-').join(' ')}]`;
+
+  try {
+    for (const others of [2, 3]) {
+      // The holder's secret read hangs: its work never completes, as in a container killed mid-fetch.
+      const providers = entry();
+      const providerId = providers[0]?.id ?? '';
+      const tableName = await freshTable();
+      let reads = 0;
+      let entered: () => void = () => undefined;
+      const stuck = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      const dying: CredentialSource = {
+        get: async () => {
+          reads += 1;
+          if (reads === 1) return { clientId: 'lease-client', clientSecret: 'lease-client-secret' };
+          entered();
+          return new Promise(() => undefined);
+        },
+        clientId: async () => 'lease-client',
+        invalidate: () => undefined,
+      };
+      // The provider takes 4 s to answer, as in the issue's run: the takeover's fetch is not instant.
+      provider.setBehaviour((_request, index) => ({ ...grant(`taken-over-${index}`), delayMs: 4000 }));
+      const before = provider.requests.length;
+      void vend(container(providers, tableName, dying), providerId);
+      await stuck;
+      const waiting = Array.from({ length: others }, () => container(providers, tableName));
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, index) => vend(waiting[index % others] as ApiHandler, providerId)),
+      );
+      print(
+        `Dead lease holder, 20 vends waiting on ${others} other containers: ${summary(answers)}; upstream ${provider.requests.length - before}`,
+      );
+    }
+
+    {
+      provider.setBehaviour(() => ({
+        status: 429,
+        headers: { 'retry-after': '30' },
+        body: { error: 'slow_down' },
+      }));
+      const providers = entry();
+      const providerId = providers[0]?.id ?? '';
+      const tableName = await freshTable();
+      const both = [container(providers, tableName), container(providers, tableName)];
+      const before = provider.requests.length;
+      const asked: string[] = [];
+      const answers: Answer[] = [];
+      const startMs = now();
+      // Six callers over two containers and three scopes, at 0, 1, 2, 4, 8 and 16 s of the containers' clock.
+      for (const [index, at] of [0, 1, 2, 4, 8, 16].entries()) {
+        offsetMs += startMs + at * 1000 - now();
+        const seen = provider.requests.length;
+        answers.push(await vend(both[index % 2] as ApiHandler, providerId, `s${(index % 3) + 1}`));
+        for (let request = seen; request < provider.requests.length; request++) asked.push(`${at}`);
+      }
+      print(
+        `Retry-After 30, six callers over 30 s (clock moved): ${summary(answers)}; provider asked ${provider.requests.length - before} times (at ${asked.join(', ')} s); ${retryAfters(answers)}`,
+      );
+    }
+
+    {
+      const providers = entry();
+      const providerId = providers[0]?.id ?? '';
+      const tableName = await freshTable();
+      const [holder, other] = [container(providers, tableName), container(providers, tableName)];
+      let asked = 0;
+      let firstAsked: () => void = () => undefined;
+      const holderAsked = new Promise<void>((resolve) => {
+        firstAsked = resolve;
+      });
+      const times: number[] = [];
+      const t0 = performance.now();
+      provider.setBehaviour(async () => {
+        asked += 1;
+        times.push(performance.now() - t0);
+        firstAsked();
+        // Answers once the other container's callers are waiting on the holder's lease.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return { status: 429, headers: { 'retry-after': '7' }, body: { error: 'slow_down' } };
+      });
+      const held = vend(holder as ApiHandler, providerId);
+      await holderAsked;
+      const answers = await Promise.all([
+        held,
+        ...Array.from({ length: 5 }, () => vend(other as ApiHandler, providerId)),
+      ]);
+      print(
+        `Retry-After 7, holder + 5 waiting in another container: ${summary(answers)}; provider asked ${asked} times (at ${times.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s); ${retryAfters(answers)}`,
+      );
+    }
+
+    {
+      provider.setBehaviour(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
+      const providers = entry();
+      const providerId = providers[0]?.id ?? '';
+      const tableName = await freshTable();
+      const both = [container(providers, tableName), container(providers, tableName)];
+      const scopes = ['s1', 's2', 's3', 's4'];
+      const before = provider.requests.length;
+      const first = await Promise.all(
+        scopes.map((scope, index) => vend(both[index % 2] as ApiHandler, providerId, scope)),
+      );
+      const firstAsked = provider.requests.length - before;
+      // Then each scope vended on both containers once a second for 60 s of the containers' clock.
+      const startMs = now();
+      const later: Answer[] = [];
+      for (let second = 1; second <= 60; second++) {
+        offsetMs += startMs + second * 1000 - now();
+        later.push(
+          ...(await Promise.all(
+            scopes.flatMap((scope) => both.map((handler) => vend(handler as ApiHandler, providerId, scope))),
+          )),
+        );
+      }
+      print(
+        `Provider down, 4 scopes at once over 2 containers: ${summary(first)}; ${firstAsked} requests; ${retryAfters(first)}`,
+      );
+      print(
+        `Provider down, then 8 vends a second for 60 s (clock moved): ${summary(later)}; ${provider.requests.length - before - firstAsked} requests`,
+      );
+    }
+  } finally {
+    await provider.close();
   }
 }
 

@@ -7,7 +7,6 @@ import {
   GetItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { recordFailure } from '../backoff-policy';
 import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import { EVENTS } from '../contracts/metrics';
@@ -61,6 +60,7 @@ export interface DynamoDbTierOptions {
   /** Where a sealed token that does not open, or a corrupt item, is reported. */
   readonly log?: Log;
   readonly clock?: Clock;
+  /** Unused since backoff moved to the provider's record (`lease/provider-backoff.ts`). */
   readonly random?: () => number;
   /** The deployment's regions: this one's items are written, the others' read. @default one region */
   readonly regions?: TableRegions;
@@ -136,7 +136,6 @@ export class DynamoDbTier implements SharedTier {
   private readonly sealer: TokenSealer;
   private readonly log: Log | undefined;
   private readonly clock: Clock;
-  private readonly random: () => number;
   /** Keys whose corrupt item this container has already reported: one line per key, not one per read. */
   private readonly reportedCorrupt = new BoundedMap<string, true>(1000);
   /** Regions whose token this container could not open (key service failing) and said so: once each. */
@@ -150,7 +149,6 @@ export class DynamoDbTier implements SharedTier {
     this.sealer = options.sealer;
     this.log = options.log;
     this.clock = options.clock ?? systemClock;
-    this.random = options.random ?? Math.random;
     this.keys = new RegionOwnedKeys(options.regions);
   }
 
@@ -317,16 +315,16 @@ export class DynamoDbTier implements SharedTier {
       await this.ifOwner(lease, 'REMOVE #owner, #leaseUntil', {});
       return;
     }
-    const failure = recordFailure(lease.priorFailures, outcome.error, this.clock.now(), this.random);
+    // The key's item keeps what the failure said of the provider (its backoff or Retry-After, decided per
+    // provider by the work), for the waiters and for whoever asks for the lease before it ends.
     await this.ifOwner(
       lease,
-      'SET #leaseUntil = :zero, #failures = :failures, #retryAt = :retryAt, #lastError = :lastError, #failedAt = :failedAt',
+      'SET #leaseUntil = :zero, #retryAt = :retryAt, #lastError = :lastError, #failedAt = :failedAt REMOVE #failures',
       {
         ':zero': { N: '0' },
-        ':failures': { N: String(failure.failures) },
-        ':retryAt': { N: String(failure.retryAtMs) },
-        ':lastError': { S: failure.lastError },
-        ':failedAt': { N: String(failure.failedAtMs) },
+        ':retryAt': { N: String(outcome.retryAtMs ?? 0) },
+        ':lastError': { S: outcome.error },
+        ':failedAt': { N: String(this.clock.now()) },
       },
     );
   }
@@ -617,6 +615,7 @@ export class DynamoDbTier implements SharedTier {
       ...(item?.issuedFloor === undefined ? {} : { evictedThrough: item.issuedFloor }),
       ...(item?.failedAtMs === undefined ? {} : { failedAtMs: item.failedAtMs }),
       ...(item?.lastError === undefined ? {} : { lastError: item.lastError }),
+      ...(item?.retryAtMs ? { retryAtMs: item.retryAtMs } : {}),
     };
   }
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { recordFailure } from '../backoff-policy';
 import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import type { ErrorCode } from '../errors';
@@ -22,6 +21,7 @@ interface Entry {
 
 export interface InProcessTierOptions {
   readonly clock?: Clock;
+  /** Unused since backoff moved to the provider's record (`lease/provider-backoff.ts`). */
   readonly random?: () => number;
   /** Keys kept at most; the least recently written go first. @default 1000 */
   readonly maxEntries?: number;
@@ -37,11 +37,9 @@ const EMPTY: Entry = { failures: 0 };
 export class InProcessTier implements SharedTier {
   private readonly entries: BoundedMap<string, Entry>;
   private readonly clock: Clock;
-  private readonly random: () => number;
 
   constructor(options: InProcessTierOptions = {}) {
     this.clock = options.clock ?? systemClock;
-    this.random = options.random ?? Math.random;
     this.entries = new BoundedMap(options.maxEntries ?? 1000);
   }
 
@@ -55,6 +53,7 @@ export class InProcessTier implements SharedTier {
       ...(entry.token && entry.providerId ? { providerId: entry.providerId } : {}),
       ...(entry.lastError === undefined ? {} : { lastError: entry.lastError }),
       ...(entry.failedAtMs === undefined ? {} : { failedAtMs: entry.failedAtMs }),
+      ...(entry.retryAtMs ? { retryAtMs: entry.retryAtMs } : {}),
     };
   }
 
@@ -98,8 +97,13 @@ export class InProcessTier implements SharedTier {
       this.entries.set(lease.key, rest);
       return;
     }
-    const failure = recordFailure(lease.priorFailures, outcome.error, this.clock.now(), this.random);
-    this.entries.set(lease.key, { ...rest, ...failure });
+    this.entries.set(lease.key, {
+      ...rest,
+      failures: 0,
+      retryAtMs: outcome.retryAtMs ?? 0,
+      lastError: outcome.error,
+      failedAtMs: this.clock.now(),
+    });
   }
 
   async store(key: string, token: CachedToken, providerId: string): Promise<void> {

@@ -73,6 +73,8 @@ export interface TierItem {
    * until `retryAtMs`). Its version means nothing to the table, so no evict is decided on it.
    */
   readonly standIn?: { readonly retryAtMs: number };
+  /** Epoch ms before which nobody asks the provider, as that failure said (its backoff, its Retry-After). */
+  readonly retryAtMs?: number;
 }
 
 /** The token an evict names: its version on the item that holds it, and its times as the vend read them. */
@@ -101,7 +103,10 @@ export type LeaseResult =
 export interface Lease {
   readonly key: string;
   readonly owner: string;
-  /** Consecutive counted failures before this lease was taken. */
+  /**
+   * Consecutive failures counted on the key before this lease was taken: no longer counted (backoff is per
+   * provider, `lease/provider-backoff.ts`); 0 on every lease written since, kept for the tiers that pass it on.
+   */
   readonly priorFailures: number;
   /** The caller whose evict paid for this renewal (the first lease after an eviction only). */
   readonly paidBy?: string;
@@ -109,6 +114,10 @@ export interface Lease {
 
 export type LeaseOutcome =
   | { readonly kind: 'succeeded'; readonly token: CachedToken; readonly providerId: string }
-  | { readonly kind: 'failed'; readonly error: ErrorCode }
+  /**
+   * The work failed; `retryAtMs`: the provider's backoff (or Retry-After) it met, which the key's item
+   * keeps so that nobody takes the key's lease to ask before it (0 or absent: anyone may ask again).
+   */
+  | { readonly kind: 'failed'; readonly error: ErrorCode; readonly retryAtMs?: number }
   /** Given back without asking the provider: nothing to record, the next caller may take it. */
   | { readonly kind: 'abandoned' };

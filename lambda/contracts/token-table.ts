@@ -52,6 +52,23 @@ export const TOKEN_ITEM = {
   issuedFloor: 'issuedFloor',
 } as const;
 
+/**
+ * A provider's backoff record (`lambda/backoff-policy.ts`): one item per provider, shared by all its keys
+ * and every container (per region with several). The TTL attribute is the token table's.
+ */
+export const PROVIDER_BACKOFF_ITEM = {
+  keyPrefix: 'backoff#',
+  /** Failed attempts in a row. */
+  failures: 'failures',
+  /** Epoch ms before which nobody asks the provider. */
+  retryAt: 'retryAt',
+  lastError: 'lastError',
+  /** Who probes the provider after a step, until when (epoch ms). */
+  probeOwner: 'probeOwner',
+  probeUntil: 'probeUntil',
+  revision: 'rev',
+} as const;
+
 /** A budget counter's item: one per counter and window. */
 export const BUDGET_ITEM = {
   keyPrefix: 'budget#',

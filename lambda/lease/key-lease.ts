@@ -43,8 +43,11 @@ export type LeaseAnswer<T> =
   | { readonly kind: 'held' }
   /** The provider failed repeatedly; nobody asks it again before `retryAtMs`. */
   | { readonly kind: 'backoff'; readonly retryAtMs: number; readonly lastError: ErrorCode }
-  /** The holder this caller waited on gave the lease back after failing, with this error. */
-  | { readonly kind: 'failed'; readonly error: ErrorCode }
+  /**
+   * The holder this caller waited on gave the lease back after failing, with this error; nobody asks the
+   * provider before `retryAtMs` (when the failure said so).
+   */
+  | { readonly kind: 'failed'; readonly error: ErrorCode; readonly retryAtMs?: number }
   /** The wait ran out (`untilMs`, or the round bound) with no answer. */
   | { readonly kind: 'timed_out' };
 
@@ -66,6 +69,12 @@ export class KeyLease {
   /**
    * Runs `work` under the key's lease if the token is still the one of `seenVersion` (undefined: the caller
    * saw none); else waits for the holder's answer, or takes over once its lease runs out.
+   *
+   * A caller waits within `untilMs`, with one exception that makes a dead holder cost no caller its answer:
+   * the first lease it sees run out with no answer (its holder was killed: SIGKILL, a Lambda timeout, an
+   * out-of-memory kill) is always followed by a takeover attempt, however late; the caller then holds the
+   * lease itself, or waits for the answer of whoever took over, to the end of that lease. A second lease
+   * that runs out unanswered ends the wait: at most one lease plus one fetch beyond the caller's own wait.
    */
   async once<T>(
     key: string,
@@ -74,21 +83,32 @@ export class KeyLease {
     bounds: LeaseBounds,
   ): Promise<LeaseAnswer<T>> {
     const { clock, tier } = this.parts;
-    for (let round = 1; round <= MAX_LEASE_ROUNDS && clock.now() < bounds.untilMs; round++) {
+    let untilMs = bounds.untilMs;
+    /** Leases this caller waited on that ran out with no answer. */
+    let lapsed = 0;
+    /** The lease last waited on has just run out unanswered: the next attempt is the takeover. */
+    let takingOver = false;
+    for (let round = 1; round <= MAX_LEASE_ROUNDS; round++) {
+      const firstTakeover = takingOver && lapsed === 1;
+      if (clock.now() >= untilMs && !firstTakeover) break;
       const askedAt = clock.now();
       const result = await tier.acquire(key, bounds.leaseMs, seenVersion);
       if (result.kind === 'acquired') return this.runHeld(result.lease, work);
       if (result.kind === 'superseded')
         return result.item ? { kind: 'superseded', item: result.item } : result;
       if (result.kind === 'backoff') return result;
+      // Someone took over the dead holder's lease first: its answer is this caller's, to its lease's end.
+      if (firstTakeover) untilMs = Math.max(untilMs, result.leaseUntilMs);
       const waited = await this.waitForHolder(
         key,
         seenVersion,
         askedAt,
-        Math.min(result.leaseUntilMs, bounds.untilMs),
+        Math.min(result.leaseUntilMs, untilMs),
       );
       if (waited) return waited;
-      // The holder's lease ran out without an answer (it died, or gave the lease back): try to take over.
+      // The lease ran out without an answer (its holder died), or was given back early with nothing recorded.
+      takingOver = clock.now() >= result.leaseUntilMs;
+      if (takingOver) lapsed += 1;
     }
     return { kind: 'timed_out' };
   }
@@ -118,9 +138,12 @@ export class KeyLease {
         await tier.release(lease, { kind: 'abandoned' });
         throw error.reason;
       }
+      const code = error instanceof VendError ? error.code : 'internal_error';
+      const retryAtMs = error instanceof VendError ? error.details.retryAtMs : undefined;
       await tier.release(lease, {
         kind: 'failed',
-        error: error instanceof VendError ? error.code : 'internal_error',
+        error: code,
+        ...(retryAtMs !== undefined && retryAtMs > this.parts.clock.now() ? { retryAtMs } : {}),
       });
       throw error;
     }
@@ -147,7 +170,11 @@ export class KeyLease {
       if (item?.token && item.version !== seenVersion) return { kind: 'superseded', item };
       if (item && item.leaseUntilMs > clock.now()) continue;
       if (item?.lastError !== undefined && (item.failedAtMs ?? 0) >= since) {
-        return { kind: 'failed', error: item.lastError };
+        return {
+          kind: 'failed',
+          error: item.lastError,
+          ...(item.retryAtMs === undefined ? {} : { retryAtMs: item.retryAtMs }),
+        };
       }
       if (item?.version !== seenVersion) return item ? { kind: 'superseded', item } : { kind: 'superseded' };
       return undefined;

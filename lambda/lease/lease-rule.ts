@@ -1,3 +1,4 @@
+import { MAX_RETRY_AFTER_MS } from '../backoff-policy';
 import type { ErrorCode } from '../errors';
 
 /**
@@ -7,8 +8,11 @@ import type { ErrorCode } from '../errors';
 
 /** No lease lasts longer: one upstream budget and 2 s for the table. A stored lease beyond it is not ours. */
 export const MAX_LEASE_MS = 12_000;
-/** No backoff lasts longer (see backoff-policy). A stored backoff beyond it is not ours. */
-export const MAX_BACKOFF_MS = 30_000;
+/**
+ * No backoff lasts longer: a provider's own Retry-After, capped (see backoff-policy), is the longest; the
+ * backoff's own steps end at 30 s. A stored backoff beyond it is not ours.
+ */
+export const MAX_BACKOFF_MS = MAX_RETRY_AFTER_MS;
 
 /** An item's lease fields, as a tier read them; absent ones are undefined. */
 export interface LeaseFields {

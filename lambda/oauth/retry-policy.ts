@@ -2,13 +2,21 @@ import { backoffDelayMs as jitteredDelayMs } from '../../packages/client/src/bac
 
 /**
  * When to try the provider again. Exponential backoff with full jitter, so containers that failed together
- * do not retry together; a `Retry-After` the provider sent is honoured when it fits in the time left.
+ * do not retry together; a short `Retry-After` the provider sent is waited out (at most
+ * {@link LONGEST_RETRY_AFTER_WAIT_MS}, and only within the time left); a longer one ends the grant.
  */
 export interface RetryPolicy {
   readonly maxAttempts: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
 }
+
+/**
+ * The longest `Retry-After` a grant waits out itself before asking again. A longer one ends the grant at
+ * once: its callers get 503 with the time left (and every instance honours it), rather than holding a
+ * caller, and the callers waiting on its lease, for seconds.
+ */
+export const LONGEST_RETRY_AFTER_WAIT_MS = 1000;
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 2000 };
 

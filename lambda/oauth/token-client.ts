@@ -1,9 +1,16 @@
+import { MAX_RETRY_AFTER_MS } from '../backoff-policy';
 import type { CachedToken } from '../cache/token-store';
 import type { EndpointPolicy } from '../config/load-providers';
-import { UpstreamError, type UpstreamExchange, VendError } from '../errors';
+import { type ErrorCode, UpstreamError, type UpstreamExchange, VendError } from '../errors';
 import { type Attempt, attemptGrant, type TokenGrantRequest } from './grant-attempt';
 import { guardedFetch } from './guarded-fetch';
-import { backoffDelayMs, DEFAULT_RETRY_POLICY, type RetryPolicy, sleep } from './retry-policy';
+import {
+  backoffDelayMs,
+  DEFAULT_RETRY_POLICY,
+  LONGEST_RETRY_AFTER_WAIT_MS,
+  type RetryPolicy,
+  sleep,
+} from './retry-policy';
 import type { TransportOptions } from './token-transport';
 
 export type { TokenGrantRequest } from './grant-attempt';
@@ -15,10 +22,31 @@ export interface TokenGrantResult {
   readonly upstream: UpstreamExchange;
 }
 
+/**
+ * The provider's shared backoff as one grant sees it between attempts (`lease/provider-backoff.ts`): each
+ * attempt's outcome is told, and a retry is asked for, so that a provider failing for many keys and
+ * containers at once is asked once per backoff step, not once per key and attempt.
+ */
+export interface UpstreamAttempts {
+  /** An attempt failed (`retryAfterMs`: the provider's Retry-After); answers the epoch ms before which nobody asks (0: none). */
+  failed(providerId: string, error: ErrorCode, retryAfterMs?: number): Promise<number>;
+  /** Before a retry: 0 when this grant may ask again now, else the epoch ms before which nobody asks. */
+  mayRetry(providerId: string): Promise<number>;
+  /** The provider answered (a token, or a refusal): whatever backoff there was is over. */
+  answered(providerId: string): Promise<void>;
+}
+
 /** The network seam: runs the client-credentials grant against a provider. */
 export interface TokenClient {
-  requestToken(request: TokenGrantRequest): Promise<TokenGrantResult>;
+  requestToken(request: TokenGrantRequest, attempts?: UpstreamAttempts): Promise<TokenGrantResult>;
 }
+
+/** Nobody keeps a provider's backoff: every attempt is the grant's own business. */
+const UNSHARED: UpstreamAttempts = {
+  failed: async () => 0,
+  mayRetry: async () => 0,
+  answered: async () => undefined,
+};
 
 export interface OAuthTokenClientOptions {
   readonly retry?: Partial<RetryPolicy>;
@@ -62,7 +90,10 @@ export class OAuthTokenClient implements TokenClient {
     this.random = options.random ?? Math.random;
   }
 
-  async requestToken(request: TokenGrantRequest): Promise<TokenGrantResult> {
+  async requestToken(
+    request: TokenGrantRequest,
+    attempts: UpstreamAttempts = UNSHARED,
+  ): Promise<TokenGrantResult> {
     const { provider } = request;
     const started = this.now();
     const deadline = started + this.budgetMs;
@@ -81,29 +112,72 @@ export class OAuthTokenClient implements TokenClient {
       } catch (error) {
         // A misconfigured secret or key is not an upstream fault: it goes up as it is.
         if (!(error instanceof VendError)) throw error;
-        throw new UpstreamError(error, exchange(attempt, error.details.upstreamStatus));
-      }
-      if (outcome.kind === 'granted')
-        return { token: outcome.token, upstream: exchange(attempt, outcome.status) };
-
-      const remaining = deadline - this.now();
-      const wait = outcome.retryAfterMs ?? backoffDelayMs(this.retry, attempt, this.random);
-      if (attempt >= maxAttempts || wait + MIN_ATTEMPT_MS > remaining) {
-        const retryAfterSeconds =
-          outcome.retryAfterMs === undefined ? undefined : Math.ceil(outcome.retryAfterMs / 1000);
+        let retryAtMs = 0;
+        if (error.code === 'upstream_timeout' || error.code === 'upstream_unavailable') {
+          retryAtMs = await attempts.failed(provider.id, error.code);
+        } else {
+          await attempts.answered(provider.id);
+        }
         throw new UpstreamError(
-          new VendError(
-            'upstream_unavailable',
-            `Provider "${provider.id}" is unavailable (${outcome.reason}) after ${attempt} attempt(s).`,
-            {
-              ...(outcome.status === undefined ? {} : { upstreamStatus: outcome.status }),
-              ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
-            },
-          ),
-          exchange(attempt, outcome.status),
+          this.withRetryAt(error, retryAtMs),
+          exchange(attempt, error.details.upstreamStatus),
         );
       }
+      if (outcome.kind === 'granted') {
+        await attempts.answered(provider.id);
+        return { token: outcome.token, upstream: exchange(attempt, outcome.status) };
+      }
+
+      // Every instance learns of the failure (and of the provider's Retry-After) before anyone retries.
+      let retryAtMs = await attempts.failed(provider.id, 'upstream_unavailable', outcome.retryAfterMs);
+      const remaining = deadline - this.now();
+      const wait = outcome.retryAfterMs ?? backoffDelayMs(this.retry, attempt, this.random);
+      const waitsTooLong = outcome.retryAfterMs !== undefined && wait > LONGEST_RETRY_AFTER_WAIT_MS;
+      // A step that outlasts the wait (this failure was the third in a row) ends the grant now, not after it.
+      const stepOutlasts = retryAtMs > this.now() + wait;
+      if (attempt >= maxAttempts || waitsTooLong || stepOutlasts || wait + MIN_ATTEMPT_MS > remaining) {
+        throw this.unavailable(provider.id, outcome, attempt, retryAtMs, exchange(attempt, outcome.status));
+      }
       await sleep(wait);
+      // Another key's grant, here or elsewhere, may have started a backoff meanwhile: it binds this one too.
+      retryAtMs = await attempts.mayRetry(provider.id);
+      if (retryAtMs > 0) {
+        throw this.unavailable(provider.id, outcome, attempt, retryAtMs, exchange(attempt, outcome.status));
+      }
     }
+  }
+
+  /** The grant ends unanswered: 503, with the time nobody asks the provider (its own Retry-After, or the backoff). */
+  private unavailable(
+    providerId: string,
+    outcome: Extract<Attempt, { kind: 'retryable' }>,
+    attempt: number,
+    retryAtMs: number,
+    upstream: UpstreamExchange,
+  ): UpstreamError {
+    const error = new VendError(
+      'upstream_unavailable',
+      `Provider "${providerId}" is unavailable (${outcome.reason}) after ${attempt} attempt(s).`,
+      outcome.status === undefined ? {} : { upstreamStatus: outcome.status },
+    );
+    const saidAtMs =
+      outcome.retryAfterMs === undefined
+        ? 0
+        : this.now() + Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS);
+    return new UpstreamError(this.withRetryAt(error, Math.max(retryAtMs, saidAtMs)), upstream);
+  }
+
+  /**
+   * The error with the time before which nobody asks, when one is known: kept for the key's record, and
+   * sent as `Retry-After` (whole seconds, at least 1) on a 503 (a 504 carries none, as the contract says).
+   */
+  private withRetryAt(error: VendError, retryAtMs: number): VendError {
+    if (retryAtMs <= this.now()) return error;
+    const retryAfterSeconds = Math.max(1, Math.ceil((retryAtMs - this.now()) / 1000));
+    return new VendError(error.code, error.message, {
+      ...error.details,
+      ...(error.code === 'upstream_unavailable' ? { retryAfterSeconds } : {}),
+      retryAtMs,
+    });
   }
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { FAILURE_THRESHOLD } from '../../lambda/backoff-policy';
 import { DynamoDbTier, TableTimeoutError } from '../../lambda/cache/dynamodb-tier';
 import type { Lease } from '../../lambda/cache/shared-tier';
 import { clockOf } from '../../lambda/clock';
@@ -100,22 +99,27 @@ describe('Class: DynamoDbTier', () => {
     await acquired(key);
   });
 
-  it('records a failure for the waiters, and backs off after repeated counted failures', async () => {
+  it('records a failure for the waiters, and backs the key off as long as the failure said', async () => {
     const key = freshKey();
-    for (let failure = 1; failure <= FAILURE_THRESHOLD; failure++) {
-      const lease = await acquired(key);
-      assert.equal(lease.priorFailures, failure - 1);
-      await tier.release(lease, { kind: 'failed', error: 'upstream_unavailable' });
-      const item = await tier.read(key);
-      assert.equal(item?.lastError, 'upstream_unavailable');
-      assert.equal(item?.failedAtMs, clock);
-    }
+    // A failure with no backoff of the provider's (below its threshold): recorded, and nobody is kept out.
+    await tier.release(await acquired(key), { kind: 'failed', error: 'upstream_unavailable' });
+    const item = await tier.read(key);
+    assert.equal(item?.lastError, 'upstream_unavailable');
+    assert.equal(item?.failedAtMs, clock);
+    assert.equal(item?.retryAtMs, undefined);
+    // The provider's backoff (or its Retry-After) the work met: the key keeps it for everyone.
+    await tier.release(await acquired(key), {
+      kind: 'failed',
+      error: 'upstream_unavailable',
+      retryAtMs: clock + 500,
+    });
+    assert.equal((await tier.read(key))?.retryAtMs, clock + 500);
     const refused = await tier.acquire(key, 5000, undefined);
     assert.deepEqual(refused, { kind: 'backoff', retryAtMs: clock + 500, lastError: 'upstream_unavailable' });
     clock += 501;
     const lease = await acquired(key);
     await tier.release(lease, { kind: 'succeeded', token: token('recovered'), providerId: 'p' });
-    assert.equal((await acquired(key, await versionOf(key))).priorFailures, 0, 'a success clears the count');
+    assert.equal((await tier.read(key))?.lastError, undefined, 'a success clears the record');
   });
 
   it('writes a token even when its lease was taken over meanwhile', async () => {
@@ -145,7 +149,6 @@ describe('Class: DynamoDbTier', () => {
     assert.equal(item?.version, undefined);
     assert.equal(item?.lastError, 'upstream_unavailable', 'the failure record stays');
     const renewal = await acquired(key);
-    assert.equal(renewal.priorFailures, 1, 'and so does the failure count');
     assert.equal(renewal.paidBy, 'evictor', 'the first lease after the eviction is paid by the evictor');
     await tier.release(renewal, { kind: 'abandoned' });
     assert.equal((await acquired(key)).paidBy, undefined, 'and only the first');

@@ -104,9 +104,12 @@ describe.each([
 
   it('backing off until retryAt; at retryAt == now it is free', async () => {
     const key = freshKey();
-    for (let failure = 0; failure < 3; failure++) {
-      await subject.tier.release(await acquired(key), { kind: 'failed', error: 'upstream_timeout' });
-    }
+    // The provider's backoff (or Retry-After) the holder met, as the work decided it: the key keeps it.
+    await subject.tier.release(await acquired(key), {
+      kind: 'failed',
+      error: 'upstream_timeout',
+      retryAtMs: subject.now() + 1500,
+    });
     const backoff = await acquire(key);
     assert.equal(backoff.kind, 'backoff');
     const retryAtMs = (backoff as { retryAtMs: number }).retryAtMs;
@@ -138,7 +141,7 @@ describe.each([
         (now) => ({ owner: { S: 'x' }, leaseUntil: { N: String(now + MAX_LEASE_MS + 1) } }),
       ],
       [
-        'a backoff beyond now + 30 s',
+        'a backoff beyond now + 300 s (the longest Retry-After honoured)',
         (now) => ({
           retryAt: { N: String(now + MAX_BACKOFF_MS + 1) },
           lastError: { S: 'upstream_unavailable' },

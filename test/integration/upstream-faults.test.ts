@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { MAX_RETRY_AFTER_MS } from '../../lambda/backoff-policy';
 import { freePort } from '../../local/dynamodb-local';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
@@ -30,10 +31,24 @@ describe('Upstream faults', () => {
     ...overrides,
   });
   const secrets = { 'tvm/fake': { client_id: 'fake-client', client_secret: CLIENT_SECRET } };
+  /**
+   * The service's clock: each test starts past any backoff an earlier one left on the provider (backoff is
+   * per provider, and every test here uses the one provider).
+   */
+  let offsetMs = 0;
+  const afterAnyBackoff = () => {
+    offsetMs += MAX_RETRY_AFTER_MS + 1000;
+  };
 
   beforeAll(async () => {
     [provider, table] = await Promise.all([startFakeProvider(), createTestTable()]);
-    service = await startTestService({ providers: [entry()], secrets, table, log });
+    service = await startTestService({
+      providers: [entry()],
+      secrets,
+      table,
+      log,
+      now: () => Date.now() + offsetMs,
+    });
   });
 
   afterAll(async () => {
@@ -45,6 +60,7 @@ describe('Upstream faults', () => {
   let fresh = 0;
   const vendCold = async (instance = service) => {
     fresh += 1;
+    afterAnyBackoff();
     await instance.evict('fake', { scope: 'a' });
     return instance.vend('fake', { scope: 'a' });
   };
@@ -61,6 +77,7 @@ describe('Upstream faults', () => {
 
   it('never caches a failure: the next vend asks the provider again and succeeds', async () => {
     provider.setBehaviour((_request, index) => grant(`recovered-${index}`));
+    afterAnyBackoff();
     const before = provider.requests.length;
     const response = await service.vend('fake', { scope: 'a' });
     assert.equal(response.status, 200);

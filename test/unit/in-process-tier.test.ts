@@ -1,36 +1,72 @@
 import assert from 'node:assert/strict';
-import { backoffUntil, FAILURE_THRESHOLD, recordFailure } from '../../lambda/backoff-policy';
+import {
+  afterFailedAttempt,
+  FAILURE_THRESHOLD,
+  MAX_RETRY_AFTER_MS,
+  PROBE_UNDER_WAY_MS,
+  providerStanding,
+} from '../../lambda/backoff-policy';
 import { InProcessTier } from '../../lambda/cache/in-process-tier';
 import { clockOf } from '../../lambda/clock';
 
 const token = (accessToken: string, expiresAt = 3600) => ({ accessToken, issuedAt: 0, expiresAt });
 
-describe('Function: backoffUntil', () => {
-  it('starts only after repeated failures, then doubles up to 30 s with jitter', () => {
-    assert.equal(backoffUntil(FAILURE_THRESHOLD - 1, 1000), 0);
-    assert.equal(
-      backoffUntil(FAILURE_THRESHOLD, 1000, () => 0),
-      1000 + 500,
+describe('Function: afterFailedAttempt', () => {
+  const fail = (
+    prior: Parameters<typeof afterFailedAttempt>[0],
+    retryAfterMs?: number,
+    random: () => number = () => 1,
+  ) =>
+    afterFailedAttempt(
+      prior,
+      { error: 'upstream_unavailable', ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+      1000,
+      random,
     );
-    assert.equal(
-      backoffUntil(FAILURE_THRESHOLD, 1000, () => 1),
-      1000 + 1000,
-    );
-    assert.equal(
-      backoffUntil(FAILURE_THRESHOLD + 1, 0, () => 1),
-      2000,
-    );
-    assert.equal(
-      backoffUntil(FAILURE_THRESHOLD + 20, 0, () => 1),
-      30_000,
-    );
+
+  it('starts a step only after repeated failures of the provider, then doubles up to 30 s with jitter', () => {
+    assert.equal(fail({ failures: FAILURE_THRESHOLD - 2, retryAtMs: 0 }).retryAtMs, 0);
+    assert.equal(fail({ failures: FAILURE_THRESHOLD - 1, retryAtMs: 0 }, undefined, () => 0).retryAtMs, 1500);
+    assert.equal(fail({ failures: FAILURE_THRESHOLD - 1, retryAtMs: 0 }).retryAtMs, 2000);
+    assert.equal(fail({ failures: FAILURE_THRESHOLD, retryAtMs: 0 }).retryAtMs, 3000);
+    assert.equal(fail({ failures: FAILURE_THRESHOLD + 20, retryAtMs: 0 }).retryAtMs, 31_000);
   });
 
-  it('counts only the failures that say the provider is unwell', () => {
-    assert.equal(recordFailure(5, 'upstream_rejected', 0).failures, 5);
-    assert.equal(recordFailure(5, 'upstream_rejected', 0).retryAtMs, 0);
-    assert.equal(recordFailure(2, 'upstream_timeout', 0, () => 0).failures, 3);
-    assert.equal(recordFailure(2, 'upstream_timeout', 0, () => 0).retryAtMs, 500);
+  it("takes the provider's Retry-After as a step of its own, capped", () => {
+    assert.equal(fail(undefined, 30_000).retryAtMs, 31_000);
+    assert.equal(fail(undefined, 0).retryAtMs, 1000, 'a Retry-After of 0 still makes one probe');
+    assert.equal(fail(undefined, 86_400_000).retryAtMs, 1000 + MAX_RETRY_AFTER_MS);
+    // A step never ends earlier than one already running.
+    assert.equal(fail({ failures: 1, retryAtMs: 20_000 }, 2000).retryAtMs, 20_000);
+  });
+});
+
+describe('Function: providerStanding', () => {
+  it('is open without a step, backing off during one, and due for one probe after it', () => {
+    assert.deepEqual(providerStanding(undefined, 0), { kind: 'open' });
+    assert.deepEqual(providerStanding({ failures: 2, retryAtMs: 0 }, 0), { kind: 'open' });
+    const stepped = { failures: 3, retryAtMs: 2000, lastError: 'upstream_timeout' } as const;
+    assert.deepEqual(providerStanding(stepped, 1000), {
+      kind: 'backing_off',
+      retryAtMs: 2000,
+      lastError: 'upstream_timeout',
+    });
+    assert.deepEqual(providerStanding(stepped, 2000), { kind: 'probe_due' });
+    const probing = { ...stepped, probeOwner: 'someone', probeUntilMs: 7000 };
+    assert.deepEqual(providerStanding(probing, 2000), {
+      kind: 'backing_off',
+      retryAtMs: 2000 + PROBE_UNDER_WAY_MS,
+      lastError: 'upstream_timeout',
+    });
+    assert.deepEqual(providerStanding(probing, 7000), { kind: 'probe_due' }, 'a dead probe lapses');
+  });
+
+  it('ignores a step or a probe beyond its bound: nobody of this service wrote it', () => {
+    assert.deepEqual(providerStanding({ failures: 9, retryAtMs: MAX_RETRY_AFTER_MS + 1 }, 0), {
+      kind: 'open',
+    });
+    const planted = { failures: 3, retryAtMs: 1, probeOwner: 'x', probeUntilMs: 60_000 };
+    assert.deepEqual(providerStanding(planted, 10), { kind: 'probe_due' });
   });
 });
 
@@ -68,9 +104,9 @@ describe('Class: InProcessTier', () => {
     assert.equal((await tier.acquire('k', 1000, undefined)).kind, 'acquired');
   });
 
-  it('records a failure for waiters, and backs off after repeated counted failures, not after refusals', async () => {
+  it('records a failure for waiters, and backs the key off only as long as the failure said', async () => {
     let now = 0;
-    const tier = new InProcessTier({ clock: clockOf(() => now), random: () => 0 });
+    const tier = new InProcessTier({ clock: clockOf(() => now) });
     for (let failure = 0; failure < 5; failure++) {
       const result = await tier.acquire('refused', 1000, undefined);
       assert.equal(result.kind, 'acquired');
@@ -78,14 +114,13 @@ describe('Class: InProcessTier', () => {
         await tier.release(result.lease, { kind: 'failed', error: 'upstream_rejected' });
     }
     assert.equal((await tier.read('refused'))?.lastError, 'upstream_rejected');
-    for (let failure = 0; failure < FAILURE_THRESHOLD; failure++) {
-      const result = await tier.acquire('down', 1000, undefined);
-      assert.equal(result.kind, 'acquired');
-      if (result.kind === 'acquired')
-        await tier.release(result.lease, { kind: 'failed', error: 'upstream_unavailable' });
-    }
+    const result = await tier.acquire('down', 1000, undefined);
+    assert.equal(result.kind, 'acquired');
+    if (result.kind === 'acquired')
+      await tier.release(result.lease, { kind: 'failed', error: 'upstream_unavailable', retryAtMs: 500 });
+    assert.equal((await tier.read('down'))?.retryAtMs, 500);
     assert.equal((await tier.acquire('down', 1000, undefined)).kind, 'backoff');
-    now = 600;
+    now = 500;
     assert.equal((await tier.acquire('down', 1000, undefined)).kind, 'acquired');
   });
 

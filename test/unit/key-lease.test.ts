@@ -102,6 +102,45 @@ describe('Class: KeyLease, outside any vend', () => {
     assert.deepEqual(next, { kind: 'done', value: 1 });
   });
 
+  it("takes over a dead holder's lease even when the wait ran out with it (issue 28)", async () => {
+    const { clock, lease, gatedWork } = setup();
+    const dead = gatedWork(() => 'never answered');
+    void lease.once('k', undefined, dead.work, { leaseMs: 5000, untilMs: clock.now() + 5000 });
+    await dead.started;
+    // The waiter's own wait ends with the dead lease: the lease lapses, and the waiter still takes over.
+    const answer = await lease.once(
+      'k',
+      undefined,
+      async () => ({
+        token: { accessToken: 't', issuedAt: 0, expiresAt: clock.ms / 1000 + 3600 },
+        providerId: 'p',
+        value: 'taken over',
+      }),
+      {
+        leaseMs: 5000,
+        untilMs: clock.now() + 5000,
+      },
+    );
+    assert.deepEqual(answer, { kind: 'done', value: 'taken over' });
+  });
+
+  it('waits for whoever took over a dead lease, and no longer than its lease', async () => {
+    const { clock, lease, gatedWork, never } = setup();
+    const tier = (lease as unknown as { parts: { tier: InProcessTier } }).parts.tier;
+    const dead = gatedWork(() => 'never answered');
+    void lease.once('k', undefined, dead.work, { leaseMs: 5000, untilMs: clock.now() + 5000 });
+    await dead.started;
+    const deadUntil = clock.now() + 5000;
+    // Another instance takes over the moment the dead lease lapses, and dies as well.
+    const waiter = lease.once('k', undefined, never, { leaseMs: 5000, untilMs: clock.now() + 5000 });
+    while (clock.now() < deadUntil) await clock.nextSleep();
+    assert.equal((await tier.acquire('k', 5000, undefined)).kind, 'acquired');
+    const takerUntil = clock.now() + 5000;
+    assert.deepEqual(await waiter, { kind: 'timed_out' });
+    assert.ok(clock.now() >= takerUntil, 'the waiter waited for the taker to the end of its lease');
+    assert.ok(clock.now() < takerUntil + 1000, 'and gave up after it, not taking the key a third time');
+  });
+
   it('does not wait in ifFree, and times out in once when the holder never answers', async () => {
     const { clock, lease, bounds, gatedWork, never } = setup();
     const holder = gatedWork(() => 'late');

@@ -16,7 +16,7 @@ import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { TableTimeoutError } from '../../lambda/contracts/token-table';
 import { StaticCredentialSource } from '../../lambda/credentials/static-credential-source';
 import { VendError } from '../../lambda/errors';
-import type { TokenClient, TokenGrantRequest } from '../../lambda/oauth/token-client';
+import type { TokenClient, TokenGrantRequest, UpstreamAttempts } from '../../lambda/oauth/token-client';
 import { tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { RecordingLog } from '../support/recording-log';
 
@@ -52,11 +52,16 @@ class ScriptedTokenClient implements TokenClient {
     this.script.push(...answers);
   }
 
-  async requestToken(request: TokenGrantRequest) {
+  async requestToken(request: TokenGrantRequest, attempts?: UpstreamAttempts) {
     this.requests.push(request);
     const next = this.script.shift() ?? lasting(3600);
     const answer = next(this.now() / 1000);
-    if (answer instanceof VendError) throw answer;
+    // One attempt per request, told to the provider's backoff as the real client tells it.
+    if (answer instanceof VendError) {
+      await attempts?.failed(request.provider.id, answer.code);
+      throw answer;
+    }
+    await attempts?.answered(request.provider.id);
     return { token: answer, upstream: { attempts: 1, latencyMs: 1, status: 200 } };
   }
 }
