@@ -62,6 +62,8 @@ interface Held {
   receives: number;
   /** Deleted (done, or a dead letter): its heap entries are stale. */
   deleted: boolean;
+  /** The `deliver` call that last delivered it: one call delivers a message once at most. */
+  deliveredIn: number;
 }
 
 /** A heap entry: the message, as available from `atMs`; stale once the message's own time moved on. */
@@ -131,6 +133,7 @@ export class InProcessRenewalQueue implements RenewalQueue {
   private readonly visibilityMs: number;
   private readonly maxReceives: number;
   private readonly maxMessages: number;
+  private deliveries = 0;
   /** Messages handed over in all, for the benchmark's counts. */
   sent = 0;
 
@@ -151,6 +154,7 @@ export class InProcessRenewalQueue implements RenewalQueue {
         availableAtMs: (nowSeconds + delay) * 1000,
         receives: 0,
         deleted: false,
+        deliveredIn: 0,
       });
       this.live += 1;
     }
@@ -169,10 +173,19 @@ export class InProcessRenewalQueue implements RenewalQueue {
    */
   async deliver(consumer: RenewalConsumer): Promise<{ delivered: number }> {
     let delivered = 0;
+    const call = ++this.deliveries;
+    // Made available again during this call (a retry at once): left for the next call, as the next poll.
+    const deferred: Held[] = [];
     const nextBatch = (): Array<{ message: Held; receipt: number }> => {
       const nowMs = this.options.clock.now();
       const batch: Array<{ message: Held; receipt: number }> = [];
       for (let message = this.held.popAvailable(nowMs); message; ) {
+        if (message.deliveredIn === call) {
+          deferred.push(message);
+          message = this.held.popAvailable(nowMs);
+          continue;
+        }
+        message.deliveredIn = call;
         // In flight: invisible for the visibility timeout, then delivered again unless a verdict came (as
         // SQS does for an invocation that died holding it).
         message.receives += 1;
@@ -216,6 +229,7 @@ export class InProcessRenewalQueue implements RenewalQueue {
       }
     };
     await Promise.all(Array.from({ length: this.concurrency }, poller));
+    for (const message of deferred) this.held.push(message);
     return { delivered };
   }
 

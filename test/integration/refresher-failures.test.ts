@@ -93,7 +93,7 @@ describe('Refresher: what it could not do is counted, and only whole marks are r
     const sealer = new SwitchableSealer();
     const refresherInstance = await start(providerEntry, sealer);
     assert.equal((await caller.vend(providerEntry.id)).status, 200);
-    clock += 206_000;
+    clock += 208_000;
     sealer.down = true;
     const report = await refresherInstance.refresher.refreshDueKeys(clock);
     assert.equal(report.failed, 1, JSON.stringify(report));
@@ -146,7 +146,7 @@ describe('Refresher: what it could not do is counted, and only whole marks are r
     client.destroy();
     assert.ok(changed > 0, 'the vend marked its key');
     const before = provider.requests.length;
-    clock += 206_000;
+    clock += 208_000;
     const report = await instance.refresher.refreshDueKeys(clock);
     assert.equal(provider.requests.length - before, 0, 'no renewal for a changed mark');
     assert.equal((report as unknown as Record<string, number>).rejected, changed, JSON.stringify(report));

@@ -211,7 +211,7 @@ describe('Refresher: renewal off the request path', () => {
       );
     }
     const before = provider.requests.length;
-    clock += 206_000;
+    clock += 208_000;
     const report = await instance.refresher.refreshDueKeys(clock);
     assert.equal(provider.requests.length - before, 0);
     // The changed mark no longer verifies as a whole: it is refused before its principal is even opened.
@@ -223,8 +223,8 @@ describe('Refresher: renewal off the request path', () => {
     const group = await start(2, providerEntry);
     const first = await group[0]?.vend(providerEntry.id);
     assert.equal(first?.status, 200);
-    // 206 s: past every key's renewal point (175–205 s of a 300 s token), well before its margin (240 s).
-    clock += 206_000;
+    // 208 s: past every key's renewal point (175–205 s of a 300 s token, and rounding), before its margin (240 s).
+    clock += 208_000;
     return { group, token: String(first?.json.access_token) };
   }
 
@@ -374,7 +374,7 @@ describe('Refresher: renewal off the request path', () => {
       assert.ok(instance);
       assert.equal((await instance.vend(providerEntry.id)).status, 200);
       const minted = metrics.carrying(METRIC.tokensMinted).length;
-      clock += 206_000;
+      clock += 208_000;
       const report = await instance.refresher.refreshDueKeys(clock);
       assert.equal(report.renewed, 1, JSON.stringify(report));
       const document = runDocument(metrics);
@@ -400,7 +400,7 @@ describe('Refresher: renewal off the request path', () => {
       const [instance] = await start(1, providerEntry, metrics);
       assert.ok(instance);
       assert.equal((await instance.vend(providerEntry.id)).status, 200);
-      clock += 206_000;
+      clock += 208_000;
       provider.setBehaviour(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
       const report = await instance.refresher.refreshDueKeys(clock);
       const document = runDocument(metrics);
@@ -417,7 +417,7 @@ describe('Refresher: renewal off the request path', () => {
       assert.ok(instance);
       for (const scope of scopes)
         assert.equal((await instance.vend(providerEntry.id, { scope })).status, 200);
-      clock += 206_000;
+      clock += 208_000;
       // Lambda's getRemainingTimeInMillis: 2 s left, under the run's 3 s reserve.
       const report = await instance.refresher.refreshDueKeys(clock, { remainingMs: () => 2000 });
       assert.equal(report.due, 10, JSON.stringify(report));
