@@ -10,7 +10,7 @@ import { IN_USE_ITEM } from '../lambda/contracts/token-table';
 import { StaticCredentialSource } from '../lambda/credentials/static-credential-source';
 import type { Log } from '../lambda/logging';
 import { OAuthTokenClient } from '../lambda/oauth/token-client';
-import { InProcessInUseIndex } from '../lambda/refresh/in-use-index';
+import { InProcessInUseIndex, MARKS_PER_ITEM } from '../lambda/refresh/in-use-index';
 import { InUseMarker, RENEW_LEAD_SECONDS } from '../lambda/refresh/in-use-marker';
 import { MarkAuthenticator } from '../lambda/refresh/mark-authenticator';
 import { InProcessRenewalQueue } from '../lambda/refresh/renewal-queue';
@@ -524,7 +524,7 @@ export async function benchRefresh(options: { endpoint?: string } = {}): Promise
       `    caller-side table calls per key in use over 2 h ${JSON.stringify(sample.callsPerKeyInUse)}`,
     );
     console.log(
-      `    largest index item ${sample.largestItemMarks} marks, ${(sample.largestItemBytes / 1024).toFixed(1)} KB; mean mark ${sample.meanMarkBytes.toFixed(0)} B (an item holds 400 at most: ~${((400 * sample.meanMarkBytes) / 1024).toFixed(0)} KB); caller waits after a first vend ${sample.waitsAfterFirst}`,
+      `    largest index item ${sample.largestItemMarks} marks, ${(sample.largestItemBytes / 1024).toFixed(1)} KB; mean mark ${sample.meanMarkBytes.toFixed(0)} B (an item holds ${MARKS_PER_ITEM} at most: ~${((MARKS_PER_ITEM * sample.meanMarkBytes) / 1024).toFixed(0)} KB); caller waits after a first vend ${sample.waitsAfterFirst}`,
     );
   } finally {
     await dynamo?.stop();

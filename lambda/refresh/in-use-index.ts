@@ -55,14 +55,15 @@ export interface InUseIndex {
 }
 
 /** Each bucket is split over this many items, each of which spills into further items when it fills. */
-export const INDEX_SHARDS = 16;
+export const INDEX_SHARDS = 32;
 /**
- * Marks one index item holds before its writers go on to the next item of its shard (~100–150 KB at the
- * marks' 250–350 bytes): an item never comes near DynamoDB's 400 KB, however many keys fall due at once.
+ * Marks one index item holds before its writers go on to the next item of its shard (~25 KB at the marks'
+ * ~250 bytes): an item never comes near DynamoDB's 400 KB however many keys fall due at once, and a mark's
+ * `UpdateItem`, billed by the item's size, costs at most 25 write units (about 12 on average).
  */
-export const MARKS_PER_ITEM = 400;
-/** Items of one shard of one bucket at most: 16 × 32 × 400 ≈ 200k marks in one period. */
-export const MAX_INDEX_LEVELS = 32;
+export const MARKS_PER_ITEM = 100;
+/** Items of one shard of one bucket at most: 32 × 64 × 100 ≈ 200k marks in one period. */
+export const MAX_INDEX_LEVELS = 64;
 
 /** The start of the bucket a time falls in (epoch seconds). */
 export const bucketOf = (seconds: number, periodSeconds: number): number =>

@@ -47,7 +47,7 @@ describe('DynamoDbInUseIndex: a shard spills into further items instead of growi
           callTimeoutMs: 10_000,
         }),
     );
-    // 200 marks in one bucket over 16 shards, from two writers (containers) at once: ~12 per shard, 4+ items each.
+    // 200 marks in one bucket over 32 shards, from two writers (containers) at once: ~6 per shard, 2+ items each.
     const marks = Array.from({ length: 200 }, (_, index) => mark(index));
     let next = 0;
     await Promise.all(
@@ -80,7 +80,7 @@ describe('DynamoDbInUseIndex: a shard spills into further items instead of growi
   });
 
   it('spreads a bucket over its shards', () => {
-    assert.equal(INDEX_SHARDS, 16);
+    assert.equal(INDEX_SHARDS, 32);
   });
 
   it('keeps the watermark of planned renewals moving forward only', async () => {
