@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { Match } from 'aws-cdk-lib/assertions';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { createDeployment } from '../../infra/deployment';
+import { ENVIRONMENTS, type EnvironmentSettings } from '../../infra/environments';
 import {
   RENEWAL_MAX_RECEIVES as FUNCTION_MAX_RECEIVES,
   RENEWAL_VISIBILITY_SECONDS as FUNCTION_VISIBILITY,
@@ -12,7 +17,7 @@ import {
   RENEWAL_VISIBILITY_SECONDS,
 } from '../../packages/construct/src/function-contract';
 import { RENEWAL_MAX_CONCURRENCY } from '../../packages/construct/src/refresh-queue';
-import { policyStatements, synthService } from './support';
+import { ACCOUNT, policyStatements, synthService } from './support';
 
 describe('The refresher schedule', () => {
   const { template, stack, service } = synthService();
@@ -115,5 +120,29 @@ describe('The refresher schedule', () => {
         Threshold: 0,
       });
     });
+  });
+
+  it('gives every region of a deployment its own renewal queue, which its function may send to and consume', () => {
+    const context = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')).context;
+    const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const stacks = createDeployment(app, ENVIRONMENTS.production as EnvironmentSettings, {
+      account: ACCOUNT,
+    });
+    assert.equal(stacks.length, 2);
+    for (const regional of stacks) {
+      const regionalTemplate = Template.fromStack(regional);
+      const queues = regionalTemplate.findResources('AWS::SQS::Queue');
+      assert.equal(Object.keys(queues).length, 2, regional.stackName);
+      regionalTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+      const actions = policyStatements(regionalTemplate).flatMap((statement) => statement.Action);
+      for (const action of [
+        'sqs:SendMessage',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+      ]) {
+        assert.ok(actions.includes(action), `${regional.stackName}: ${action}`);
+      }
+    }
   });
 });

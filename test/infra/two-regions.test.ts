@@ -348,6 +348,7 @@ describe('A single-region environment', () => {
       'NODE_OPTIONS',
       'POWERTOOLS_SERVICE_NAME',
       'TVM_COUNTER_KEY_SECRET_ARN',
+      'TVM_RENEWAL_QUEUE_URL',
       'TVM_SEALING_KEY_ID',
       'TVM_TABLE',
     ]);
