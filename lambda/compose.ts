@@ -38,8 +38,11 @@ import {
 } from './oauth/token-client';
 import { DynamoDbInUseIndex } from './refresh/dynamodb-in-use-index';
 import { InProcessInUseIndex, type InUseIndex, TableGuardedIndex } from './refresh/in-use-index';
-import { InUseMarker } from './refresh/in-use-marker';
-import { REFRESH_PERIOD_SECONDS, Refresher } from './refresher';
+import { InUseMarker, renewalLeadSeconds } from './refresh/in-use-marker';
+import { MarkAuthenticator } from './refresh/mark-authenticator';
+import { InProcessRenewalQueue, type RenewalQueue } from './refresh/renewal-queue';
+import { RenewalWorker } from './refresh/renewal-worker';
+import { REFRESH_PERIOD_SECONDS, Refresher, renewalHorizonSeconds } from './refresher';
 import { ServiceMetrics } from './service-metrics';
 import { EVICT_FLOOR_SECONDS, TokenVendor } from './token-vendor';
 import { UpstreamGrant } from './upstream-grant';
@@ -84,8 +87,13 @@ export interface ServiceParts {
    * (`TVM_ANY_CALLER_ACCOUNTS`). @default none: a `"*"` entry admits nobody
    */
   readonly anyCallerAccounts?: readonly string[];
-  /** How often the refresher runs; keys are marked due one period ahead. @default REFRESH_PERIOD_SECONDS */
+  /** How often the refresher runs; it hands over the renewals due up to a period ahead. @default REFRESH_PERIOD_SECONDS */
   readonly refreshPeriodSeconds?: number;
+  /**
+   * Where renewals wait until they are due (SQS in Lambda). @default a queue in this process, delivered by
+   * each refresher run and by `refresher.deliverRenewals()` (the local run polls it every second)
+   */
+  readonly renewalQueue?: RenewalQueue;
 }
 
 /** The one composition root: wires one service instance, as a Lambda container or a local instance holds it. */
@@ -93,6 +101,8 @@ export function composeService(parts: ServiceParts): {
   handler: ApiHandler;
   vendor: TokenVendor;
   refresher: Refresher;
+  /** Renews what the renewal queue delivers (the SQS event's handler in Lambda). */
+  renewals: RenewalWorker;
 } {
   const metrics = parts.metrics
     ? new ServiceMetrics(parts.metrics, new Set(parts.providers.map((provider) => provider.id)))
@@ -136,19 +146,42 @@ export function composeService(parts: ServiceParts): {
         bypass,
       )
     : new InProcessInUseIndex();
+  const marks = new MarkAuthenticator(counterKey);
+  const inProcessQueue = parts.renewalQueue ? undefined : new InProcessRenewalQueue({ clock });
+  const queue = parts.renewalQueue ?? (inProcessQueue as InProcessRenewalQueue);
+  const credentials = new KmsKeyedCredentials(
+    new LastGoodCredentials(parts.credentials, { log, clock }),
+    parts.providers,
+    parts.signers ?? new Map(),
+  );
+  const tokenClient = new OAuthTokenClient({
+    now: () => clock.now(),
+    endpoints: parts.endpoints ?? 'public',
+    ...parts.tokenClient,
+  });
+  const budgetLedger = shared
+    ? new DynamoDbBudgetLedger({
+        client: shared.dynamoDb,
+        tableName: shared.tableName,
+        regions: shared.regions,
+      })
+    : undefined;
+  const regions = shared?.regions ? 1 + shared.regions.peers.length : 1;
+  // One record per provider for both vendors (requests and renewals): a backoff seen by one holds for both.
+  const providerRecords: ProviderRecords = shared
+    ? new DynamoDbProviderRecords({
+        client: shared.dynamoDb,
+        tableName: shared.tableName,
+        clock,
+        ...(shared.callTimeoutMs === undefined ? {} : { callTimeoutMs: shared.callTimeoutMs }),
+        ...(shared.regions ? { regions: shared.regions } : {}),
+      })
+    : new InProcessProviderRecords();
   const vendor = composeVendor({
     providers: parts.providers,
     anyCallerAccounts: parts.anyCallerAccounts ?? [],
-    credentials: new KmsKeyedCredentials(
-      new LastGoodCredentials(parts.credentials, { log, clock }),
-      parts.providers,
-      parts.signers ?? new Map(),
-    ),
-    tokenClient: new OAuthTokenClient({
-      now: () => clock.now(),
-      endpoints: parts.endpoints ?? 'public',
-      ...parts.tokenClient,
-    }),
+    credentials,
+    tokenClient,
     // With a shared table, memory is trusted MEMORY_TRUST_SECONDS (evictions elsewhere show within it); alone, it is the cache.
     memory:
       parts.memory ??
@@ -159,39 +192,70 @@ export function composeService(parts: ServiceParts): {
     bypass,
     evictFloorSeconds: parts.evictFloorSeconds,
     counterKey,
-    regions: shared?.regions ? 1 + shared.regions.peers.length : 1,
-    budgetLedger: shared
-      ? new DynamoDbBudgetLedger({
+    regions,
+    budgetLedger,
+    providerRecords,
+    inUse: new InUseMarker({
+      index,
+      queue,
+      principals,
+      marks,
+      clock,
+      log,
+      horizonSeconds: renewalHorizonSeconds(periodSeconds),
+      leadSeconds: renewalLeadSeconds(shared?.regions),
+    }),
+  });
+  // Renewals go to the table itself, never to this container's fallback: a renewal the table cannot take
+  // (a failed read, seal or lease write) is a failed renewal, counted and retried, not a local copy.
+  const renewalVendor = composeVendor({
+    providers: parts.providers,
+    anyCallerAccounts: parts.anyCallerAccounts ?? [],
+    credentials,
+    tokenClient,
+    memory: new MemoryTokenStore({ clock }),
+    tier: shared
+      ? new DynamoDbTier({
           client: shared.dynamoDb,
           tableName: shared.tableName,
+          sealer: shared.sealer,
+          log,
+          clock,
+          callTimeoutMs: shared.callTimeoutMs,
           regions: shared.regions,
         })
-      : undefined,
-    inUse: new InUseMarker({ index, principals, clock, log, periodSeconds }),
-    ...(shared
-      ? {
-          providerRecords: new DynamoDbProviderRecords({
-            client: shared.dynamoDb,
-            tableName: shared.tableName,
-            clock,
-            ...(shared.callTimeoutMs === undefined ? {} : { callTimeoutMs: shared.callTimeoutMs }),
-            ...(shared.regions ? { regions: shared.regions } : {}),
-          }),
-        }
-      : {}),
+      : local,
+    log,
+    clock,
+    bypass,
+    evictFloorSeconds: parts.evictFloorSeconds,
+    counterKey,
+    regions,
+    budgetLedger,
+    providerRecords,
+  });
+  const renewals = new RenewalWorker({
+    vendor: renewalVendor,
+    principals,
+    marks,
+    clock,
+    log,
+    ...(metrics ? { metrics } : {}),
   });
   return {
     handler: createHandler({ vendor, log, metrics, clock }),
     vendor,
     refresher: new Refresher({
       index,
-      vendor,
-      principals,
+      queue,
+      marks,
       clock,
       log,
       periodSeconds,
+      ...(inProcessQueue ? { inProcess: { queue: inProcessQueue, worker: renewals } } : {}),
       ...(metrics ? { metrics } : {}),
     }),
+    renewals,
   };
 }
 

@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { KMSClient } from '@aws-sdk/client-kms';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  Context,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { SecretsManagerCounterKey } from './budget/caller-counter-names';
 import { KmsDataKeys } from './cache/kms-data-keys';
 import { EnvelopeSealer } from './cache/token-sealer';
@@ -18,6 +24,8 @@ import {
 import { createLogger } from './logging';
 import { kmsSignerFactory, parseCreatedKeyArns, providerSigners } from './oauth/signing-keys';
 import { isScheduledEvent, type ScheduledEvent } from './refresh/scheduled-event';
+import { isSqsEvent, renewDelivered } from './refresh/sqs-event';
+import { createQueueClient, RENEWAL_QUEUE_ENVIRONMENT, SqsRenewalQueue } from './refresh/sqs-renewal-queue';
 import type { RefreshReport } from './refresher';
 
 /**
@@ -49,7 +57,17 @@ const kms = new KMSClient({
   maxAttempts: 2,
   requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
 });
-const { handler: apiHandler, refresher } = composeService({
+// The renewal queue the stack creates; without it (an older stack) renewals stay inside each run.
+const renewalQueueUrl = process.env[RENEWAL_QUEUE_ENVIRONMENT];
+const renewalQueue = renewalQueueUrl
+  ? new SqsRenewalQueue({ client: createQueueClient(), queueUrl: renewalQueueUrl })
+  : undefined;
+const {
+  handler: apiHandler,
+  refresher,
+  renewals,
+} = composeService({
+  ...(renewalQueue ? { renewalQueue } : {}),
   providers,
   // TVM_SIGNING_KEYS names the keys the stack created for `signingKey: {"kms": "create"}` entries.
   signers: providerSigners(
@@ -75,12 +93,29 @@ const { handler: apiHandler, refresher } = composeService({
 
 export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult>;
 export async function handler(event: ScheduledEvent, context: Context): Promise<RefreshReport>;
+export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse>;
 export async function handler(
-  event: APIGatewayProxyEvent | ScheduledEvent,
+  event: APIGatewayProxyEvent | ScheduledEvent | SQSEvent,
   context: Context,
-): Promise<APIGatewayProxyResult | RefreshReport> {
+): Promise<APIGatewayProxyResult | RefreshReport | SQSBatchResponse> {
   logger.addContext(context);
-  // The stack's schedule invokes this same function once a minute to renew the keys in use.
-  if (isScheduledEvent(event)) return refresher.refreshDueKeys();
+  const remainingMs = () => context.getRemainingTimeInMillis();
+  // The stack's schedule invokes this same function once a minute to hand the keys due to the queue...
+  if (isScheduledEvent(event)) {
+    return refresher.refreshDueKeys(
+      undefined,
+      typeof context.getRemainingTimeInMillis === 'function' ? { remainingMs } : {},
+    );
+  }
+  // ...and the queue's event source mapping delivers each renewal at its time.
+  if (isSqsEvent(event)) {
+    if (!renewalQueue) return { batchItemFailures: [] };
+    return renewDelivered(
+      event,
+      renewals,
+      renewalQueue,
+      typeof context.getRemainingTimeInMillis === 'function' ? remainingMs : undefined,
+    );
+  }
   return apiHandler(event);
 }

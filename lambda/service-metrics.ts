@@ -1,6 +1,7 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EVENTS, METRIC } from './contracts/metrics';
 import type { Log } from './logging';
+import type { RenewalBatch } from './refresh/renewal-worker';
 import type { RefreshRun, RefreshRunMetrics } from './refresher';
 
 export { METRICS_NAMESPACE, METRICS_SERVICE } from './contracts/metrics';
@@ -127,6 +128,30 @@ export class ServiceMetrics implements RefreshRunMetrics {
    */
   refreshRun({ report, durationMs, renewedByProvider }: RefreshRun): void {
     this.publishServiceCounters();
+    this.publishMinted(renewedByProvider);
+    if (!report) return;
+    this.metrics.addMetric(METRIC.refreshDue, MetricUnit.Count, report.due);
+    this.metrics.addMetric(METRIC.refreshQueued, MetricUnit.Count, report.queued);
+    this.metrics.addMetric(METRIC.refreshRenewed, MetricUnit.Count, report.renewed);
+    this.metrics.addMetric(METRIC.refreshFailed, MetricUnit.Count, report.failed);
+    this.metrics.addMetric(METRIC.refreshNotStarted, MetricUnit.Count, report.not_started);
+    this.metrics.addMetric(METRIC.refreshMarksRejected, MetricUnit.Count, report.rejected);
+    this.metrics.addMetric(METRIC.refreshRunDuration, MetricUnit.Milliseconds, durationMs);
+    this.metrics.publishStoredMetrics();
+  }
+
+  /** One batch of renewals the queue delivered: what it renewed, failed, refused; no RefreshDue (not a run). */
+  renewalBatch({ counts, renewedByProvider }: RenewalBatch): void {
+    this.publishServiceCounters();
+    this.publishMinted(renewedByProvider);
+    this.metrics.addMetric(METRIC.refreshRenewed, MetricUnit.Count, counts.renewed);
+    this.metrics.addMetric(METRIC.refreshFailed, MetricUnit.Count, counts.failed);
+    this.metrics.addMetric(METRIC.refreshNotStarted, MetricUnit.Count, counts.not_started);
+    this.metrics.addMetric(METRIC.refreshMarksRejected, MetricUnit.Count, counts.rejected);
+    this.metrics.publishStoredMetrics();
+  }
+
+  private publishMinted(renewedByProvider: ReadonlyMap<string, number>): void {
     const minted = new Map<string, number>();
     for (const [providerId, renewed] of renewedByProvider) {
       const provider = this.providerIds.has(providerId) ? providerId : 'other';
@@ -138,13 +163,6 @@ export class ServiceMetrics implements RefreshRunMetrics {
       this.metrics.publishStoredMetrics();
       this.metrics.clearDimensions();
     }
-    if (!report) return;
-    this.metrics.addMetric(METRIC.refreshDue, MetricUnit.Count, report.due);
-    this.metrics.addMetric(METRIC.refreshRenewed, MetricUnit.Count, report.renewed);
-    this.metrics.addMetric(METRIC.refreshFailed, MetricUnit.Count, report.failed);
-    this.metrics.addMetric(METRIC.refreshNotStarted, MetricUnit.Count, report.not_started);
-    this.metrics.addMetric(METRIC.refreshRunDuration, MetricUnit.Milliseconds, durationMs);
-    this.metrics.publishStoredMetrics();
   }
 
   /** The table is one for all providers: its errors are counted for the service, which the bypass alarm watches. */

@@ -47,6 +47,12 @@ export type { EvictOutcome };
  */
 export type RenewOutcome = 'renewed' | 'current' | 'held' | 'backoff' | 'not_allowed' | 'failed';
 
+/** A renewal's outcome, and when the provider may be asked again if it is backing off (epoch ms). */
+export interface RenewAnswer {
+  readonly outcome: RenewOutcome;
+  readonly retryAtMs?: number;
+}
+
 /** The vendor's collaborators, built by `compose.ts`. */
 export interface TokenVendorParts {
   readonly policy: RequestPolicy;
@@ -145,7 +151,7 @@ export class TokenVendor {
    * failure is recorded on the lease (the backoff) and the valid token stays. The renewed token is not put
    * in this container's memory: the next vend here reads it from the table, and that marks it in use.
    */
-  async renewMarked(mark: InUseMark): Promise<RenewOutcome> {
+  async renewMarked(mark: InUseMark): Promise<RenewAnswer> {
     let context: VendContext;
     try {
       context = await this.parts.policy.contextFor(mark.principal, mark.providerId, {
@@ -153,31 +159,36 @@ export class TokenVendor {
         ...(mark.audience === undefined ? {} : { audience: mark.audience }),
       });
     } catch (error) {
-      if (error instanceof VendError) return 'not_allowed';
+      if (error instanceof VendError) return { outcome: 'not_allowed' };
       throw error;
     }
     // The providers file or the client id changed since the mark: the key is no longer this one.
-    if (context.key !== mark.key) return 'not_allowed';
+    if (context.key !== mark.key) return { outcome: 'not_allowed' };
     const item = await this.parts.tier.read(mark.key);
     // No token (expired or evicted: the next caller's miss renews it), or another one than marked. Another
     // region's token is renewed here too, under this region's lease: each region renews what its callers use.
     const unversioned = !item?.version && !item?.peer;
-    if (!item?.token || unversioned || item.token.expiresAt !== mark.expiresAt) return 'current';
+    if (!item?.token || unversioned || item.token.expiresAt !== mark.expiresAt) return { outcome: 'current' };
     try {
       const work = this.fetchWork(context, 'refresh', () => undefined, { remember: false });
       const answer = await this.parts.lease.ifFree(mark.key, item.version, work, this.leaseMs(context));
-      if (answer.kind === 'done') return 'renewed';
-      if (answer.kind === 'held') return 'held';
-      if (answer.kind === 'backoff') return 'backoff';
-      return 'current';
+      if (answer.kind === 'done') return { outcome: 'renewed' };
+      if (answer.kind === 'held') return { outcome: 'held' };
+      if (answer.kind === 'backoff') return { outcome: 'backoff', retryAtMs: answer.retryAtMs };
+      // The lease's own write failed (the table, or sealing the token): not renewed, and said so.
+      if (answer.kind === 'failed') return { outcome: 'failed' };
+      return { outcome: 'current' };
     } catch (error) {
-      if (error instanceof ProviderBackingOff) return 'backoff';
+      if (error instanceof ProviderBackingOff) {
+        const { retryAtMs } = error.details;
+        return retryAtMs === undefined ? { outcome: 'backoff' } : { outcome: 'backoff', retryAtMs };
+      }
       this.parts.log.warn('refresher could not renew a key; its valid token stays', {
         event: 'refresh_failed',
         provider: context.provider.id,
         upstream_failure: error instanceof VendError ? error.code : 'internal_error',
       });
-      return 'failed';
+      return { outcome: 'failed' };
     }
   }
 

@@ -10,6 +10,7 @@ import { StaticCredentialSource } from '../lambda/credentials/static-credential-
 import { createLogger, type Log } from '../lambda/logging';
 import { providerSigners } from '../lambda/oauth/signing-keys';
 import { REFRESH_PERIOD_SECONDS, type Refresher } from '../lambda/refresher';
+
 import { type AuthorizationServer, startAuthorizationServer } from './demo-authorization-server';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import {
@@ -26,6 +27,9 @@ import { LOCAL_API_ACCOUNT } from './proxy-event';
 import { localSealer } from './sealing';
 import type { CallerKey } from './sigv4-verifier';
 import { ensureTokenTable } from './token-table';
+
+/** How often the local run delivers the renewals that fell due (SQS's long poll, in the stack). */
+const RENEWAL_POLL_MS = 1000;
 
 export interface LocalService {
   readonly gateway: LocalGateway;
@@ -138,10 +142,25 @@ export async function startLocalService(
         });
     }, periodSeconds * 1000);
     timer.unref();
+    // The renewal queue's delivery, as the stack's event source mapping polls SQS: renewals are timed to
+    // their tokens (a delayed message per key), not to the period, so they are delivered every second.
+    let delivering: Promise<unknown> | undefined;
+    const poll = setInterval(() => {
+      delivering ??= refresher
+        .deliverRenewals()
+        .catch((error: Error) =>
+          log.error('renewal delivery failed', { event: 'refresher_run_failed', error: error.name }),
+        )
+        .finally(() => {
+          delivering = undefined;
+        });
+    }, RENEWAL_POLL_MS);
+    poll.unref();
     started.push({
       stop: async () => {
         clearInterval(timer);
-        await running;
+        clearInterval(poll);
+        await Promise.all([running, delivering]);
       },
     });
     const gateway = await startLocalGateway({

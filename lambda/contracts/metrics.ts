@@ -28,6 +28,10 @@ export const METRIC = {
   /** Due keys the run did not start before its 20 s ran out: left to the request path. */
   refreshNotStarted: 'RefreshNotStarted',
   refreshRunDuration: 'RefreshRunDuration',
+  /** Renewals a run handed to the renewal queue. */
+  refreshQueued: 'RefreshQueued',
+  /** In-use marks (or queue messages) that did not verify as a whole: not renewed (issue 29). */
+  refreshMarksRejected: 'RefreshMarksRejected',
 } as const;
 
 /** Where a vended token came from. */

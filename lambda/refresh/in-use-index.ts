@@ -20,17 +20,50 @@ export interface InUseMark {
   readonly renewAt: number;
   /** The marked token's expiry: a table token with another one was renewed since, and is not renewed again. */
   readonly expiresAt: number;
+  /** Authenticates every field above as a whole ({@link MarkAuthenticator}); checked before any renewal. */
+  readonly tag: string;
+}
+
+/** A mark's fields in the one order its tag covers them (the tag itself aside). */
+export const markFields = (mark: Omit<InUseMark, 'tag'>): unknown[] => [
+  mark.key,
+  mark.providerId,
+  mark.scopes,
+  mark.audience ?? null,
+  mark.principal,
+  mark.inUseUntil,
+  mark.renewAt,
+  mark.expiresAt,
+];
+
+/** The stored marks of a window, as stored: not yet verified, several per key. */
+export interface DueMarks {
+  readonly marks: readonly InUseMark[];
+  /** Stored entries that are no mark at all (planted or damaged): counted with the marks that do not verify. */
+  readonly malformed: number;
 }
 
 /** Where marks are kept by the time they fall due, so a refresher run reads only the buckets due now. */
 export interface InUseIndex {
   mark(mark: InUseMark): Promise<void>;
-  /** Marks with `renewAt` in (`fromSeconds`, `toSeconds`], the latest per key. */
-  due(fromSeconds: number, toSeconds: number): Promise<InUseMark[]>;
+  /** Marks with `renewAt` in (`fromSeconds`, `toSeconds`]. */
+  due(fromSeconds: number, toSeconds: number): Promise<DueMarks>;
+  /** Up to when (epoch s of `renewAt`) earlier runs handed every mark to the renewal queue; undefined: never. */
+  plannedUntil(): Promise<number | undefined>;
+  /** Records that every mark up to `untilSeconds` was handed over (only ever raises the watermark). */
+  planned(untilSeconds: number): Promise<void>;
 }
 
-/** Each bucket is split over this many items, so one bucket of a large fleet stays far below 400 KB. */
-export const INDEX_SHARDS = 8;
+/** Each bucket is split over this many items, each of which spills into further items when it fills. */
+export const INDEX_SHARDS = 32;
+/**
+ * Marks one index item holds before its writers go on to the next item of its shard (~25 KB at the marks'
+ * ~250 bytes): an item never comes near DynamoDB's 400 KB however many keys fall due at once, and a mark's
+ * `UpdateItem`, billed by the item's size, costs at most 25 write units (about 12 on average).
+ */
+export const MARKS_PER_ITEM = 100;
+/** Items of one shard of one bucket at most: 32 × 64 × 100 ≈ 200k marks in one period. */
+export const MAX_INDEX_LEVELS = 64;
 
 /** The start of the bucket a time falls in (epoch seconds). */
 export const bucketOf = (seconds: number, periodSeconds: number): number =>
@@ -60,6 +93,7 @@ const StoredMark = z.strictObject({
   u: seconds,
   r: seconds,
   e: seconds,
+  t: z.string().check(z.minLength(16), z.maxLength(64)),
 });
 
 export function encodeMark(mark: InUseMark): string {
@@ -72,6 +106,7 @@ export function encodeMark(mark: InUseMark): string {
     u: mark.inUseUntil,
     r: mark.renewAt,
     e: mark.expiresAt,
+    t: mark.tag,
   });
 }
 
@@ -85,7 +120,7 @@ export function decodeMark(stored: string): InUseMark | undefined {
   }
   const parsed = StoredMark.safeParse(json);
   if (!parsed.success) return undefined;
-  const { k, p, s, a, c, u, r, e } = parsed.data;
+  const { k, p, s, a, c, u, r, e, t } = parsed.data;
   return {
     key: k,
     providerId: p,
@@ -95,6 +130,7 @@ export function decodeMark(stored: string): InUseMark | undefined {
     inUseUntil: u,
     renewAt: r,
     expiresAt: e,
+    tag: t,
   };
 }
 
@@ -116,6 +152,7 @@ export function latestPerKey(
 /** The index of one process: for a service without a table (the local tier's counterpart). */
 export class InProcessInUseIndex implements InUseIndex {
   private readonly marks: BoundedMap<string, InUseMark>;
+  private watermark?: number;
 
   constructor(options: { readonly maxEntries?: number } = {}) {
     this.marks = new BoundedMap(options.maxEntries ?? 10_000);
@@ -125,12 +162,19 @@ export class InProcessInUseIndex implements InUseIndex {
     this.marks.set(`${mark.key}#${mark.principal}#${mark.expiresAt}`, mark);
   }
 
-  async due(fromSeconds: number, toSeconds: number): Promise<InUseMark[]> {
-    return latestPerKey(
-      [...this.marks].map(([, mark]) => mark),
-      fromSeconds,
-      toSeconds,
-    );
+  async due(fromSeconds: number, toSeconds: number): Promise<DueMarks> {
+    const marks = [...this.marks]
+      .map(([, mark]) => mark)
+      .filter((mark) => mark.renewAt > fromSeconds && mark.renewAt <= toSeconds);
+    return { marks, malformed: 0 };
+  }
+
+  async plannedUntil(): Promise<number | undefined> {
+    return this.watermark;
+  }
+
+  async planned(untilSeconds: number): Promise<void> {
+    this.watermark = Math.max(this.watermark ?? untilSeconds, untilSeconds);
   }
 }
 
@@ -147,7 +191,8 @@ export interface TableWindow {
 
 /**
  * The index on the table, left alone while the container leaves the table alone (as the tier and the
- * budget ledger do): a mark then is skipped (the key is renewed on the request path), a run reads nothing.
+ * budget ledger do): a mark then is skipped (the key is renewed on the request path), and a run's read
+ * fails ({@link IndexBypassed}): the refresher counts it as failed, never as nothing due.
  */
 export class TableGuardedIndex implements InUseIndex {
   constructor(
@@ -165,13 +210,25 @@ export class TableGuardedIndex implements InUseIndex {
     }
   }
 
-  async due(fromSeconds: number, toSeconds: number): Promise<InUseMark[]> {
-    if (this.window.tableBypassed()) return [];
+  due(fromSeconds: number, toSeconds: number): Promise<DueMarks> {
+    return this.guarded('due', () => this.table.due(fromSeconds, toSeconds));
+  }
+
+  plannedUntil(): Promise<number | undefined> {
+    return this.guarded('due', () => this.table.plannedUntil());
+  }
+
+  planned(untilSeconds: number): Promise<void> {
+    return this.guarded('due', () => this.table.planned(untilSeconds));
+  }
+
+  private async guarded<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    if (this.window.tableBypassed()) throw new IndexBypassed('the table is bypassed');
     try {
-      return await this.table.due(fromSeconds, toSeconds);
+      return await call();
     } catch (error) {
-      this.window.failed('due', error);
-      return [];
+      this.window.failed(operation, error);
+      throw error;
     }
   }
 }

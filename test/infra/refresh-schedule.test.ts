@@ -1,6 +1,23 @@
 import assert from 'node:assert/strict';
-import { Match } from 'aws-cdk-lib/assertions';
-import { synthService } from './support';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { createDeployment } from '../../infra/deployment';
+import { ENVIRONMENTS, type EnvironmentSettings } from '../../infra/environments';
+import {
+  RENEWAL_MAX_RECEIVES as FUNCTION_MAX_RECEIVES,
+  RENEWAL_VISIBILITY_SECONDS as FUNCTION_VISIBILITY,
+  MAX_RENEWAL_DELAY_SECONDS,
+} from '../../lambda/refresh/renewal-queue';
+import { RENEWAL_QUEUE_ENVIRONMENT as FUNCTION_QUEUE_ENVIRONMENT } from '../../lambda/refresh/sqs-renewal-queue';
+import {
+  RENEWAL_MAX_RECEIVES,
+  RENEWAL_QUEUE_ENVIRONMENT,
+  RENEWAL_VISIBILITY_SECONDS,
+} from '../../packages/construct/src/function-contract';
+import { RENEWAL_MAX_CONCURRENCY } from '../../packages/construct/src/refresh-queue';
+import { ACCOUNT, policyStatements, synthService } from './support';
 
 describe('The refresher schedule', () => {
   const { template, stack, service } = synthService();
@@ -36,5 +53,96 @@ describe('The refresher schedule', () => {
       Principal: 'events.amazonaws.com',
       SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
     });
+  });
+
+  describe('the renewal queue', () => {
+    const queueId = stack.getLogicalId(service.renewalQueue.queue.node.defaultChild as never);
+    const deadLettersId = stack.getLogicalId(service.renewalQueue.deadLetters.node.defaultChild as never);
+
+    it('agrees with the function on the environment variable, the visibility timeout and the deliveries', () => {
+      assert.equal(RENEWAL_QUEUE_ENVIRONMENT, FUNCTION_QUEUE_ENVIRONMENT);
+      assert.equal(RENEWAL_VISIBILITY_SECONDS, FUNCTION_VISIBILITY);
+      assert.equal(RENEWAL_MAX_RECEIVES, FUNCTION_MAX_RECEIVES);
+      // SQS delays a message at most 15 minutes: the function never asks for more.
+      assert.equal(MAX_RENEWAL_DELAY_SECONDS, 900);
+    });
+
+    it('keeps a renewal invisible for longer than the function runs, and makes it a dead letter after three deliveries', () => {
+      template.hasResourceProperties('AWS::SQS::Queue', {
+        VisibilityTimeout: 30,
+        SqsManagedSseEnabled: true,
+        RedrivePolicy: {
+          deadLetterTargetArn: { 'Fn::GetAtt': [deadLettersId, 'Arn'] },
+          maxReceiveCount: 3,
+        },
+      });
+      const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
+      assert.ok(Number(fn?.Properties.Timeout) <= RENEWAL_VISIBILITY_SECONDS);
+    });
+
+    it('delivers renewals to the function ten at a time, at most five invocations at once, with partial batch failures', () => {
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        FunctionName: { Ref: functionId },
+        BatchSize: 10,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: RENEWAL_MAX_CONCURRENCY },
+      });
+    });
+
+    it('tells the function where the queue is, and lets it send to that queue only', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ TVM_RENEWAL_QUEUE_URL: { Ref: queueId } }) },
+      });
+      const sqsStatements = policyStatements(template).filter((statement) =>
+        statement.Action.some((action) => action.startsWith('sqs:')),
+      );
+      assert.ok(sqsStatements.length > 0);
+      for (const statement of sqsStatements) {
+        assert.deepEqual(statement.Resource, [{ 'Fn::GetAtt': [queueId, 'Arn'] }], JSON.stringify(statement));
+      }
+      assert.ok(sqsStatements.some((statement) => statement.Action.includes('sqs:SendMessage')));
+      assert.ok(sqsStatements.some((statement) => statement.Action.includes('sqs:ChangeMessageVisibility')));
+    });
+
+    it('alarms on a dead letter and on a mark that does not verify', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: 'token-vending-test-RenewalDeadLetters',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Namespace: 'AWS/SQS',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [deadLettersId, 'QueueName'] } }],
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: 'token-vending-test-RefreshMarksRejected',
+        MetricName: 'RefreshMarksRejected',
+        Threshold: 0,
+      });
+    });
+  });
+
+  it('gives every region of a deployment its own renewal queue, which its function may send to and consume', () => {
+    const context = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')).context;
+    const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const stacks = createDeployment(app, ENVIRONMENTS.production as EnvironmentSettings, {
+      account: ACCOUNT,
+    });
+    assert.equal(stacks.length, 2);
+    for (const regional of stacks) {
+      const regionalTemplate = Template.fromStack(regional);
+      const queues = regionalTemplate.findResources('AWS::SQS::Queue');
+      assert.equal(Object.keys(queues).length, 2, regional.stackName);
+      regionalTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+      const actions = policyStatements(regionalTemplate).flatMap((statement) => statement.Action);
+      for (const action of [
+        'sqs:SendMessage',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+      ]) {
+        assert.ok(actions.includes(action), `${regional.stackName}: ${action}`);
+      }
+    }
   });
 });

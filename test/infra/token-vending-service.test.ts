@@ -56,7 +56,7 @@ describe('Construct: TokenVendingService', () => {
       template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     });
 
-    it('gets only the table name, the sealing key id, the counter key secret ARN and the accounts "*" admits from the environment, no secret', () => {
+    it('gets only the table name, the sealing key id, the counter key secret ARN, the renewal queue URL and the accounts "*" admits from the environment, no secret', () => {
       const { template } = synthService();
       const [fn] = Object.values(template.findResources('AWS::Lambda::Function'));
       const variables = fn?.Properties.Environment.Variables as Record<string, unknown>;
@@ -65,6 +65,7 @@ describe('Construct: TokenVendingService', () => {
         'POWERTOOLS_SERVICE_NAME',
         'TVM_ANY_CALLER_ACCOUNTS',
         'TVM_COUNTER_KEY_SECRET_ARN',
+        'TVM_RENEWAL_QUEUE_URL',
         'TVM_SEALING_KEY_ID',
         'TVM_TABLE',
       ]);
@@ -432,9 +433,12 @@ describe('Construct: TokenVendingService', () => {
       const metrics = alarms.map((alarm) => alarm.Properties.MetricName).sort();
       assert.deepEqual(metrics, [
         '5XXError',
+        // The renewal queue's dead letters.
+        'ApproximateNumberOfMessagesVisible',
         'Denials',
         'Errors',
         'RefreshFailed',
+        'RefreshMarksRejected',
         'RefreshNotStarted',
         'SealingFailures',
         'TableErrors',
@@ -466,9 +470,9 @@ describe('Construct: TokenVendingService', () => {
       const own = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
         (alarm) => !String(alarm.Properties.Namespace).startsWith('AWS/'),
       );
-      // TableErrors, SealingFailures, Denials, RefreshNotStarted and RefreshFailed, and per provider
-      // UpstreamFailures and the token pace.
-      assert.equal(own.length, 5 + 2 * PROVIDERS.length);
+      // TableErrors, SealingFailures, Denials, RefreshNotStarted, RefreshFailed and RefreshMarksRejected, and
+      // per provider UpstreamFailures and the token pace.
+      assert.equal(own.length, 6 + 2 * PROVIDERS.length);
       for (const alarm of own) {
         assert.equal(alarm.Properties.Namespace, 'TokenVending');
         const dimensions = alarm.Properties.Dimensions as Array<{ Name: string; Value: string }>;

@@ -442,6 +442,7 @@ describe('A single-region environment', () => {
       'POWERTOOLS_SERVICE_NAME',
       'TVM_ANY_CALLER_ACCOUNTS',
       'TVM_COUNTER_KEY_SECRET_ARN',
+      'TVM_RENEWAL_QUEUE_URL',
       'TVM_SEALING_KEY_ID',
       'TVM_TABLE',
     ]);

@@ -101,6 +101,8 @@ describe('Refresher: renewal off the request path', () => {
       clock += 5000;
       // The schedule's run, at each period: before the vends of that second, as a run at the minute would be.
       if (second % PERIOD_S === 0) reports.push(await group[0]?.refresher.refreshDueKeys(clock));
+      // The renewal queue's delivery (the event source mapping's poll), in every instance that queued.
+      for (const instance of group) reports.push(await instance.refresher.deliverRenewals());
       for (const instance of group) {
         const response = await instance.vend(providerEntry.id);
         assert.equal(response.status, 200, response.text);
@@ -120,7 +122,7 @@ describe('Refresher: renewal off the request path', () => {
     );
     const renewed = reports.reduce((sum, report) => sum + (report?.renewed ?? 0), 0);
     const upstream = provider.requests.length - before;
-    // Every upstream request after the first was the refresher's, about one per lifetime (refresh at 120–150 s of 300).
+    // Every upstream request after the first was the refresher's, about one per lifetime (at 175–205 s of 300).
     assert.equal(upstream, renewed + 1);
     assert.ok(upstream >= 6 && upstream <= 12, `${upstream} upstream requests`);
   });
@@ -210,10 +212,11 @@ describe('Refresher: renewal off the request path', () => {
       );
     }
     const before = provider.requests.length;
-    clock += 150_000;
+    clock += 208_000;
     const report = await instance.refresher.refreshDueKeys(clock);
     assert.equal(provider.requests.length - before, 0);
-    assert.ok(report.not_allowed >= 1, JSON.stringify(report));
+    // The changed mark no longer verifies as a whole: it is refused before its principal is even opened.
+    assert.ok(report.rejected >= 1, JSON.stringify(report));
   });
 
   /** Two instances with a vended key and the clock at the run that renews it. */
@@ -221,14 +224,20 @@ describe('Refresher: renewal off the request path', () => {
     const group = await start(2, providerEntry);
     const first = await group[0]?.vend(providerEntry.id);
     assert.equal(first?.status, 200);
-    // 150 s: past every key's renewal point (120–150 s of a 300 s token), before any request-path refresh (180 s).
-    clock += 150_000;
+    // 208 s: past every key's renewal point (175–205 s of a 300 s token, and rounding), before its margin (240 s).
+    clock += 208_000;
     return { group, token: String(first?.json.access_token) };
   }
 
-  it('costs one upstream request when two refresher runs renew at once: the second finds the lease held', async () => {
-    const providerEntry = entry();
-    const { group } = await keyDueForRenewal(providerEntry);
+  it('costs one upstream request when two instances deliver the same key at once: the second finds the lease held, then the token current', async () => {
+    // 100 s tokens with a 25 s margin fall due 50–60 s after issue: each instance that serves one sends its
+    // own delayed message (no run would reach it in time), so two renewals of one key are delivered at once.
+    const providerEntry = entry({ refreshMarginSeconds: 25 });
+    provider.setBehaviour(() => grant(`short-${++tokenSeq.value}`, { expires_in: 100 }));
+    const group = await start(2, providerEntry);
+    for (const instance of group) assert.equal((await instance.vend(providerEntry.id)).status, 200);
+    // Past the latest renewal point (60 s, and a second for rounding the issue time), before the margin (75 s).
+    clock += 62_000;
     let answer: () => void = () => undefined;
     const answered = new Promise<void>((resolve) => {
       answer = resolve;
@@ -243,14 +252,18 @@ describe('Refresher: renewal off the request path', () => {
       return shortLived();
     });
     const before = provider.requests.length;
-    const firstRun = group[0]?.refresher.refreshDueKeys(clock);
+    const firstRun = group[0]?.refresher.deliverRenewals();
     await reachedProvider;
-    const secondRun = await group[1]?.refresher.refreshDueKeys(clock);
+    const secondRun = await group[1]?.refresher.deliverRenewals();
     answer();
     const firstReport = await firstRun;
-    assert.equal(firstReport?.renewed, 1);
-    assert.equal(secondRun?.held, 1);
+    assert.equal(firstReport?.renewed, 1, JSON.stringify(firstReport));
+    assert.equal(secondRun?.held, 1, JSON.stringify(secondRun));
     assert.equal(secondRun?.renewed, 0);
+    // The held one is delivered again after the lease: the key is renewed by then, so nothing more is asked.
+    clock += 15_000;
+    const again = await group[1]?.refresher.deliverRenewals();
+    assert.equal(again?.current, 1, JSON.stringify(again));
     assert.equal(provider.requests.length - before, 1);
   });
 
@@ -277,12 +290,13 @@ describe('Refresher: renewal off the request path', () => {
     const during = await group[1]?.vend(providerEntry.id);
     assert.equal(during?.status, 200);
     assert.equal(during?.json.access_token, token);
-    // Past the dead holder's lease (5 s timeout + 2 s), still before the request path's refresh point.
-    clock += 8000;
+    // Past the dead holder's lease (5 s timeout + 2 s) and the queue's visibility timeout (30 s): the
+    // message the dead invocation held is delivered again, as SQS does, and renewed.
+    clock += 31_000;
     provider.setBehaviour(shortLived);
     const before = provider.requests.length;
-    const next = await group[1]?.refresher.refreshDueKeys(clock);
-    assert.equal(next?.renewed, 1);
+    const next = await group[0]?.refresher.deliverRenewals();
+    assert.equal(next?.renewed, 1, JSON.stringify(next));
     assert.equal(provider.requests.length - before, 1);
     clock += 60_000;
     const after = await group[1]?.vend(providerEntry.id);
@@ -298,14 +312,18 @@ describe('Refresher: renewal off the request path', () => {
     const { group, token } = await keyDueForRenewal(providerEntry);
     provider.setBehaviour(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
     const before = provider.requests.length;
-    // As for any fetch: three failures in a row, then the provider is left alone for a while.
-    for (const attempt of [1, 2, 3]) {
-      const failedRun = await group[attempt % 2]?.refresher.refreshDueKeys(clock);
-      assert.equal(failedRun?.failed, 1);
+    // As for any fetch: three failures in a row (the queue delivers a failed renewal again 10 s later),
+    // then the provider is left alone for a while and the message is a dead letter.
+    const first = await group[0]?.refresher.refreshDueKeys(clock);
+    assert.equal(first?.failed, 1, JSON.stringify(first));
+    for (const attempt of [2, 3]) {
+      clock += 10_000;
+      const failedDelivery = await group[0]?.refresher.deliverRenewals();
+      assert.equal(failedDelivery?.failed, 1, JSON.stringify(failedDelivery));
       assert.equal(provider.requests.length - before, attempt);
     }
-    const backedOff = await group[0]?.refresher.refreshDueKeys(clock + 100);
-    assert.equal(backedOff?.backoff, 1);
+    clock += 10_000;
+    assert.equal((await group[0]?.refresher.deliverRenewals())?.failed, 0);
     assert.equal(provider.requests.length - before, 3);
     for (const instance of group) {
       const response = await instance.vend(providerEntry.id);
@@ -357,7 +375,7 @@ describe('Refresher: renewal off the request path', () => {
       assert.ok(instance);
       assert.equal((await instance.vend(providerEntry.id)).status, 200);
       const minted = metrics.carrying(METRIC.tokensMinted).length;
-      clock += 150_000;
+      clock += 208_000;
       const report = await instance.refresher.refreshDueKeys(clock);
       assert.equal(report.renewed, 1, JSON.stringify(report));
       const document = runDocument(metrics);
@@ -383,7 +401,7 @@ describe('Refresher: renewal off the request path', () => {
       const [instance] = await start(1, providerEntry, metrics);
       assert.ok(instance);
       assert.equal((await instance.vend(providerEntry.id)).status, 200);
-      clock += 150_000;
+      clock += 208_000;
       provider.setBehaviour(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
       const report = await instance.refresher.refreshDueKeys(clock);
       const document = runDocument(metrics);
@@ -392,31 +410,28 @@ describe('Refresher: renewal off the request path', () => {
       assert.equal(document[METRIC.refreshRenewed], 0);
     });
 
-    it('counts the due keys a run did not start before its 20 s ran out as RefreshNotStarted', async () => {
+    it('hands over nothing with too little of its invocation left, counts it RefreshNotStarted, and the next run hands it over', async () => {
       const scopes = Array.from({ length: 10 }, (_, index) => `s${index}`);
       const providerEntry = entry({ allowedScopes: scopes, defaultScopes: ['s0'] });
       const metrics = new RecordingMetrics();
       const [instance] = await start(1, providerEntry, metrics);
       assert.ok(instance);
-      // Ten keys in use, two more than a run renews at once.
       for (const scope of scopes)
         assert.equal((await instance.vend(providerEntry.id, { scope })).status, 200);
-      clock += 150_000;
-      // The run's first eight renewals start at once; while they are with the provider, 21 s pass: past the
-      // run's 20 s, so the two keys left are not started.
-      let bumped = false;
-      provider.setBehaviour(() => {
-        if (!bumped) clock += 21_000;
-        bumped = true;
-        return shortLived();
-      });
-      const report = await instance.refresher.refreshDueKeys(clock);
+      clock += 208_000;
+      // Lambda's getRemainingTimeInMillis: 2 s left, under the run's 3 s reserve.
+      const report = await instance.refresher.refreshDueKeys(clock, { remainingMs: () => 2000 });
       assert.equal(report.due, 10, JSON.stringify(report));
-      assert.equal(report.not_started, 2, JSON.stringify(report));
+      assert.equal(report.not_started, 10, JSON.stringify(report));
+      assert.equal(report.queued, 0);
       const document = runDocument(metrics);
       assertCounts(document, report);
-      assert.equal(document[METRIC.refreshNotStarted], 2);
-      assert.ok(Number(document[METRIC.refreshRunDuration]) >= 21_000);
+      assert.equal(document[METRIC.refreshNotStarted], 10);
+      // The watermark stayed where the run stopped: the next run, a period later, hands all ten over.
+      clock += PERIOD_S * 1000;
+      const next = await instance.refresher.refreshDueKeys(clock);
+      assert.equal(next.queued, 10, JSON.stringify(next));
+      assert.equal(next.renewed, 10, JSON.stringify(next));
     });
 
     it('publishes the table errors a run met as it ends, not at the next request', async () => {
@@ -434,6 +449,8 @@ describe('Refresher: renewal off the request path', () => {
       instances.push(instance);
       const report = await instance.refresher.refreshDueKeys(clock);
       assert.equal(report.due, 0);
+      // Not "nothing due": the run could not read the index, and says so (RefreshFailures can fire).
+      assert.equal(report.failed, 1);
       const [tableErrors, ...others] = metrics.carrying(METRIC.tableErrors);
       assert.deepEqual(others, []);
       assert.equal(tableErrors?.[METRIC.tableErrors], 1);

@@ -19,8 +19,11 @@ const mark: fc.Arbitrary<InUseMark> = fc.record(
     inUseUntil: seconds,
     renewAt: seconds,
     expiresAt: seconds,
+    tag: fc.string({ minLength: 16, maxLength: 64 }),
   },
-  { requiredKeys: ['key', 'providerId', 'scopes', 'principal', 'inUseUntil', 'renewAt', 'expiresAt'] },
+  {
+    requiredKeys: ['key', 'providerId', 'scopes', 'principal', 'inUseUntil', 'renewAt', 'expiresAt', 'tag'],
+  },
 );
 
 describe('In-use index marks (read back from a table item anyone with write access could change)', () => {
@@ -42,7 +45,7 @@ describe('In-use index marks (read back from a table item anyone with write acce
   });
 
   it('keeps one mark per key in the window, the latest marker’s', () => {
-    const base = { providerId: 'p', scopes: [], expiresAt: 500 };
+    const base = { providerId: 'p', scopes: [], expiresAt: 500, tag: 'AAAAAAAAAAAAAAAAAAAAAA' };
     const marks: InUseMark[] = [
       { ...base, key: 'a', principal: 'early', inUseUntil: 400, renewAt: 100 },
       { ...base, key: 'a', principal: 'late', inUseUntil: 450, renewAt: 100 },

@@ -18,3 +18,12 @@ export const REFRESH_PERIOD_SECONDS = 60;
 
 /** A refresher run starts no renewal after this long: the dashboard draws it beside each run's duration. */
 export const REFRESH_RUN_BUDGET_MS = 20_000;
+
+/** The renewal queue's URL in the function's environment (the function sends the renewals due to it). */
+export const RENEWAL_QUEUE_ENVIRONMENT = 'TVM_RENEWAL_QUEUE_URL';
+
+/** The renewal queue's visibility timeout: at least the function's 28 s, as Lambda requires. */
+export const RENEWAL_VISIBILITY_SECONDS = 30;
+
+/** Deliveries of one renewal before it is a dead letter. */
+export const RENEWAL_MAX_RECEIVES = 3;

@@ -13,6 +13,7 @@ import type { ProviderConfig } from '../../../lambda/config/provider-schema';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../../../lambda/contracts/metrics';
 import { REFRESH_RUN_BUDGET_MS } from './function-contract';
 import { DEFAULT_DAILY_TOKENS } from './provider-entry';
+import { type RenewalQueueResources, renewalQueueAlarms } from './refresh-queue';
 
 export interface ServiceMonitoringProps {
   readonly handler: lambda.Function;
@@ -38,6 +39,8 @@ export interface ServiceMonitoringProps {
    * custom domain watches. @default false
    */
   readonly availabilityAlarm?: boolean;
+  /** The renewal queue: its dead letters alarm (`RenewalDeadLetters`). @default none */
+  readonly renewalQueue?: RenewalQueueResources;
 }
 
 export interface ServiceMonitoring {
@@ -96,6 +99,7 @@ export function createServiceMonitoring(scope: Construct, props: ServiceMonitori
   const topic = props.alarmTopic ?? createAlarmTopic(scope, props.alarmEmail);
   const alarms = createAlarms(scope, props);
   alarms.push(...replicationAlarms(scope, props));
+  if (props.renewalQueue) alarms.push(...renewalQueueAlarms(scope, props.renewalQueue));
   const availability = props.availabilityAlarm ? availabilityAlarm(scope, props.api) : undefined;
   if (availability) alarms.push(availability);
   for (const alarm of alarms) {
@@ -322,6 +326,16 @@ function refresherAlarms(scope: Construct): cloudwatch.Alarm[] {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       },
     ),
+    // A mark that does not verify was written by someone other than the function (or under a replaced
+    // counter key): never renewed, but someone with write access to the table is trying something.
+    serviceMetric(METRIC.refreshMarksRejected).createAlarm(scope, 'RefreshMarksRejected', {
+      alarmDescription:
+        'In-use marks (or renewal messages) that do not verify as a whole were refused: not renewed. Either the counter key was replaced (marks of the old key, for one token lifetime) or someone who can write the table or the queue is planting them. See in_use_mark_rejected lines.',
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
     serviceMetric(METRIC.refreshFailed).createAlarm(scope, 'RefreshFailures', {
       alarmDescription: `At least ${REFRESH_FAILURE_THRESHOLD} refresher renewals failed in 5 minutes: their valid tokens stay and the request path renews them, but a provider or its secret is failing for keys in use. See refresh_failed lines.`,
       threshold: REFRESH_FAILURE_THRESHOLD,

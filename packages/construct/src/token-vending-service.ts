@@ -26,6 +26,7 @@ import { ANY_CALLER_ACCOUNTS_ENVIRONMENT, TOKEN_TABLE } from './function-contrac
 import { createFunctionRoles } from './function-roles';
 import { sealingKeyPolicy, tableKeyPolicy } from './key-policies';
 import type { ProviderEntry } from './provider-entry';
+import { createRenewalQueue, type RenewalQueueResources } from './refresh-queue';
 import { createRefreshSchedule } from './refresh-schedule';
 import { createProbeRole, createRegionProbe } from './region-probe';
 import {
@@ -198,6 +199,8 @@ export class TokenVendingService extends Construct {
   public readonly function: lambda.Function;
   /** Invokes the function once a minute to renew the keys in use off the request path. */
   public readonly refreshSchedule: events.Rule;
+  /** Where the scheduled run hands the renewals due, and its dead letters. */
+  public readonly renewalQueue: RenewalQueueResources;
   /**
    * The token table: the region's own replica of the global table with several regions (a `TableV2` in the
    * primary region, referenced by name in the others).
@@ -415,6 +418,7 @@ export class TokenVendingService extends Construct {
     // refresher reads the index buckets due now in one BatchGetItem. Nothing is deleted, nothing scanned.
     this.table.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem');
     this.refreshSchedule = createRefreshSchedule(this, this.function);
+    this.renewalQueue = createRenewalQueue(this, this.function);
     // A customer-managed table key must let the function use the table at all, or every call fails. The
     // service's own table key names the function in its policy instead.
     if (tableKey && tableKey !== this.tableKey) tableKey.grantEncryptDecrypt(this.function);
@@ -461,6 +465,7 @@ export class TokenVendingService extends Construct {
       tableName: this.table.tableName,
       ...(props.regions ? { regions: props.regions } : {}),
       availabilityAlarm: routed,
+      renewalQueue: this.renewalQueue,
     });
     this.customDomain = props.customDomain
       ? createCustomDomain(this, {
