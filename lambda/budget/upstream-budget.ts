@@ -1,13 +1,31 @@
 import type { DependencyBypass } from '../cache/dependency-bypass';
+import type { LeaseToll } from '../cache/shared-tier';
 import { type Clock, systemClock } from '../clock';
 import type { ProviderConfig } from '../config/provider-schema';
 import { EVENTS } from '../contracts/metrics';
+import type { TableCharge } from '../contracts/token-table';
 import { VendError } from '../errors';
 import { describeError, type Log } from '../logging';
 import type { BudgetLedger } from './budget-ledger';
 import type { CallerCounterNames } from './caller-counter-names';
 
 const WINDOW_MS = 60_000;
+
+const callerSpent = (provider: ProviderConfig, limit: number, retryAfterSeconds: number) =>
+  new VendError(
+    'throttled',
+    `This caller has made provider "${provider.id}" issue ${limit} tokens this minute, its limit.`,
+    { retryAfterSeconds },
+  );
+
+const providerSpent = (provider: ProviderConfig, limit: number, retryAfterSeconds: number) =>
+  new VendError(
+    'throttled',
+    `Provider "${provider.id}" has been asked for ${limit} tokens this minute, its limit.`,
+    {
+      retryAfterSeconds,
+    },
+  );
 
 /** Upstream requests and evictions per minute, unless the provider entry says otherwise. */
 export const DEFAULT_UPSTREAM_BUDGET = {
@@ -60,19 +78,55 @@ export class UpstreamBudget {
       payment === 'charged' &&
       !(await this.spendAsCaller(principal, provider, budget.perCallerPerMinute))
     ) {
-      throw new VendError(
-        'throttled',
-        `This caller has made provider "${provider.id}" issue ${budget.perCallerPerMinute} tokens this minute, its limit.`,
-        { retryAfterSeconds: window.retryAfterSeconds },
-      );
+      throw callerSpent(provider, budget.perCallerPerMinute, window.retryAfterSeconds);
     }
     if (!(await this.spend(`${provider.id}#all`, budget.perMinute, window.endsMs))) {
-      throw new VendError(
-        'throttled',
-        `Provider "${provider.id}" has been asked for ${budget.perMinute} tokens this minute, its limit.`,
-        { retryAfterSeconds: window.retryAfterSeconds },
-      );
+      throw providerSpent(provider, budget.perMinute, window.retryAfterSeconds);
     }
+  }
+
+  /**
+   * The same charge as writes the key's lease carries in its transaction (see {@link LeaseToll}): the
+   * caller's counter (unless an evict prepaid it) and the provider's, each conditional on its limit, so a
+   * lease is taken only with both spends and neither is spent without the lease. Undefined when the ledger
+   * is not the table's; no writes while the table is left alone or the counter key cannot be read: the
+   * holder is then charged by {@link charge}, which counts in this container.
+   */
+  toll(principal: string, provider: ProviderConfig): LeaseToll | undefined {
+    const { ledger, bypass, names } = this.options;
+    const spendWrite = ledger.spendWrite?.bind(ledger);
+    if (!spendWrite) return undefined;
+    return {
+      charges: async (paidBy) => {
+        if (bypass.tableBypassed()) return undefined;
+        const budget = this.budgetOf(provider);
+        const { endsMs, retryAfterSeconds } = this.window();
+        const charges: TableCharge[] = [];
+        if (paidBy === undefined) {
+          let caller: string;
+          try {
+            caller = await names.of(principal);
+          } catch {
+            return undefined;
+          }
+          const write = spendWrite(`${provider.id}#caller#${caller}`, budget.perCallerPerMinute, endsMs);
+          charges.push({
+            update: write.update,
+            refusal: (item) =>
+              write.spent(item)
+                ? callerSpent(provider, budget.perCallerPerMinute, retryAfterSeconds)
+                : undefined,
+          });
+        }
+        const write = spendWrite(`${provider.id}#all`, budget.perMinute, endsMs);
+        charges.push({
+          update: write.update,
+          refusal: (item) =>
+            write.spent(item) ? providerSpent(provider, budget.perMinute, retryAfterSeconds) : undefined,
+        });
+        return charges;
+      },
+    };
   }
 
   /**

@@ -1,5 +1,13 @@
 import type { DependencyBypass } from './dependency-bypass';
-import type { EvictedToken, Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
+import type {
+  EvictedToken,
+  Lease,
+  LeaseOutcome,
+  LeaseResult,
+  LeaseToll,
+  SharedTier,
+  TierItem,
+} from './shared-tier';
 import type { CachedToken } from './token-store';
 
 /** A lease that knows which tier issued it, so that it is given back to that one. */
@@ -13,6 +21,7 @@ const tiered = (inner: Lease, tier: TieredLease['tier']): TieredLease => ({
   owner: inner.owner,
   priorFailures: inner.priorFailures,
   ...(inner.paidBy === undefined ? {} : { paidBy: inner.paidBy }),
+  ...(inner.tollPaid ? { tollPaid: true } : {}),
   inner,
   tier,
 });
@@ -46,8 +55,14 @@ export class FallbackTier implements SharedTier {
     return primary.value;
   }
 
-  async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
-    const primary = await this.tryPrimary('lease', (tier) => tier.acquire(key, leaseMs, seenVersion));
+  async acquire(
+    key: string,
+    leaseMs: number,
+    seenVersion: string | undefined,
+    toll?: LeaseToll,
+  ): Promise<LeaseResult> {
+    // The toll goes with the table's lease only: this container's tier takes a lease alone.
+    const primary = await this.tryPrimary('lease', (tier) => tier.acquire(key, leaseMs, seenVersion, toll));
     if (primary.ok) {
       return primary.value.kind === 'acquired'
         ? { kind: 'acquired', lease: tiered(primary.value.lease, 'primary') }
