@@ -522,7 +522,12 @@ async function main(): Promise<void> {
     });
     refresherDb.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'UpdateItemCommand') refresherCalls.writes += 1;
+        // A transaction (a lease with its budget charges) is one write call.
+        if (
+          context.commandName === 'UpdateItemCommand' ||
+          context.commandName === 'TransactWriteItemsCommand'
+        )
+          refresherCalls.writes += 1;
         else refresherCalls.reads += 1;
         return next(args);
       },
