@@ -159,6 +159,14 @@ export function composeService(parts: ServiceParts): {
         })
       : undefined,
     inUse: new InUseMarker({ index, principals, clock, log, periodSeconds }),
+    // Not while the table or the key service is left alone: no token would be sealed, and KMS not asked.
+    ...(shared?.sealer.prepare
+      ? {
+          prepareSeal: (providerId: string) => {
+            if (!bypass.tokensBypassed()) shared.sealer.prepare?.(providerId);
+          },
+        }
+      : {}),
   });
   return {
     handler: createHandler({ vendor, log, metrics, clock }),
@@ -199,6 +207,8 @@ export interface VendorPorts {
   readonly counterKey?: CounterKeySource;
   /** @default none: no key is marked in use, renewal stays on the request path */
   readonly inUse?: InUseMarker;
+  /** Gets a provider's sealing data key ready while its grant runs. @default none */
+  readonly prepareSeal?: (providerId: string) => void;
 }
 
 /** The vendor and its collaborators, over the ports given. */
@@ -224,5 +234,6 @@ export function composeVendor(ports: VendorPorts): TokenVendor {
     waitBudgetMs: ports.waitBudgetMs ?? UPSTREAM_BUDGET_MS + 2000,
     evictFloorSeconds: ports.evictFloorSeconds ?? EVICT_FLOOR_SECONDS,
     ...(ports.inUse ? { inUse: ports.inUse } : {}),
+    ...(ports.prepareSeal ? { prepareSeal: ports.prepareSeal } : {}),
   });
 }

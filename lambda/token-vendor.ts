@@ -60,6 +60,8 @@ export interface TokenVendorParts {
   readonly evictFloorSeconds: number;
   /** Marks the keys callers use, for the refresher. @default none: renewal on the request path only */
   readonly inUse?: InUseMarker;
+  /** Gets the data key that seals a provider's next token ready while its grant runs. @default none */
+  readonly prepareSeal?: (providerId: string) => void;
 }
 
 /** Errors after which a cached token that still meets the caller's min_ttl is served instead. */
@@ -367,6 +369,7 @@ export class TokenVendor {
           throw new LeaseAbandoned(error);
         }
       }
+      this.parts.prepareSeal?.(context.provider.id);
       const { token, upstream } = await this.parts.grant.fetch(context);
       this.parts.lifetimes.record(context, token);
       if (remember) {

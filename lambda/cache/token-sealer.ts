@@ -19,6 +19,12 @@ export interface SealContext {
  */
 export interface TokenSealer {
   seal(token: CachedToken, context: SealContext): Promise<Uint8Array>;
+  /**
+   * Starts getting the data key the next seal of `providerId`'s tokens needs, if it has none ready, and
+   * returns at once: a miss calls it as it asks the provider, so the seal after the grant does not wait for
+   * the key service too (a container's first miss of each provider).
+   */
+  prepare?(providerId: string): void;
   /** The token, or a {@link SealError} when the ciphertext is not one this service sealed for this context. */
   open(
     sealed: Uint8Array,
@@ -209,6 +215,13 @@ export class EnvelopeSealer implements TokenSealer {
     } catch {
       throw new SealError('the sealed token does not open under its key, provider and lifetime');
     }
+  }
+
+  prepare(providerId: string): void {
+    const current = this.sealing.get(providerId);
+    if ((current && !this.spent(current, 1)) || this.successors.has(providerId)) return;
+    // Taken up by the next seal as a successor is (see sealingKeyFor).
+    this.successors.set(providerId, this.generate(providerId));
   }
 
   private sealingKeyFor(providerId: string): Promise<DataKey> {

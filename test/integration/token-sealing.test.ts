@@ -247,6 +247,33 @@ describe('Sealed tokens in the table', () => {
     );
   });
 
+  it("gets a container's first data key while the provider is asked, not after: the seal finds it ready", async () => {
+    const local = new LocalDataKeys(localWrappingKey());
+    let generated = 0;
+    const sealer = new EnvelopeSealer({
+      dataKeys: {
+        generate: (context) => {
+          generated += 1;
+          return local.generate(context);
+        },
+        unwrap: (wrapped, context) => local.unwrap(wrapped, context),
+      },
+    });
+    const service = await startTestService({ providers: [entry('foxtrot')], secrets, table, log, sealer });
+    services.push(service);
+    const seenByProvider: number[] = [];
+    provider.setBehaviour((_request, index) => {
+      seenByProvider.push(generated);
+      return grant(`sealed-token-${index}-${'x'.repeat(40)}`);
+    });
+    const vended = await service.vend('foxtrot');
+    assert.equal(vended.status, 200, vended.text);
+    issued.push(String(vended.json.access_token));
+    assert.deepEqual(seenByProvider, [1], 'the data key was asked for before the provider answered');
+    assert.equal(generated, 1, 'and that one key sealed the token');
+    assert.ok((await rawItem(keyOf('foxtrot')))?.sealed?.B);
+  });
+
   it('logs no token or secret', () => {
     assertNothingSensitive(log.lines, ['sealed-client-secret', ...issued]);
   });
