@@ -1,6 +1,14 @@
 import { decodeJwt } from 'jose';
 import { tokenFingerprint } from '../packages/client/src/wire-contract';
+import { BoundedMap } from './bounded-map';
 import type { ResolvedSelectors } from './model';
+
+/**
+ * What the audit line says of each token lately handed out, by token: a token is served many times (every
+ * hit), and its fingerprint (a SHA-256) and `jti` (a JWT decode) never change. Tokens are in this
+ * container's memory anyway.
+ */
+const tokenFields = new BoundedMap<string, { token_fingerprint: string; token_jti?: string }>(256);
 
 /**
  * What the audit trail says of one vend, beside who called: what was granted (audience, scopes), the
@@ -17,9 +25,16 @@ export function auditFields(
     ...(selectors?.audience === undefined ? {} : { audience: selectors.audience }),
     ...(selectors ? { scopes: selectors.scopes.join(' ') } : {}),
     ...(minTtlSeconds === undefined ? {} : { min_ttl: minTtlSeconds }),
-    token_fingerprint: tokenFingerprint(accessToken),
-    ...jtiOf(accessToken),
+    ...fieldsOf(accessToken),
   };
+}
+
+function fieldsOf(accessToken: string): { token_fingerprint: string; token_jti?: string } {
+  const known = tokenFields.get(accessToken);
+  if (known) return known;
+  const fields = { token_fingerprint: tokenFingerprint(accessToken), ...jtiOf(accessToken) };
+  tokenFields.set(accessToken, fields);
+  return fields;
 }
 
 function jtiOf(accessToken: string): { token_jti?: string } {

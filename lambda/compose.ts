@@ -177,6 +177,14 @@ export function composeService(parts: ServiceParts): {
         ...(shared.regions ? { regions: shared.regions } : {}),
       })
     : new InProcessProviderRecords();
+  // Not while the table or the key service is left alone: no token would be sealed, and KMS not asked.
+  const prepareSeal = shared?.sealer.prepare
+    ? {
+        prepareSeal: (providerId: string) => {
+          if (!bypass.tokensBypassed()) shared.sealer.prepare?.(providerId);
+        },
+      }
+    : {};
   const vendor = composeVendor({
     providers: parts.providers,
     anyCallerAccounts: parts.anyCallerAccounts ?? [],
@@ -205,6 +213,7 @@ export function composeService(parts: ServiceParts): {
       horizonSeconds: renewalHorizonSeconds(periodSeconds),
       leadSeconds: renewalLeadSeconds(shared?.regions),
     }),
+    ...prepareSeal,
   });
   // Renewals go to the table itself, never to this container's fallback: a renewal the table cannot take
   // (a failed read, seal or lease write) is a failed renewal, counted and retried, not a local copy.
@@ -233,6 +242,7 @@ export function composeService(parts: ServiceParts): {
     regions,
     budgetLedger,
     providerRecords,
+    ...prepareSeal,
   });
   const renewals = new RenewalWorker({
     vendor: renewalVendor,
@@ -289,6 +299,8 @@ export interface VendorPorts {
   readonly inUse?: InUseMarker;
   /** Where each provider's backoff record is shared across containers. @default this container alone */
   readonly providerRecords?: ProviderRecords;
+  /** Gets a provider's sealing data key ready while its grant runs. @default none */
+  readonly prepareSeal?: (providerId: string) => void;
 }
 
 /** The vendor and its collaborators, over the ports given. */
@@ -327,5 +339,6 @@ export function composeVendor(ports: VendorPorts): TokenVendor {
     evictFloorSeconds: ports.evictFloorSeconds ?? EVICT_FLOOR_SECONDS,
     ...(ports.inUse ? { inUse: ports.inUse } : {}),
     backoff,
+    ...(ports.prepareSeal ? { prepareSeal: ports.prepareSeal } : {}),
   });
 }

@@ -16,6 +16,7 @@ import type { Clock } from './clock';
 import { type ErrorCode, VendError } from './errors';
 import { type KnownLifetimes, minTtlError } from './known-lifetimes';
 import {
+  type HeldLease,
   type KeyLease,
   LeaseAbandoned,
   type LeaseAnswer,
@@ -74,6 +75,8 @@ export interface TokenVendorParts {
   readonly inUse?: InUseMarker;
   /** Backoff per provider, across keys and containers: asked before each grant. @default none */
   readonly backoff?: ProviderBackoff;
+  /** Gets the data key that seals a provider's next token ready while its grant runs. @default none */
+  readonly prepareSeal?: (providerId: string) => void;
 }
 
 /** Errors after which a cached token that still meets the caller's min_ttl is served instead. */
@@ -108,6 +111,8 @@ const fromRegion = (peerRegion: string | undefined) => (peerRegion === undefined
  */
 export class TokenVendor {
   private readonly flights = new SingleFlight<VendOutcome>();
+  /** The in-use mark of a token this container fetched, begun beside the token's write (see `fetchWork`). */
+  private readonly marking = new WeakMap<CachedToken, Promise<void>>();
 
   constructor(private readonly parts: TokenVendorParts) {}
 
@@ -141,7 +146,7 @@ export class TokenVendor {
       this.fromTier(context, remembered, publish),
     );
     if (!context.freshness.isUsable(outcome.token, this.nowSeconds())) throw this.unusable(context, outcome);
-    await this.parts.inUse?.vended(context, outcome.token);
+    await (this.marking.get(outcome.token) ?? this.parts.inUse?.vended(context, outcome.token));
     return { ...outcome, selectors: context.selectors };
   }
 
@@ -404,7 +409,10 @@ export class TokenVendor {
 
   /**
    * The work under a lease: charge the caller's budget (after an eviction, the evicting caller has paid for
-   * this renewal), ask the provider, and keep what it issued.
+   * this renewal), ask the provider, and keep what it issued. The charge is the lease's toll: the table
+   * takes it in the lease's own transaction, and only a lease taken without it is charged here. A token a
+   * caller asked for (`remember`) is marked in use beside its write to the table, not after it: the mark
+   * names the token, which the refresher compares with the table's, so neither order can mislead it.
    */
   private fetchWork(
     context: VendContext,
@@ -412,27 +420,39 @@ export class TokenVendor {
     whenHeld: () => void = () => undefined,
     { remember = true } = {},
   ): LeaseWork<VendOutcome> {
-    return async (held) => {
+    const work = async (held: HeldLease) => {
       whenHeld();
-      // A provider left alone (its backoff, its Retry-After, another caller's probe) is not asked: nothing charged.
+      // A provider left alone (its backoff, its Retry-After, another caller's probe) is not asked.
       await this.parts.backoff?.admit(context.provider.id, this.leaseMs(context));
-      try {
-        await this.parts.budget.charge(
-          context.principal,
-          context.provider,
-          held.paidBy === undefined ? 'charged' : 'prepaid',
-        );
-      } catch (error) {
-        // This caller's budget is not the waiters' failure: the lease is freed for them to try their own.
-        await this.parts.backoff?.forgo(context.provider.id);
-        throw new LeaseAbandoned(error);
+      if (!held.tollPaid) {
+        try {
+          await this.parts.budget.charge(
+            context.principal,
+            context.provider,
+            held.paidBy === undefined ? 'charged' : 'prepaid',
+          );
+        } catch (error) {
+          // This caller's budget is not the waiters' failure: the lease is freed for them to try their own.
+          await this.parts.backoff?.forgo(context.provider.id);
+          throw new LeaseAbandoned(error);
+        }
       }
+      this.parts.prepareSeal?.(context.provider.id);
       const { token, upstream } = await this.parts.grant.fetch(context);
       this.parts.lifetimes.record(context, token);
-      if (remember) await this.remember(context, token);
+      if (remember) {
+        await this.remember(context, token);
+        const marking = this.parts.inUse?.vended(context, token);
+        if (marking) this.marking.set(token, marking);
+      }
       // Stored with a new version however short it is, so that callers waiting on the lease get it.
       return { token, providerId: context.provider.id, value: { token, cache, upstream } };
     };
+    // The toll goes with the lease only while this container knows of no backoff step for the provider, so
+    // that a grant the backoff refuses has cost its caller nothing (the charge then comes after admission).
+    if (this.parts.backoff?.knownBackingOff(context.provider.id)) return work;
+    const toll = this.parts.budget.toll(context.principal, context.provider);
+    return toll ? Object.assign(work, { toll }) : work;
   }
 
   /** A failing provider does not fail a caller whose cached token still meets its min_ttl. */

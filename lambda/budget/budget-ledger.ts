@@ -2,6 +2,7 @@ import {
   type AttributeValue,
   ConditionalCheckFailedException,
   type DynamoDBClient,
+  type Update,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { BoundedMap } from '../bounded-map';
@@ -11,6 +12,15 @@ import { BUDGET_ITEM, boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_TABLE } fro
 /** Counts spending against a limit per window: true while the limit is not reached, and the spend is counted. */
 export interface BudgetLedger {
   spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean>;
+  /** A ledger on the token table: the same spend as a write a lease's transaction can carry. */
+  spendWrite?(counter: string, limit: number, windowEndsMs: number): SpendWrite;
+}
+
+/** A spend as a conditional write another write can carry in its transaction (see {@link TableCharge}). */
+export interface SpendWrite {
+  readonly update: Update;
+  /** Whether the item that refused it is a counter this service wrote at its limit: a genuine refusal. */
+  spent(item: Record<string, AttributeValue> | undefined): boolean;
 }
 
 /** A counter's item outlives its window by this much, then TTL removes it. */
@@ -45,25 +55,11 @@ export class DynamoDbBudgetLedger implements BudgetLedger {
   }
 
   async spend(counter: string, limit: number, windowEndsMs: number): Promise<boolean> {
-    const expiresAt = String(Math.ceil(windowEndsMs / 1000) + COUNTER_TTL_GRACE_SECONDS);
-    const refusal = await this.update(counter, windowEndsMs, {
-      UpdateExpression: 'ADD #spent :one SET #expiresAt = :expiresAt',
-      ConditionExpression: 'attribute_not_exists(#spent) OR #spent < :limit',
-      ExpressionAttributeValues: {
-        ':one': { N: '1' },
-        ':limit': { N: String(limit) },
-        ':expiresAt': { N: expiresAt },
-      },
-    });
+    const expiresAt = expiryOf(windowEndsMs);
+    const refusal = await this.update(counter, windowEndsMs, spendInput(limit, expiresAt));
     if (refusal === undefined) return true;
+    if (genuineRefusal(refusal, limit, expiresAt)) return false;
     const spent = refusal[BUDGET_ITEM.spent];
-    const value = spent?.N === undefined ? Number.NaN : Number(spent.N);
-    const genuine =
-      Number.isInteger(value) &&
-      value >= 0 &&
-      value <= limit &&
-      refusal[TOKEN_TABLE.ttlAttribute]?.N === expiresAt;
-    if (genuine) return false;
     this.options.onCorrupt?.(counter);
     // Overwritten only if it is still the value read: two containers resetting it count one spend each.
     const reset = await this.update(counter, windowEndsMs, {
@@ -78,6 +74,33 @@ export class DynamoDbBudgetLedger implements BudgetLedger {
     return reset === undefined;
   }
 
+  /**
+   * The spend of {@link spend} as a transaction's item: the same key, condition and update. A refusal that
+   * is not {@link SpendWrite.spent} (a counter this service never wrote) is left to {@link spend}, which
+   * resets it.
+   */
+  spendWrite(counter: string, limit: number, windowEndsMs: number): SpendWrite {
+    const expiresAt = expiryOf(windowEndsMs);
+    return {
+      update: {
+        TableName: this.options.tableName,
+        Key: this.keyOf(counter, windowEndsMs),
+        ExpressionAttributeNames: COUNTER_NAMES,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ...spendInput(limit, expiresAt),
+      },
+      spent: (item) => item !== undefined && genuineRefusal(item, limit, expiresAt),
+    };
+  }
+
+  private keyOf(counter: string, windowEndsMs: number): Record<string, AttributeValue> {
+    return {
+      [TOKEN_TABLE.partitionKey]: {
+        S: this.keys.own(`${BUDGET_ITEM.keyPrefix}${counter}#${windowEndsMs}`),
+      },
+    };
+  }
+
   /** One bounded conditional update of a counter: undefined when applied, the item that refused it if not. */
   private async update(
     counter: string,
@@ -88,29 +111,62 @@ export class DynamoDbBudgetLedger implements BudgetLedger {
     >,
   ): Promise<Record<string, AttributeValue> | undefined> {
     const timeoutMs = this.options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
-    try {
-      await boundedTableCall('budget', timeoutMs, (abortSignal) =>
+    const send = () =>
+      boundedTableCall('budget', timeoutMs, (abortSignal) =>
         this.options.client.send(
           new UpdateItemCommand({
             TableName: this.options.tableName,
-            Key: {
-              [TOKEN_TABLE.partitionKey]: {
-                S: this.keys.own(`${BUDGET_ITEM.keyPrefix}${counter}#${windowEndsMs}`),
-              },
-            },
-            ExpressionAttributeNames: { '#spent': BUDGET_ITEM.spent, '#expiresAt': TOKEN_TABLE.ttlAttribute },
+            Key: this.keyOf(counter, windowEndsMs),
+            ExpressionAttributeNames: COUNTER_NAMES,
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ...input,
           }),
           { abortSignal },
         ),
       );
+    try {
+      try {
+        await send();
+      } catch (error) {
+        // A lease's transaction was charging this counter at that moment (see TableCharge): asked once more,
+        // after it, as the SDK does not retry this one.
+        if ((error as Error).name !== 'TransactionConflictException') throw error;
+        await new Promise((resolve) => setTimeout(resolve, CONFLICT_PAUSE_MS));
+        await send();
+      }
       return undefined;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return error.Item ?? {};
       throw error;
     }
   }
+}
+
+const COUNTER_NAMES = { '#spent': BUDGET_ITEM.spent, '#expiresAt': TOKEN_TABLE.ttlAttribute };
+/** The pause before a spend refused for another write's transaction on its counter is asked again. */
+const CONFLICT_PAUSE_MS = 10;
+
+const expiryOf = (windowEndsMs: number): string =>
+  String(Math.ceil(windowEndsMs / 1000) + COUNTER_TTL_GRACE_SECONDS);
+
+/** One spend: `ADD` below the limit, the item's TTL its window's end plus a grace. */
+const spendInput = (limit: number, expiresAt: string) => ({
+  UpdateExpression: 'ADD #spent :one SET #expiresAt = :expiresAt',
+  ConditionExpression: 'attribute_not_exists(#spent) OR #spent < :limit',
+  ExpressionAttributeValues: {
+    ':one': { N: '1' },
+    ':limit': { N: String(limit) },
+    ':expiresAt': { N: expiresAt },
+  },
+});
+
+/** A refusal by a counter this service wrote: a whole number up to the limit, expiring with its window. */
+function genuineRefusal(item: Record<string, AttributeValue>, limit: number, expiresAt: string): boolean {
+  const spent = item[BUDGET_ITEM.spent];
+  const value = spent?.N === undefined ? Number.NaN : Number(spent.N);
+  return (
+    Number.isInteger(value) && value >= 0 && value <= limit && item[TOKEN_TABLE.ttlAttribute]?.N === expiresAt
+  );
 }
 
 /** Counters in this container: for a service without a table, and while the table fails. */

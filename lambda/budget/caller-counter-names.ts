@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { BoundedMap } from '../bounded-map';
 
 /** Where the key that names callers in the budget counters comes from. */
 export interface CounterKeySource {
@@ -90,11 +91,19 @@ export class SecretsManagerCounterKey implements CounterKeySource {
  * may read.
  */
 export class CallerCounterNames {
+  /** Each caller's name under the key it was made with: every charge names its caller. */
+  private named?: { from: Uint8Array; names: BoundedMap<string, string> };
+
   constructor(private readonly source: CounterKeySource) {}
 
   async of(principal: string): Promise<string> {
     const key = await this.source.key();
-    return createHmac('sha256', key).update(principal, 'utf8').digest('base64url').slice(0, 22);
+    if (this.named?.from !== key) this.named = { from: key, names: new BoundedMap(1000) };
+    const known = this.named.names.get(principal);
+    if (known !== undefined) return known;
+    const name = createHmac('sha256', key).update(principal, 'utf8').digest('base64url').slice(0, 22);
+    this.named.names.set(principal, name);
+    return name;
   }
 }
 
@@ -110,15 +119,24 @@ const PRINCIPAL_AAD = Buffer.from('token-vending in-use principal v1');
  */
 export class SealedPrincipals {
   private derived?: { from: Uint8Array; key: Buffer };
+  /**
+   * Each principal as sealed under the current key: a seal is deterministic, so one per caller is enough
+   * (a mark is written on every miss; sealing anew cost each one an AES key schedule). Emptied with the key.
+   */
+  private readonly sealedUnder = new BoundedMap<string, string>(1000);
 
   constructor(private readonly source: CounterKeySource) {}
 
   async seal(principal: string): Promise<string> {
     const key = await this.key();
+    const known = this.sealedUnder.get(principal);
+    if (known !== undefined) return known;
     const iv = createHmac('sha256', key).update(principal, 'utf8').digest().subarray(0, 12);
     const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(PRINCIPAL_AAD);
     const sealed = Buffer.concat([iv, cipher.update(principal, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-    return `${SEALED_PRINCIPAL}${sealed.toString('base64url')}`;
+    const text = `${SEALED_PRINCIPAL}${sealed.toString('base64url')}`;
+    this.sealedUnder.set(principal, text);
+    return text;
   }
 
   /** The principal, or undefined for anything not sealed under this key (planted, or the key was replaced). */
@@ -144,6 +162,7 @@ export class SealedPrincipals {
     if (this.derived?.from !== from) {
       const key = Buffer.from(hkdfSync('sha256', from, Buffer.alloc(0), PRINCIPAL_AAD, 32));
       this.derived = { from, key };
+      this.sealedUnder.prune(() => true);
     }
     return this.derived.key;
   }

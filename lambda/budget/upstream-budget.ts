@@ -1,7 +1,9 @@
 import type { DependencyBypass } from '../cache/dependency-bypass';
+import type { LeaseToll } from '../cache/shared-tier';
 import { type Clock, systemClock } from '../clock';
 import type { ProviderConfig } from '../config/provider-schema';
 import { EVENTS } from '../contracts/metrics';
+import type { TableCharge } from '../contracts/token-table';
 import { VendError } from '../errors';
 import { describeError, type Log } from '../logging';
 import type { BudgetLedger } from './budget-ledger';
@@ -9,6 +11,36 @@ import type { CallerCounterNames } from './caller-counter-names';
 import { QUOTA_WINDOW_MS, quotaBudget } from './quota-budget';
 
 const WINDOW_MS = 60_000;
+
+const callerSpent = (provider: ProviderConfig, limit: number, retryAfterSeconds: number) =>
+  new VendError(
+    'throttled',
+    `This caller has made provider "${provider.id}" issue ${limit} tokens this minute, its limit.`,
+    { retryAfterSeconds },
+  );
+
+const providerSpent = (provider: ProviderConfig, limit: number, retryAfterSeconds: number) =>
+  new VendError(
+    'throttled',
+    `Provider "${provider.id}" has been asked for ${limit} tokens this minute, its limit.`,
+    {
+      retryAfterSeconds,
+    },
+  );
+
+const callerDaySpent = (provider: ProviderConfig, limit: number, retryAfterSeconds: number) =>
+  new VendError(
+    'throttled',
+    `This caller has made provider "${provider.id}" issue ${limit} tokens today (UTC), its share of the provider's token quota.`,
+    { retryAfterSeconds },
+  );
+
+const providerDaySpent = (provider: ProviderConfig, limit: number, retryAfterSeconds: number) =>
+  new VendError(
+    'throttled',
+    `Provider "${provider.id}" has issued ${limit} tokens today (UTC), what its token quota allows a day.`,
+    { retryAfterSeconds },
+  );
 
 /** Upstream requests and evictions per minute, unless the provider entry says otherwise. */
 export const DEFAULT_UPSTREAM_BUDGET = {
@@ -63,18 +95,10 @@ export class UpstreamBudget {
       payment === 'charged' &&
       !(await this.spendAsCaller(principal, provider, budget.perCallerPerMinute))
     ) {
-      throw new VendError(
-        'throttled',
-        `This caller has made provider "${provider.id}" issue ${budget.perCallerPerMinute} tokens this minute, its limit.`,
-        { retryAfterSeconds: window.retryAfterSeconds },
-      );
+      throw callerSpent(provider, budget.perCallerPerMinute, window.retryAfterSeconds);
     }
     if (!(await this.spend(`${provider.id}#all`, budget.perMinute, window.endsMs))) {
-      throw new VendError(
-        'throttled',
-        `Provider "${provider.id}" has been asked for ${budget.perMinute} tokens this minute, its limit.`,
-        { retryAfterSeconds: window.retryAfterSeconds },
-      );
+      throw providerSpent(provider, budget.perMinute, window.retryAfterSeconds);
     }
     await this.chargeQuota(principal, provider, payment);
   }
@@ -96,19 +120,81 @@ export class UpstreamBudget {
       payment === 'charged' &&
       !(await this.spendAsCaller(principal, provider, quota.perCallerPerDay, QUOTA_WINDOW_MS))
     ) {
-      throw new VendError(
-        'throttled',
-        `This caller has made provider "${provider.id}" issue ${quota.perCallerPerDay} tokens today (UTC), its share of the provider's token quota.`,
-        { retryAfterSeconds: day.retryAfterSeconds },
-      );
+      throw callerDaySpent(provider, quota.perCallerPerDay, day.retryAfterSeconds);
     }
     if (!(await this.spend(`${provider.id}#day#all`, quota.perDay, day.endsMs))) {
-      throw new VendError(
-        'throttled',
-        `Provider "${provider.id}" has issued ${quota.perDay} tokens today (UTC), what its token quota allows a day.`,
-        { retryAfterSeconds: day.retryAfterSeconds },
-      );
+      throw providerDaySpent(provider, quota.perDay, day.retryAfterSeconds);
     }
+  }
+
+  /**
+   * The same charge as writes the key's lease carries in its transaction (see {@link LeaseToll}): the
+   * caller's counter (unless an evict prepaid it) and the provider's, each conditional on its limit, so a
+   * lease is taken only with both spends and neither is spent without the lease. Undefined when the ledger
+   * is not the table's; no writes while the table is left alone or the counter key cannot be read: the
+   * holder is then charged by {@link charge}, which counts in this container.
+   */
+  toll(principal: string, provider: ProviderConfig): LeaseToll | undefined {
+    const { ledger, bypass, names } = this.options;
+    const spendWrite = ledger.spendWrite?.bind(ledger);
+    if (!spendWrite) return undefined;
+    return {
+      charges: async (paidBy) => {
+        if (bypass.tableBypassed()) return undefined;
+        const budget = this.budgetOf(provider);
+        const { endsMs, retryAfterSeconds } = this.window();
+        const charges: TableCharge[] = [];
+        let caller: string | undefined;
+        if (paidBy === undefined) {
+          try {
+            caller = await names.of(principal);
+          } catch {
+            return undefined;
+          }
+          const write = spendWrite(`${provider.id}#caller#${caller}`, budget.perCallerPerMinute, endsMs);
+          charges.push({
+            update: write.update,
+            refusal: (item) =>
+              write.spent(item)
+                ? callerSpent(provider, budget.perCallerPerMinute, retryAfterSeconds)
+                : undefined,
+          });
+        }
+        const write = spendWrite(`${provider.id}#all`, budget.perMinute, endsMs);
+        charges.push({
+          update: write.update,
+          refusal: (item) =>
+            write.spent(item) ? providerSpent(provider, budget.perMinute, retryAfterSeconds) : undefined,
+        });
+        // A quota's day goes in the same transaction: the caller's share (unless an evict prepaid it), then
+        // the provider's day, each with its own refusal, as {@link chargeQuota} charges them one by one.
+        const quota = quotaBudget(provider, this.options.regions);
+        if (quota) {
+          const day = this.window(QUOTA_WINDOW_MS);
+          if (caller !== undefined) {
+            const share = spendWrite(
+              `${provider.id}#day#caller#${caller}`,
+              quota.perCallerPerDay,
+              day.endsMs,
+            );
+            charges.push({
+              update: share.update,
+              refusal: (item) =>
+                share.spent(item)
+                  ? callerDaySpent(provider, quota.perCallerPerDay, day.retryAfterSeconds)
+                  : undefined,
+            });
+          }
+          const all = spendWrite(`${provider.id}#day#all`, quota.perDay, day.endsMs);
+          charges.push({
+            update: all.update,
+            refusal: (item) =>
+              all.spent(item) ? providerDaySpent(provider, quota.perDay, day.retryAfterSeconds) : undefined,
+          });
+        }
+        return charges;
+      },
+    };
   }
 
   /**

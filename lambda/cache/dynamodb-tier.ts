@@ -5,13 +5,21 @@ import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import { EVENTS } from '../contracts/metrics';
 import { type PeerItemKey, RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
-import { boundedTableCall, TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM, TOKEN_TABLE } from '../contracts/token-table';
+import {
+  boundedTableCall,
+  TABLE_CALL_TIMEOUT_MS,
+  type TableCharge,
+  TOKEN_ITEM,
+  TOKEN_TABLE,
+} from '../contracts/token-table';
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
@@ -22,6 +30,7 @@ import type {
   Lease,
   LeaseOutcome,
   LeaseResult,
+  LeaseToll,
   PeerToken,
   SharedTier,
   TierItem,
@@ -50,6 +59,11 @@ const SEAL_FAILURE_NOTICE_MS = 10_000;
 const WRITE_RETRY_PAUSE_MS = 20;
 /** Rounds of one read across regions: the keys BatchGetItem left unprocessed (throttling) are asked once more. */
 const MAX_READ_ROUNDS = 2;
+/**
+ * How long an own item as read stays the starting point of a lease taken on it (see `acquire`): the read of
+ * the vend that found no token, moments before. Older, the lease reads the item again.
+ */
+const READ_REUSE_MS = 1000;
 
 export interface DynamoDbTierOptions {
   readonly client: DynamoDBClient;
@@ -75,6 +89,8 @@ interface PeerItem {
 /** A lease on the table: the revision its holder wrote, which every later write of the holder names. */
 interface TableLease extends Lease {
   readonly revision: string;
+  /** The item as the lease's own write left it: the token's write starts from it instead of a read. */
+  readonly basis?: Reading;
 }
 
 const isTableLease = (lease: Lease): lease is TableLease =>
@@ -141,6 +157,8 @@ export class DynamoDbTier implements SharedTier {
   /** Regions whose token this container could not open (key service failing) and said so: once each. */
   private readonly reportedUnopened = new BoundedMap<string, true>(100);
   private readonly keys: RegionOwnedKeys;
+  /** The own item of each key as this container last read it, and when: the next lease's starting point. */
+  private readonly lastRead = new BoundedMap<string, { reading: Reading; atMs: number }>(1000);
 
   constructor(options: DynamoDbTierOptions) {
     this.client = options.client;
@@ -155,9 +173,11 @@ export class DynamoDbTier implements SharedTier {
   async read(key: string): Promise<TierItem | undefined> {
     if (!this.keys.hasPeers) {
       const reading = await this.get(key);
+      this.lastRead.set(key, { reading, atMs: this.clock.now() });
       return reading.item ? this.tierItemOf(key, reading.item) : undefined;
     }
     const { own, peers } = await this.getAcrossRegions(key);
+    this.lastRead.set(key, { reading: own, atMs: this.clock.now() });
     if (!own.item && peers.length === 0) return undefined;
     return this.tierItemOf(key, own.item, peers);
   }
@@ -220,8 +240,19 @@ export class DynamoDbTier implements SharedTier {
     return undefined;
   }
 
-  async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
-    let reading = await this.get(key);
+  /**
+   * Takes the lease with a conditional write on the item as last read: the vend's own read of moments ago
+   * when it saw the same version (no second read), else a fresh one. A reading that is out of date costs
+   * nothing but a refused write, whose refusal carries the item as it is. With a `toll`, the lease and its
+   * charges are one transaction (see {@link LeaseToll}).
+   */
+  async acquire(
+    key: string,
+    leaseMs: number,
+    seenVersion: string | undefined,
+    toll?: LeaseToll,
+  ): Promise<LeaseResult> {
+    let reading = this.readJustNow(key, seenVersion) ?? (await this.get(key));
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const nowMs = this.clock.now();
       const item = reading.item;
@@ -262,7 +293,10 @@ export class DynamoDbTier implements SharedTier {
             ]),
           ]
         : [];
-      const leaseTtl = Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS;
+      const leaseTtl = Math.max(
+        Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS,
+        regionalCorrupt?.ttlSeconds ?? 0,
+      );
       const expiry = reading.corrupt
         ? '#expiresAt = :leaseTtl'
         : '#expiresAt = if_not_exists(#expiresAt, :leaseTtl)';
@@ -275,26 +309,47 @@ export class DynamoDbTier implements SharedTier {
       ]);
       const remove = [...cleared.filter((name) => !written.has(name)), TOKEN_ITEM.evictedBy];
       const update = `SET #owner = :owner, #leaseUntil = :leaseUntil, #rev = :rev, ${expiry} REMOVE ${[...new Set(remove)].map((name) => `#${name}`).join(', ')}`;
-      const result = await this.conditionalUpdate(
-        'lease',
-        key,
+      const leaseUntilMs = nowMs + boundedLeaseMs(leaseMs);
+      const write = {
         update,
-        reading.corrupt ? `attribute_exists(#pk)` : condition,
-        {
+        condition: reading.corrupt ? `attribute_exists(#pk)` : condition,
+        values: {
           ...(reading.corrupt ? {} : values),
           ':owner': { S: owner },
-          ':leaseUntil': { N: String(nowMs + boundedLeaseMs(leaseMs)) },
+          ':leaseUntil': { N: String(leaseUntilMs) },
           ':rev': { S: revision },
-          ':leaseTtl': { N: String(Math.max(leaseTtl, regionalCorrupt?.ttlSeconds ?? 0)) },
+          ':leaseTtl': { N: String(leaseTtl) },
         },
-      );
+      };
+      const charges = toll ? await toll.charges(item?.evictedBy) : undefined;
+      const tolled = charges?.length ? await this.leaseWithCharges(key, write, charges) : undefined;
+      if (tolled && 'refused' in tolled) return { kind: 'refused', reason: tolled.refused };
+      const result =
+        tolled && !('undecided' in tolled)
+          ? tolled
+          : await this.conditionalUpdate('lease', key, write.update, write.condition, write.values);
       if (result.applied) {
+        // What the lease's write left: the token's write names this revision without reading it first.
+        const basis: Reading | undefined = reading.corrupt
+          ? undefined
+          : {
+              item: {
+                ...(item ?? { generation: 0, floor: 0, failures: 0 }),
+                owner,
+                leaseUntilMs,
+                revision: { S: revision },
+                ttlSeconds: item?.ttlSeconds ?? leaseTtl,
+                evictedBy: undefined,
+              },
+            };
         const lease: TableLease = {
           key,
           owner,
           revision,
           priorFailures: reading.corrupt ? 0 : (item?.failures ?? 0),
           ...(item?.evictedBy === undefined ? {} : { paidBy: item.evictedBy }),
+          ...(result === tolled ? { tollPaid: true } : {}),
+          ...(basis ? { basis } : {}),
         };
         return { kind: 'acquired', lease };
       }
@@ -336,7 +391,8 @@ export class DynamoDbTier implements SharedTier {
    * lease its holder has stopped using, and never a token unsealed.
    */
   private async releaseWithToken(lease: Lease, token: CachedToken, providerId: string): Promise<void> {
-    let reading = await this.get(lease.key);
+    // The item as the lease left it: if anything wrote since, the write is refused and its refusal read.
+    let reading = (isTableLease(lease) ? lease.basis : undefined) ?? (await this.get(lease.key));
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const ours =
         isTableLease(lease) &&
@@ -489,6 +545,66 @@ export class DynamoDbTier implements SharedTier {
       ...(leaves.ttlSeconds === undefined ? {} : { ':ttl': { N: String(leaves.ttlSeconds) } }),
       ...(leaves.generationFloor === undefined ? {} : { ':floor': { N: String(leaves.generationFloor) } }),
     });
+  }
+
+  /**
+   * The lease's write and its charges in one TransactWriteItems, each with its condition: the lease's refusal
+   * (the item changed) as a plain write's, with the item as it is now; a charge's refusal as its caller's
+   * error. Anything else that cancels it (another transaction on a counter at that moment, a counter this
+   * service never wrote) decides nothing: `undecided`, and the lease is taken alone, its holder charged after.
+   */
+  private async leaseWithCharges(
+    key: string,
+    write: { update: string; condition: string; values: RawItem },
+    charges: readonly TableCharge[],
+  ): Promise<
+    { applied: true } | { applied: false; current?: RawItem } | { refused: Error } | { undecided: true }
+  > {
+    try {
+      await this.bounded('lease', (abortSignal) =>
+        this.client.send(
+          new TransactWriteItemsCommand({
+            TransactItems: [
+              {
+                Update: {
+                  ...this.address(key),
+                  UpdateExpression: write.update,
+                  ConditionExpression: write.condition,
+                  ExpressionAttributeNames: namesFor(write.update, write.condition),
+                  ExpressionAttributeValues: write.values,
+                  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+                },
+              },
+              ...charges.map((charge) => ({ Update: charge.update })),
+            ],
+          }),
+          { abortSignal },
+        ),
+      );
+      return { applied: true };
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [lease, ...charged] = error.CancellationReasons ?? [];
+      if (lease?.Code === 'ConditionalCheckFailed') {
+        return lease.Item ? { applied: false, current: lease.Item } : { applied: false };
+      }
+      for (const [index, charge] of charges.entries()) {
+        const reason = charged[index];
+        if (reason?.Code !== 'ConditionalCheckFailed') continue;
+        const refused = charge.refusal(reason.Item);
+        if (refused) return { refused };
+      }
+      return { undecided: true };
+    }
+  }
+
+  /** The own item as read for `seenVersion` moments ago (once), or undefined: read it again. */
+  private readJustNow(key: string, seenVersion: string | undefined): Reading | undefined {
+    const last = this.lastRead.peek(key);
+    if (!last) return undefined;
+    this.lastRead.delete(key);
+    const fresh = this.clock.now() - last.atMs <= READ_REUSE_MS;
+    return fresh && last.reading.item?.version === seenVersion ? last.reading : undefined;
   }
 
   /** An update that applies only while the lease is still ours; false when someone else's it is now. */

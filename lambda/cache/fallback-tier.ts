@@ -5,6 +5,7 @@ import {
   type Lease,
   type LeaseOutcome,
   type LeaseResult,
+  type LeaseToll,
   type SharedTier,
   SharedTierUnavailable,
   type TierItem,
@@ -31,6 +32,7 @@ const tiered = (inner: Lease, tier: TieredLease['tier']): TieredLease => ({
   owner: inner.owner,
   priorFailures: inner.priorFailures,
   ...(inner.paidBy === undefined ? {} : { paidBy: inner.paidBy }),
+  ...(inner.tollPaid ? { tollPaid: true } : {}),
   inner,
   tier,
 });
@@ -72,8 +74,14 @@ export class FallbackTier implements SharedTier {
     return kept ? this.settle(key, primary.value, kept) : primary.value;
   }
 
-  async acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult> {
-    const primary = await this.tryPrimary('lease', (tier) => tier.acquire(key, leaseMs, seenVersion));
+  async acquire(
+    key: string,
+    leaseMs: number,
+    seenVersion: string | undefined,
+    toll?: LeaseToll,
+  ): Promise<LeaseResult> {
+    // The toll goes with the table's lease only: this container's tier takes a lease alone.
+    const primary = await this.tryPrimary('lease', (tier) => tier.acquire(key, leaseMs, seenVersion, toll));
     if (primary.ok) {
       return primary.value.kind === 'acquired'
         ? { kind: 'acquired', lease: tiered(primary.value.lease, 'primary') }

@@ -1,3 +1,4 @@
+import type { TableCharge } from '../contracts/token-table';
 import type { ErrorCode } from '../errors';
 import type { CachedToken } from './token-store';
 
@@ -11,9 +12,15 @@ export interface SharedTier {
   read(key: string): Promise<TierItem | undefined>;
   /**
    * Takes the key's lease unless it is held, the provider is backing off, or the token is no longer the one
-   * of `seenVersion` (undefined: the caller saw no token).
+   * of `seenVersion` (undefined: the caller saw no token). `toll`: what taking it costs, paid in the same
+   * write where the tier can (see {@link LeaseToll}).
    */
-  acquire(key: string, leaseMs: number, seenVersion: string | undefined): Promise<LeaseResult>;
+  acquire(
+    key: string,
+    leaseMs: number,
+    seenVersion: string | undefined,
+    toll?: LeaseToll,
+  ): Promise<LeaseResult>;
   /** Ends a lease: on success stores the token and clears the failure count; on failure records it. */
   release(lease: Lease, outcome: LeaseOutcome): Promise<void>;
   /** Stores a token outside any lease (the fallback's write-back once the table answers again). */
@@ -91,8 +98,24 @@ export interface PeerToken {
   readonly version: string;
 }
 
+/**
+ * What taking a lease costs (the holder's budget charges), made part of the lease's own write where a tier
+ * can: on the table, one transaction of the lease and each charge, each with its condition, so the lease is
+ * taken only with every charge and a charge made only with the lease. A tier that cannot (in process) takes
+ * the lease alone and says so ({@link Lease.tollPaid} absent): its holder then pays under the lease.
+ */
+export interface LeaseToll {
+  /**
+   * The writes, given who paid for this renewal already (an evicting caller, recorded on the item);
+   * undefined when they cannot go with the lease now (the table is left alone, the counter key unreadable).
+   */
+  charges(paidBy: string | undefined): Promise<readonly TableCharge[] | undefined>;
+}
+
 export type LeaseResult =
   | { readonly kind: 'acquired'; readonly lease: Lease }
+  /** A charge of the lease's toll was refused (a budget spent): nothing was written; `reason` is the caller's. */
+  | { readonly kind: 'refused'; readonly reason: Error }
   /** Another instance is fetching; its lease ends at `leaseUntilMs` (then, if it died, anyone may take over). */
   | { readonly kind: 'held'; readonly leaseUntilMs: number }
   /** The provider failed repeatedly; nobody asks it again before `retryAtMs`. */
@@ -110,6 +133,8 @@ export interface Lease {
   readonly priorFailures: number;
   /** The caller whose evict paid for this renewal (the first lease after an eviction only). */
   readonly paidBy?: string;
+  /** The lease's toll was paid in the same write as the lease: the holder is charged nothing more. */
+  readonly tollPaid?: boolean;
 }
 
 export type LeaseOutcome =

@@ -19,6 +19,12 @@ export interface SealContext {
  */
 export interface TokenSealer {
   seal(token: CachedToken, context: SealContext): Promise<Uint8Array>;
+  /**
+   * Starts getting the data key the next seal of `providerId`'s tokens needs, if it has none ready, and
+   * returns at once: a miss calls it as it asks the provider, so the seal after the grant does not wait for
+   * the key service too (a container's first miss of each provider).
+   */
+  prepare?(providerId: string): void;
   /** The token, or a {@link SealError} when the ciphertext is not one this service sealed for this context. */
   open(
     sealed: Uint8Array,
@@ -104,6 +110,12 @@ export interface EnvelopeSealerOptions {
 /** The revocation time: disabling the KMS key stops sealing and opening in every container within it. */
 export const DATA_KEY_MAX_AGE_MS = 5 * 60_000;
 
+/**
+ * Past this share of its age or uses, a sealing key's successor is asked of the key service in the
+ * background while the key still seals: the seal after it does not wait for KMS on a miss's path.
+ */
+const RENEW_AHEAD_SHARE = 0.8;
+
 /** 2: the seal binds the token's generation. Tokens of format 1 are a miss, fetched once more. */
 const FORMAT = 2;
 const IV_BYTES = 12;
@@ -142,6 +154,8 @@ export class EnvelopeSealer implements TokenSealer {
   private readonly maxUses: number;
   /** One per provider (a configured, small set), replaced by age or uses: not a cache that needs a bound. */
   private readonly sealing = new Map<string, SealingKey>();
+  /** The successor of a provider's sealing key, asked for ahead (see {@link RENEW_AHEAD_SHARE}). */
+  private readonly successors = new Map<string, SealingKey>();
   private readonly opening: BoundedMap<string, OpeningKey>;
 
   constructor(options: EnvelopeSealerOptions) {
@@ -203,26 +217,50 @@ export class EnvelopeSealer implements TokenSealer {
     }
   }
 
+  prepare(providerId: string): void {
+    const current = this.sealing.get(providerId);
+    if ((current && !this.spent(current, 1)) || this.successors.has(providerId)) return;
+    // Taken up by the next seal as a successor is (see sealingKeyFor).
+    this.successors.set(providerId, this.generate(providerId));
+  }
+
   private sealingKeyFor(providerId: string): Promise<DataKey> {
     let current = this.sealing.get(providerId);
-    if (!current || current.uses >= this.maxUses || this.now() - current.createdAtMs >= this.maxAgeMs) {
-      const key = this.dataKeys.generate(encryptionContext(providerId));
-      const fresh: SealingKey = { key, createdAtMs: this.now(), uses: 0 };
-      current = fresh;
-      this.sealing.set(providerId, fresh);
-      key.then(
-        // Kept for opening only as long as it seals: its age counts from when KMS made it.
-        (made) =>
-          this.remember(openingId(providerId, made.wrapped), {
-            plaintext: Promise.resolve(made.plaintext),
-            createdAtMs: fresh.createdAtMs,
-          }),
-        // A failed call is not kept: the next seal asks again.
-        () => this.sealing.get(providerId) === fresh && this.sealing.delete(providerId),
-      );
+    if (!current || this.spent(current, 1)) {
+      // The successor asked for ahead, if there is one (a failed one was dropped), else a key asked now.
+      current = this.successors.get(providerId) ?? this.generate(providerId);
+      this.successors.delete(providerId);
+      if (this.spent(current, 1)) current = this.generate(providerId);
+      this.sealing.set(providerId, current);
+    } else if (this.spent(current, RENEW_AHEAD_SHARE) && !this.successors.has(providerId)) {
+      this.successors.set(providerId, this.generate(providerId));
     }
     current.uses += 1;
     return current.key;
+  }
+
+  /** Whether a sealing key has used `share` of its age or of its uses. */
+  private spent(key: SealingKey, share: number): boolean {
+    return key.uses >= this.maxUses * share || this.now() - key.createdAtMs >= this.maxAgeMs * share;
+  }
+
+  /** A new sealing key from the key service; a failed call is forgotten, so the next seal asks again. */
+  private generate(providerId: string): SealingKey {
+    const key = this.dataKeys.generate(encryptionContext(providerId));
+    const fresh: SealingKey = { key, createdAtMs: this.now(), uses: 0 };
+    key.then(
+      // Kept for opening only as long as it seals: its age counts from when KMS made it.
+      (made) =>
+        this.remember(openingId(providerId, made.wrapped), {
+          plaintext: Promise.resolve(made.plaintext),
+          createdAtMs: fresh.createdAtMs,
+        }),
+      () => {
+        if (this.sealing.get(providerId) === fresh) this.sealing.delete(providerId);
+        if (this.successors.get(providerId) === fresh) this.successors.delete(providerId);
+      },
+    );
+    return fresh;
   }
 
   private openingKey(wrapped: Uint8Array, providerId: string): Promise<Uint8Array> {
@@ -246,8 +284,10 @@ export class EnvelopeSealer implements TokenSealer {
     // Keys past their age are not kept in memory until something asks for them.
     const nowMs = this.now();
     this.opening.prune((entry) => nowMs - entry.createdAtMs >= this.maxAgeMs);
-    for (const [providerId, entry] of this.sealing) {
-      if (nowMs - entry.createdAtMs >= this.maxAgeMs) this.sealing.delete(providerId);
+    for (const keys of [this.sealing, this.successors]) {
+      for (const [providerId, entry] of keys) {
+        if (nowMs - entry.createdAtMs >= this.maxAgeMs) keys.delete(providerId);
+      }
     }
     this.opening.set(id, key);
   }

@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DynamoDBClient, type Update } from '@aws-sdk/client-dynamodb';
 
 /**
  * The token table's layout: what the function's tier and budget ledger write, what the stack creates and the
@@ -90,6 +90,21 @@ export const IN_USE_ITEM = {
  * the table is treated as down and bypassed.
  */
 export const TABLE_CALL_TIMEOUT_MS = 1000;
+
+/**
+ * A conditional write on the token table that another write may carry in its transaction (a lease that
+ * charges a budget): both apply, or neither.
+ */
+export interface TableCharge {
+  /** The update, as a transaction's item: table, key, expressions and condition. */
+  readonly update: Update;
+  /**
+   * What a refusal of the condition means, given the item that refused it: the caller's error (a budget
+   * spent), or undefined when it decides nothing (a counter this service never wrote): the write is then
+   * made on its own, outside the transaction, as it was before transactions.
+   */
+  refusal(item: Record<string, AttributeValue> | undefined): Error | undefined;
+}
 
 /** A table call that did not answer within its bound. */
 export class TableTimeoutError extends Error {

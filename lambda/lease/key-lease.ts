@@ -1,4 +1,4 @@
-import type { Lease, SharedTier, TierItem } from '../cache/shared-tier';
+import type { Lease, LeaseToll, SharedTier, TierItem } from '../cache/shared-tier';
 import type { Clock } from '../clock';
 import { type ErrorCode, VendError } from '../errors';
 import type { CachedToken } from '../model';
@@ -13,6 +13,8 @@ import type { CachedToken } from '../model';
 /** What the work under the lease is told: who paid for it (the first lease after an eviction). */
 export interface HeldLease {
   readonly paidBy?: string;
+  /** The work's toll was paid with the lease (see {@link LeaseToll}): the work charges nothing more. */
+  readonly tollPaid?: boolean;
 }
 
 /** What the work produced: the token the lease hands to everyone waiting on it, and the work's own answer. */
@@ -22,7 +24,8 @@ export interface LeaseWorkResult<T> {
   readonly value: T;
 }
 
-export type LeaseWork<T> = (held: HeldLease) => Promise<LeaseWorkResult<T>>;
+/** The work, and what taking the lease for it costs, where the tier can charge it with the lease. */
+export type LeaseWork<T> = ((held: HeldLease) => Promise<LeaseWorkResult<T>>) & { readonly toll?: LeaseToll };
 
 /**
  * The work gave up before it asked anyone (its caller may not spend the request): the lease goes back with
@@ -92,8 +95,9 @@ export class KeyLease {
       const firstTakeover = takingOver && lapsed === 1;
       if (clock.now() >= untilMs && !firstTakeover) break;
       const askedAt = clock.now();
-      const result = await tier.acquire(key, bounds.leaseMs, seenVersion);
+      const result = await tier.acquire(key, bounds.leaseMs, seenVersion, work.toll);
       if (result.kind === 'acquired') return this.runHeld(result.lease, work);
+      if (result.kind === 'refused') throw result.reason;
       if (result.kind === 'superseded')
         return result.item ? { kind: 'superseded', item: result.item } : result;
       if (result.kind === 'backoff') return result;
@@ -120,8 +124,9 @@ export class KeyLease {
     work: LeaseWork<T>,
     leaseMs: number,
   ): Promise<LeaseAnswer<T>> {
-    const result = await this.parts.tier.acquire(key, leaseMs, seenVersion);
+    const result = await this.parts.tier.acquire(key, leaseMs, seenVersion, work.toll);
     if (result.kind === 'acquired') return this.runHeld(result.lease, work);
+    if (result.kind === 'refused') throw result.reason;
     if (result.kind === 'held') return { kind: 'held' };
     if (result.kind === 'superseded') return result.item ? { kind: 'superseded', item: result.item } : result;
     return result;

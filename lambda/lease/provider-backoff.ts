@@ -110,6 +110,15 @@ export class ProviderBackoff implements UpstreamAttempts {
     }
   }
 
+  /** Whether this container knows of a backoff step for the provider now (memory only, no table call). */
+  knownBackingOff(providerId: string): boolean {
+    const known = this.known.get(providerId);
+    return (
+      providerStanding(known, this.clock.now()).kind === 'backing_off' &&
+      (known?.retryAtMs ?? 0) > this.clock.now()
+    );
+  }
+
   async failed(providerId: string, error: ErrorCode, retryAfterMs?: number): Promise<number> {
     this.probing.delete(providerId);
     if (!countsTowardsBackoff(error)) return 0;

@@ -3,8 +3,10 @@ import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/clie
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
 import { EnvelopeSealer, SealError, SealingUnavailableError } from '../../lambda/cache/token-sealer';
+import { LocalDataKeys } from '../../local/local-data-keys';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { type KmsEndpoint, kmsClient, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
+import { localWrappingKey } from '../../local/sealing';
 import { createTestTable, type TestTable } from '../support/dynamodb';
 import { assertNothingSensitive, RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
@@ -202,6 +204,74 @@ describe('Sealed tokens in the table', () => {
       kms.setDisabled(false);
       client.destroy();
     }
+  });
+
+  it('asks for the next data key ahead, while the current one still seals: no seal at a rollover waits on the key service', async () => {
+    // The local stand-in for KMS, its second key held back until the test lets it go.
+    const local = new LocalDataKeys(localWrappingKey());
+    let release: () => void = () => undefined;
+    const heldBack = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let generated = 0;
+    const dataKeys = {
+      generate: async (context: Readonly<Record<string, string>>) => {
+        generated += 1;
+        if (generated > 1) await heldBack;
+        return local.generate(context);
+      },
+      unwrap: (wrapped: Uint8Array, context: Readonly<Record<string, string>>) =>
+        local.unwrap(wrapped, context),
+    };
+    const sealer = new EnvelopeSealer({ dataKeys, dataKeyMaxUses: 10 });
+    const token = { accessToken: 'rolled', issuedAt: 1, expiresAt: 4_000_000_000 };
+    const context = { key: 'k-ahead', providerId: 'ahead', generation: 1 };
+    const wrappedKeyOf = (sealed: Uint8Array) => {
+      const bytes = Buffer.from(sealed);
+      return bytes.subarray(3, 3 + bytes.readUInt16BE(1)).toString('base64');
+    };
+    const first: string[] = [];
+    // Ten seals on the first key; past eight of them its successor is asked for, and held back: the
+    // ninth and tenth still complete on the first key.
+    for (let n = 0; n < 10; n++) first.push(wrappedKeyOf(await sealer.seal(token, context)));
+    assert.equal(new Set(first).size, 1);
+    assert.equal(generated, 2, 'the successor was asked for ahead');
+    release();
+    const eleventh = wrappedKeyOf(await sealer.seal(token, context));
+    assert.notEqual(eleventh, first[0]);
+    assert.equal(generated, 2, 'the eleventh seal took the successor, asked for no other');
+    assert.equal(
+      (await new EnvelopeSealer({ dataKeys: local }).open(await sealer.seal(token, context), token, context))
+        .accessToken,
+      'rolled',
+    );
+  });
+
+  it("gets a container's first data key while the provider is asked, not after: the seal finds it ready", async () => {
+    const local = new LocalDataKeys(localWrappingKey());
+    let generated = 0;
+    const sealer = new EnvelopeSealer({
+      dataKeys: {
+        generate: (context) => {
+          generated += 1;
+          return local.generate(context);
+        },
+        unwrap: (wrapped, context) => local.unwrap(wrapped, context),
+      },
+    });
+    const service = await startTestService({ providers: [entry('foxtrot')], secrets, table, log, sealer });
+    services.push(service);
+    const seenByProvider: number[] = [];
+    provider.setBehaviour((_request, index) => {
+      seenByProvider.push(generated);
+      return grant(`sealed-token-${index}-${'x'.repeat(40)}`);
+    });
+    const vended = await service.vend('foxtrot');
+    assert.equal(vended.status, 200, vended.text);
+    issued.push(String(vended.json.access_token));
+    assert.deepEqual(seenByProvider, [1], 'the data key was asked for before the provider answered');
+    assert.equal(generated, 1, 'and that one key sealed the token');
+    assert.ok((await rawItem(keyOf('foxtrot')))?.sealed?.B);
   });
 
   it('logs no token or secret', () => {

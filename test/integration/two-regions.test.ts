@@ -170,12 +170,11 @@ describe('Two regions over a replicated table', () => {
     // Each holder's answer waits until the other instance of its region has been refused the lease.
     let index = 0;
     provider.setBehaviour(async () => {
+      // Taken before the wait: both regions' requests may arrive before either is answered.
       index += 1;
+      const token = `cut-off-${index}`;
       await Promise.all([watchedNorth.refused(1), watchedWest.refused(1)]);
-      return {
-        status: 200,
-        body: { access_token: `cut-off-${index}`, token_type: 'Bearer', expires_in: 3600 },
-      };
+      return { status: 200, body: { access_token: token, token_type: 'Bearer', expires_in: 3600 } };
     });
     try {
       const results = await Promise.all(

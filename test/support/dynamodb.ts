@@ -97,12 +97,19 @@ export interface WatchedTable {
 
 /**
  * The same table through a client of its own that counts refused lease requests (a read that found someone
- * else's live lease, or a conditional UpdateItem that failed), so a test can hold the provider's answer until every other instance is waiting on the lease
- * instead of hoping a fixed delay is long enough.
+ * else's live lease, or a conditional lease write that failed, alone or in its transaction), so a test can
+ * hold the provider's answer until every other instance is waiting on the lease instead of hoping a fixed
+ * delay is long enough.
  */
 export function watchLeaseRefusals(table: TestTable): WatchedTable {
   let refusals = 0;
   const waiters: Array<{ count: number; resolve: () => void }> = [];
+  type Item = Record<string, { N?: string; S?: string }>;
+  const leased = (item: Item | undefined) =>
+    Boolean(item?.owner?.S) && Number(item?.leaseUntil?.N) > Date.now();
+  const isLeaseWrite = (input: unknown) =>
+    (input as { ExpressionAttributeValues?: Record<string, unknown> } | undefined)
+      ?.ExpressionAttributeValues?.[':leaseUntil'] !== undefined;
   const watched = tableThrough(table, (client) =>
     client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -112,25 +119,32 @@ export function watchLeaseRefusals(table: TestTable): WatchedTable {
         };
         try {
           const result = await next(args);
-          // The tier reads the item before it leases: a live lease of someone else's is the refusal.
-          const item = (result.output as { Item?: Record<string, { N?: string; S?: string }> }).Item;
-          if (
-            context.commandName === 'GetItemCommand' &&
-            item?.owner?.S &&
-            Number(item.leaseUntil?.N) > Date.now()
-          ) {
-            counted();
-          }
+          // The vend reads the item before it leases (GetItem; BatchGetItem with regions): a live lease of
+          // someone else's is the refusal.
+          const output = result.output as { Item?: Item; Responses?: Record<string, Item[]> };
+          const read =
+            context.commandName === 'GetItemCommand'
+              ? [output.Item]
+              : context.commandName === 'BatchGetItemCommand'
+                ? Object.values(output.Responses ?? {}).flat()
+                : [];
+          if (read.some(leased)) counted();
           return result;
         } catch (error) {
-          if (
+          const { name, CancellationReasons } = error as {
+            name?: string;
+            CancellationReasons?: Array<{ Code?: string }>;
+          };
+          const input = args.input as { TransactItems?: Array<{ Update?: unknown }> };
+          const refusedAlone =
             context.commandName === 'UpdateItemCommand' &&
-            (error as Error).name === 'ConditionalCheckFailedException' &&
-            (args.input as { ExpressionAttributeValues?: Record<string, unknown> })
-              .ExpressionAttributeValues?.[':leaseUntil']
-          ) {
-            counted();
-          }
+            name === 'ConditionalCheckFailedException' &&
+            isLeaseWrite(args.input);
+          const refusedInTransaction =
+            context.commandName === 'TransactWriteItemsCommand' &&
+            CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed' &&
+            isLeaseWrite(input.TransactItems?.[0]?.Update);
+          if (refusedAlone || refusedInTransaction) counted();
           throw error;
         }
       },

@@ -37,11 +37,16 @@ export function recordWrites(table: TestTable): RecordedTable {
       client.middlewareStack.add(
         (next, context) => async (args) => {
           const result = await next(args);
-          if (WRITES.has(context.commandName ?? '')) {
-            const input = args.input as {
-              Key?: Record<string, AttributeValue>;
-              Item?: Record<string, AttributeValue>;
-            };
+          type Keyed = { Key?: Record<string, AttributeValue>; Item?: Record<string, AttributeValue> };
+          // A transaction's writes are records of their own, one per item, as a stream has them.
+          const writes: Keyed[] = WRITES.has(context.commandName ?? '')
+            ? [args.input as Keyed]
+            : context.commandName === 'TransactWriteItemsCommand'
+              ? ((
+                  args.input as { TransactItems?: Array<Record<string, Keyed | undefined>> }
+                ).TransactItems?.flatMap(({ Put, Update, Delete }) => [Put ?? Update ?? Delete ?? {}]) ?? [])
+              : [];
+          for (const input of writes) {
             const partitionKey = (input.Key ?? input.Item)?.[TOKEN_TABLE.partitionKey]?.S;
             if (partitionKey !== undefined) {
               const { Item } = await reader.send(
