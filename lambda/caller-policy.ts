@@ -57,10 +57,11 @@ export function callerGrant(
 ): CallerGrant | undefined {
   if (!principal) return undefined;
   const callerRole = roleIdentity(principal);
+  // `"*"` is decided by the account alone: a principal spelt `*` is no match for it.
   const matches = (allowed: string) =>
-    (allowed === '*' && admittedByAnyCaller(principal, anyCallerAccounts)) ||
-    allowed === principal ||
-    (callerRole !== undefined && roleIdentity(allowed) === callerRole);
+    allowed === '*'
+      ? admittedByAnyCaller(principal, anyCallerAccounts)
+      : allowed === principal || (callerRole !== undefined && roleIdentity(allowed) === callerRole);
   const entry = provider.callers.find((caller) =>
     matches(typeof caller === 'string' ? caller : caller.principal),
   );

@@ -451,6 +451,8 @@ export class TokenVendor {
     // The toll goes with the lease only while this container knows of no backoff step for the provider, so
     // that a grant the backoff refuses has cost its caller nothing (the charge then comes after admission).
     if (this.parts.backoff?.knownBackingOff(context.provider.id)) return work;
+    // The provider's record is read while the lease is taken: admission then costs no round trip of its own.
+    this.parts.backoff?.prefetch(context.provider.id);
     const toll = this.parts.budget.toll(context.principal, context.provider);
     return toll ? Object.assign(work, { toll }) : work;
   }

@@ -80,10 +80,18 @@ export interface ProviderBackoffOptions {
  * it); otherwise a grant reads the record first (one GetItem per grant). The table's record is the truth;
  * memory only spares reads.
  */
+/** How old a record read beside the lease may be when the grant is admitted on it. */
+const PREFETCH_FRESH_MS = 1000;
+
 export class ProviderBackoff implements UpstreamAttempts {
   private readonly known = new BoundedMap<string, ProviderRecord>(1000);
   /** The probe this container claimed per provider, until its caller asks (or forgoes it). */
   private readonly probing = new BoundedMap<string, string>(1000);
+  /** A read of the record started beside the lease's write, for the admission that follows it. */
+  private readonly prefetched = new BoundedMap<
+    string,
+    { readonly atMs: number; readonly record: Promise<ProviderRecord | undefined> }
+  >(1000);
   private readonly records: ProviderRecords;
   private readonly fallback: ProviderRecords;
   private readonly bypass: DependencyBypass | undefined;
@@ -108,6 +116,19 @@ export class ProviderBackoff implements UpstreamAttempts {
     if (standing.kind === 'backing_off') {
       throw new ProviderBackingOff(providerId, standing.lastError, standing.retryAtMs, this.clock.now());
     }
+  }
+
+  /**
+   * Starts reading the provider's record while the key's lease is being taken, so that {@link admit} right
+   * after it costs no round trip of its own. Nothing is read when memory already knows of a step; a read
+   * older than {@link PREFETCH_FRESH_MS} when admission comes is not used (the lease was waited for).
+   */
+  prefetch(providerId: string): void {
+    if (this.knownBackingOff(providerId)) return;
+    const record = this.call((records) => records.read(providerId));
+    // Its failure is the bypass's to report (in `call`); an unused read must not become an unhandled rejection.
+    record.catch(() => undefined);
+    this.prefetched.set(providerId, { atMs: this.clock.now(), record });
   }
 
   /** Whether this container knows of a backoff step for the provider now (memory only, no table call). */
@@ -169,7 +190,8 @@ export class ProviderBackoff implements UpstreamAttempts {
     const known = this.known.get(providerId);
     const remembered = providerStanding(known, this.clock.now());
     if (remembered.kind === 'backing_off' && (known?.retryAtMs ?? 0) > this.clock.now()) return remembered;
-    const record = await this.call((records) => records.read(providerId));
+    const record = await (this.takePrefetched(providerId) ??
+      this.call((records) => records.read(providerId)));
     this.remember(providerId, record);
     const standing = providerStanding(record, this.clock.now());
     if (standing.kind !== 'probe_due') return standing;
@@ -208,6 +230,13 @@ export class ProviderBackoff implements UpstreamAttempts {
   }
 
   /** The table's records, or this container's while the table fails (logged, and left alone as the tier does). */
+  private takePrefetched(providerId: string): Promise<ProviderRecord | undefined> | undefined {
+    const prefetched = this.prefetched.get(providerId);
+    if (!prefetched) return undefined;
+    this.prefetched.delete(providerId);
+    return this.clock.now() - prefetched.atMs <= PREFETCH_FRESH_MS ? prefetched.record : undefined;
+  }
+
   private async call<T>(operation: (records: ProviderRecords) => Promise<T>): Promise<T> {
     if (this.bypass?.tableBypassed()) return operation(this.fallback);
     try {

@@ -90,7 +90,7 @@ describe('A miss: the lease and both budget charges in one transaction', () => {
     return { table: through, commands };
   };
 
-  it('makes four table calls on a cold miss: the read, the lease with both charges, the token and the in-use mark', async () => {
+  it('makes four round trips on a cold miss: the read; the lease with both charges, beside the read of the provider backoff record; the token and the in-use mark', async () => {
     const providerEntry = entry({ perCallerPerMinute: 5, perMinute: 10 });
     const { table: through, commands } = recorded();
     const service = await startTestService({
@@ -102,9 +102,11 @@ describe('A miss: the lease and both budget charges in one transaction', () => {
     try {
       const response = await service.vend(providerEntry.id);
       assert.equal(response.status, 200, response.text);
-      // The token's write and the mark go out together: either may be first.
-      assert.deepEqual(commands.slice(0, 2), ['GetItem', 'TransactWriteItems']);
-      assert.deepEqual(commands.slice(2).sort(), ['UpdateItem', 'UpdateItem']);
+      // The provider's backoff record is read while the lease is taken, and the token's write and the mark go
+      // out together: in each pair either may be first.
+      assert.equal(commands[0], 'GetItem');
+      assert.deepEqual(commands.slice(1, 3).sort(), ['GetItem', 'TransactWriteItems']);
+      assert.deepEqual(commands.slice(3).sort(), ['UpdateItem', 'UpdateItem']);
       assert.deepEqual(await counters(providerEntry.id), { all: [1], callers: [1] });
     } finally {
       await service.close();
@@ -202,8 +204,10 @@ describe('A miss: the lease and both budget charges in one transaction', () => {
       assert.equal(response.status, 200, response.text);
       assert.equal(provider.requests.length - before, 1);
       assert.equal(conflicts, 1);
-      // The lease alone, then the two spends, each a plain conditional update.
-      assert.deepEqual(commands.slice(0, 5), [
+      // The lease alone, then the two spends, each a plain conditional update (the provider's backoff record
+      // is read beside the transaction).
+      assert.deepEqual(commands.slice(0, 6), [
+        'GetItem',
         'GetItem',
         'TransactWriteItems',
         'UpdateItem',
