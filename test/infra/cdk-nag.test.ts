@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ENVIRONMENTS } from '../../infra/environments';
 import { TokenVendingStack } from '../../infra/token-vending-stack';
@@ -57,6 +58,20 @@ describe('cdk-nag AwsSolutions', () => {
       { nag: true },
     );
     assert.doesNotThrow(() => app.synth());
+  });
+
+  it('accepts a runtime older than the newest aws-cdk-lib knows: the runtime is a prop, its L1 finding acknowledged', () => {
+    // What an app installing a newer aws-cdk-lib (one with a Node.js runtime after 24) meets with the default.
+    const { app, template } = synthService({ runtime: lambda.Runtime.NODEJS_22_X }, { nag: true });
+    assert.doesNotThrow(() => app.synth());
+    template.hasResourceProperties('AWS::Lambda::Function', { Runtime: 'nodejs22.x' });
+  });
+
+  it('refuses a runtime that is not Node.js, naming the prop', () => {
+    assert.throws(
+      () => synthService({ runtime: lambda.Runtime.PYTHON_3_13 }),
+      (error: unknown) => /runtime: python3\.13 is not a Node\.js runtime/.test(String(error)),
+    );
   });
 
   it('gives a reason for every acknowledgement', () => {

@@ -18,6 +18,7 @@ export { TokenVendingSettingsError } from './settings-error';
 export {
   type ApiGatewayAccountRole,
   DEFAULT_RESERVED_CONCURRENCY,
+  DEFAULT_RUNTIME,
   TokenVendingService,
   type TokenVendingServiceProps,
 } from './token-vending-service';

@@ -1,4 +1,5 @@
 import { Stack, Token } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { parseProviderConfig } from '../../../lambda/config/load-providers';
 import type { ProviderConfig } from '../../../lambda/config/provider-schema';
@@ -54,6 +55,11 @@ function settingsProblems(scope: Construct, props: TokenVendingServiceProps): st
         problems.push(`${path}: ${arn} is in partition ${callerPartition}, the stack in ${partition}`);
       }
     }
+  }
+  if (props.runtime !== undefined && props.runtime.family !== lambda.RuntimeFamily.NODEJS) {
+    problems.push(
+      `runtime: ${props.runtime.name} is not a Node.js runtime (the function's prebuilt bundle is JavaScript for nodejs24.x)`,
+    );
   }
   if (props.memorySize !== undefined && !isWhole(props.memorySize, 128, 10_240)) {
     problems.push('memorySize: must be a whole number of MB from 128 to 10240');

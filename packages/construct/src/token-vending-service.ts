@@ -110,6 +110,14 @@ export interface TokenVendingServiceProps {
   readonly pointInTimeRecovery?: boolean;
   /** What happens to the table, keys, secrets, logs and egress addresses when the stack is deleted. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The function's Lambda runtime, a Node.js one. The prebuilt bundle targets Node.js 24 and is tested
+   * there; a newer runtime that an aws-cdk-lib release adds is adopted by a release of this construct that
+   * tests it (or by passing it here), not by whichever aws-cdk-lib the app installs: cdk-nag's
+   * AwsSolutions-L1 ("not the latest runtime") is acknowledged for that reason.
+   * @default lambda.Runtime.NODEJS_24_X
+   */
+  readonly runtime?: lambda.Runtime;
   /** MB, 128 to 10240. @default 512 (RSA signing for private_key_jwt and TLS both want CPU, which scales with memory) */
   readonly memorySize?: number;
   /**
@@ -170,6 +178,9 @@ export interface TokenVendingServiceProps {
    */
   readonly customDomain?: CustomDomain;
 }
+
+/** The runtime the prebuilt bundle is built for and tested on. */
+export const DEFAULT_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 /** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
 export const DEFAULT_RESERVED_CONCURRENCY = 100;
@@ -359,7 +370,7 @@ export class TokenVendingService extends Construct {
         : {}),
       code: functionCode(regionalProviders),
       handler: 'index.handler',
-      runtime: lambda.Runtime.NODEJS_24_X,
+      runtime: props.runtime ?? DEFAULT_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       // At worst a vend waits 12 s for a dead lease holder, then makes its own grant in 10 s: 28 s stays
@@ -385,6 +396,11 @@ export class TokenVendingService extends Construct {
         ...(placement ? { TVM_REGIONS: placement.regions.join(',') } : {}),
       },
     });
+    acknowledge(
+      this.function,
+      'AwsSolutions-L1',
+      "The runtime is the construct's to state (prop `runtime`, default nodejs24.x, the Node.js its prebuilt bundle is built and tested for): an aws-cdk-lib that knows a newer Node.js runtime does not make this bundle tested on it.",
+    );
     const signing = createSigningKeys(
       this,
       regionalProviders,
