@@ -10,6 +10,7 @@
  * });
  */
 export type { CustomDomain, ServiceDomain } from './custom-domain';
+export { type PolicyRoles, signingKeyPolicy } from './key-policies';
 export { DEFAULT_DAILY_TOKENS, type ProviderEntry } from './provider-entry';
 export type { AdmittedPrincipals, ApiEndpoint } from './service-api';
 export { publishServiceDirectory } from './service-directory';

@@ -112,12 +112,25 @@ function settingsProblems(scope: Construct, props: TokenVendingServiceProps): st
 }
 
 /** The signing keys of raw entries, checked without trusting their shape (the schema may refuse it too). */
-function signingKeySettings(providers: readonly unknown[]): Array<{ path: string; kms: unknown }> {
+function signingKeySettings(
+  providers: readonly unknown[],
+): Array<{ path: string; kms: unknown; key: string | undefined }> {
   return providers.flatMap((provider, index) => {
-    const key = (provider as { signingKey?: { kms?: unknown; next?: { kms?: unknown } } })?.signingKey;
-    if (!key || typeof key !== 'object') return [];
+    const { id, signingKey } = (provider ?? {}) as {
+      id?: unknown;
+      signingKey?: { kms?: unknown; name?: unknown; next?: { kms?: unknown; name?: unknown } };
+    };
+    if (!signingKey || typeof signingKey !== 'object') return [];
     const path = `providers[${index}].signingKey`;
-    return [{ path, kms: key.kms }, ...(key.next ? [{ path: `${path}.next`, kms: key.next.kms }] : [])];
+    // A created key's `<provider id>/<name>`, as the primary's `signingKeys` holds it.
+    const keyOf = (name: unknown) =>
+      typeof id === 'string' ? `${id}/${typeof name === 'string' ? name : '1'}` : undefined;
+    return [
+      { path, kms: signingKey.kms, key: keyOf(signingKey.name) },
+      ...(signingKey.next
+        ? [{ path: `${path}.next`, kms: signingKey.next.kms, key: keyOf(signingKey.next.name) }]
+        : []),
+    ];
   });
 }
 
@@ -190,14 +203,16 @@ function deploymentRegionProblems(scope: Construct, props: TokenVendingServicePr
     );
   }
   problems.push(...foreignSecretArnProblems(props.providers, primaryRegion as string));
-  for (const { path, kms } of signingKeySettings(props.providers)) {
+  for (const { path, kms, key } of signingKeySettings(props.providers)) {
     if (kms === 'create') {
-      problems.push(
-        `${path}: a created signing key lives in one region; with several regions name a multi-Region key (arn:…:key/mrk-…) replicated to each`,
-      );
+      if (props.primary && key && !props.primary.signingKeys.has(key)) {
+        problems.push(
+          `${path}: the primary region's service created no signing key ${key} to replicate; give every region the same providers`,
+        );
+      }
     } else if (typeof kms === 'string' && !isMultiRegionKeyArn(kms)) {
       problems.push(
-        `${path}: ${kms} is a single-Region key; with several regions name a multi-Region key (key/mrk-…) replicated to each`,
+        `${path}: ${kms} is a single-Region key; with several regions name a multi-Region key (key/mrk-…) replicated to each, or say "create"`,
       );
     }
   }

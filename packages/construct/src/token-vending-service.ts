@@ -223,8 +223,11 @@ export class TokenVendingService extends Construct {
   public readonly tableKey: kms.Key | undefined;
   /** The HMAC key that names callers in the table's budget counters; only the function's role may read it. */
   public readonly counterKey: secretsmanager.ISecret;
-  /** The signing keys the service created for `signingKey: {"kms": "create"}` entries, by `<provider>/<name>`. */
-  public readonly signingKeys: ReadonlyMap<string, kms.Key>;
+  /**
+   * The signing keys the service created for `signingKey: {"kms": "create"}` entries, by `<provider>/<name>`:
+   * with several regions, multi-Region keys in the primary region and their replicas in the others.
+   */
+  public readonly signingKeys: ReadonlyMap<string, kms.IKey>;
   public readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
   /** The validated entries, defaults applied. */
   public readonly providers: readonly ProviderEntry[];
@@ -408,6 +411,11 @@ export class TokenVendingService extends Construct {
       role,
       removalPolicy,
       props.environment,
+      !placement
+        ? { kind: 'single' }
+        : placement.isPrimary || !props.primary
+          ? { kind: 'primary' }
+          : { kind: 'replica', primaryKeys: props.primary.signingKeys, deployer },
     );
     this.signingKeys = signing.created;
     if (signing.environment) this.function.addEnvironment('TVM_SIGNING_KEYS', signing.environment);
