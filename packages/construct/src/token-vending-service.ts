@@ -360,6 +360,7 @@ export class TokenVendingService extends Construct {
             this,
             props.egress.zones ?? 2,
             props.releaseEgressIps ? RemovalPolicy.DESTROY : removalPolicy,
+            settings.logRetention,
           )
         : undefined;
     this.egressAddresses = egress?.addresses ?? [];
@@ -404,6 +405,8 @@ export class TokenVendingService extends Construct {
       'AwsSolutions-L1',
       "The runtime is the construct's to state (prop `runtime`, default nodejs24.x, the Node.js its prebuilt bundle is built and tested for): an aws-cdk-lib that knows a newer Node.js runtime does not make this bundle tested on it.",
     );
+    // Created once the private subnets route to their NAT gateways, as with any VPC function.
+    if (egress) this.function.node.addDependency(egress.internetConnectivity);
     const signing = createSigningKeys(
       this,
       regionalProviders,
