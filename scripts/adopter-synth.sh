@@ -8,6 +8,7 @@
 # Both against the aws-cdk-lib this repository pins, then against the newest the construct's peer range admits.
 # Needs `npm ci` first (the packages' dist/) and the npm registry. Usage: scripts/adopter-synth.sh
 set -euo pipefail
+[ -n "${ADOPTER_SYNTH_TRACE:-}" ] && PS4='+ $(date +%T) ' && set -x
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/tvm-adopter.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
