@@ -6,6 +6,7 @@
 #   - two regions (packages/construct/README.md, "Several regions") with fixed egress and the shipped
 #     production entries (Maskinporten signing with a KMS key the stack creates).
 # Both against the aws-cdk-lib this repository pins, then against the newest the construct's peer range admits.
+# First, `npm publish --dry-run` of each package must print no warning (but the login one).
 # Needs `npm ci` first (the packages' dist/) and the npm registry. Usage: scripts/adopter-synth.sh
 set -euo pipefail
 [ -n "${ADOPTER_SYNTH_TRACE:-}" ] && PS4='+ $(date +%T) ' && set -x
@@ -16,6 +17,15 @@ trap 'rm -rf "$work"' EXIT
 pinned="$(node -p "require('$repo/package.json').devDependencies['aws-cdk-lib']")"
 range="$(node -p "require('$repo/packages/construct/package.json').peerDependencies['aws-cdk-lib']")"
 constructs_range="$(node -p "require('$repo/packages/construct/package.json').peerDependencies.constructs")"
+
+# Each package publishes cleanly (no warning but the one a dry run without a login always gives).
+for package in construct grant-vend client; do
+  warnings="$(cd "$repo/packages/$package" && npm publish --dry-run 2>&1 | grep -i '^npm warn' | grep -v 'requires you to be logged in' || true)"
+  if [ -n "$warnings" ]; then
+    echo "adopter-synth: npm publish --dry-run of packages/$package warns: $warnings" >&2
+    exit 1
+  fi
+done
 
 npm pack --silent --pack-destination "$work" "$repo/packages/construct" "$repo/packages/grant-vend" >/dev/null
 app="$work/app"
