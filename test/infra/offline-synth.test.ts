@@ -44,6 +44,26 @@ describe('Synth needs no credentials and no network', () => {
     assert.ok(Object.keys(maskinporten).some((id) => id.includes('SigningKeymaskinporten1')));
   });
 
+  it('asks for no lookup with the other documented settings: a private endpoint, a custom domain, the sandbox', () => {
+    const { app } = synthService({
+      endpoint: { type: 'private', vpcEndpoints: ['vpce-0123456789abcdef0'] },
+      customDomain: {
+        domainName: 'tvm.example.com',
+        hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+        hostedZoneName: 'example.com',
+      },
+      tableEncryption: 'customer-managed',
+    });
+    assert.deepEqual(app.synth().manifest.missing ?? [], []);
+    const sandbox = new App({ context: cliContext() });
+    createDeployment(sandbox, ENVIRONMENTS.sandbox as EnvironmentSettings, {
+      account: ACCOUNT,
+      region: 'eu-north-1',
+      service: { egress: { type: 'fixed' } },
+    });
+    assert.deepEqual(sandbox.synth().manifest.missing ?? [], []);
+  });
+
   it('places fixed egress in as many zones as asked, three included', () => {
     const { app, template } = synthService({ egress: { type: 'fixed', zones: 3 } });
     assert.deepEqual(app.synth().manifest.missing ?? [], []);
