@@ -5,6 +5,7 @@ import type { Construct } from 'constructs';
 import type { ProviderConfig, SigningKeyEntry } from '../../../lambda/config/provider-schema';
 import { signingKeyAlias } from '../../../lambda/oauth/signing-keys';
 import { type PolicyRoles, signingKeyPolicy } from './key-policies';
+import { allowReplication } from './regional-state';
 
 /** The provider's signing keys the stack made, and every key (made or named) the function signs with. */
 export interface ProviderSigningKeys {
@@ -132,19 +133,7 @@ function replicateSigningKey(
     removalPolicy: RemovalPolicy;
   },
 ): kms.IKey {
-  const region = Stack.of(scope).region;
-  options.primaryKey.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: `ReplicateTo${region.replace(/-/g, '')}`,
-      principals: [new iam.AccountRootPrincipal()],
-      actions: ['kms:ReplicateKey'],
-      resources: ['*'],
-      conditions: {
-        ArnEquals: { 'aws:PrincipalArn': options.deployer },
-        StringEquals: { 'kms:ReplicaRegion': region },
-      },
-    }),
-  );
+  allowReplication(options.primaryKey, options.deployer, Stack.of(scope).region);
   const replica = new kms.CfnReplicaKey(scope, `SigningKey-${id}`, {
     primaryKeyArn: options.primaryKey.keyArn,
     description: options.description,
