@@ -87,6 +87,16 @@ describe('cdk-nag AwsSolutions', () => {
 });
 
 describe('Shipped provider entries', () => {
+  it('sign in KMS in production wherever they sign (their secrets hold only client_id)', () => {
+    const file = join(__dirname, '..', '..', 'config', 'providers', 'production.json');
+    const providers = parseProviderConfig(JSON.parse(readFileSync(file, 'utf8')), file);
+    const signing = providers.filter(
+      (provider) => provider.grantType === 'jwt_bearer' || provider.clientAuth === 'private_key_jwt',
+    );
+    assert.ok(signing.some((provider) => provider.id === 'maskinporten'));
+    for (const provider of signing) assert.equal(provider.signingKey?.kms, 'create', provider.id);
+  });
+
   it('validate against the schema and stay closed until an operator adds callers', () => {
     const dir = join(__dirname, '..', '..', 'config', 'providers');
     for (const file of readdirSync(dir)) {
