@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ENVIRONMENTS } from '../../infra/environments';
 import { TokenVendingStack } from '../../infra/token-vending-stack';
@@ -59,6 +60,20 @@ describe('cdk-nag AwsSolutions', () => {
     assert.doesNotThrow(() => app.synth());
   });
 
+  it('accepts a runtime older than the newest aws-cdk-lib knows: the runtime is a prop, its L1 finding acknowledged', () => {
+    // What an app installing a newer aws-cdk-lib (one with a Node.js runtime after 24) meets with the default.
+    const { app, template } = synthService({ runtime: lambda.Runtime.NODEJS_22_X }, { nag: true });
+    assert.doesNotThrow(() => app.synth());
+    template.hasResourceProperties('AWS::Lambda::Function', { Runtime: 'nodejs22.x' });
+  });
+
+  it('refuses a runtime that is not Node.js, naming the prop', () => {
+    assert.throws(
+      () => synthService({ runtime: lambda.Runtime.PYTHON_3_13 }),
+      (error: unknown) => /runtime: python3\.13 is not a Node\.js runtime/.test(String(error)),
+    );
+  });
+
   it('gives a reason for every acknowledgement', () => {
     const { stack } = synthService({ tracing: true });
     const acknowledgements = stack.node
@@ -72,6 +87,16 @@ describe('cdk-nag AwsSolutions', () => {
 });
 
 describe('Shipped provider entries', () => {
+  it('sign in KMS in production wherever they sign (their secrets hold only client_id)', () => {
+    const file = join(__dirname, '..', '..', 'config', 'providers', 'production.json');
+    const providers = parseProviderConfig(JSON.parse(readFileSync(file, 'utf8')), file);
+    const signing = providers.filter(
+      (provider) => provider.grantType === 'jwt_bearer' || provider.clientAuth === 'private_key_jwt',
+    );
+    assert.ok(signing.some((provider) => provider.id === 'maskinporten'));
+    for (const provider of signing) assert.equal(provider.signingKey?.kms, 'create', provider.id);
+  });
+
   it('validate against the schema and stay closed until an operator adds callers', () => {
     const dir = join(__dirname, '..', '..', 'config', 'providers');
     for (const file of readdirSync(dir)) {

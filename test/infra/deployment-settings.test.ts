@@ -87,17 +87,21 @@ describe('Settings per environment', () => {
       String(alarm.Properties.AlarmName),
     );
     for (const provider of readProvidersFile(production)) {
-      assert.ok(names.includes(`token-vending-production-UpstreamFailures-${provider.id}`), provider.id);
-      assert.ok(names.includes(`token-vending-production-TokenQuota-${provider.id}`), provider.id);
+      assert.ok(
+        names.includes(`token-vending-production-eu-north-1-UpstreamFailures-${provider.id}`),
+        provider.id,
+      );
+      assert.ok(names.includes(`token-vending-production-eu-north-1-TokenQuota-${provider.id}`), provider.id);
     }
-    assert.ok(names.includes('token-vending-production-FunctionErrors'));
+    assert.ok(names.includes('token-vending-production-eu-north-1-FunctionErrors'));
   });
 
   it('alarms at the quota pace where an entry has one, at the default pace where not', () => {
     const { template } = synthEnvironment(production);
     const threshold = (provider: string) =>
       Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
-        (alarm) => alarm.Properties.AlarmName === `token-vending-production-TokenQuota-${provider}`,
+        (alarm) =>
+          alarm.Properties.AlarmName === `token-vending-production-eu-north-1-TokenQuota-${provider}`,
       )?.Properties.Threshold;
     // Production runs in two regions: the provider's quota is shared, so each region alarms at half the pace.
     const regions = production.regions?.length ?? 1;

@@ -112,6 +112,30 @@ describe('Function: grantVend over several regions', () => {
     assert.ok(asked.every((props) => props.ignoreErrorOnMissingContext === false));
   });
 
+  it('names the cdk.json context to set when the CLI could not look a parameter up (no credentials)', () => {
+    // What the CLI puts in the context when a lookup fails (here: no AWS credentials), then synthesizes again.
+    const failed = {
+      $providerError: `Need to perform AWS calls for account ${ACCOUNT}, but no credentials have been configured`,
+      $dontSaveContext: true,
+    };
+    const names = apiParameterNames('production');
+    const { role } = callerStack({
+      [lookupKey(names.restApiId, WEST)]: failed,
+      [lookupKey(names.stageName, WEST)]: 'live',
+    });
+    assert.throws(
+      () => grantVend(role, { environment: 'production', regions: [NORTH, WEST] }, 'alpha'),
+      (error: unknown) => {
+        const message = (error as Error).message;
+        assert.ok(message.includes(`"${lookupKey(names.restApiId, WEST)}"`), message);
+        assert.match(message, /no credentials have been configured/);
+        assert.match(message, /cdk\.json/);
+        assert.equal(message.split('\n').length, 1, 'one line');
+        return true;
+      },
+    );
+  });
+
   it('refuses an environment in other regions from a stack without a concrete account and region', () => {
     const app = new App();
     const stack = new Stack(app, 'Agnostic');

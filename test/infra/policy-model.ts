@@ -31,8 +31,15 @@ export interface Request {
   readonly authorizedElsewhere?: boolean;
 }
 
-/** Turns the template's intrinsic functions in a policy into the strings AWS would see. */
-export function resolveIntrinsics(value: Json, template: Template): Json {
+/**
+ * Turns the template's intrinsic functions in a policy into the strings AWS would see; `outputs` gives the
+ * values of other stacks' outputs (`Fn::GetStackOutput`, by output name).
+ */
+export function resolveIntrinsics(
+  value: Json,
+  template: Template,
+  outputs: Readonly<Record<string, string>> = {},
+): Json {
   const pseudo: Record<string, string> = {
     'AWS::Partition': 'aws',
     'AWS::URLSuffix': 'amazonaws.com',
@@ -55,6 +62,10 @@ export function resolveIntrinsics(value: Json, template: Template): Json {
         return `arn:aws:iam::${ACCOUNT}:role/${id}`;
       }
       return `getatt:${id}.${attribute}`;
+    }
+    if ('Fn::GetStackOutput' in object) {
+      const { OutputName } = object['Fn::GetStackOutput'] as { OutputName: string };
+      return outputs[OutputName] ?? `output:${OutputName}`;
     }
     if ('Fn::Join' in object) {
       const [separator, parts] = object['Fn::Join'] as [string, Json[]];
@@ -149,12 +160,20 @@ export function evaluate(statements: readonly Statement[], request: Request): 'a
     : 'denied';
 }
 
-/** The resolved statements of the key whose logical id contains `name`. */
-export function keyPolicy(template: Template, name: string): Statement[] {
-  const keys = Object.entries(template.findResources('AWS::KMS::Key')).filter(([id]) => id.includes(name));
+/** The resolved statements of the key (or replica key) whose logical id contains `name`. */
+export function keyPolicy(
+  template: Template,
+  name: string,
+  outputs: Readonly<Record<string, string>> = {},
+): Statement[] {
+  const keys = [
+    ...Object.entries(template.findResources('AWS::KMS::Key')),
+    ...Object.entries(template.findResources('AWS::KMS::ReplicaKey')),
+  ].filter(([id]) => id.includes(name));
   if (keys.length !== 1) throw new Error(`expected one key named ${name}, found ${keys.length}`);
   const [, key] = keys[0] as [string, { Properties: { KeyPolicy: Json } }];
-  return (resolveIntrinsics(key.Properties.KeyPolicy, template) as { Statement: Statement[] }).Statement;
+  return (resolveIntrinsics(key.Properties.KeyPolicy, template, outputs) as { Statement: Statement[] })
+    .Statement;
 }
 
 /** The resolved statements of the resource policy of the secret whose logical id contains `name`. */

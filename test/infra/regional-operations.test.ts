@@ -78,7 +78,10 @@ describe('Monitoring per region', () => {
       assert.equal(alarm.EvaluationPeriods, 5);
       assert.equal(alarm.DatapointsToAlarm, 5);
       assert.equal(alarm.ComparisonOperator, 'GreaterThanThreshold');
-      assert.equal(alarm.AlarmName, `token-vending-test-ReplicationLatency-${other}`);
+      assert.equal(
+        alarm.AlarmName,
+        `token-vending-test-${other === WEST ? NORTH : WEST}-ReplicationLatency-${other}`,
+      );
       const dimensions = alarm.Dimensions as Array<{ Name: string; Value: unknown }>;
       assert.deepEqual(dimensions.find((dimension) => dimension.Name === 'ReceivingRegion')?.Value, other);
       // The global table: by reference where it is made (the primary), by its shared name elsewhere.
@@ -108,8 +111,8 @@ describe('Monitoring per region', () => {
     const quotaPace = (templates: Template[]) =>
       templates.map(
         (template) =>
-          Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
-            (alarm) => alarm.Properties.AlarmName === 'token-vending-test-TokenQuota-alpha',
+          Object.values(template.findResources('AWS::CloudWatch::Alarm')).find((alarm) =>
+            String(alarm.Properties.AlarmName).endsWith('-TokenQuota-alpha'),
           )?.Properties.Threshold,
       );
     const providers = PROVIDERS.map((provider) =>
@@ -117,6 +120,27 @@ describe('Monitoring per region', () => {
     );
     assert.deepEqual(quotaPace(synthRegions({ providers })), [40, 40], 'half of 80 % of 100 a day each');
     assert.deepEqual(quotaPace([synthService({ providers }).template]), [80], 'one region: the whole pace');
+  });
+
+  it("names each region's alarms with its region, so the same alarm in two regions mails two subjects", () => {
+    const templates = synthRegions({});
+    const names = templates.map((template) =>
+      Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((alarm) =>
+        String(alarm.Properties.AlarmName),
+      ),
+    );
+    REGIONS.forEach((region, index) => {
+      assert.ok((names[index] ?? []).length > 5);
+      for (const name of names[index] ?? [])
+        assert.ok(name.startsWith(`token-vending-test-${region}-`), name);
+    });
+    assert.ok(names[0]?.includes(`token-vending-test-${NORTH}-FunctionErrors`));
+    assert.ok(names[1]?.includes(`token-vending-test-${WEST}-FunctionErrors`));
+    // One region keeps the names it had.
+    const single = Object.values(synthService().template.findResources('AWS::CloudWatch::Alarm')).map(
+      (alarm) => String(alarm.Properties.AlarmName),
+    );
+    assert.ok(single.includes('token-vending-test-FunctionErrors'));
   });
 
   it('changes nothing with one region: no replication alarm, no region widgets', () => {
@@ -163,7 +187,7 @@ describe('Custom domain', () => {
       assert.match(JSON.stringify(config.AlarmIdentifier.Name), /RegionUnavailable/);
       assert.equal(config.InsufficientDataHealthStatus, 'Unhealthy');
       const [alarm] = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
-        (candidate) => candidate.Properties.AlarmName === 'token-vending-test-RegionUnavailable',
+        (candidate) => candidate.Properties.AlarmName === `token-vending-test-${region}-RegionUnavailable`,
       );
       assert.equal(alarm?.Properties.MetricName, '5XXError');
       assert.equal(alarm?.Properties.Statistic, 'Average');

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { Stack } from 'aws-cdk-lib';
 import type { ProviderEntryInput } from '../../lambda/config/provider-schema';
+import * as constructPackage from '../../packages/construct/src/index';
 import { evaluate, keyPolicy, REGION } from './policy-model';
 import { ACCOUNT, PROVIDERS, policyStatements, synthService } from './support';
 
@@ -103,6 +105,24 @@ describe('Signing keys in KMS (signingKey)', () => {
     assert.ok(JSON.stringify(fn?.Properties.Environment.Variables.TVM_SIGNING_KEYS).includes('signer'));
     const [plain] = Object.values(synthService().template.findResources('AWS::Lambda::Function'));
     assert.equal(plain?.Properties.Environment.Variables.TVM_SIGNING_KEYS, undefined);
+  });
+
+  it('exports the policy it gives its keys, for a key made outside the stack (docs/providers.md)', () => {
+    const roles = { functionRoleArn: functionRole(), policyAdminArns: [DEPLOYER] };
+    const exported = constructPackage.signingKeyPolicy(stack, roles, 'ES256').toJSON();
+    const sids = (document: { Statement: Array<{ Sid: string }> }) => document.Statement.map((s) => s.Sid);
+    const [created] = Object.entries(template.findResources('AWS::KMS::Key'))
+      .filter(([id]) => id.includes('SigningKeysigner1'))
+      .map(([, key]) => key.Properties.KeyPolicy);
+    assert.deepEqual(sids(Stack.of(stack).resolve(exported)), sids(created));
+    assert.equal(
+      evaluate((Stack.of(stack).resolve(exported) as { Statement: never[] }).Statement, {
+        principalArn: functionRole(),
+        action: 'kms:Sign',
+        context: { 'kms:MessageType': 'RAW', 'kms:SigningAlgorithm': 'ECDSA_SHA_256' },
+      }),
+      'allowed',
+    );
   });
 
   it('is cdk-nag clean: synth with AwsSolutions checks reports nothing unacknowledged', () => {

@@ -10,6 +10,7 @@
  * });
  */
 export type { CustomDomain, ServiceDomain } from './custom-domain';
+export { type PolicyRoles, signingKeyPolicy } from './key-policies';
 export { DEFAULT_DAILY_TOKENS, type ProviderEntry } from './provider-entry';
 export type { AdmittedPrincipals, ApiEndpoint } from './service-api';
 export { publishServiceDirectory } from './service-directory';
@@ -18,6 +19,7 @@ export { TokenVendingSettingsError } from './settings-error';
 export {
   type ApiGatewayAccountRole,
   DEFAULT_RESERVED_CONCURRENCY,
+  DEFAULT_RUNTIME,
   TokenVendingService,
   type TokenVendingServiceProps,
 } from './token-vending-service';

@@ -1,6 +1,8 @@
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { KMS_SIGNING_ALGORITHM } from '../../../lambda/oauth/kms-signing-algorithms';
+import type { SigningKeySetting } from './provider-entry';
 
 /** The roles a key or secret policy names: who uses it, who may change its policy. */
 export interface PolicyRoles {
@@ -177,5 +179,53 @@ export function changePolicy(roles: PolicyRoles): iam.PolicyStatement {
     actions: ['kms:PutKeyPolicy'],
     resources: ['*'],
     conditions: { ArnEquals: { 'aws:PrincipalArn': [...roles.policyAdminArns] } },
+  });
+}
+
+/**
+ * A signing key's policy, in the sealing key's style: the account administers it and reads its public half
+ * (what the provider registers), nobody uses it but the function role, which signs RAW messages with the
+ * entry's algorithm only; only the deploying and break-glass roles change the policy. The Deny holds whatever
+ * IAM policies, grants or later Allows say. Exported for a key made outside the stack (an imported
+ * business-certificate key): give it this policy, with the function role of its region.
+ */
+export function signingKeyPolicy(
+  scope: Construct,
+  roles: PolicyRoles,
+  algorithm: SigningKeySetting['algorithm'],
+): iam.PolicyDocument {
+  const account = Stack.of(scope).account;
+  return new iam.PolicyDocument({
+    statements: [
+      administerButNotUse(),
+      changePolicy(roles),
+      new iam.PolicyStatement({
+        sid: 'ReadThePublicKey',
+        principals: [new iam.AccountRootPrincipal()],
+        actions: ['kms:GetPublicKey'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'FunctionSignsAssertions',
+        principals: [new iam.ArnPrincipal(roles.functionRoleArn)],
+        actions: ['kms:Sign'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: {
+            'kms:MessageType': 'RAW',
+            'kms:SigningAlgorithm': KMS_SIGNING_ALGORITHM[algorithm],
+            'aws:PrincipalAccount': account,
+          },
+        },
+      }),
+      new iam.PolicyStatement({
+        sid: 'NoUseButTheFunction',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:Sign', 'kms:CreateGrant'],
+        resources: ['*'],
+        conditions: { StringNotEquals: { 'aws:PrincipalArn': roles.functionRoleArn } },
+      }),
+    ],
   });
 }

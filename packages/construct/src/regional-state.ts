@@ -91,7 +91,22 @@ export function createSealingKeyReplica(
   deployer: string,
   removalPolicy: RemovalPolicy,
 ): kms.IKey {
-  const region = Stack.of(scope).region;
+  allowReplication(primaryKey, deployer, Stack.of(scope).region);
+  const replica = new kms.CfnReplicaKey(scope, 'SealingKeyReplica', {
+    primaryKeyArn: primaryKey.keyArn,
+    description: SEALING_KEY_DESCRIPTION,
+    keyPolicy: sealingKeyPolicy(scope, roles),
+    enabled: true,
+  });
+  replica.applyRemovalPolicy(removalPolicy);
+  return kms.Key.fromKeyArn(scope, 'SealingKeyReplicaArn', replica.attrArn);
+}
+
+/**
+ * Lets exactly `deployer` replicate the multi-Region `primaryKey`, and only into `region`: a replica's policy
+ * is its creator's to write, so whoever may replicate a key could make a replica they may use.
+ */
+export function allowReplication(primaryKey: kms.IKey, deployer: string, region: string): void {
   primaryKey.addToResourcePolicy(
     new iam.PolicyStatement({
       sid: `ReplicateTo${region.replace(/-/g, '')}`,
@@ -104,12 +119,4 @@ export function createSealingKeyReplica(
       },
     }),
   );
-  const replica = new kms.CfnReplicaKey(scope, 'SealingKeyReplica', {
-    primaryKeyArn: primaryKey.keyArn,
-    description: SEALING_KEY_DESCRIPTION,
-    keyPolicy: sealingKeyPolicy(scope, roles),
-    enabled: true,
-  });
-  replica.applyRemovalPolicy(removalPolicy);
-  return kms.Key.fromKeyArn(scope, 'SealingKeyReplicaArn', replica.attrArn);
 }

@@ -14,13 +14,14 @@ import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../../../lambda/cont
 import { REFRESH_RUN_BUDGET_MS } from './function-contract';
 import { DEFAULT_DAILY_TOKENS } from './provider-entry';
 import { type RenewalQueueResources, renewalQueueAlarms } from './refresh-queue';
+import { isMultiRegion } from './service-regions';
 
 export interface ServiceMonitoringProps {
   readonly handler: lambda.Function;
   readonly api: apigateway.RestApi;
   readonly functionLogs: logs.ILogGroup;
   readonly providers: readonly ProviderConfig[];
-  /** Prefixes every alarm's name. */
+  /** Prefixes every alarm's name (and, with several `regions`, the stack's region after it). */
   readonly environment: string;
   /** Where alarms go. @default a topic of the stack's own, encrypted */
   readonly alarmTopic?: sns.ITopic;
@@ -102,11 +103,15 @@ export function createServiceMonitoring(scope: Construct, props: ServiceMonitori
   if (props.renewalQueue) alarms.push(...renewalQueueAlarms(scope, props.renewalQueue));
   const availability = props.availabilityAlarm ? availabilityAlarm(scope, props.api) : undefined;
   if (availability) alarms.push(availability);
+  // With several regions each region's alarms say which region they are (the same alarm in two regions
+  // would otherwise mail the same subject).
+  const prefix = isMultiRegion(props.regions)
+    ? `token-vending-${props.environment}-${Stack.of(scope).region}`
+    : `token-vending-${props.environment}`;
   for (const alarm of alarms) {
     // `token-vending-production-UpstreamFailures-bcc-production`, not a generated name: what a notification
     // says is what docs/operations.md lists.
-    (alarm.node.defaultChild as cloudwatch.CfnAlarm).alarmName =
-      `token-vending-${props.environment}-${alarm.node.id}`;
+    (alarm.node.defaultChild as cloudwatch.CfnAlarm).alarmName = `${prefix}-${alarm.node.id}`;
   }
   const action = new cloudwatchActions.SnsAction(topic);
   for (const alarm of alarms) {

@@ -1,4 +1,5 @@
 import { Stack, Token } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { parseProviderConfig } from '../../../lambda/config/load-providers';
 import { providerPath } from '../../../lambda/config/problem-paths';
@@ -56,6 +57,11 @@ function settingsProblems(scope: Construct, props: TokenVendingServiceProps): st
       }
     }
   }
+  if (props.runtime !== undefined && props.runtime.family !== lambda.RuntimeFamily.NODEJS) {
+    problems.push(
+      `runtime: ${props.runtime.name} is not a Node.js runtime (the function's prebuilt bundle is JavaScript for nodejs24.x)`,
+    );
+  }
   if (props.memorySize !== undefined && !isWhole(props.memorySize, 128, 10_240)) {
     problems.push('memorySize: must be a whole number of MB from 128 to 10240');
   }
@@ -107,12 +113,25 @@ function settingsProblems(scope: Construct, props: TokenVendingServiceProps): st
 }
 
 /** The signing keys of raw entries, checked without trusting their shape (the schema may refuse it too). */
-function signingKeySettings(providers: readonly unknown[]): Array<{ path: string; kms: unknown }> {
+function signingKeySettings(
+  providers: readonly unknown[],
+): Array<{ path: string; kms: unknown; key: string | undefined }> {
   return providers.flatMap((provider, index) => {
-    const key = (provider as { signingKey?: { kms?: unknown; next?: { kms?: unknown } } })?.signingKey;
-    if (!key || typeof key !== 'object') return [];
+    const { id, signingKey } = (provider ?? {}) as {
+      id?: unknown;
+      signingKey?: { kms?: unknown; name?: unknown; next?: { kms?: unknown; name?: unknown } };
+    };
+    if (!signingKey || typeof signingKey !== 'object') return [];
     const path = `${providerPath(providers, index)}.signingKey`;
-    return [{ path, kms: key.kms }, ...(key.next ? [{ path: `${path}.next`, kms: key.next.kms }] : [])];
+    // A created key's `<provider id>/<name>`, as the primary's `signingKeys` holds it.
+    const keyOf = (name: unknown) =>
+      typeof id === 'string' ? `${id}/${typeof name === 'string' ? name : '1'}` : undefined;
+    return [
+      { path, kms: signingKey.kms, key: keyOf(signingKey.name) },
+      ...(signingKey.next
+        ? [{ path: `${path}.next`, kms: signingKey.next.kms, key: keyOf(signingKey.next.name) }]
+        : []),
+    ];
   });
 }
 
@@ -185,14 +204,16 @@ function deploymentRegionProblems(scope: Construct, props: TokenVendingServicePr
     );
   }
   problems.push(...foreignSecretArnProblems(props.providers, primaryRegion as string));
-  for (const { path, kms } of signingKeySettings(props.providers)) {
+  for (const { path, kms, key } of signingKeySettings(props.providers)) {
     if (kms === 'create') {
-      problems.push(
-        `${path}: a created signing key lives in one region; with several regions name a multi-Region key (arn:…:key/mrk-…) replicated to each`,
-      );
+      if (props.primary && key && !props.primary.signingKeys.has(key)) {
+        problems.push(
+          `${path}: the primary region's service created no signing key ${key} to replicate; give every region the same providers`,
+        );
+      }
     } else if (typeof kms === 'string' && !isMultiRegionKeyArn(kms)) {
       problems.push(
-        `${path}: ${kms} is a single-Region key; with several regions name a multi-Region key (key/mrk-…) replicated to each`,
+        `${path}: ${kms} is a single-Region key; with several regions name a multi-Region key (key/mrk-…) replicated to each, or say "create"`,
       );
     }
   }

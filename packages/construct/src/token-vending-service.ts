@@ -111,6 +111,14 @@ export interface TokenVendingServiceProps {
   readonly pointInTimeRecovery?: boolean;
   /** What happens to the table, keys, secrets, logs and egress addresses when the stack is deleted. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The function's Lambda runtime, a Node.js one. The prebuilt bundle targets Node.js 24 and is tested
+   * there; a newer runtime that an aws-cdk-lib release adds is adopted by a release of this construct that
+   * tests it (or by passing it here), not by whichever aws-cdk-lib the app installs: cdk-nag's
+   * AwsSolutions-L1 ("not the latest runtime") is acknowledged for that reason.
+   * @default lambda.Runtime.NODEJS_24_X
+   */
+  readonly runtime?: lambda.Runtime;
   /** MB, 128 to 10240. @default 512 (RSA signing for private_key_jwt and TLS both want CPU, which scales with memory) */
   readonly memorySize?: number;
   /**
@@ -172,6 +180,9 @@ export interface TokenVendingServiceProps {
   readonly customDomain?: CustomDomain;
 }
 
+/** The runtime the prebuilt bundle is built for and tested on. */
+export const DEFAULT_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
 /** Executions reserved for (and the most allowed to) the function, unless the props say otherwise. */
 export const DEFAULT_RESERVED_CONCURRENCY = 100;
 
@@ -215,8 +226,11 @@ export class TokenVendingService extends Construct {
   public readonly tableKey: kms.Key | undefined;
   /** The HMAC key that names callers in the table's budget counters; only the function's role may read it. */
   public readonly counterKey: secretsmanager.ISecret;
-  /** The signing keys the service created for `signingKey: {"kms": "create"}` entries, by `<provider>/<name>`. */
-  public readonly signingKeys: ReadonlyMap<string, kms.Key>;
+  /**
+   * The signing keys the service created for `signingKey: {"kms": "create"}` entries, by `<provider>/<name>`:
+   * with several regions, multi-Region keys in the primary region and their replicas in the others.
+   */
+  public readonly signingKeys: ReadonlyMap<string, kms.IKey>;
   public readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
   /** The validated entries, defaults applied. */
   public readonly providers: readonly ProviderEntry[];
@@ -349,6 +363,7 @@ export class TokenVendingService extends Construct {
             this,
             props.egress.zones ?? 2,
             props.releaseEgressIps ? RemovalPolicy.DESTROY : removalPolicy,
+            settings.logRetention,
           )
         : undefined;
     this.egressAddresses = egress?.addresses ?? [];
@@ -362,7 +377,7 @@ export class TokenVendingService extends Construct {
         : {}),
       code: functionCode(regionalProviders),
       handler: 'index.handler',
-      runtime: lambda.Runtime.NODEJS_24_X,
+      runtime: props.runtime ?? DEFAULT_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       // At worst a vend waits 12 s for a dead lease holder, then makes its own grant in 10 s: 28 s stays
@@ -388,6 +403,13 @@ export class TokenVendingService extends Construct {
         ...(placement ? { TVM_REGIONS: placement.regions.join(',') } : {}),
       },
     });
+    acknowledge(
+      this.function,
+      'AwsSolutions-L1',
+      "The runtime is the construct's to state (prop `runtime`, default nodejs24.x, the Node.js its prebuilt bundle is built and tested for): an aws-cdk-lib that knows a newer Node.js runtime does not make this bundle tested on it.",
+    );
+    // Created once the private subnets route to their NAT gateways, as with any VPC function.
+    if (egress) this.function.node.addDependency(egress.internetConnectivity);
     const signing = createSigningKeys(
       this,
       regionalProviders,
@@ -395,6 +417,11 @@ export class TokenVendingService extends Construct {
       role,
       removalPolicy,
       props.environment,
+      !placement
+        ? { kind: 'single' }
+        : placement.isPrimary || !props.primary
+          ? { kind: 'primary' }
+          : { kind: 'replica', primaryKeys: props.primary.signingKeys, deployer },
     );
     this.signingKeys = signing.created;
     if (signing.environment) this.function.addEnvironment('TVM_SIGNING_KEYS', signing.environment);

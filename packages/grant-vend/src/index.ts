@@ -75,14 +75,28 @@ export function vendApisOf(
     );
   }
   const names = apiParameterNames(environment);
-  const lookup = (parameterName: string, region: string) =>
-    ContextProvider.getValue(scope as Construct, {
+  const lookup = (parameterName: string, region: string) => {
+    const query = {
       provider: cxschema.ContextProvider.SSM_PARAMETER_PROVIDER,
       props: { parameterName, region },
+    };
+    // The CLI could not look it up (no credentials, no permission, no parameter): say which context would
+    // let synth go on without AWS, rather than the CLI's error alone.
+    const { key } = ContextProvider.getKey(scope as Construct, query);
+    const failure = (scope.node.tryGetContext(key) as { $providerError?: unknown } | undefined)
+      ?.$providerError;
+    if (failure !== undefined) {
+      throw new Error(
+        `grantVend: could not look up ${parameterName} in ${region} (${String(failure)}); deploy the service there first and synth with AWS credentials once (committing cdk.context.json), or set it in cdk.json's "context": "${key}": "<its value>"`,
+      );
+    }
+    return ContextProvider.getValue(scope as Construct, {
+      ...query,
       dummyValue: `dummy-value-for-${parameterName}`,
       // A parameter that is not there fails the synth, naming it, rather than granting on a dummy id.
       mustExist: true,
     }).value as string;
+  };
   return regions.map((region) =>
     region === stack.region
       ? { ...vendApiOf(scope, environment), region }
