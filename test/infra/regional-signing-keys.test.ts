@@ -188,7 +188,7 @@ describe('KMS signing keys in several regions (signingKey "create")', () => {
       () => synthTwoRegions(KEYED, other),
       (error: unknown) =>
         (error as Error).name === 'TokenVendingSettingsError' &&
-        /providers\[2\]\.signingKey: the primary region's service created no signing key maskinporten\/3/.test(
+        /providers\["maskinporten"\]\.signingKey: the primary region's service created no signing key maskinporten\/3/.test(
           (error as Error).message,
         ),
     );
