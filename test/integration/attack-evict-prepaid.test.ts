@@ -61,12 +61,25 @@ describe('attack: an evict refused for the day still prepays a renewal', () => {
           callers: [ORDERS_ROLE, BILLING_ROLE],
           tokenQuota: { tokens: 310, periodDays: 30 },
         },
+        {
+          id: 'warm-up',
+          tokenEndpoint: provider.tokenEndpoint,
+          clientAuth: 'client_secret_post',
+          secretId: 'tvm/quota',
+          callers: [ORDERS_ROLE],
+        },
       ],
       secrets: { 'tvm/quota': { client_id: 'quota', client_secret: 'quota-secret' } },
       table: gated,
       log: new RecordingLog(),
       now: () => now,
     });
+    // A fresh DynamoDB Local answers its first calls slowly: a timed-out call would move the budgets into
+    // the container (a documented fault mode), which is not what this test is about.
+    for (let index = 0; index < 5; index++) {
+      now += 2000;
+      assert.equal((await service.vend('warm-up', FORCING, ORDERS)).status, 200);
+    }
   });
 
   afterAll(async () => {
@@ -89,7 +102,7 @@ describe('attack: an evict refused for the day still prepays a renewal', () => {
       JSON.stringify({ json: refused.json, requests: provider.requests.length }),
     );
     const spent = provider.requests.length;
-    assert.equal(spent, 5);
+    assert.equal(spent, 10);
 
     // Evict the cached token, and vend while the evict is being charged.
     now += 2000;
