@@ -5,6 +5,7 @@ import {
 } from '../packages/client/src/wire-contract';
 import type { UpstreamBudget } from './budget/upstream-budget';
 import {
+  type EvictClaim,
   type EvictedToken,
   type PeerToken,
   type SharedTier,
@@ -212,7 +213,8 @@ export class TokenVendor {
       if (item.token && item.version && named(item.token)) {
         const { issuedAt, expiresAt } = item.token;
         const evictedBy = await budget.counterName(principal as string);
-        await this.evictInTier(key, { version: item.version, issuedAt, expiresAt }, evictedBy);
+        const claim = await this.claimInTier(key, { version: item.version, issuedAt, expiresAt }, evictedBy);
+        if (claim) await tier.withdrawEvict(claim);
       }
       throw tableUnavailable(item.standIn.retryAtMs, this.parts.clock.now());
     }
@@ -238,22 +240,33 @@ export class TokenVendor {
       expiresAt: token.expiresAt,
       ...(peer ? { region: peer.region } : {}),
     };
-    // Of many callers evicting one token at once, only the one whose conditional evict applies is charged.
-    if (!(await this.evictInTier(key, evicted, evictedBy))) return 'not_current';
+    // Of many callers evicting one token at once, only the one whose conditional claim applies is charged;
+    // the token stays cached until the charge has held, so an evict nobody paid for removes nothing.
+    const claim = await this.claimInTier(key, evicted, evictedBy);
+    if (!claim) return 'not_current';
     try {
       await budget.chargeEviction(evictedBy, provider);
     } catch (error) {
-      // Over its budget: the token goes back (a new version, no payment on it) and the caller is refused.
-      await tier.store(key, token, provider.id);
+      // Over its budget: the claim is taken back, the token stays, and the caller is refused.
+      await tier.withdrawEvict(claim);
       throw error;
     }
-    return 'evicted';
+    return (await this.inTier(() => tier.confirmEvict(claim))) ? 'evicted' : 'not_current';
   }
 
-  /** The tier's evict; a shared table that could not answer is 503 `service_unavailable`. */
-  private async evictInTier(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+  /** The tier's claim of an evict; a shared table that could not answer is 503 `service_unavailable`. */
+  private claimInTier(
+    key: string,
+    evicted: EvictedToken,
+    evictedBy: string,
+  ): Promise<EvictClaim | undefined> {
+    return this.inTier(() => this.parts.tier.claimEvict(key, evicted, evictedBy));
+  }
+
+  /** A call of the tier's evict; a shared table that could not answer is 503 `service_unavailable`. */
+  private async inTier<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return await this.parts.tier.evict(key, evicted, evictedBy);
+      return await call();
     } catch (error) {
       if (!(error instanceof SharedTierUnavailable)) throw error;
       throw tableUnavailable(error.retryAtMs, this.parts.clock.now());
