@@ -1,4 +1,5 @@
 import type { ProviderConfig } from './config/provider-schema';
+import { DEFAULT_PARTITION } from './contracts/caller-accounts';
 import { VendError } from './errors';
 import type { ResolvedSelectors, VendRequest } from './model';
 
@@ -31,22 +32,24 @@ export interface CallerGrant {
   readonly defaultAudience?: string;
 }
 
-/** An IAM principal (a role, as its sessions are normalized to; a user; the account's root) and its account. */
-const IAM_PRINCIPAL = /^arn:aws[a-z-]*:iam::(\d{12}):(?:role\/|user\/|root$)/;
+/** An IAM principal (a role, as its sessions are normalized to; a user; the account's root): partition, account. */
+const IAM_PRINCIPAL = /^arn:(aws[a-z-]*):iam::(\d{12}):(?:role\/|user\/|root$)/;
 
 /**
  * Whether a `"*"` entry admits `principal`: an IAM role (by its sessions), user or root of one of
- * `accounts`. Never a `GetFederationToken` session (`sts::…:federated-user/NAME`): its name is the caller's to
- * choose, and each name would be a caller of its own, with a budget of its own.
+ * `accounts` in `partition` (an account id names another account in another partition). Never a
+ * `GetFederationToken` session (`sts::…:federated-user/NAME`): its name is the caller's to choose, and each
+ * name would be a caller of its own, with a budget of its own.
  */
-function admittedByAnyCaller(principal: string, accounts: ReadonlySet<string>): boolean {
-  const account = IAM_PRINCIPAL.exec(principal)?.[1];
-  return account !== undefined && accounts.has(account);
+function admittedByAnyCaller(principal: string, accounts: ReadonlySet<string>, partition: string): boolean {
+  const match = IAM_PRINCIPAL.exec(principal);
+  return match?.[1] === partition && match[2] !== undefined && accounts.has(match[2]);
 }
 
 /**
  * The caller's grant on `provider`, or undefined when it is not among the provider's `callers`. A `"*"` entry
- * admits the principals of `anyCallerAccounts` alone (the stack's account, or `allowedAccounts`): the API's
+ * admits the principals of `anyCallerAccounts` in `partition` alone (the stack's account, or
+ * `allowedAccounts`, in the function's partition: see `contracts/caller-accounts.ts`): the API's
  * resource policy admits every named caller of every provider, so without this a caller of another account
  * named on one provider would reach every `"*"` provider.
  */
@@ -54,11 +57,12 @@ export function callerGrant(
   provider: ProviderConfig,
   principal: string | undefined,
   anyCallerAccounts: ReadonlySet<string>,
+  partition = DEFAULT_PARTITION,
 ): CallerGrant | undefined {
   if (!principal) return undefined;
   const callerRole = roleIdentity(principal);
   const matches = (allowed: string) =>
-    (allowed === '*' && admittedByAnyCaller(principal, anyCallerAccounts)) ||
+    (allowed === '*' && admittedByAnyCaller(principal, anyCallerAccounts, partition)) ||
     allowed === principal ||
     (callerRole !== undefined && roleIdentity(allowed) === callerRole);
   const entry = provider.callers.find((caller) =>
@@ -85,7 +89,8 @@ export const isCallerAllowed = (
   provider: ProviderConfig,
   principal: string | undefined,
   anyCallerAccounts: ReadonlySet<string>,
-): boolean => callerGrant(provider, principal, anyCallerAccounts) !== undefined;
+  partition = DEFAULT_PARTITION,
+): boolean => callerGrant(provider, principal, anyCallerAccounts, partition) !== undefined;
 
 /** Refuses a scope or audience outside what this caller may ask for, before anything goes upstream. */
 export function resolveSelectors(

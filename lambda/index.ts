@@ -7,7 +7,11 @@ import { KmsDataKeys } from './cache/kms-data-keys';
 import { EnvelopeSealer } from './cache/token-sealer';
 import { composeService } from './compose';
 import { loadProvidersFile } from './config/load-providers';
-import { ANY_CALLER_ACCOUNTS_ENVIRONMENT, parseAnyCallerAccounts } from './contracts/caller-accounts';
+import {
+  ANY_CALLER_ACCOUNTS_ENVIRONMENT,
+  parseAnyCallerAccounts,
+  partitionOfRegion,
+} from './contracts/caller-accounts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from './contracts/metrics';
 import { parseTableRegions, REGIONS_ENVIRONMENT } from './contracts/region-owned-items';
 import { createTableClient } from './contracts/token-table';
@@ -58,6 +62,8 @@ const { handler: apiHandler, refresher } = composeService({
   ),
   endpoints,
   anyCallerAccounts,
+  // Of the function's own partition: an account id of another partition is another account.
+  partition: partitionOfRegion(process.env.AWS_REGION),
   credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
   counterKey: new SecretsManagerCounterKey({ client: secretsClient, secretId: counterKeySecretArn }),
   shared: {
