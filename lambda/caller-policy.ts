@@ -37,19 +37,24 @@ const IAM_PRINCIPAL = /^arn:(aws[a-z-]*):iam::(\d{12}):(?:role\/|user\/|root$)/;
 
 /**
  * Whether a `"*"` entry admits `principal`: an IAM role (by its sessions), user or root of one of
- * `accounts` in `partition` (an account id names another account in another partition). Never a
+ * `accounts`, each `<partition>:<account id>` (as the function names them: `accountsInPartition`) or a bare
+ * account id of the `aws` partition. An account id of another partition is another account. Never a
  * `GetFederationToken` session (`sts::…:federated-user/NAME`): its name is the caller's to choose, and each
  * name would be a caller of its own, with a budget of its own.
  */
-function admittedByAnyCaller(principal: string, accounts: ReadonlySet<string>, partition: string): boolean {
+function admittedByAnyCaller(principal: string, accounts: ReadonlySet<string>): boolean {
   const match = IAM_PRINCIPAL.exec(principal);
-  return match?.[1] === partition && match[2] !== undefined && accounts.has(match[2]);
+  if (!match) return false;
+  const [, partition, account] = match;
+  return (
+    accounts.has(`${partition}:${account}`) ||
+    (partition === DEFAULT_PARTITION && account !== undefined && accounts.has(account))
+  );
 }
 
 /**
  * The caller's grant on `provider`, or undefined when it is not among the provider's `callers`. A `"*"` entry
- * admits the principals of `anyCallerAccounts` in `partition` alone (the stack's account, or
- * `allowedAccounts`, in the function's partition: see `contracts/caller-accounts.ts`): the API's
+ * admits the principals of `anyCallerAccounts` alone (the stack's account, or `allowedAccounts`): the API's
  * resource policy admits every named caller of every provider, so without this a caller of another account
  * named on one provider would reach every `"*"` provider.
  */
@@ -57,12 +62,11 @@ export function callerGrant(
   provider: ProviderConfig,
   principal: string | undefined,
   anyCallerAccounts: ReadonlySet<string>,
-  partition = DEFAULT_PARTITION,
 ): CallerGrant | undefined {
   if (!principal) return undefined;
   const callerRole = roleIdentity(principal);
   const matches = (allowed: string) =>
-    (allowed === '*' && admittedByAnyCaller(principal, anyCallerAccounts, partition)) ||
+    (allowed === '*' && admittedByAnyCaller(principal, anyCallerAccounts)) ||
     allowed === principal ||
     (callerRole !== undefined && roleIdentity(allowed) === callerRole);
   const entry = provider.callers.find((caller) =>
@@ -89,8 +93,7 @@ export const isCallerAllowed = (
   provider: ProviderConfig,
   principal: string | undefined,
   anyCallerAccounts: ReadonlySet<string>,
-  partition = DEFAULT_PARTITION,
-): boolean => callerGrant(provider, principal, anyCallerAccounts, partition) !== undefined;
+): boolean => callerGrant(provider, principal, anyCallerAccounts) !== undefined;
 
 /** Refuses a scope or audience outside what this caller may ask for, before anything goes upstream. */
 export function resolveSelectors(

@@ -84,8 +84,6 @@ export interface ServiceParts {
    * (`TVM_ANY_CALLER_ACCOUNTS`). @default none: a `"*"` entry admits nobody
    */
   readonly anyCallerAccounts?: readonly string[];
-  /** The partition of those accounts: the function's own (`partitionOfRegion`). @default `aws` */
-  readonly partition?: string;
   /** How often the refresher runs; keys are marked due one period ahead. @default REFRESH_PERIOD_SECONDS */
   readonly refreshPeriodSeconds?: number;
 }
@@ -141,7 +139,6 @@ export function composeService(parts: ServiceParts): {
   const vendor = composeVendor({
     providers: parts.providers,
     anyCallerAccounts: parts.anyCallerAccounts ?? [],
-    ...(parts.partition === undefined ? {} : { partition: parts.partition }),
     credentials: new KmsKeyedCredentials(
       new LastGoodCredentials(parts.credentials, { log, clock }),
       parts.providers,
@@ -203,8 +200,6 @@ export interface VendorPorts {
   readonly providers: readonly ProviderConfig[];
   /** The accounts a `"*"` entry admits. @default none */
   readonly anyCallerAccounts?: readonly string[];
-  /** The partition of those accounts. @default `aws` */
-  readonly partition?: string;
   /** How many regions count budgets of their own (each takes its share of a quota). @default 1 */
   readonly regions?: number;
   readonly credentials: CredentialSource;
@@ -243,12 +238,7 @@ export function composeVendor(ports: VendorPorts): TokenVendor {
     clock,
   });
   return new TokenVendor({
-    policy: new RequestPolicy(
-      ports.providers,
-      ports.credentials,
-      ports.anyCallerAccounts ?? [],
-      ports.partition,
-    ),
+    policy: new RequestPolicy(ports.providers, ports.credentials, ports.anyCallerAccounts ?? []),
     memory: ports.memory,
     tier,
     lease: new KeyLease({ tier, clock }),

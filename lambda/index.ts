@@ -9,6 +9,7 @@ import { composeService } from './compose';
 import { loadProvidersFile } from './config/load-providers';
 import {
   ANY_CALLER_ACCOUNTS_ENVIRONMENT,
+  accountsInPartition,
   parseAnyCallerAccounts,
   partitionOfRegion,
 } from './contracts/caller-accounts';
@@ -38,7 +39,11 @@ const regions = parseTableRegions(process.env[REGIONS_ENVIRONMENT], process.env.
 const counterKeySecretArn = process.env.TVM_COUNTER_KEY_SECRET_ARN;
 if (!counterKeySecretArn) throw new Error('TVM_COUNTER_KEY_SECRET_ARN is not set');
 // The accounts a "*" entry admits, as the construct computed them: without them no "*" entry could be honoured.
-const anyCallerAccounts = parseAnyCallerAccounts(process.env[ANY_CALLER_ACCOUNTS_ENVIRONMENT]);
+// Of the function's own partition, which its region names: an account id of another partition is another account.
+const anyCallerAccounts = accountsInPartition(
+  parseAnyCallerAccounts(process.env[ANY_CALLER_ACCOUNTS_ENVIRONMENT]),
+  partitionOfRegion(process.env.AWS_REGION),
+);
 const secretsClient = createSecretsClient();
 // TVM_LOCAL_ENDPOINTS=allow lets a test run this entry against loopback providers; the stack never sets it.
 const endpoints = process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public';
@@ -62,8 +67,6 @@ const { handler: apiHandler, refresher } = composeService({
   ),
   endpoints,
   anyCallerAccounts,
-  // Of the function's own partition: an account id of another partition is another account.
-  partition: partitionOfRegion(process.env.AWS_REGION),
   credentials: new SecretsManagerCredentialSource({ client: secretsClient }),
   counterKey: new SecretsManagerCounterKey({ client: secretsClient, secretId: counterKeySecretArn }),
   shared: {

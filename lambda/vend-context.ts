@@ -1,7 +1,6 @@
 import { cacheKey } from './cache/cache-key';
 import { type CallerGrant, callerGrant, resolveSelectors } from './caller-policy';
 import { type ProviderConfig, signingKeyIdentity } from './config/provider-schema';
-import { DEFAULT_PARTITION } from './contracts/caller-accounts';
 import type { CredentialSource } from './credentials/client-credentials';
 import { VendError } from './errors';
 import { Freshness } from './freshness';
@@ -28,8 +27,6 @@ export class RequestPolicy {
     private readonly credentials: CredentialSource,
     /** The accounts a `"*"` entry admits (`TVM_ANY_CALLER_ACCOUNTS`). */
     anyCallerAccounts: readonly string[],
-    /** Their partition: the function's own. */
-    private readonly partition = DEFAULT_PARTITION,
   ) {
     this.providers = new Map(providers.map((provider) => [provider.id, provider]));
     this.anyCallerAccounts = new Set(anyCallerAccounts);
@@ -38,7 +35,7 @@ export class RequestPolicy {
   /** The providers this caller may vend from, each with what this caller may ask of it. */
   allowedProviders(principal: string | undefined): Array<{ provider: ProviderConfig; grant: CallerGrant }> {
     return [...this.providers.values()].flatMap((provider) => {
-      const grant = callerGrant(provider, principal, this.anyCallerAccounts, this.partition);
+      const grant = callerGrant(provider, principal, this.anyCallerAccounts);
       return grant ? [{ provider, grant }] : [];
     });
   }
@@ -49,9 +46,7 @@ export class RequestPolicy {
     request: VendRequest,
   ): Promise<VendContext> {
     const provider = this.providers.get(providerId);
-    const grant = provider
-      ? callerGrant(provider, principal, this.anyCallerAccounts, this.partition)
-      : undefined;
+    const grant = provider ? callerGrant(provider, principal, this.anyCallerAccounts) : undefined;
     // One answer for a provider that does not exist and one this caller may not use: ids cannot be probed.
     if (!provider || !grant) {
       throw new VendError('access_denied', `No provider "${providerId}" that this caller may vend from.`);

@@ -36,3 +36,12 @@ export function partitionOfRegion(region: string | undefined): string {
   if (iso) return iso[1] ? `aws-iso-${iso[1]}` : 'aws-iso';
   return DEFAULT_PARTITION;
 }
+
+/**
+ * The accounts as the function admits them under `"*"`: each qualified by its partition
+ * (`aws-us-gov:111122223333`), so that a principal of the same account id in another partition is not one of
+ * them. A bare account id (the local run, tests) is one of the `aws` partition.
+ */
+export function accountsInPartition(accounts: readonly string[], partition: string): string[] {
+  return accounts.map((account) => `${partition}:${account}`);
+}

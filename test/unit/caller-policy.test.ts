@@ -7,7 +7,7 @@ import {
   resolveSelectors,
 } from '../../lambda/caller-policy';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
-import { partitionOfRegion } from '../../lambda/contracts/caller-accounts';
+import { accountsInPartition, partitionOfRegion } from '../../lambda/contracts/caller-accounts';
 import { ConfigurationError, VendError } from '../../lambda/errors';
 
 /** The stack's own account: what a `"*"` entry admits here. */
@@ -95,9 +95,14 @@ describe('Function: isCallerAllowed', () => {
       ]) {
         assert.ok(!isCallerAllowed(anyone, principal, HOME), `${principal}, by default`);
       }
+      // As the function names its accounts: qualified by the partition its region says.
       const gov = 'arn:aws-us-gov:iam::111122223333:role/x';
-      assert.ok(isCallerAllowed(anyone, gov, HOME, 'aws-us-gov'));
-      assert.ok(!isCallerAllowed(anyone, 'arn:aws:iam::111122223333:role/x', HOME, 'aws-us-gov'));
+      const inGov = new Set(accountsInPartition(['111122223333'], partitionOfRegion('us-gov-west-1')));
+      assert.ok(isCallerAllowed(anyone, gov, inGov));
+      assert.ok(!isCallerAllowed(anyone, 'arn:aws:iam::111122223333:role/x', inGov));
+      const inAws = new Set(accountsInPartition(['111122223333'], partitionOfRegion('eu-north-1')));
+      assert.ok(isCallerAllowed(anyone, 'arn:aws:iam::111122223333:role/x', inAws));
+      assert.ok(!isCallerAllowed(anyone, gov, inAws));
       // A principal named in `callers` is matched as named, partition and all.
       const named = { ...provider, callers: [gov] };
       assert.ok(isCallerAllowed(named, gov, HOME));
