@@ -187,7 +187,9 @@ export class TokenVendor {
    * cached one, and only once it is older than {@link EVICT_FLOOR_SECONDS}: a thousand callers that saw one
    * token rejected cause one renewal, and a caller cannot make the service ask the provider at will. An
    * eviction is charged to its caller (one of its evictions this minute, and the renewal it causes), so a
-   * caller cannot spend another's budget by evicting a token they share. The key's lease and backoff stay.
+   * caller cannot spend another's budget by evicting a token they share. The token is claimed first, the
+   * caller charged, and only then is it evicted: a refused charge leaves it cached, and no renewal is ever
+   * prepaid by an evict nobody paid for. The key's lease and backoff stay.
    *
    * This container's memory copy of the named token goes whatever the table holds, and so does a copy the
    * table has moved past: serving either on would hand out a token that is no longer the cached one. What
