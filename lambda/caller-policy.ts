@@ -1,4 +1,5 @@
 import type { ProviderConfig } from './config/provider-schema';
+import { DEFAULT_PARTITION } from './contracts/caller-accounts';
 import { VendError } from './errors';
 import type { ResolvedSelectors, VendRequest } from './model';
 
@@ -31,17 +32,24 @@ export interface CallerGrant {
   readonly defaultAudience?: string;
 }
 
-/** An IAM principal (a role, as its sessions are normalized to; a user; the account's root) and its account. */
-const IAM_PRINCIPAL = /^arn:aws[a-z-]*:iam::(\d{12}):(?:role\/|user\/|root$)/;
+/** An IAM principal (a role, as its sessions are normalized to; a user; the account's root): partition, account. */
+const IAM_PRINCIPAL = /^arn:(aws[a-z-]*):iam::(\d{12}):(?:role\/|user\/|root$)/;
 
 /**
  * Whether a `"*"` entry admits `principal`: an IAM role (by its sessions), user or root of one of
- * `accounts`. Never a `GetFederationToken` session (`sts::…:federated-user/NAME`): its name is the caller's to
- * choose, and each name would be a caller of its own, with a budget of its own.
+ * `accounts`, each `<partition>:<account id>` (as the function names them: `accountsInPartition`) or a bare
+ * account id of the `aws` partition. An account id of another partition is another account. Never a
+ * `GetFederationToken` session (`sts::…:federated-user/NAME`): its name is the caller's to choose, and each
+ * name would be a caller of its own, with a budget of its own.
  */
 function admittedByAnyCaller(principal: string, accounts: ReadonlySet<string>): boolean {
-  const account = IAM_PRINCIPAL.exec(principal)?.[1];
-  return account !== undefined && accounts.has(account);
+  const match = IAM_PRINCIPAL.exec(principal);
+  if (!match) return false;
+  const [, partition, account] = match;
+  return (
+    accounts.has(`${partition}:${account}`) ||
+    (partition === DEFAULT_PARTITION && account !== undefined && accounts.has(account))
+  );
 }
 
 /**

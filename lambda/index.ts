@@ -13,7 +13,12 @@ import { KmsDataKeys } from './cache/kms-data-keys';
 import { EnvelopeSealer } from './cache/token-sealer';
 import { composeService } from './compose';
 import { loadProvidersFile } from './config/load-providers';
-import { ANY_CALLER_ACCOUNTS_ENVIRONMENT, parseAnyCallerAccounts } from './contracts/caller-accounts';
+import {
+  ANY_CALLER_ACCOUNTS_ENVIRONMENT,
+  accountsInPartition,
+  parseAnyCallerAccounts,
+  partitionOfRegion,
+} from './contracts/caller-accounts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from './contracts/metrics';
 import { parseTableRegions, REGIONS_ENVIRONMENT } from './contracts/region-owned-items';
 import { createTableClient } from './contracts/token-table';
@@ -42,7 +47,11 @@ const regions = parseTableRegions(process.env[REGIONS_ENVIRONMENT], process.env.
 const counterKeySecretArn = process.env.TVM_COUNTER_KEY_SECRET_ARN;
 if (!counterKeySecretArn) throw new Error('TVM_COUNTER_KEY_SECRET_ARN is not set');
 // The accounts a "*" entry admits, as the construct computed them: without them no "*" entry could be honoured.
-const anyCallerAccounts = parseAnyCallerAccounts(process.env[ANY_CALLER_ACCOUNTS_ENVIRONMENT]);
+// Of the function's own partition, which its region names: an account id of another partition is another account.
+const anyCallerAccounts = accountsInPartition(
+  parseAnyCallerAccounts(process.env[ANY_CALLER_ACCOUNTS_ENVIRONMENT]),
+  partitionOfRegion(process.env.AWS_REGION),
+);
 const secretsClient = createSecretsClient();
 // TVM_LOCAL_ENDPOINTS=allow lets a test run this entry against loopback providers; the stack never sets it.
 const endpoints = process.env.TVM_LOCAL_ENDPOINTS === 'allow' ? 'local' : 'public';

@@ -5,6 +5,7 @@ import {
 } from '../packages/client/src/wire-contract';
 import type { UpstreamBudget } from './budget/upstream-budget';
 import {
+  type EvictClaim,
   type EvictedToken,
   type PeerToken,
   type SharedTier,
@@ -202,7 +203,9 @@ export class TokenVendor {
    * cached one, and only once it is older than {@link EVICT_FLOOR_SECONDS}: a thousand callers that saw one
    * token rejected cause one renewal, and a caller cannot make the service ask the provider at will. An
    * eviction is charged to its caller (one of its evictions this minute, and the renewal it causes), so a
-   * caller cannot spend another's budget by evicting a token they share. The key's lease and backoff stay.
+   * caller cannot spend another's budget by evicting a token they share. The token is claimed first, the
+   * caller charged, and only then is it evicted: a refused charge leaves it cached, and no renewal is ever
+   * prepaid by an evict nobody paid for. The key's lease and backoff stay.
    *
    * This container's memory copy of the named token goes whatever the table holds, and so does a copy the
    * table has moved past: serving either on would hand out a token that is no longer the cached one. What
@@ -228,7 +231,8 @@ export class TokenVendor {
       if (item.token && item.version && named(item.token)) {
         const { issuedAt, expiresAt } = item.token;
         const evictedBy = await budget.counterName(principal as string);
-        await this.evictInTier(key, { version: item.version, issuedAt, expiresAt }, evictedBy);
+        const claim = await this.claimInTier(key, { version: item.version, issuedAt, expiresAt }, evictedBy);
+        if (claim) await tier.withdrawEvict(claim);
       }
       throw tableUnavailable(item.standIn.retryAtMs, this.parts.clock.now());
     }
@@ -254,22 +258,33 @@ export class TokenVendor {
       expiresAt: token.expiresAt,
       ...(peer ? { region: peer.region } : {}),
     };
-    // Of many callers evicting one token at once, only the one whose conditional evict applies is charged.
-    if (!(await this.evictInTier(key, evicted, evictedBy))) return 'not_current';
+    // Of many callers evicting one token at once, only the one whose conditional claim applies is charged;
+    // the token stays cached until the charge has held, so an evict nobody paid for removes nothing.
+    const claim = await this.claimInTier(key, evicted, evictedBy);
+    if (!claim) return 'not_current';
     try {
       await budget.chargeEviction(evictedBy, provider);
     } catch (error) {
-      // Over its budget: the token goes back (a new version, no payment on it) and the caller is refused.
-      await tier.store(key, token, provider.id);
+      // Over its budget: the claim is taken back, the token stays, and the caller is refused.
+      await tier.withdrawEvict(claim);
       throw error;
     }
-    return 'evicted';
+    return (await this.inTier(() => tier.confirmEvict(claim))) ? 'evicted' : 'not_current';
   }
 
-  /** The tier's evict; a shared table that could not answer is 503 `service_unavailable`. */
-  private async evictInTier(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+  /** The tier's claim of an evict; a shared table that could not answer is 503 `service_unavailable`. */
+  private claimInTier(
+    key: string,
+    evicted: EvictedToken,
+    evictedBy: string,
+  ): Promise<EvictClaim | undefined> {
+    return this.inTier(() => this.parts.tier.claimEvict(key, evicted, evictedBy));
+  }
+
+  /** A call of the tier's evict; a shared table that could not answer is 503 `service_unavailable`. */
+  private async inTier<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return await this.parts.tier.evict(key, evicted, evictedBy);
+      return await call();
     } catch (error) {
       if (!(error instanceof SharedTierUnavailable)) throw error;
       throw tableUnavailable(error.retryAtMs, this.parts.clock.now());

@@ -23,9 +23,18 @@ import {
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
-import { type EvictWrite, mayWriteBack, whatEvictLeaves, whatEvictLeavesOverCorrupt } from './evict-rule';
+import {
+  claimStands,
+  EVICT_CLAIM_MS,
+  type EvictWrite,
+  mayClaimEvict,
+  mayWriteBack,
+  whatConfirmLeaves,
+  whatEvictLeavesOverCorrupt,
+} from './evict-rule';
 import { servablePeerTokens } from './peer-rule';
 import type {
+  EvictClaim,
   EvictedToken,
   Lease,
   LeaseOutcome,
@@ -115,6 +124,16 @@ function unchanged(item: { revision?: AttributeValue } | undefined): { condition
   return { condition: '#rev = :seenRevision', values: { ':seenRevision': item.revision } };
 }
 
+/** The condition that a corrupt item is still the one read: its revision, when that is of a type to compare. */
+function seenOverCorrupt(reading: Reading): { condition: string; values: RawItem } {
+  const revision = reading.remains?.revision;
+  // A revision of the wrong type cannot be compared: the item's existence is all a condition can name.
+  const asRead = unchanged(reading.remains);
+  return revision === undefined || typeof revision.S === 'string'
+    ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
+    : { condition: 'attribute_exists(#pk)', values: {} };
+}
+
 /** An unprocessed own item after every round: as good as a throttled read for the caller. */
 class UnreadItemError extends Error {
   override readonly name = 'ProvisionedThroughputExceededException';
@@ -194,25 +213,71 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /**
-   * The evict, on the own item as read (its revision): what it leaves is {@link whatEvictLeaves}'s to say.
-   * Refused when the token was renewed or evicted by someone else since it was read, or when the item's
-   * token is not the named one (a caller's memory copy the read did not show): not the token the caller
-   * meant. With regions, an evict of a peer token over a corrupt own item rewrites it ({@link evictOverCorrupt});
-   * an own token named over a corrupt item is never the item's.
+   * An evict's claim, on the own item as read (its revision): written where {@link mayClaimEvict} allows it.
+   * Refused when the token was renewed or evicted by someone else since it was read, when another evict's
+   * claim stands, or when the item's token is not the named one (a caller's memory copy the read did not
+   * show): not the token the caller meant. With regions, a peer token over a corrupt own item is claimed on
+   * the item as it is (its confirm rewrites it: {@link evictOverCorrupt}); an own token named over a corrupt
+   * item is never the item's. The claim changes nothing a read serves.
    */
-  async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+  async claimEvict(key: string, evicted: EvictedToken, evictedBy: string): Promise<EvictClaim | undefined> {
     const { region } = evicted;
-    if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region)) return false;
+    if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region))
+      return undefined;
+    const claim = randomUUID();
+    let reading = await this.get(key);
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const nowMs = this.clock.now();
+      let seen: { condition: string; values: RawItem };
+      if (reading.corrupt) {
+        // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
+        if (region === undefined || !this.keys.hasPeers || claimStands(reading.remains, nowMs))
+          return undefined;
+        seen = seenOverCorrupt(reading);
+      } else {
+        if (!mayClaimEvict(reading.item, evicted, this.keys.hasPeers, nowMs)) return undefined;
+        seen = unchanged(reading.item);
+      }
+      const result = await this.conditionalUpdate(
+        'evict',
+        key,
+        'SET #evictClaim = :evictClaim, #evictClaimUntil = :evictClaimUntil, #rev = :rev, #expiresAt = if_not_exists(#expiresAt, :claimTtl)',
+        seen.condition,
+        {
+          ...seen.values,
+          ':evictClaim': { S: claim },
+          ':evictClaimUntil': { N: String(nowMs + EVICT_CLAIM_MS) },
+          ':rev': { S: randomUUID() },
+          ':claimTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
+        },
+      );
+      if (result.applied) return { key, claim, evicted, evictedBy };
+      reading = this.readRefused(key, result.current);
+      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
+    }
+    return undefined;
+  }
+
+  /**
+   * The evict whose claim stands, once its charge held, on the own item as read: what
+   * {@link whatConfirmLeaves} says, the evictor as payer, and the claim gone. A write that changed the item
+   * since the claim (a lease taken, a failure recorded) only makes it read again; a token renewed meanwhile
+   * ends it unevicted, and its claim is taken back.
+   */
+  async confirmEvict(claim: EvictClaim): Promise<boolean> {
+    const { key, evicted, evictedBy } = claim;
     let reading = await this.get(key);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       let result: { applied: true } | { applied: false; current?: RawItem };
       if (reading.corrupt) {
-        // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
-        if (region === undefined || !this.keys.hasPeers) return false;
+        if (reading.remains?.evictClaim !== claim.claim) return false;
         result = await this.evictOverCorrupt(key, reading, evicted, evictedBy);
       } else {
-        const leaves = whatEvictLeaves(reading.item, evicted, this.keys.hasPeers);
-        if (!leaves) return false;
+        const leaves = whatConfirmLeaves(reading.item, claim.claim, evicted, this.keys.hasPeers);
+        if (!leaves) {
+          await this.withdrawEvict(claim);
+          return false;
+        }
         result = await this.writeEvict(key, leaves, evictedBy, unchanged(reading.item));
       }
       if (result.applied) return true;
@@ -220,6 +285,18 @@ export class DynamoDbTier implements SharedTier {
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
     return false;
+  }
+
+  /** Takes the claim off the item while it is still this one: nothing else is written, the token stays. */
+  async withdrawEvict(claim: EvictClaim): Promise<void> {
+    // The claim is random per evict: naming it is naming the item as the claim left it, whatever else changed.
+    await this.conditionalUpdate(
+      'evict',
+      claim.key,
+      'SET #rev = :rev REMOVE #evictClaim, #evictClaimUntil',
+      '#evictClaim = :evictClaim',
+      { ':evictClaim': { S: claim.claim }, ':rev': { S: randomUUID() } },
+    );
   }
 
   /**
@@ -508,14 +585,12 @@ export class DynamoDbTier implements SharedTier {
     evicted: EvictedToken,
     evictedBy: string,
   ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
-    const revision = reading.remains?.revision;
-    // A revision of the wrong type cannot be compared: the item's existence is all a condition can name.
-    const asRead = unchanged(reading.remains);
-    const seen =
-      revision === undefined || typeof revision.S === 'string'
-        ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
-        : { condition: 'attribute_exists(#pk)', values: {} };
-    return this.writeEvict(key, whatEvictLeavesOverCorrupt(reading, evicted), evictedBy, seen);
+    return this.writeEvict(
+      key,
+      whatEvictLeavesOverCorrupt(reading, evicted),
+      evictedBy,
+      seenOverCorrupt(reading),
+    );
   }
 
   /**
@@ -535,8 +610,9 @@ export class DynamoDbTier implements SharedTier {
       ...(leaves.ttlSeconds === undefined ? [] : ['#expiresAt = :ttl']),
       ...(leaves.generationFloor === undefined ? [] : ['#floor = :floor']),
     ];
-    const remove =
-      leaves.remove.length > 0 ? ` REMOVE ${leaves.remove.map((name) => `#${name}`).join(', ')}` : '';
+    // The evict ends its claim.
+    const removed = new Set([...leaves.remove, TOKEN_ITEM.evictClaim, TOKEN_ITEM.evictClaimUntil]);
+    const remove = ` REMOVE ${[...removed].map((name) => `#${name}`).join(', ')}`;
     return this.conditionalUpdate('evict', key, `SET ${set.join(', ')}${remove}`, seen.condition, {
       ...seen.values,
       ':issuedFloor': { N: String(leaves.issuedFloor) },

@@ -22,6 +22,13 @@ import { corruptFloorAndTtl } from './write-rule';
  */
 export const FLOOR_GRACE_SECONDS = 3600;
 
+/**
+ * How long an evict's claim stands: far longer than its charge (at most three bounded counter writes, 1 s
+ * each), so it ends by its evictor's confirm or withdrawal; one whose evictor died lapses after it, and a
+ * claim standing longer than it (a clock ahead, a hand-written item) is as good as none.
+ */
+export const EVICT_CLAIM_MS = 10_000;
+
 /** What an evict writes on the region's own item, besides the evictor and a new revision. */
 export interface EvictWrite {
   /** The evicted token's `issuedAt`, or the floor already there if later. */
@@ -125,4 +132,49 @@ export function mayWriteBack(item: ParsedItem | undefined, token: CachedToken, n
   if (classifyLease({ leaseUntilMs: item.leaseUntilMs }, undefined, nowMs).kind === 'held') return false;
   if (item.issuedFloor !== undefined) return token.issuedAt > item.issuedFloor;
   return item.evictedBy === undefined;
+}
+
+/** An item's evict claim, as a tier keeps it. */
+export interface ClaimOnItem {
+  readonly evictClaim?: string;
+  readonly evictClaimUntilMs?: number;
+}
+
+/**
+ * Whether another evict's claim stands on the item: one written for at most {@link EVICT_CLAIM_MS} that has
+ * not lapsed. `ours` is never another's.
+ */
+export function claimStands(item: ClaimOnItem | undefined, nowMs: number, ours?: string): boolean {
+  const until = item?.evictClaimUntilMs;
+  if (item?.evictClaim === undefined || item.evictClaim === ours || until === undefined) return false;
+  return until > nowMs && until - nowMs <= EVICT_CLAIM_MS;
+}
+
+/**
+ * Whether an evict of `evicted` may claim the key's own item as read (a sound one): the evict applies to it
+ * ({@link whatEvictLeaves}) and no other evict's claim stands. Of many evictors of one token, the one whose
+ * claim is written first is charged; the others are refused until it is settled.
+ */
+export function mayClaimEvict(
+  item: ParsedItem | undefined,
+  evicted: EvictedToken,
+  regional: boolean,
+  nowMs: number,
+): boolean {
+  return !claimStands(item, nowMs) && whatEvictLeaves(item, evicted, regional) !== undefined;
+}
+
+/**
+ * What the evict whose claim is `claim` leaves once its charge held, on the own item as read: what
+ * {@link whatEvictLeaves} says, while the item still carries that claim; undefined when it does not (it
+ * lapsed and another evict took the item) or the evict no longer applies (the token was renewed meanwhile).
+ */
+export function whatConfirmLeaves(
+  item: ParsedItem | undefined,
+  claim: string,
+  evicted: EvictedToken,
+  regional: boolean,
+): EvictWrite | undefined {
+  if (item?.evictClaim !== claim) return undefined;
+  return whatEvictLeaves(item, evicted, regional);
 }

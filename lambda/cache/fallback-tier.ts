@@ -1,6 +1,7 @@
 import type { DependencyBypass } from './dependency-bypass';
 import type { InProcessTier } from './in-process-tier';
 import {
+  type EvictClaim,
   type EvictedToken,
   type Lease,
   type LeaseOutcome,
@@ -118,18 +119,29 @@ export class FallbackTier implements SharedTier {
    * This container's own copy of the named token goes whatever the table answers (served on during a fault,
    * it would undo the evict here); the answer is the table's. A token named by a version of this container's
    * own tier was read from it, not from the table: nothing is known of the table's item, so nothing is
-   * evicted there.
+   * claimed there. Every claim is the table's.
    */
-  async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+  async claimEvict(key: string, evicted: EvictedToken, evictedBy: string): Promise<EvictClaim | undefined> {
     const kept = await this.fallback.read(key);
     const namedHere = kept?.version !== undefined && kept.version === evicted.version;
     if (kept?.version && kept.token && (namedHere || sameTimes(kept.token, evicted))) {
       await this.fallback.forget(key, kept.version);
     }
     if (namedHere) throw new SharedTierUnavailable(this.bypass.tokensRetryAtMs());
-    const primary = await this.tryPrimary('evict', (tier) => tier.evict(key, evicted, evictedBy));
+    const primary = await this.tryPrimary('evict', (tier) => tier.claimEvict(key, evicted, evictedBy));
     if (!primary.ok) throw new SharedTierUnavailable(this.bypass.tokensRetryAtMs());
     return primary.value;
+  }
+
+  /** The table's evict: one it cannot write now is not made (its claim lapses, the token stays). */
+  async confirmEvict(claim: EvictClaim): Promise<boolean> {
+    const primary = await this.tryPrimary('evict', (tier) => tier.confirmEvict(claim));
+    if (!primary.ok) throw new SharedTierUnavailable(this.bypass.tokensRetryAtMs());
+    return primary.value;
+  }
+
+  async withdrawEvict(claim: EvictClaim): Promise<void> {
+    await this.tryPrimary('evict', (tier) => tier.withdrawEvict(claim));
   }
 
   /**

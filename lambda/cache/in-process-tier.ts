@@ -3,7 +3,16 @@ import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import type { ErrorCode } from '../errors';
 import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
-import type { EvictedToken, Lease, LeaseOutcome, LeaseResult, SharedTier, TierItem } from './shared-tier';
+import { claimStands, EVICT_CLAIM_MS } from './evict-rule';
+import type {
+  EvictClaim,
+  EvictedToken,
+  Lease,
+  LeaseOutcome,
+  LeaseResult,
+  SharedTier,
+  TierItem,
+} from './shared-tier';
 import type { CachedToken } from './token-store';
 
 interface Entry {
@@ -17,6 +26,8 @@ interface Entry {
   readonly lastError?: ErrorCode;
   readonly failedAtMs?: number;
   readonly evictedBy?: string;
+  readonly evictClaim?: string;
+  readonly evictClaimUntilMs?: number;
 }
 
 export interface InProcessTierOptions {
@@ -111,14 +122,35 @@ export class InProcessTier implements SharedTier {
     this.entries.set(key, { ...entry, token, providerId, version: randomUUID() });
   }
 
-  async evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean> {
+  async claimEvict(key: string, evicted: EvictedToken, evictedBy: string): Promise<EvictClaim | undefined> {
     // Another region's token never reaches this container's tier: nothing of it here to evict.
-    if (evicted.region !== undefined) return false;
+    if (evicted.region !== undefined) return undefined;
     const entry = this.entries.peek(key);
-    if (!entry || entry.version !== evicted.version) return false;
-    const { token: _token, version: _version, providerId: _provider, ...rest } = entry;
-    this.entries.set(key, { ...rest, evictedBy });
+    const nowMs = this.clock.now();
+    if (!entry || entry.version !== evicted.version || claimStands(entry, nowMs)) return undefined;
+    const claim = randomUUID();
+    this.entries.set(key, { ...entry, evictClaim: claim, evictClaimUntilMs: nowMs + EVICT_CLAIM_MS });
+    return { key, claim, evicted, evictedBy };
+  }
+
+  async confirmEvict(claim: EvictClaim): Promise<boolean> {
+    const entry = this.entries.peek(claim.key);
+    if (!entry || entry.evictClaim !== claim.claim) return false;
+    const { evictClaim: _claim, evictClaimUntilMs: _until, ...unclaimed } = entry;
+    if (entry.version !== claim.evicted.version) {
+      this.entries.set(claim.key, unclaimed);
+      return false;
+    }
+    const { token: _token, version: _version, providerId: _provider, ...rest } = unclaimed;
+    this.entries.set(claim.key, { ...rest, evictedBy: claim.evictedBy });
     return true;
+  }
+
+  async withdrawEvict(claim: EvictClaim): Promise<void> {
+    const entry = this.entries.peek(claim.key);
+    if (!entry || entry.evictClaim !== claim.claim) return;
+    const { evictClaim: _claim, evictClaimUntilMs: _until, ...unclaimed } = entry;
+    this.entries.set(claim.key, unclaimed);
   }
 
   /**

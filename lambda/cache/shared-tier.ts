@@ -26,10 +26,10 @@ export interface SharedTier {
   /** Stores a token outside any lease (the fallback's write-back once the table answers again). */
   store(key: string, token: CachedToken, providerId: string): Promise<void>;
   /**
-   * Evicts the token `evicted` names, if it is still the one on the key; a lease or backoff on the key stays.
-   * `evictedBy` (the evicting caller's counter name) is recorded on the item: that caller has paid for the
-   * renewal, and the next lease on the key carries it. True when it was evicted; false when the item holds
-   * another token (renewed, evicted by someone else, or never the named one).
+   * The first half of an evict: claims the token `evicted` names for the caller whose counter name is
+   * `evictedBy`, if it is still the one on the key and no other evict's claim stands. The token stays cached
+   * and served until {@link confirmEvict}; the caller is charged in between. Undefined when the item holds
+   * another token (renewed, evicted by someone else, or never the named one) or another evict holds it.
    *
    * With several regions an evict also stops this region serving every other token of the key issued no
    * later than the evicted one (own or another region's). `evicted.region` names another region whose item
@@ -37,9 +37,21 @@ export interface SharedTier {
    * is recorded on this region's item; the other region serves it until evicted there or replaced.
    *
    * The answer is the shared table's: {@link SharedTierUnavailable} when the table cannot answer (nothing was
-   * evicted there), never a container's own copy standing in for it.
+   * claimed there), never a container's own copy standing in for it.
    */
-  evict(key: string, evicted: EvictedToken, evictedBy: string): Promise<boolean>;
+  claimEvict(key: string, evicted: EvictedToken, evictedBy: string): Promise<EvictClaim | undefined>;
+  /**
+   * The evict, once its caller's charge held: the claimed token goes (a lease or backoff on the key stays),
+   * and the evictor is recorded as having paid for the renewal, which the next lease on the key carries.
+   * True when it was evicted; false when the claim no longer stands on the item or the token was renewed
+   * meanwhile (nothing evicted). {@link SharedTierUnavailable} when the table cannot answer.
+   */
+  confirmEvict(claim: EvictClaim): Promise<boolean>;
+  /**
+   * Takes back a claim whose charge was refused: the token stays as it is, and nothing else on the item is
+   * written. A claim this does not reach (the table failing) lapses by itself; never throws for that.
+   */
+  withdrawEvict(claim: EvictClaim): Promise<void>;
 }
 
 /**
@@ -91,6 +103,15 @@ export interface EvictedToken {
   readonly expiresAt: number;
   /** Another region whose item holds it; absent: this region's own item. */
   readonly region?: string;
+}
+
+/** An evict under way: its token claimed on the key's item (see {@link SharedTier.claimEvict}). */
+export interface EvictClaim {
+  readonly key: string;
+  /** Random per evict: what the confirm and the withdrawal name. */
+  readonly claim: string;
+  readonly evicted: EvictedToken;
+  readonly evictedBy: string;
 }
 
 export interface PeerToken {

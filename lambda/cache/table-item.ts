@@ -23,6 +23,9 @@ export interface ParsedItem {
   readonly lastError?: ErrorCode;
   readonly failedAtMs?: number;
   readonly evictedBy?: string;
+  /** An evict under way, and until when it stands (see the evict rule). */
+  readonly evictClaim?: string;
+  readonly evictClaimUntilMs?: number;
   readonly sealFailedAtMs?: number;
   /** No other region's token issued at or before it is served in this item's region (see the tier). */
   readonly issuedFloor?: number;
@@ -103,6 +106,8 @@ export function readItem(raw: RawItem): ItemReading {
     lastError: lastErrorText !== undefined && isErrorCode(lastErrorText) ? lastErrorText : undefined,
     failedAtMs: number(TOKEN_ITEM.failedAt),
     evictedBy: string(TOKEN_ITEM.evictedBy),
+    evictClaim: string(TOKEN_ITEM.evictClaim),
+    evictClaimUntilMs: number(TOKEN_ITEM.evictClaimUntil),
     sealFailedAtMs: number(TOKEN_ITEM.sealFailedAt),
     issuedFloor: number(TOKEN_ITEM.issuedFloor),
     revision,

@@ -33,7 +33,15 @@ export const TOKEN_ITEM = {
   retryAt: 'retryAt',
   lastError: 'lastError',
   failedAt: 'failedAt',
+  /** Written by an evict whose charge held: the evictor's counter name, which pays the next lease's renewal. */
   evictedBy: 'evictedBy',
+  /**
+   * An evict under way (random per evict): the token it names is claimed while the evictor is charged, and
+   * stays served. Other evicts are refused while it stands; the charge decides whether it is evicted.
+   */
+  evictClaim: 'evictClaim',
+  /** Epoch ms after which an evict's claim no longer stands (its evictor died between claim and charge). */
+  evictClaimUntil: 'evictClaimUntil',
   /** When a holder's token could not be sealed: waiters elsewhere then fetch their own (see the tier). */
   sealFailedAt: 'sealFailedAt',
   /**

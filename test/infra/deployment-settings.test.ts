@@ -106,7 +106,7 @@ describe('Settings per environment', () => {
     // Production runs in two regions: the provider's quota is shared, so each region alarms at half the pace.
     const regions = production.regions?.length ?? 1;
     assert.equal(regions, 2);
-    assert.equal(threshold('bcc-production'), Math.floor(((1000 / 30) * 0.8) / regions));
+    assert.equal(threshold('bcc-production'), Math.floor(((1000 / 31) * 0.8) / regions));
     assert.equal(threshold('gopacs-production'), Math.floor(DEFAULT_DAILY_TOKENS / regions));
   });
 

@@ -139,11 +139,13 @@ describe('Class: DynamoDbTier', () => {
     await tier.store(key, token('t'), 'p');
     const version = await versionOf(key);
     assert.ok(version);
-    assert.equal(await tier.evict(key, named(token('t'), 'another-version'), 'evictor'), false);
+    assert.equal(await tier.claimEvict(key, named(token('t'), 'another-version'), 'evictor'), undefined);
     assert.deepEqual((await tier.read(key))?.token, token('t'));
     const lease = await acquired(key, version);
     await tier.release(lease, { kind: 'failed', error: 'upstream_unavailable' });
-    assert.equal(await tier.evict(key, named(token('t'), version), 'evictor'), true);
+    const claim = await tier.claimEvict(key, named(token('t'), version), 'evictor');
+    assert.ok(claim);
+    assert.equal(await tier.confirmEvict(claim), true);
     const item = await tier.read(key);
     assert.equal(item?.token, undefined);
     assert.equal(item?.version, undefined);
@@ -152,6 +154,47 @@ describe('Class: DynamoDbTier', () => {
     assert.equal(renewal.paidBy, 'evictor', 'the first lease after the eviction is paid by the evictor');
     await tier.release(renewal, { kind: 'abandoned' });
     assert.equal((await acquired(key)).paidBy, undefined, 'and only the first');
+  });
+
+  it('keeps a claimed token served and unpaid until the claim is confirmed; a withdrawn claim leaves it as it was', async () => {
+    const key = freshKey();
+    await tier.store(key, token('t'), 'p');
+    const version = await versionOf(key);
+    assert.ok(version);
+    const claim = await tier.claimEvict(key, named(token('t'), version), 'refused');
+    assert.ok(claim);
+    assert.deepEqual((await tier.read(key))?.token, token('t'), 'a claim changes nothing a read serves');
+    assert.equal(
+      await tier.claimEvict(key, named(token('t'), version), 'another'),
+      undefined,
+      'another evict is refused while the claim stands',
+    );
+    // A lease taken while the claim stands (a caller whose min_ttl the token no longer meets) is its own to pay.
+    const during = await acquired(key, version);
+    assert.equal(during.paidBy, undefined);
+    await tier.release(during, { kind: 'abandoned' });
+    await tier.withdrawEvict(claim);
+    assert.deepEqual((await tier.read(key))?.token, token('t'), 'the token stays cached');
+    assert.equal(await tier.confirmEvict(claim), false, 'a withdrawn claim evicts nothing');
+    assert.deepEqual((await tier.read(key))?.token, token('t'));
+    assert.equal((await acquired(key, version)).paidBy, undefined, 'and prepays nothing');
+  });
+
+  it('lets a claim lapse, and evicts nothing for a claim whose token was renewed meanwhile', async () => {
+    const key = freshKey();
+    await tier.store(key, token('t'), 'p');
+    const version = await versionOf(key);
+    assert.ok(version);
+    const lapsed = await tier.claimEvict(key, named(token('t'), version), 'died');
+    assert.ok(lapsed);
+    clock += 10_001;
+    const claim = await tier.claimEvict(key, named(token('t'), version), 'evictor');
+    assert.ok(claim, 'a lapsed claim no longer stands');
+    assert.equal(await tier.confirmEvict(lapsed), false, 'the lapsed claim is no longer on the item');
+    await tier.store(key, token('renewed'), 'p');
+    assert.equal(await tier.confirmEvict(claim), false);
+    assert.deepEqual((await tier.read(key))?.token, token('renewed'));
+    assert.equal((await acquired(key, await versionOf(key))).paidBy, undefined);
   });
 
   it('stores the version beside the token on the item itself', async () => {
@@ -180,7 +223,7 @@ describe('Class: DynamoDbTier', () => {
         () => bounded.read('k'),
         () => bounded.acquire('k', 1000, undefined),
         () => bounded.store('k', token('t'), 'p'),
-        () => bounded.evict('k', named(token('t'), 'v'), 'evictor'),
+        () => bounded.claimEvict('k', named(token('t'), 'v'), 'evictor'),
       ]) {
         await assert.rejects(call(), (error: unknown) => error instanceof TableTimeoutError);
       }

@@ -34,7 +34,8 @@ function failingOnce(table: TestTable): { table: TestTable; failNext(call: Table
     if (command !== 'UpdateItemCommand') return undefined;
     if (':leaseUntil' in values) return 'lease';
     if (':sealed' in values) return 'token write';
-    if (':evictedBy' in values) return 'evict';
+    // An evict's claim (its first write) or the evict itself.
+    if (':evictClaim' in values || ':evictedBy' in values) return 'evict';
     return undefined;
   };
   const through = tableThrough(table, (client: DynamoDBClient) =>

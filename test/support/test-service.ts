@@ -69,6 +69,8 @@ export interface TestServiceOptions {
   readonly refreshPeriodSeconds?: number;
   /** The deployment's regions, as `TVM_REGIONS` gives them (with `table` only). @default one region */
   readonly regions?: TableRegions;
+  /** Bound of one table call (with `table` only). @default the service's own */
+  readonly callTimeoutMs?: number;
   /** Where the service publishes its EMF metrics (a `RecordingMetrics` keeps them). @default none */
   readonly metrics?: Metrics;
   /** Who may sign besides ORDERS, BILLING and OUTSIDER. @default nobody else */
@@ -107,6 +109,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
             tableName: options.table.tableName,
             sealer: options.sealer ?? localSealer(),
             ...(options.regions ? { regions: options.regions } : {}),
+            ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
           },
         }
       : {}),

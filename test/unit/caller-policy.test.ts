@@ -7,6 +7,7 @@ import {
   resolveSelectors,
 } from '../../lambda/caller-policy';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
+import { accountsInPartition, partitionOfRegion } from '../../lambda/contracts/caller-accounts';
 import { ConfigurationError, VendError } from '../../lambda/errors';
 
 /** The stack's own account: what a `"*"` entry admits here. */
@@ -81,10 +82,31 @@ describe('Function: isCallerAllowed', () => {
         'arn:aws:iam::111122223333:role/team/x',
         'arn:aws:iam::111122223333:user/ci',
         'arn:aws:iam::111122223333:root',
-        'arn:aws-us-gov:iam::111122223333:role/x',
       ]) {
         assert.ok(isCallerAllowed(anyone, principal, HOME), principal);
       }
+    });
+
+    it("admits the accounts in the function's own partition only: the same id elsewhere is another account", () => {
+      for (const principal of [
+        'arn:aws-us-gov:iam::111122223333:role/x',
+        'arn:aws-cn:iam::111122223333:user/ci',
+        'arn:aws-iso-b:iam::111122223333:root',
+      ]) {
+        assert.ok(!isCallerAllowed(anyone, principal, HOME), `${principal}, by default`);
+      }
+      // As the function names its accounts: qualified by the partition its region says.
+      const gov = 'arn:aws-us-gov:iam::111122223333:role/x';
+      const inGov = new Set(accountsInPartition(['111122223333'], partitionOfRegion('us-gov-west-1')));
+      assert.ok(isCallerAllowed(anyone, gov, inGov));
+      assert.ok(!isCallerAllowed(anyone, 'arn:aws:iam::111122223333:role/x', inGov));
+      const inAws = new Set(accountsInPartition(['111122223333'], partitionOfRegion('eu-north-1')));
+      assert.ok(isCallerAllowed(anyone, 'arn:aws:iam::111122223333:role/x', inAws));
+      assert.ok(!isCallerAllowed(anyone, gov, inAws));
+      // A principal named in `callers` is matched as named, partition and all.
+      const named = { ...provider, callers: [gov] };
+      assert.ok(isCallerAllowed(named, gov, HOME));
+      assert.ok(!isCallerAllowed(named, 'arn:aws:iam::111122223333:role/x', HOME));
     });
 
     it('refuses other accounts, GetFederationToken sessions and anything that is not an IAM principal', () => {
@@ -246,6 +268,39 @@ describe('Callers limited to some scopes and audiences', () => {
     assert.throws(
       () => resolveSelectors(limited, { ...empty, scopes: ['read'], defaultScopes: ['read'] }, {}),
       /Name an audience/,
+    );
+  });
+});
+
+describe('Function: partitionOfRegion', () => {
+  it("names the partition of the function's region, and aws for any other or none", () => {
+    assert.deepEqual(
+      [
+        'eu-north-1',
+        'us-east-1',
+        'cn-north-1',
+        'cn-northwest-1',
+        'us-gov-west-1',
+        'us-iso-east-1',
+        'us-isob-east-1',
+        'eu-isoe-west-1',
+        'us-isof-south-1',
+        'eusc-de-east-1',
+        undefined,
+      ].map(partitionOfRegion),
+      [
+        'aws',
+        'aws',
+        'aws-cn',
+        'aws-cn',
+        'aws-us-gov',
+        'aws-iso',
+        'aws-iso-b',
+        'aws-iso-e',
+        'aws-iso-f',
+        'aws-eusc',
+        'aws',
+      ],
     );
   });
 });

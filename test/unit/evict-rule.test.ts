@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  claimStands,
+  EVICT_CLAIM_MS,
   type EvictWrite,
   FLOOR_GRACE_SECONDS,
   floorAfterEvict,
+  mayClaimEvict,
   mayWriteBack,
+  whatConfirmLeaves,
   whatEvictLeaves,
   whatEvictLeavesOverCorrupt,
 } from '../../lambda/cache/evict-rule';
@@ -215,6 +219,87 @@ describe('Function: mayWriteBack', () => {
           assert.equal(mayWriteBack(after, copy(issuedAt), NOW_MS), false);
           assert.equal(mayWriteBack(after, copy(issuedAt - olderBy), NOW_MS), false);
           assert.ok(after.issuedFloor !== undefined && after.issuedFloor >= (earlierFloor ?? issuedAt));
+        },
+      ),
+    );
+  });
+});
+
+describe('Function: claimStands', () => {
+  const claimed = (untilMs: number) => ({ evictClaim: 'c', evictClaimUntilMs: untilMs });
+
+  it('stands until it lapses, and never for its own evict', () => {
+    assert.equal(claimStands(undefined, NOW_MS), false);
+    assert.equal(claimStands({}, NOW_MS), false);
+    assert.equal(claimStands(claimed(NOW_MS + EVICT_CLAIM_MS), NOW_MS), true);
+    assert.equal(claimStands(claimed(NOW_MS + 1), NOW_MS), true);
+    assert.equal(claimStands(claimed(NOW_MS), NOW_MS), false, 'lapsed');
+    assert.equal(claimStands(claimed(NOW_MS + 1), NOW_MS, 'c'), false, 'its own');
+  });
+
+  it('ignores a claim standing longer than a claim is written for, or with no end', () => {
+    assert.equal(claimStands(claimed(NOW_MS + EVICT_CLAIM_MS + 1), NOW_MS), false);
+    assert.equal(claimStands({ evictClaim: 'c' }, NOW_MS), false);
+  });
+});
+
+describe('Function: mayClaimEvict', () => {
+  it('claims the named token only while no other claim stands on its item', () => {
+    const item = holding(NOW_S - 100);
+    assert.equal(mayClaimEvict(item, evictionOf(item), false, NOW_MS), true);
+    const claimed = { ...item, evictClaim: 'other', evictClaimUntilMs: NOW_MS + 1000 };
+    assert.equal(mayClaimEvict(claimed, evictionOf(item), false, NOW_MS), false);
+    assert.equal(mayClaimEvict(claimed, evictionOf(item), false, NOW_MS + 1000), true, 'once it lapsed');
+  });
+
+  it('claims nothing an evict would not apply to', () => {
+    const item = holding(NOW_S - 100);
+    assert.equal(mayClaimEvict(item, { ...evictionOf(item), version: 'another' }, false, NOW_MS), false);
+    assert.equal(mayClaimEvict(undefined, evictionOf(item), false, NOW_MS), false);
+  });
+});
+
+describe('Function: whatConfirmLeaves', () => {
+  it('evicts for the claim the item carries, as the evict rule says, and for no other', () => {
+    const item = holding(NOW_S - 100, { evictClaim: 'ours', evictClaimUntilMs: NOW_MS + 1000 });
+    for (const regional of [false, true]) {
+      assert.deepEqual(
+        whatConfirmLeaves(item, 'ours', evictionOf(item), regional),
+        whatEvictLeaves(item, evictionOf(item), regional),
+      );
+      assert.equal(whatConfirmLeaves(item, 'theirs', evictionOf(item), regional), undefined);
+    }
+    const { evictClaim: _claim, ...withdrawn } = item;
+    assert.equal(whatConfirmLeaves(withdrawn, 'ours', evictionOf(item), false), undefined);
+  });
+
+  it('evicts nothing once the claimed token was renewed, even for its claim', () => {
+    const claimed = holding(NOW_S - 100, { evictClaim: 'ours', evictClaimUntilMs: NOW_MS + 1000 });
+    const renewed = { ...holding(NOW_S - 1), evictClaim: 'ours', evictClaimUntilMs: NOW_MS + 1000 };
+    assert.equal(whatConfirmLeaves(renewed, 'ours', evictionOf(claimed), false), undefined);
+  });
+
+  it('of evictors of one token, the one whose claim is written is the only one that evicts (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 6 }),
+        fc.integer({ min: 0, max: 5 }),
+        fc.integer({ min: 0, max: EVICT_CLAIM_MS - 1 }),
+        fc.boolean(),
+        (evictors, winnerIndex, elapsedMs, regional) => {
+          const item = holding(NOW_S - 100);
+          const winner = winnerIndex % evictors;
+          assert.ok(mayClaimEvict(item, evictionOf(item), regional, NOW_MS));
+          const claimed = {
+            ...item,
+            evictClaim: `claim-${winner}`,
+            evictClaimUntilMs: NOW_MS + EVICT_CLAIM_MS,
+          };
+          for (let index = 0; index < evictors; index++) {
+            assert.equal(mayClaimEvict(claimed, evictionOf(item), regional, NOW_MS + elapsedMs), false);
+            const leaves = whatConfirmLeaves(claimed, `claim-${index}`, evictionOf(item), regional);
+            assert.equal(leaves !== undefined, index === winner);
+          }
         },
       ),
     );

@@ -124,6 +124,26 @@ describe('Class: InProcessTier', () => {
     assert.equal((await tier.acquire('down', 1000, undefined)).kind, 'acquired');
   });
 
+  it('keeps a claimed token served until its evict is confirmed; a withdrawn claim evicts and prepays nothing', async () => {
+    const tier = new InProcessTier({ clock: clockOf(() => 0) });
+    await tier.store('k', token('t'), 'p');
+    const version = (await tier.read('k'))?.version as string;
+    const named = { version, issuedAt: token('t').issuedAt, expiresAt: token('t').expiresAt };
+    const refused = await tier.claimEvict('k', named, 'refused');
+    assert.ok(refused);
+    assert.deepEqual((await tier.read('k'))?.token, token('t'));
+    assert.equal(await tier.claimEvict('k', named, 'another'), undefined, 'one claim at a time');
+    await tier.withdrawEvict(refused);
+    assert.equal(await tier.confirmEvict(refused), false);
+    assert.deepEqual((await tier.read('k'))?.token, token('t'), 'the token stays');
+    const paid = await tier.claimEvict('k', named, 'evictor');
+    assert.ok(paid);
+    assert.equal(await tier.confirmEvict(paid), true);
+    assert.equal((await tier.read('k'))?.token, undefined);
+    const renewal = await tier.acquire('k', 1000, undefined);
+    assert.equal(renewal.kind === 'acquired' && renewal.lease.paidBy, 'evictor');
+  });
+
   it('keeps at most maxEntries keys', async () => {
     const tier = new InProcessTier({ clock: clockOf(() => 0), maxEntries: 2 });
     for (const key of ['a', 'b', 'c']) await tier.store(key, token(key), 'p');

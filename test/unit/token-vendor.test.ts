@@ -4,6 +4,7 @@ import { FallbackTier, type TableTier } from '../../lambda/cache/fallback-tier';
 import { InProcessTier } from '../../lambda/cache/in-process-tier';
 import { MemoryTokenStore } from '../../lambda/cache/memory-token-store';
 import type {
+  EvictClaim,
   LeaseResult,
   SharedTier,
   SharedTierUnavailable,
@@ -316,7 +317,13 @@ class BrokenTier implements TableTier {
   store(): Promise<void> {
     return this.fail();
   }
-  evict(): Promise<boolean> {
+  claimEvict(): Promise<EvictClaim | undefined> {
+    return this.fail();
+  }
+  confirmEvict(): Promise<boolean> {
+    return this.fail();
+  }
+  withdrawEvict(): Promise<void> {
     return this.fail();
   }
   writeBack(): Promise<TierItem | undefined> {
@@ -398,7 +405,7 @@ describe('Class: FallbackTier under the vendor', () => {
     assert.equal(broken.calls, 1);
     await tier.read('k');
     await assert.rejects(
-      tier.evict('k', { version: 'v', issuedAt: 0, expiresAt: 0 }, 'evictor'),
+      tier.claimEvict('k', { version: 'v', issuedAt: 0, expiresAt: 0 }, 'evictor'),
       (error: SharedTierUnavailable) => error.retryAtMs === 10_000,
     );
     assert.equal(broken.calls, 1, 'bypassed');
