@@ -14,6 +14,10 @@ import { KNOWN_DEFECTS, ReferenceModel, type Violation } from '../support/model/
 const SEED = Number(process.env.TVM_MODEL_SEED ?? 28);
 const RUNS = Number(process.env.TVM_MODEL_RUNS ?? 25);
 const MAX_COMMANDS = Number(process.env.TVM_MODEL_COMMANDS ?? 20);
+/** Replays one counterexample: the `path` fast-check printed with its seed. */
+const PATH = process.env.TVM_MODEL_PATH;
+/** …with the commands' `replayPath` printed after the counterexample. */
+const REPLAY = process.env.TVM_MODEL_REPLAY;
 const TIMEOUT_MS = Number(process.env.TVM_MODEL_TIMEOUT_MS ?? 240_000);
 
 describe("The model of a key's life", () => {
@@ -32,20 +36,24 @@ describe("The model of a key's life", () => {
     'holds every invariant after every command, on three instances in two regions over real tables, KMS and provider',
     async () => {
       await fc.assert(
-        fc.asyncProperty(fc.commands(COMMANDS, { maxCommands: MAX_COMMANDS }), async (commands) => {
-          const real = await world.newRun();
-          const state: ModelState = { ref: new ReferenceModel(() => real.clock.now()), known, judged: 0 };
-          try {
-            await fc.asyncModelRun(() => ({ model: state, real }), commands);
-          } catch (error) {
-            // The service's own log of the failing run, for reading a counterexample.
-            if (process.env.TVM_MODEL_DEBUG === '1') console.log(JSON.stringify(real.log.entries(), null, 1));
-            throw error;
-          } finally {
-            await real.close();
-          }
-        }),
-        { seed: SEED, numRuns: RUNS },
+        fc.asyncProperty(
+          fc.commands(COMMANDS, { maxCommands: MAX_COMMANDS, ...(REPLAY ? { replayPath: REPLAY } : {}) }),
+          async (commands) => {
+            const real = await world.newRun();
+            const state: ModelState = { ref: new ReferenceModel(() => real.clock.now()), known, judged: 0 };
+            try {
+              await fc.asyncModelRun(() => ({ model: state, real }), commands);
+            } catch (error) {
+              // The service's own log of the failing run, for reading a counterexample.
+              if (process.env.TVM_MODEL_DEBUG === '1')
+                console.log(JSON.stringify(real.log.entries(), null, 1));
+              throw error;
+            } finally {
+              await real.close();
+            }
+          },
+        ),
+        { seed: SEED, numRuns: RUNS, ...(PATH ? { path: PATH } : {}) },
       );
       if (known.length > 0) {
         // What main still gets wrong, by the issue's defects: printed when the set is narrowed or the test

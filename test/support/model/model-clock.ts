@@ -1,18 +1,26 @@
 import type { Clock } from '../../../lambda/clock';
 
+/** How long nothing may be in flight before sleepers are woken: the CPU-only steps between two calls. */
+const SETTLE_MS = 3;
+
 /**
  * The one clock of a model run, shared by every instance of both regions, the scripted provider and the
- * reference model. Time moves only when the model advances it or when someone sleeps on it: a sleep of
- * `ms` yields to the event loop (so real I/O of DynamoDB Local, the KMS and the provider goes on) and
- * returns with the clock at least `ms` later. Sleeps that overlap do not add up, so a waiter polling a
- * lease sees the lease run out after as many polls as its length needs, however slow the machine is.
+ * reference model: a discrete-event clock. Time moves when the model advances it, and when everyone is
+ * waiting: once no call to a real part (DynamoDB Local, the KMS, the provider, a caller's request not yet
+ * at its handler) has been in flight for a few real milliseconds, the clock jumps to the earliest sleeper's
+ * wake-up and wakes it. A waiter polling a lease therefore sees exactly as much time pass as the holder's
+ * work took in this clock, however slow the machine is; a dead holder (whose call is never counted as in
+ * flight) lets the waiters' time run until its lease lapses.
  *
- * Only parts that wait through the seam move it: real-time bounds (a table call's timeout, a provider
- * request's) stay real, which is why the faults of the model are either instant (refused, throttled, 5xx)
- * or slow in this clock's time (the provider's `slow`), never slow in real time.
+ * Parts that wait on real timers (a table call's bound, a provider request's timeout) are not driven by it:
+ * the model's faults are therefore either instant (refused, throttled, 5xx) or slow in this clock's time
+ * (a hung table, a slow provider), never slow in real time.
  */
 export class ModelClock implements Clock {
   private nowMs: number;
+  private inFlight = 0;
+  private sleepers: Array<{ readonly untilMs: number; readonly wake: () => void }> = [];
+  private tick?: NodeJS.Timeout;
 
   constructor(startMs: number) {
     this.nowMs = startMs;
@@ -22,13 +30,63 @@ export class ModelClock implements Clock {
     return this.nowMs;
   }
 
-  async sleep(ms: number): Promise<void> {
-    const until = this.nowMs + Math.max(0, ms);
-    await new Promise<void>((resolve) => setTimeout(resolve, 1));
-    if (this.nowMs < until) this.nowMs = until;
+  sleep(ms: number): Promise<void> {
+    return new Promise((wake) => {
+      this.sleepers.push({ untilMs: this.nowMs + Math.max(0, ms), wake });
+      this.schedule();
+    });
   }
 
+  /** Moves time on (the model's `advance`), waking whoever it passes. */
   advance(ms: number): void {
     this.nowMs += ms;
+    this.wakeDue();
+  }
+
+  /** Counts `call` as a call to a real part in flight until it settles. */
+  async track<T>(call: () => Promise<T>): Promise<T> {
+    const done = this.begin();
+    try {
+      return await call();
+    } finally {
+      done();
+    }
+  }
+
+  /** Starts counting something in flight; the function returned ends it (once, however often called). */
+  begin(): () => void {
+    this.inFlight += 1;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.inFlight -= 1;
+      this.schedule();
+    };
+  }
+
+  private schedule(): void {
+    if (this.tick || this.sleepers.length === 0) return;
+    this.tick = setTimeout(() => {
+      this.tick = undefined;
+      if (this.inFlight > 0 || this.sleepers.length === 0) return;
+      const next = Math.min(...this.sleepers.map((sleeper) => sleeper.untilMs));
+      if (next > this.nowMs) this.nowMs = next;
+      this.wakeDue();
+    }, SETTLE_MS);
+  }
+
+  private wakeDue(): void {
+    const due = this.sleepers.filter((sleeper) => sleeper.untilMs <= this.nowMs);
+    this.sleepers = this.sleepers.filter((sleeper) => sleeper.untilMs > this.nowMs);
+    for (const sleeper of due) sleeper.wake();
+    this.schedule();
+  }
+
+  /** Stops waking anyone (the run is over). */
+  stop(): void {
+    if (this.tick) clearTimeout(this.tick);
+    this.tick = undefined;
+    this.sleepers = [];
   }
 }

@@ -74,10 +74,11 @@ export const PROVIDER = {
   slowMs: 8000,
 } as const;
 
+/** Names each caller's request, so the clock knows when it reached its handler. */
+const CALL_HEADER = 'x-model-call';
 const SECRETS = { 'tvm/model': { client_id: 'model-client', client_secret: 'model-secret' } };
-/** A hung table call ends (real time) after this; the tier's bound (production's 1 s) ends first. */
-const HUNG_TABLE_MS = 1100;
-const TABLE_CALL_TIMEOUT_MS = 1000;
+/** A hung table call fails after this, in model time: the tier's bound in production. */
+const HUNG_TABLE_MS = 1000;
 
 export type TableFault = 'hung' | 'throttled';
 export type ProviderFault =
@@ -201,6 +202,8 @@ export class RealSystem {
   private readonly tableFault: Record<Region, TableFault | undefined> = { north: undefined, west: undefined };
   private providerFault: ProviderFault | undefined;
   private generations = 0;
+  private calls_ = 0;
+  private readonly arrivals = new Map<string, () => void>();
   private tokens = 0;
 
   constructor(
@@ -308,7 +311,6 @@ export class RealSystem {
       cause: owner?.cause ?? 'unknown',
     } as const;
     const fault = this.providerFault;
-    if (fault?.kind === 'slow') await this.clock.sleep(PROVIDER.slowMs);
     if (fault?.kind === '5xx') {
       this.calls.push({ ...base, outcome: 'failed' });
       return { status: 503, body: { error: 'temporarily_unavailable' } };
@@ -344,6 +346,7 @@ export class RealSystem {
 
   async close(): Promise<void> {
     this.world.endRun(this);
+    this.clock.stop();
     await Promise.all([...this.live.values(), ...this.dropped].map((instance) => instance.gateway.close()));
     await Promise.all(this.pendingKills);
     for (const region of REGIONS) this.recorded[region].pending.splice(0);
@@ -365,19 +368,30 @@ export class RealSystem {
     caller: CallerName,
   ): Promise<CallAnswer> {
     const startMs = this.clock.now();
-    const result = await signedFetch({
-      method,
-      url: `${instance.gateway.url}/v1/tokens/${this.providerId}`,
-      body: JSON.stringify(body),
-      credentials: CALLERS[caller],
-    });
-    return { ...result, startMs, endMs: this.clock.now() };
+    // In flight for the clock until the handler has it: time does not move under a request on its way.
+    this.calls_ += 1;
+    const callId = String(this.calls_);
+    const arrived = this.clock.begin();
+    this.arrivals.set(callId, arrived);
+    try {
+      const result = await signedFetch({
+        method,
+        url: `${instance.gateway.url}/v1/tokens/${this.providerId}`,
+        headers: { [CALL_HEADER]: callId },
+        body: JSON.stringify(body),
+        credentials: CALLERS[caller],
+      });
+      return { ...result, startMs, endMs: this.clock.now() };
+    } finally {
+      arrived();
+      this.arrivals.delete(callId);
+    }
   }
 
   /** The region's table through a client that records its writes (for replication) and fails as told. */
   private recordedWithFaults(region: Region): RecordedTable {
     const recorded = recordWrites(this.world.tables[region]);
-    addTableFaults(recorded.table.client, () => this.tableFault[region]);
+    addTableFaults(recorded.table.client, this.clock, () => this.tableFault[region]);
     return recorded;
   }
 
@@ -417,10 +431,19 @@ export class RealSystem {
         reachedFetch.resolve();
         return new Promise<Response>(() => {});
       }
-      const headers = new Headers(init?.headers);
-      headers.set('x-model-instance', id);
-      return fetch(input, { ...init, headers });
+      return (async () => {
+        // A slow provider answers late in model time; the request itself is counted in flight.
+        if (this.providerFault?.kind === 'slow') await clock.sleep(PROVIDER.slowMs);
+        const headers = new Headers(init?.headers);
+        headers.set('x-model-instance', id);
+        return clock.track(() => fetch(input, { ...init, headers }));
+      })();
     };
+    const keyService = kmsClient(kms);
+    keyService.middlewareStack.add((next) => (args) => clock.track(() => next(args)), {
+      step: 'initialize',
+      name: 'modelKmsInFlight',
+    });
     const { handler, refresher } = composeService({
       providers,
       credentials: new StaticCredentialSource(SECRETS),
@@ -428,10 +451,9 @@ export class RealSystem {
         dynamoDb: this.recorded[region].table.client,
         tableName: this.recorded[region].table.tableName,
         sealer: new EnvelopeSealer({
-          dataKeys: new KmsDataKeys({ client: kmsClient(kms), keyId: kms.keyId }),
+          dataKeys: new KmsDataKeys({ client: keyService, keyId: kms.keyId }),
           now: () => clock.now(),
         }),
-        callTimeoutMs: TABLE_CALL_TIMEOUT_MS,
         regions: TABLE_REGIONS[region],
       },
       log: this.log,
@@ -441,7 +463,17 @@ export class RealSystem {
       counterKey: this.world.counterKey,
       endpoints: 'local',
     });
-    const gateway = await startLocalGateway({ handler, callers: Object.values(CALLERS), port: 0 });
+    const gateway = await startLocalGateway({
+      handler: (event) => {
+        const header = Object.entries(event.headers ?? {}).find(
+          ([name]) => name.toLowerCase() === CALL_HEADER,
+        );
+        this.arrivals.get(String(header?.[1]))?.();
+        return handler(event);
+      },
+      callers: Object.values(CALLERS),
+      port: 0,
+    });
     const instance: LiveInstance = {
       name,
       id,
@@ -466,8 +498,19 @@ export class RealSystem {
   }
 }
 
-/** A table call under a fault: throttled at once, or hung until (real) time runs out. */
-function addTableFaults(client: DynamoDBClient, fault: () => TableFault | undefined): void {
+/**
+ * A table call under a fault: throttled at once, or hung until its bound (in model time) runs out, failing
+ * as an aborted call does. A call that goes through is counted in flight for the clock.
+ */
+function addTableFaults(
+  client: DynamoDBClient,
+  clock: ModelClock,
+  fault: () => TableFault | undefined,
+): void {
+  client.middlewareStack.add((next) => (args) => clock.track(() => next(args)), {
+    step: 'initialize',
+    name: 'modelTableInFlight',
+  });
   client.middlewareStack.add(
     (next) => async (args) => {
       const current = fault();
@@ -478,7 +521,7 @@ function addTableFaults(client: DynamoDBClient, fault: () => TableFault | undefi
         });
       }
       if (current === 'hung') {
-        await new Promise((resolve) => setTimeout(resolve, HUNG_TABLE_MS));
+        await clock.sleep(HUNG_TABLE_MS);
         throw Object.assign(new Error('The table did not answer.'), { name: 'TimeoutError' });
       }
       return next(args);

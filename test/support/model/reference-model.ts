@@ -261,7 +261,7 @@ export class ReferenceModel {
       );
       this.violate(
         'no-key-wedged',
-        `${story} answered ${answer.status} ${code} with every fault cleared for ${CALM_MS / 1000} s${dead ? ', a dead holder having held the lease' : ''}`,
+        `${story} answered ${answer.status} ${code} with no fault in the last ${CALM_MS / 1000} s${dead ? ', a dead holder having held the lease' : ''}`,
         dead ? 'dead-holder-504' : undefined,
       );
     }
@@ -365,6 +365,8 @@ export class ReferenceModel {
       }
     }
     return candidates.find((token) => {
+      // Issued while this vend ran (to another caller of a burst): not at hand when it started.
+      if (token.issuedAtMs > atMs) return false;
       const eviction = this.evicted.get(tokenFingerprint(token.accessToken));
       if (eviction?.region === region) return false;
       const left = (token.expiresAtMs - atMs) / 1000;
