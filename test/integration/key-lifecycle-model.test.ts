@@ -12,7 +12,7 @@ import { KNOWN_DEFECTS, ReferenceModel, type Violation } from '../support/model/
  * TVM_MODEL_COMMANDS; TVM_MODEL_STRICT=1 also fails on the issue's known defects).
  */
 const SEED = Number(process.env.TVM_MODEL_SEED ?? 28);
-const RUNS = Number(process.env.TVM_MODEL_RUNS ?? 25);
+const RUNS = Number(process.env.TVM_MODEL_RUNS ?? 50);
 const MAX_COMMANDS = Number(process.env.TVM_MODEL_COMMANDS ?? 20);
 /** Replays one counterexample: the `path` fast-check printed with its seed. */
 const PATH = process.env.TVM_MODEL_PATH;
@@ -37,7 +37,11 @@ describe("The model of a key's life", () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(
-          fc.commands(COMMANDS, { maxCommands: MAX_COMMANDS, ...(REPLAY ? { replayPath: REPLAY } : {}) }),
+          fc.commands(COMMANDS, {
+            maxCommands: MAX_COMMANDS,
+            size: 'max',
+            ...(REPLAY ? { replayPath: REPLAY } : {}),
+          }),
           async (commands) => {
             const real = await world.newRun();
             const state: ModelState = { ref: new ReferenceModel(() => real.clock.now()), known, judged: 0 };

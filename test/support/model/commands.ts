@@ -50,7 +50,7 @@ function judge(state: ModelState): void {
   }
 }
 
-class Vend implements Command {
+export class Vend implements Command {
   constructor(
     readonly instance: InstanceName,
     readonly caller: CallerName,
@@ -78,7 +78,7 @@ class Vend implements Command {
 }
 
 /** The same vend on every instance at once: the lease decides who fetches. */
-class Burst implements Command {
+export class Burst implements Command {
   constructor(readonly scope: Scope) {}
   check = () => true;
   async run(state: ModelState, real: RealSystem): Promise<void> {
@@ -102,7 +102,7 @@ class Burst implements Command {
 }
 
 /** Evicts the token this instance last served for the scope, by its fingerprint. */
-class Evict implements Command {
+export class Evict implements Command {
   constructor(
     readonly instance: InstanceName,
     readonly caller: CallerName,
@@ -133,7 +133,7 @@ class Evict implements Command {
   toString = () => `evict(${this.instance}, ${this.caller}, ${this.scope})`;
 }
 
-class Refresh implements Command {
+export class Refresh implements Command {
   constructor(readonly instance: InstanceName) {}
   check = () => true;
   async run(state: ModelState, real: RealSystem): Promise<void> {
@@ -146,7 +146,7 @@ class Refresh implements Command {
 }
 
 /** A vend on the instance whose provider request never completes; the container is replaced. */
-class Kill implements Command {
+export class Kill implements Command {
   constructor(
     readonly instance: InstanceName,
     readonly scope: Scope,
@@ -171,12 +171,13 @@ type FaultSwitch =
 const faultName = (which: FaultSwitch): FaultName =>
   ('region' in which ? `${which.fault}:${which.region}` : which.fault) as FaultName;
 
-class Fault implements Command {
+export class Fault implements Command {
   constructor(
     readonly which: FaultSwitch,
     readonly on: boolean,
   ) {}
-  check = () => true;
+  /** Switches what is off on, and what is on off: never a switch that changes nothing. */
+  check = (state: Readonly<ModelState>) => state.ref.isOn(faultName(this.which)) !== this.on;
   async run(state: ModelState, real: RealSystem): Promise<void> {
     const { which, on } = this;
     const name = faultName(which);
@@ -212,7 +213,7 @@ class Fault implements Command {
     `${this.on ? 'fault' : 'clear'}(${faultName(this.which)}${this.which.fault === 'provider-429' && this.on ? `, Retry-After ${this.which.retryAfterSeconds}` : ''})`;
 }
 
-class Advance implements Command {
+export class Advance implements Command {
   constructor(readonly seconds: number) {}
   check = () => true;
   async run(state: ModelState, real: RealSystem): Promise<void> {
@@ -222,7 +223,7 @@ class Advance implements Command {
   toString = () => `advance(${this.seconds}s)`;
 }
 
-class Replicate implements Command {
+export class Replicate implements Command {
   constructor(readonly from: Region) {}
   check = () => true;
   async run(state: ModelState, real: RealSystem): Promise<void> {
@@ -249,20 +250,21 @@ const faultSwitch: fc.Arbitrary<FaultSwitch> = fc.oneof(
   fc.record({ fault: fc.constant('provider-429' as const), retryAfterSeconds: fc.constantFrom(10, 30) }),
 );
 
-/** Every command, weighted towards vends (the model's observations) and clock moves. */
+/** Every command, weighted towards vends (the model's observations), faults and clock moves. */
 export const COMMANDS: fc.Arbitrary<Command>[] = [
   fc.tuple(instance, caller, scope, minTtl).map(([i, c, s, m]) => new Vend(i, c, s, m)),
   fc.tuple(instance, caller, scope, minTtl).map(([i, c, s, m]) => new Vend(i, c, s, m)),
-  fc
-    .tuple(instance, fc.constant<CallerName>('orders'), scope, fc.constant(undefined))
-    .map(([i, c, s]) => new Vend(i, c, s)),
+  fc.tuple(instance, scope).map(([i, s]) => new Vend(i, 'orders', s)),
   scope.map((s) => new Burst(s)),
   fc.tuple(instance, caller, scope).map(([i, c, s]) => new Evict(i, c, s)),
+  fc.tuple(instance, scope).map(([i, s]) => new Evict(i, 'orders', s)),
   instance.map((i) => new Refresh(i)),
   fc.tuple(instance, scope).map(([i, s]) => new Kill(i, s)),
-  fc.tuple(faultSwitch, fc.boolean()).map(([f, on]) => new Fault(f, on)),
-  fc.tuple(faultSwitch, fc.constant(false)).map(([f, on]) => new Fault(f, on)),
+  faultSwitch.map((f) => new Fault(f, true)),
+  faultSwitch.map((f) => new Fault(f, true)),
+  faultSwitch.map((f) => new Fault(f, false)),
+  faultSwitch.map((f) => new Fault(f, false)),
   fc.constantFrom(1, 5, 13, 31, 61, 200, 450).map((s) => new Advance(s)),
-  fc.constantFrom(13, 61).map((s) => new Advance(s)),
+  fc.constantFrom(1, 13, 61).map((s) => new Advance(s)),
   region.map((r) => new Replicate(r)),
 ];

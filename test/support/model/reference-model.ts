@@ -123,6 +123,11 @@ export class ReferenceModel {
   /** The other region's token, as last replicated into a region. */
   private readonly peer = new Map<string, IssuedToken>();
   private readonly evicted = new Map<string, Eviction>();
+  /**
+   * Per region and scope, the issue time of the latest token evicted there: an evict leaves an issued floor
+   * that hides every token issued at or before it, another region's included (docs/design-notes.md).
+   */
+  private readonly floors = new Map<string, number>();
   /** Per instance id and scope: the token its memory holds, and since when. */
   private readonly memory = new Map<string, Held>();
   /** The last token each instance served per scope (what a caller would evict). */
@@ -134,6 +139,8 @@ export class ReferenceModel {
   private readonly retryAfterUntil = new Map<Region, number>();
   private readonly deadLeases: Array<{ region: Region; scope: Scope; untilMs: number }> = [];
   private readonly evictions: Array<{ region: Region; atMs: number }> = [];
+  /** Provider calls made while their region's table or key service failed: counted by a fallback tier. */
+  private readonly alone = new WeakSet<ProviderCall>();
   /** How many provider calls the model has read. */
   private seenCalls = 0;
 
@@ -179,6 +186,7 @@ export class ReferenceModel {
   observeCalls(calls: readonly ProviderCall[], minTtlOfCommand?: number): void {
     for (; this.seenCalls < calls.length; this.seenCalls++) {
       const call = calls[this.seenCalls] as ProviderCall;
+      if (this.storageFailing(call.region, call.atMs, BYPASS_MS)) this.alone.add(call);
       this.checkRequest(call, calls.slice(0, this.seenCalls), minTtlOfCommand);
       if (call.outcome === 'granted' && call.accessToken && call.issuedAtMs && call.expiresAtMs) {
         const faulted = this.storageFailing(call.region, call.atMs);
@@ -295,6 +303,8 @@ export class ReferenceModel {
       faulted: tableFailing,
     });
     this.evictions.push({ region, atMs: answer.startMs });
+    const floorKey = keyOf(region, answer.scope);
+    this.floors.set(floorKey, Math.max(this.floors.get(floorKey) ?? 0, answer.token.issuedAtMs));
     this.memory.delete(`${answer.instance}/${answer.scope}`);
     const stored = this.table.get(keyOf(region, answer.scope));
     if (stored?.accessToken === answer.token.accessToken) this.table.delete(keyOf(region, answer.scope));
@@ -348,6 +358,16 @@ export class ReferenceModel {
     );
   }
 
+  /** The tokens a region's table shows for a scope: its own and the replicated one, above its floor. */
+  private visible(region: Region, scope: Scope): IssuedToken[] {
+    // The service keeps issue times in whole seconds: a token of the floor's second is under it too.
+    const floor = (this.floors.get(keyOf(region, scope)) ?? Number.NEGATIVE_INFINITY) + 1000;
+    return [this.table.get(keyOf(region, scope)), this.peer.get(keyOf(region, scope))]
+      .filter((token): token is IssuedToken => token !== undefined)
+      .filter((token) => token.issuedAtMs > floor)
+      .filter((token) => this.evicted.get(tokenFingerprint(token.accessToken))?.region !== region);
+  }
+
   /** A token this instance could serve: in its memory, or in its region's table while the table answers. */
   private reachableValid(
     instance: string,
@@ -359,11 +379,7 @@ export class ReferenceModel {
     const candidates: IssuedToken[] = [];
     const held = this.memory.get(`${instance}/${scope}`);
     if (held && atMs - held.atMs < MEMORY_TRUST_MS) candidates.push(held.token);
-    if (!this.storageFailing(region, atMs, BYPASS_MS)) {
-      for (const token of [this.table.get(keyOf(region, scope)), this.peer.get(keyOf(region, scope))]) {
-        if (token) candidates.push(token);
-      }
-    }
+    if (!this.storageFailing(region, atMs, BYPASS_MS)) candidates.push(...this.visible(region, scope));
     return candidates.find((token) => {
       // Issued while this vend ran (to another caller of a burst): not at hand when it started.
       if (token.issuedAtMs > atMs) return false;
@@ -415,15 +431,19 @@ export class ReferenceModel {
         'retry-after-dropped',
       );
     }
-    // Backoff per provider: after FAILURE_THRESHOLD failures in a row in this region, whatever the keys.
+    // Backoff per provider: after FAILURE_THRESHOLD failures in a row in this region, whatever the keys;
+    // while the region's table fails, each container counts its own (its fallback tier keeps the record).
     const ownRegion = before.filter((earlier) => earlier.region === region);
+    const counted = this.alone.has(call)
+      ? ownRegion.filter((earlier) => earlier.instance === call.instance && this.alone.has(earlier))
+      : ownRegion.filter((earlier) => !this.alone.has(earlier));
     let failures = 0;
-    for (let index = ownRegion.length - 1; index >= 0 && ownRegion[index]?.outcome === 'failed'; index--) {
+    for (let index = counted.length - 1; index >= 0 && counted[index]?.outcome === 'failed'; index--) {
       failures += 1;
     }
-    const last = ownRegion.at(-1);
+    const last = counted.at(-1);
     if (failures >= FAILURE_THRESHOLD && last && call.atMs - last.atMs < SHORTEST_BACKOFF_MS) {
-      const sameKey = ownRegion.slice(-failures).every((earlier) => earlier.scope === call.scope);
+      const sameKey = counted.slice(-failures).every((earlier) => earlier.scope === call.scope);
       this.violate(
         'backoff-per-provider',
         `${story}: ${failures} failures in a row, the last ${call.atMs - last.atMs} ms before`,
@@ -432,10 +452,7 @@ export class ReferenceModel {
     }
     // One request per key per lifetime, while nothing fails.
     if (!this.anyFailingWithin(call.atMs, CALM_MS)) {
-      const visible = [this.table.get(keyOf(region, call.scope)), this.peer.get(keyOf(region, call.scope))]
-        .filter((token): token is IssuedToken => token !== undefined)
-        .filter((token) => this.evicted.get(tokenFingerprint(token.accessToken))?.region !== region);
-      const best = visible.sort((a, b) => b.expiresAtMs - a.expiresAtMs)[0];
+      const best = this.visible(region, call.scope).sort((a, b) => b.expiresAtMs - a.expiresAtMs)[0];
       if (best) {
         const lifetime = (best.expiresAtMs - best.issuedAtMs) / 1000;
         const ahead =
@@ -451,12 +468,13 @@ export class ReferenceModel {
         }
       }
     }
-    // Budgets, per region (each region counts on its own items); per container while the table failed.
+    // Budgets, per region (each region counts on its own items); per container too while the table failed.
     const windowStart = Math.floor(call.atMs / WINDOW_MS) * WINDOW_MS;
     const inWindow = [...ownRegion, call].filter((earlier) => earlier.atMs >= windowStart);
-    const containers = this.storageFailing(region, call.atMs, call.atMs - windowStart + BYPASS_MS)
-      ? new Set(inWindow.map((earlier) => earlier.instance)).size
-      : 1;
+    // The table's counters, and each container's own while it could not reach them: one budget each.
+    const containers =
+      1 +
+      new Set(inWindow.filter((earlier) => this.alone.has(earlier)).map((earlier) => earlier.instance)).size;
     const { perMinute, perCallerPerMinute } = PROVIDER.upstreamBudget;
     if (inWindow.length > perMinute * containers) {
       this.violate(
