@@ -100,6 +100,8 @@ export interface ProviderCall {
   /** Model time the token's lifetime starts (the answer). */
   readonly issuedAtMs?: number;
   readonly expiresAtMs?: number;
+  /** Model time the instance sent the request: the service dates the token's lifetime from it. */
+  readonly sentAtMs: number;
   readonly retryAfterSeconds?: number;
 }
 
@@ -305,6 +307,7 @@ export class RealSystem {
     const atMs = this.clock.now();
     const base = {
       atMs,
+      sentAtMs: Number(request.headers['x-model-sent-at'] ?? atMs),
       instance: id,
       region: owner?.region ?? 'north',
       scope,
@@ -432,10 +435,13 @@ export class RealSystem {
         return new Promise<Response>(() => {});
       }
       return (async () => {
+        // The service dates a token from when it asked: the model needs that moment too.
+        const sentAtMs = clock.now();
         // A slow provider answers late in model time; the request itself is counted in flight.
         if (this.providerFault?.kind === 'slow') await clock.sleep(PROVIDER.slowMs);
         const headers = new Headers(init?.headers);
         headers.set('x-model-instance', id);
+        headers.set('x-model-sent-at', String(sentAtMs));
         return clock.track(() => fetch(input, { ...init, headers }));
       })();
     };

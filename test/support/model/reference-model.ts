@@ -100,6 +100,11 @@ export interface IssuedToken {
   readonly region: Region;
   readonly issuedAtMs: number;
   readonly expiresAtMs: number;
+  /**
+   * When the service takes it to expire: its lifetime counted from when the instance asked, which is
+   * earlier than the provider's answer when the provider is slow. What the service may serve it until.
+   */
+  readonly servedUntilMs: number;
   /** Issued while the region's table or key service failed: it went to a fallback tier, not the table. */
   readonly faulted: boolean;
 }
@@ -196,6 +201,7 @@ export class ReferenceModel {
           region: call.region,
           issuedAtMs: call.issuedAtMs,
           expiresAtMs: call.expiresAtMs,
+          servedUntilMs: call.expiresAtMs - (call.issuedAtMs - call.sentAtMs),
           faulted,
         };
         this.tokens.set(token.accessToken, token);
@@ -260,7 +266,7 @@ export class ReferenceModel {
     if (valid) {
       this.violate(
         'no-5xx-while-valid',
-        `${story} answered ${answer.status} ${code} while ${valid.accessToken} (valid until +${Math.round((valid.expiresAtMs - answer.startMs) / 1000)} s) was at hand`,
+        `${story} answered ${answer.status} ${code} while ${valid.accessToken} (valid until +${Math.round((valid.servedUntilMs - answer.startMs) / 1000)} s) was at hand`,
       );
     }
     if (granted && this.calm(answer.startMs)) {
@@ -385,7 +391,7 @@ export class ReferenceModel {
       if (token.issuedAtMs > atMs) return false;
       const eviction = this.evicted.get(tokenFingerprint(token.accessToken));
       if (eviction?.region === region) return false;
-      const left = (token.expiresAtMs - atMs) / 1000;
+      const left = (token.servedUntilMs - atMs) / 1000;
       // One second of slack: the service judges at its own moment of the vend.
       return left >= 2 && left > (minTtl ?? marginSeconds(token)) + 1;
     });
@@ -459,7 +465,7 @@ export class ReferenceModel {
           marginSeconds(best) +
           lifetime * REFRESH_FRACTION +
           (call.cause === 'refresher' ? REFRESH_AHEAD_MS / 1000 : 0);
-        const left = (best.expiresAtMs - call.atMs) / 1000;
+        const left = (best.servedUntilMs - call.atMs) / 1000;
         if (left > Math.max(ahead, minTtl ?? 0) + 1) {
           this.violate(
             'one-upstream-request-per-lifetime',
