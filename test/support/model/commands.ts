@@ -251,6 +251,8 @@ const faultSwitch: fc.Arbitrary<FaultSwitch> = fc.oneof(
 );
 
 /** Every command, weighted towards vends (the model's observations), faults and clock moves. */
+// 425 s after a vend its key is in the refresher's window, whatever the key's jitter (refresh point
+// 120-180 s before expiry, marked one 60 s period ahead, a run looking back 70 s).
 export const COMMANDS: fc.Arbitrary<Command>[] = [
   fc.tuple(instance, caller, scope, minTtl).map(([i, c, s, m]) => new Vend(i, c, s, m)),
   fc.tuple(instance, caller, scope, minTtl).map(([i, c, s, m]) => new Vend(i, c, s, m)),
@@ -264,7 +266,7 @@ export const COMMANDS: fc.Arbitrary<Command>[] = [
   faultSwitch.map((f) => new Fault(f, true)),
   faultSwitch.map((f) => new Fault(f, false)),
   faultSwitch.map((f) => new Fault(f, false)),
-  fc.constantFrom(1, 5, 13, 31, 61, 200, 450).map((s) => new Advance(s)),
+  fc.constantFrom(1, 5, 13, 31, 61, 200, 425, 450).map((s) => new Advance(s)),
   fc.constantFrom(1, 13, 61).map((s) => new Advance(s)),
   region.map((r) => new Replicate(r)),
 ];

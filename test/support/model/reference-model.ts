@@ -143,9 +143,11 @@ export class ReferenceModel {
   /** The provider said not before this, per region. */
   private readonly retryAfterUntil = new Map<Region, number>();
   private readonly deadLeases: Array<{ region: Region; scope: Scope; untilMs: number }> = [];
-  private readonly evictions: Array<{ region: Region; atMs: number }> = [];
   /** Provider calls made while their region's table or key service failed: counted by a fallback tier. */
   private readonly alone = new WeakSet<ProviderCall>();
+  /** Keys whose renewal an evict paid for (until a token is granted): not charged to the vend's caller. */
+  private readonly prepaid = new Set<string>();
+  private readonly prepaidCalls = new WeakSet<ProviderCall>();
   /** How many provider calls the model has read. */
   private seenCalls = 0;
 
@@ -192,6 +194,8 @@ export class ReferenceModel {
     for (; this.seenCalls < calls.length; this.seenCalls++) {
       const call = calls[this.seenCalls] as ProviderCall;
       if (this.storageFailing(call.region, call.atMs, BYPASS_MS)) this.alone.add(call);
+      if (this.prepaid.has(keyOf(call.region, call.scope))) this.prepaidCalls.add(call);
+      if (call.outcome === 'granted') this.prepaid.delete(keyOf(call.region, call.scope));
       this.checkRequest(call, calls.slice(0, this.seenCalls), minTtlOfCommand);
       if (call.outcome === 'granted' && call.accessToken && call.issuedAtMs && call.expiresAtMs) {
         const faulted = this.storageFailing(call.region, call.atMs);
@@ -308,7 +312,7 @@ export class ReferenceModel {
       instance: answer.instance,
       faulted: tableFailing,
     });
-    this.evictions.push({ region, atMs: answer.startMs });
+    this.prepaid.add(keyOf(region, answer.scope));
     const floorKey = keyOf(region, answer.scope);
     this.floors.set(floorKey, Math.max(this.floors.get(floorKey) ?? 0, answer.token.issuedAtMs));
     this.memory.delete(`${answer.instance}/${answer.scope}`);
@@ -488,14 +492,15 @@ export class ReferenceModel {
         `${story}: ${inWindow.length} requests this minute (budget ${perMinute})`,
       );
     }
-    if (call.cause !== 'refresher' && call.cause !== 'unknown') {
-      const byCaller = inWindow.filter((earlier) => earlier.cause === call.cause).length;
-      // A renewal an evict paid for is charged to the evicting caller, whoever's vend makes it.
-      const prepaid = this.evictions.filter((e) => e.region === region && e.atMs >= windowStart).length;
-      if (byCaller > perCallerPerMinute * containers + prepaid) {
+    if (call.cause !== 'refresher' && call.cause !== 'unknown' && !this.prepaidCalls.has(call)) {
+      // A renewal an evict paid for is the evicting caller's (charged with the evict), whoever's vend makes it.
+      const byCaller = inWindow.filter(
+        (earlier) => earlier.cause === call.cause && !this.prepaidCalls.has(earlier),
+      ).length;
+      if (byCaller > perCallerPerMinute * containers) {
         this.violate(
           'no-budget-exceeded',
-          `${story}: ${byCaller} requests by ${call.cause} this minute (budget ${perCallerPerMinute}, ${prepaid} prepaid by evicts)`,
+          `${story}: ${byCaller} requests by ${call.cause} this minute (budget ${perCallerPerMinute})`,
         );
       }
     }
