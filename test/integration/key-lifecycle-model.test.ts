@@ -1,5 +1,15 @@
 import fc from 'fast-check';
-import { COMMANDS, type ModelState } from '../support/model/commands';
+import {
+  Advance,
+  COMMANDS,
+  type Command,
+  Evict,
+  Fault,
+  Kill,
+  type ModelState,
+  Refresh,
+  Vend,
+} from '../support/model/commands';
 import { ModelWorld } from '../support/model/real-system';
 import { KNOWN_DEFECTS, ReferenceModel, type Violation } from '../support/model/reference-model';
 
@@ -12,13 +22,71 @@ import { KNOWN_DEFECTS, ReferenceModel, type Violation } from '../support/model/
  * TVM_MODEL_COMMANDS; TVM_MODEL_STRICT=1 also fails on the issue's known defects).
  */
 const SEED = Number(process.env.TVM_MODEL_SEED ?? 28);
-const RUNS = Number(process.env.TVM_MODEL_RUNS ?? 50);
-const MAX_COMMANDS = Number(process.env.TVM_MODEL_COMMANDS ?? 20);
+const RUNS = Number(process.env.TVM_MODEL_RUNS ?? 120);
+const MAX_COMMANDS = Number(process.env.TVM_MODEL_COMMANDS ?? 25);
 /** Replays one counterexample: the `path` fast-check printed with its seed. */
 const PATH = process.env.TVM_MODEL_PATH;
 /** …with the commands' `replayPath` printed after the counterexample. */
 const REPLAY = process.env.TVM_MODEL_REPLAY;
 const TIMEOUT_MS = Number(process.env.TVM_MODEL_TIMEOUT_MS ?? 240_000);
+
+/**
+ * The issue's stories, each a fixed command list replayed through the same model and invariants: the random
+ * search finds the first three within a few dozen runs, the last two (eight and four precise steps) rarely,
+ * so they are kept here. Each holds once its defect is fixed and leaves KNOWN_DEFECTS.
+ */
+const STORIES: ReadonlyArray<readonly [string, readonly Command[]]> = [
+  ['item 1: a container dies holding the lease', [new Kill('A', 'read'), new Vend('B', 'orders', 'read')]],
+  [
+    "item 2: a provider's Retry-After",
+    [
+      new Fault({ fault: 'provider-429', retryAfterSeconds: 10 }, true),
+      new Vend('A', 'orders', 'read'),
+      new Vend('B', 'orders', 'read'),
+    ],
+  ],
+  [
+    'item 3: a failing provider, two keys',
+    [
+      new Fault({ fault: 'provider-5xx' }, true),
+      new Vend('A', 'orders', 'read'),
+      new Vend('A', 'orders', 'read'),
+      new Vend('A', 'billing', 'read'),
+      new Vend('A', 'orders', 'write'),
+    ],
+  ],
+  [
+    'item 4: a fallback copy written over an evict',
+    [
+      new Fault({ fault: 'table-throttled', region: 'north' }, true),
+      new Vend('A', 'orders', 'read'),
+      new Fault({ fault: 'table-throttled', region: 'north' }, false),
+      new Advance(61),
+      new Vend('A', 'orders', 'read'),
+      new Vend('B', 'orders', 'read'),
+      new Evict('B', 'orders', 'read'),
+      new Advance(61),
+      new Vend('A', 'orders', 'read'),
+    ],
+  ],
+  [
+    "item 4: an evict answered from the container's copy",
+    [
+      new Fault({ fault: 'table-hung', region: 'north' }, true),
+      new Vend('B', 'orders', 'write'),
+      new Evict('B', 'orders', 'write'),
+    ],
+  ],
+  [
+    'item 5: a refresher whose key service refuses',
+    [
+      new Vend('A', 'orders', 'read'),
+      new Advance(425),
+      new Fault({ fault: 'kms-refused', region: 'north' }, true),
+      new Refresh('B'),
+    ],
+  ],
+];
 
 describe("The model of a key's life", () => {
   let world: ModelWorld;
@@ -71,4 +139,18 @@ describe("The model of a key's life", () => {
     },
     TIMEOUT_MS,
   );
+
+  it.each(STORIES)('holds every invariant through the story of %s', async (_story, commands) => {
+    const real = await world.newRun();
+    const state: ModelState = { ref: new ReferenceModel(() => real.clock.now()), known, judged: 0 };
+    try {
+      // Throws on a violation that is not a known defect, as in the random runs.
+      await fc.asyncModelRun(() => ({ model: state, real }), commands);
+    } finally {
+      await real.close();
+    }
+    expect(
+      state.ref.violations.every((violation) => violation.defect && KNOWN_DEFECTS.has(violation.defect)),
+    ).toBe(true);
+  });
 });

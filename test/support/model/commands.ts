@@ -26,7 +26,7 @@ export interface ModelState {
   judged: number;
 }
 
-type Command = fc.AsyncCommand<ModelState, RealSystem>;
+export type Command = fc.AsyncCommand<ModelState, RealSystem>;
 
 /** `1`: every known defect fails too; a comma-separated list of defect names: those do. */
 const STRICT = process.env.TVM_MODEL_STRICT ?? '';
