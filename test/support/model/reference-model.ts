@@ -19,8 +19,15 @@ import {
  * - another instance of the evicting region may serve an evicted token from its memory for MEMORY_TRUST_MS
  *   (docs/operations.md: "within 60 s"); the evicting instance never, nor anyone after that;
  * - while the table or the key service fails, and for CALM_MS after, each container caches alone
- *   (fallback tier and budget ledger per container), so requests are not held to one per lifetime;
- * - a refresher run may renew a key up to one period (plus its late-run slack) ahead of the request path.
+ *   (fallback tier and budget ledger per container), so requests are not held to one per lifetime, and
+ *   a container's backoff count and budget counters start afresh in its fallback tier;
+ * - a refresher run may renew a key up to one period (plus its late-run slack) ahead of the request path;
+ * - an evict leaves an issued floor in its region that hides every token issued no later than the evicted
+ *   one, another region's included: such a token does not count as one at hand;
+ * - budgets are per region (each region counts on its own items), and the renewal an evict paid for is
+ *   not charged to the caller whose vend makes it;
+ * - the service dates a token from when it asked the provider, so a slow provider's token is served for
+ *   less than its lifetime (`servedUntilMs`).
  */
 
 /** How long an instance trusts its memory copy with a shared table (MemoryTokenStore's default). */
@@ -510,12 +517,4 @@ export class ReferenceModel {
 /** The provider's margin for a token (Freshness.marginSeconds). */
 export function marginSeconds(token: IssuedToken): number {
   return Math.min(PROVIDER.refreshMarginSeconds, Math.floor((token.expiresAtMs - token.issuedAtMs) / 2000));
-}
-
-export function tokenOf(
-  model: ReferenceModel,
-  instance: InstanceName,
-  scope: Scope,
-): IssuedToken | undefined {
-  return model.lastServed.get(`${instance}/${scope}`);
 }
