@@ -72,6 +72,11 @@ export interface ServiceParts {
   readonly tokenClient?: OAuthTokenClientOptions;
   readonly memory?: MemoryTokenStore;
   readonly now?: () => number;
+  /**
+   * What the instance reads as now and how it waits (a test's clock that also moves on its sleeps); wins over
+   * `now`. @default the system clock, or `now` with real sleeps
+   */
+  readonly clock?: Clock;
   /** A token younger than this is not evicted. @default EVICT_FLOOR_SECONDS */
   readonly evictFloorSeconds?: number;
   /** Powertools Metrics to publish the service's metrics through (EMF on stdout). @default none */
@@ -109,7 +114,7 @@ export function composeService(parts: ServiceParts): {
     : undefined;
   // Table errors and serving while valid are counted where they are logged.
   const log = metrics ? metrics.observe(parts.log) : parts.log;
-  const clock = clockOf(parts.now);
+  const clock = parts.clock ?? clockOf(parts.now);
   const local = new InProcessTier({ clock });
   // One window for the table's users (tier and budget ledger), and the key service that seals its tokens.
   const bypass = new DependencyBypass({ log, clock });
