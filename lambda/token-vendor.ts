@@ -304,7 +304,15 @@ export class TokenVendor {
     const item = await this.parts.tier.read(context.key);
     const stored = this.noted(context, item?.token);
     const best = longestLived(await this.unlessEvicted(context, remembered, item), stored);
-    if (!best) return this.fetchOrWait(context, { source: 'memory' }, item?.version);
+    if (!best) {
+      // The table cannot be read: this container's copy past its trust is what it knows best. It is served
+      // only if the provider fails too (a still-valid token rather than a 5xx), never in place of a fetch.
+      const lastKnown = item?.standIn ? await this.parts.memory.lastKnown?.(context.key) : undefined;
+      // The table answered and holds no token this container could serve: a copy kept here is stale
+      // (evicted or replaced elsewhere) and must not be the last resort later.
+      if (!item?.standIn) await this.parts.memory.delete(context.key);
+      return this.fetchOrWait(context, { token: lastKnown, source: 'memory' }, item?.version);
+    }
     const cached: Cached =
       best === stored
         ? { token: best, source: 'table', ...fromRegion(item?.peer?.region) }

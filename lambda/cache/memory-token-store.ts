@@ -43,11 +43,17 @@ export class MemoryTokenStore implements TokenStore {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     const nowMs = this.clock.now();
-    if (nowMs - entry.storedAtMs >= this.maxAgeMs || entry.token.expiresAt * 1000 <= nowMs) {
+    if (entry.token.expiresAt * 1000 <= nowMs) {
       this.entries.delete(key);
       return undefined;
     }
-    return entry.token;
+    // Past its trust the copy stays (until it expires or is replaced) for lastKnown, but is not served as is.
+    return nowMs - entry.storedAtMs >= this.maxAgeMs ? undefined : entry.token;
+  }
+
+  async lastKnown(key: string): Promise<CachedToken | undefined> {
+    const entry = this.entries.get(key);
+    return entry && entry.token.expiresAt * 1000 > this.clock.now() ? entry.token : undefined;
   }
 
   async put(key: string, token: CachedToken): Promise<void> {

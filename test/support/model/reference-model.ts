@@ -1,3 +1,4 @@
+import { MEMORY_TRUST_SECONDS } from '../../../lambda/cache/memory-token-store';
 import { tokenFingerprint } from '../../../packages/client/src/wire-contract';
 import {
   type CallerName,
@@ -17,7 +18,8 @@ import {
  *
  * Documented bounds the invariants allow (and nothing else):
  * - another instance of the evicting region may serve an evicted token from its memory for MEMORY_TRUST_MS
- *   (docs/operations.md: "within 60 s"); the evicting instance never, nor anyone after that;
+ *   (docs/api.md: "under 10 s"), and past it while it cannot read its table (the copy it holds is then its
+ *   last resort when the provider fails too); the evicting instance never, nor anyone after that;
  * - while the table or the key service fails, and for CALM_MS after, each container caches alone
  *   (fallback tier and budget ledger per container), so requests are not held to one per lifetime, and
  *   a container's backoff count and budget counters start afresh in its fallback tier;
@@ -31,7 +33,7 @@ import {
  */
 
 /** How long an instance trusts its memory copy with a shared table (MemoryTokenStore's default). */
-export const MEMORY_TRUST_MS = 60_000;
+export const MEMORY_TRUST_MS = MEMORY_TRUST_SECONDS * 1000;
 /** The longest lease (lease-rule MAX_LEASE_MS) plus the longest provider backoff (MAX_BACKOFF_MS). */
 export const CALM_MS = 12_000 + 30_000;
 /** How long an instance leaves a failed table alone (DependencyBypass BYPASS_MS). */
@@ -75,18 +77,8 @@ export type Invariant =
  * recorded and reported, not failed. Each goes once its fix is merged (the set is then empty).
  */
 export const KNOWN_DEFECTS: ReadonlySet<string> = new Set([
-  // Issue 28 item 1: a waiter's deadline equals the longest lease, so waiters on a dead holder answer 504.
-  'dead-holder-504',
-  // Item 2: the failure record keeps only the error code; a provider's Retry-After is not honoured.
-  'retry-after-dropped',
-  // Item 3: backoff is per key, not per provider.
-  'backoff-per-key',
-  // Item 4: the fallback tier writes a token back over an evicted item after a table fault.
-  'evict-fallback-writeback',
-  // Item 4: evict answers "evicted" when only the container's local copy matched.
-  'evict-answers-local',
-  // Item 5: the refresher reports "current" when it could not read, seal or lease.
-  'refresher-hides-failures',
+  // Empty: issue 28's six (dead-holder-504, retry-after-dropped, backoff-per-key, evict-fallback-writeback,
+  // evict-answers-local, refresher-hides-failures) are fixed, and their stories below fail on the old code.
 ]);
 
 export interface Violation {
@@ -148,7 +140,15 @@ export class ReferenceModel {
   private readonly faultOnSince = new Map<FaultName, number>();
   private readonly faultLastOn = new Map<FaultName, number>();
   /** The provider said not before this, per region. */
-  private readonly retryAfterUntil = new Map<Region, number>();
+  /**
+   * A provider's last Retry-After per region, and who learnt it: learnt while the region's table failed, it
+   * is in that container's fallback alone; and a container that asks while the table fails reads only its
+   * own fallback (docs/design-notes.md, the dependency table: each container counts its own).
+   */
+  private readonly retryAfterUntil = new Map<
+    Region,
+    { readonly untilMs: number; readonly instance: string; readonly alone: boolean }
+  >();
   private readonly deadLeases: Array<{ region: Region; scope: Scope; untilMs: number }> = [];
   /** Provider calls made while their region's table or key service failed: counted by a fallback tier. */
   private readonly alone = new WeakSet<ProviderCall>();
@@ -219,7 +219,11 @@ export class ReferenceModel {
         if (!faulted) this.table.set(keyOf(call.region, call.scope), token);
       }
       if (call.retryAfterSeconds !== undefined) {
-        this.retryAfterUntil.set(call.region, call.atMs + Math.min(call.retryAfterSeconds, 30) * 1000);
+        this.retryAfterUntil.set(call.region, {
+          untilMs: call.atMs + Math.min(call.retryAfterSeconds, 30) * 1000,
+          instance: call.instance,
+          alone: this.alone.has(call),
+        });
       }
     }
   }
@@ -366,7 +370,9 @@ export class ReferenceModel {
   ): void {
     const eviction = this.evicted.get(tokenFingerprint(token.accessToken));
     if (!eviction || eviction.region !== region) return;
-    const inWindow = eviction.instance !== instance && atMs - eviction.atMs < MEMORY_TRUST_MS;
+    const inWindow =
+      eviction.instance !== instance &&
+      (atMs - eviction.atMs < MEMORY_TRUST_MS || this.storageFailing(region, atMs, BYPASS_MS));
     if (inWindow) return;
     this.violate(
       'no-evicted-token-served',
@@ -395,8 +401,10 @@ export class ReferenceModel {
   ): IssuedToken | undefined {
     const candidates: IssuedToken[] = [];
     const held = this.memory.get(`${instance}/${scope}`);
-    if (held && atMs - held.atMs < MEMORY_TRUST_MS) candidates.push(held.token);
-    if (!this.storageFailing(region, atMs, BYPASS_MS)) candidates.push(...this.visible(region, scope));
+    const tableFailing = this.storageFailing(region, atMs, BYPASS_MS);
+    // Past its trust, a memory copy is the last resort of an instance that cannot read its table.
+    if (held && (atMs - held.atMs < MEMORY_TRUST_MS || tableFailing)) candidates.push(held.token);
+    if (!tableFailing) candidates.push(...this.visible(region, scope));
     return candidates.find((token) => {
       // Issued while this vend ran (to another caller of a burst): not at hand when it started.
       if (token.issuedAtMs > atMs) return false;
@@ -427,7 +435,7 @@ export class ReferenceModel {
       (fault) => fault !== 'provider-slow',
     );
     if (failing.some((fault) => this.wasOn(fault, atMs, CALM_MS))) return false;
-    return [...this.retryAfterUntil.values()].every((until) => until + CALM_MS <= atMs);
+    return [...this.retryAfterUntil.values()].every(({ untilMs }) => untilMs + CALM_MS <= atMs);
   }
 
   private anyFailingWithin(atMs: number, graceMs: number): boolean {
@@ -440,7 +448,10 @@ export class ReferenceModel {
   private checkRequest(call: ProviderCall, before: readonly ProviderCall[], minTtl?: number): void {
     const region = call.region;
     const story = `request for ${call.scope} from ${call.instance} (${call.cause}) at +${Math.round(call.atMs / 1000) % 100_000} s`;
-    const retryUntil = this.retryAfterUntil.get(region);
+    const learnt = this.retryAfterUntil.get(region);
+    const bound =
+      learnt !== undefined && (learnt.instance === call.instance || (!learnt.alone && !this.alone.has(call)));
+    const retryUntil = bound ? learnt.untilMs : undefined;
     if (retryUntil !== undefined && call.atMs < retryUntil) {
       this.violate(
         'retry-after-honoured',
