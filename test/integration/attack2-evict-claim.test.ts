@@ -29,7 +29,7 @@ const PROVIDERS = (tokenEndpoint: string) => [
  * victim's evict lands inside it every time; a loop of over-budget evicts holds a claim a fraction of the
  * time without a gate.
  */
-describe('attack: an over-budget evict claim blocks another caller', () => {
+describe('attack (low, it.failing until fixed): an over-budget evict claim blocks another caller', () => {
   let provider: FakeProvider;
   let table: TestTable;
   let gated: TestTable;
@@ -75,7 +75,8 @@ describe('attack: an over-budget evict claim blocks another caller', () => {
     await Promise.all([provider.close(), table.dispose()]);
   });
 
-  it('lets a caller past its eviction budget keep a token another caller evicts cached', async () => {
+  // Low: passes while the defect stands (the assertion below fails); make it a plain `it` with the fix.
+  it.failing('lets a caller past its eviction budget keep a token another caller evicts cached', async () => {
     // The attacker spends its one evict of the minute: T1 goes, T2 is minted (prepaid by it).
     const first = await attackerSide.vend('shared', undefined, BILLING);
     assert.equal(first.status, 200);
