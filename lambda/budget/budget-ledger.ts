@@ -124,27 +124,41 @@ export class DynamoDbBudgetLedger implements BudgetLedger {
           { abortSignal },
         ),
       );
-    try {
+    for (let attempt = 1; ; attempt++) {
       try {
         await send();
+        return undefined;
       } catch (error) {
-        // A lease's transaction was charging this counter at that moment (see TableCharge): asked once more,
-        // after it, as the SDK does not retry this one.
+        if (error instanceof ConditionalCheckFailedException) return error.Item ?? {};
         if ((error as Error).name !== 'TransactionConflictException') throw error;
-        await new Promise((resolve) => setTimeout(resolve, CONFLICT_PAUSE_MS));
-        await send();
+        // A lease's transaction was charging this counter at that moment (see TableCharge): asked again
+        // after it, as the SDK does not retry this one; still busy after that, the counter is contended,
+        // not failing, and is never counted anywhere else (see BudgetContended).
+        if (attempt >= CONFLICT_ATTEMPTS) throw new BudgetContended(counter);
+        const pauseMs = CONFLICT_PAUSE_MS * 2 ** (attempt - 1);
+        await new Promise((resolve) => setTimeout(resolve, pauseMs / 2 + Math.random() * (pauseMs / 2)));
       }
-      return undefined;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return error.Item ?? {};
-      throw error;
     }
+  }
+}
+
+/**
+ * A counter other requests' transactions kept busy through every attempt. The table answers: counting the
+ * spend in this container instead (as for a failing table) would start the caller's share and the
+ * provider's day afresh, so the spend is refused for a moment instead (429 with `Retry-After: 1`).
+ */
+export class BudgetContended extends Error {
+  override readonly name = 'BudgetContended';
+  constructor(readonly counter: string) {
+    super('a budget counter stayed busy with other transactions');
   }
 }
 
 const COUNTER_NAMES = { '#spent': BUDGET_ITEM.spent, '#expiresAt': TOKEN_TABLE.ttlAttribute };
 /** The pause before a spend refused for another write's transaction on its counter is asked again. */
 const CONFLICT_PAUSE_MS = 10;
+/** Tries of one counter write that meets other requests' transactions: 10, 20 and 40 ms apart (half jitter). */
+const CONFLICT_ATTEMPTS = 4;
 
 const expiryOf = (windowEndsMs: number): string =>
   String(Math.ceil(windowEndsMs / 1000) + COUNTER_TTL_GRACE_SECONDS);

@@ -6,7 +6,7 @@ import { EVENTS } from '../contracts/metrics';
 import type { TableCharge } from '../contracts/token-table';
 import { VendError } from '../errors';
 import { describeError, type Log } from '../logging';
-import type { BudgetLedger } from './budget-ledger';
+import { BudgetContended, type BudgetLedger } from './budget-ledger';
 import type { CallerCounterNames } from './caller-counter-names';
 import { QUOTA_WINDOW_MS, quotaBudget } from './quota-budget';
 
@@ -299,6 +299,14 @@ export class UpstreamBudget {
     try {
       return await this.options.ledger.spend(counter, limit, windowEndsMs);
     } catch (error) {
+      // Busy, not failing: the table's count stands, and this container must not start one of its own.
+      if (error instanceof BudgetContended) {
+        throw new VendError(
+          'throttled',
+          'Many requests are charging this budget at once; ask again in a moment.',
+          { retryAfterSeconds: 1 },
+        );
+      }
       this.options.bypass.failed('budget', error);
       return this.options.fallback.spend(counter, limit, windowEndsMs);
     }

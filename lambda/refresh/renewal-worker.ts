@@ -4,7 +4,12 @@ import type { Log } from '../logging';
 import type { RenewAnswer, RenewOutcome, TokenVendor } from '../token-vendor';
 import { type InUseMark, markFields } from './in-use-index';
 import type { MarkAuthenticator } from './mark-authenticator';
-import { type RenewalConsumer, type RenewalVerdict, renewalOf } from './renewal-queue';
+import {
+  MAX_RENEWAL_DELAY_SECONDS,
+  type RenewalConsumer,
+  type RenewalVerdict,
+  renewalOf,
+} from './renewal-queue';
 
 /** Renewals one invocation makes at once: a provider sees at most this many of one invocation's requests. */
 export const RENEWALS_AT_ONCE = 8;
@@ -24,6 +29,8 @@ export const HELD_RETRY_SECONDS = 15;
  * token's margin; a third failed delivery makes the message a dead letter.
  */
 export const FAILED_RETRY_SECONDS = 10;
+/** How early a renewal may be delivered and still be renewed (SQS delays are whole seconds; clocks differ). */
+export const EARLY_DELIVERY_SLACK_SECONDS = 5;
 
 export type RenewalCount = RenewOutcome | 'rejected' | 'not_started';
 export type RenewalCounts = Record<RenewalCount, number>;
@@ -113,6 +120,16 @@ export class RenewalWorker implements RenewalConsumer {
     if (!mark) return this.rejected('malformed');
     try {
       if (!(await marks.verify(markFields(mark), mark.tag))) return this.rejected('unverified', mark);
+      // A genuine mark delivered well before its time (a copy sent to the queue early) waits for its time:
+      // renewing it now would ask the provider a lifetime early, charged to the caller that marked it.
+      const early = mark.renewAt - Math.floor(this.parts.clock.now() / 1000);
+      if (early > EARLY_DELIVERY_SLACK_SECONDS) {
+        return {
+          count: 'current',
+          verdict: { kind: 'retry', afterSeconds: Math.min(early, MAX_RENEWAL_DELAY_SECONDS) },
+          mark,
+        };
+      }
       const principal = await principals.open(mark.principal);
       // Authenticated but its principal does not open: the counter key was replaced since the mark.
       if (principal === undefined) return { count: 'not_allowed', verdict: { kind: 'done' }, mark };

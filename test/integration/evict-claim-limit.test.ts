@@ -29,7 +29,7 @@ const PROVIDERS = (tokenEndpoint: string) => [
  * victim's evict lands inside it every time; a loop of over-budget evicts holds a claim a fraction of the
  * time without a gate.
  */
-describe('attack (low, it.failing until fixed): an over-budget evict claim blocks another caller', () => {
+describe('Known limit (low; docs/design-notes.md, "An evict is paid before it applies"): an over-budget evict claim blocks another caller for its moment', () => {
   let provider: FakeProvider;
   let table: TestTable;
   let gated: TestTable;
@@ -75,7 +75,7 @@ describe('attack (low, it.failing until fixed): an over-budget evict claim block
     await Promise.all([provider.close(), table.dispose()]);
   });
 
-  // Low: passes while the defect stands (the assertion below fails); make it a plain `it` with the fix.
+  // A known low (docs/design-notes.md): passes while the limit stands; make it a plain `it` with the fix.
   it.failing('lets a caller past its eviction budget keep a token another caller evicts cached', async () => {
     // The attacker spends its one evict of the minute: T1 goes, T2 is minted (prepaid by it).
     const first = await attackerSide.vend('shared', undefined, BILLING);

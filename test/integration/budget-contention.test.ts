@@ -30,18 +30,19 @@ const isCounter = (key: unknown) =>
   String((key as { pk?: { S?: string } } | undefined)?.pk?.S ?? '').startsWith('budget#');
 
 /**
- * Attacker's review (attack2): a budget spend that DynamoDB refuses with `TransactionConflictException` is
+ * Found by an attacker's review: a budget spend that DynamoDB refused with `TransactionConflictException` was
  * counted in the container's own fallback ledger, where the caller's share and the provider's day start
  * from nothing. Real DynamoDB answers a plain UpdateItem that way while another request's transaction holds
- * the item — and every lease now takes its toll in a transaction on the same counters (the provider's
- * minute and day counters are written by every caller's miss). A toll cancelled for a conflict is
- * `undecided`, so its holder is charged by plain spends on those same hot counters right after.
+ * the item — and every lease takes its toll in a transaction on the same counters (the provider's minute
+ * and day counters are written by every caller's miss); a toll cancelled for a conflict is `undecided`, so
+ * its holder is charged by plain spends on those same hot counters right after. Now such a spend is asked
+ * again a few times, then refused (429 with Retry-After), and never counted locally.
  *
  * DynamoDB Local serializes transactions (200 concurrent transactions and updates of one item: no
  * conflict), so the conflict is injected on the counter writes of the vends that meet it (a middleware on
  * the table's client: a fault no local part produces); the table stays the real one for everything else.
  */
-describe('attack: a counter write that meets a lease transaction', () => {
+describe('A budget counter that other transactions keep busy', () => {
   let provider: FakeProvider;
   let table: TestTable;
   let containers: TestService[];
