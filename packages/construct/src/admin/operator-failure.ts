@@ -70,7 +70,7 @@ export function describeAwsFailure(error: unknown, context: AwsCallContext): str
     return `throttled by ${context.operation}: wait a few seconds and run again`;
   }
   if (name === 'ResourceNotFoundException') {
-    return `${context.resource ?? 'the resource'} does not exist in this account and region: deploy the stack first (it creates it), or check --env and AWS_REGION`;
+    return `${context.resource ?? 'the resource'} does not exist in this account and region: deploy the stack first (it creates it), or check the providers file (--providers) and AWS_REGION`;
   }
   return undefined;
 }
