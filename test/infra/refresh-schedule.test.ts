@@ -80,6 +80,29 @@ describe('The refresher schedule', () => {
       assert.ok(Number(fn?.Properties.Timeout) <= RENEWAL_VISIBILITY_SECONDS);
     });
 
+    it('lets no principal but the function role send, receive or delete renewals, whatever its IAM allows', () => {
+      const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy')).filter((policy) =>
+        JSON.stringify(policy.Properties.Queues).includes(queueId),
+      );
+      const statements = policies.flatMap(
+        (policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>,
+      );
+      const deny = statements.find((statement) => statement.Sid === 'RenewalsAreTheFunctionsAlone');
+      assert.ok(deny, JSON.stringify(statements));
+      assert.equal(deny.Effect, 'Deny');
+      assert.deepEqual(deny.Principal, { AWS: '*' });
+      assert.deepEqual([...(deny.Action as string[])].sort(), [
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:ReceiveMessage',
+        'sqs:SendMessage',
+      ]);
+      const roleArn = (deny.Condition as { ArnNotEquals: Record<string, unknown> }).ArnNotEquals[
+        'aws:PrincipalArn'
+      ];
+      assert.match(JSON.stringify(roleArn), /ServiceRole|FunctionRole|Role/);
+    });
+
     it('delivers renewals to the function ten at a time, at most five invocations at once, with partial batch failures', () => {
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -33,7 +34,7 @@ export interface RenewalQueueResources {
  * function with bounded concurrency and partial batch failures, so one failing key is retried alone. A
  * renewal that fails three times is a dead letter: the key's valid token stays and the request path renews
  * it; {@link renewalQueueAlarms} reports it. Encrypted at rest by SQS (no key policy to scope: the messages
- * are marks, which hold no secret and no token), TLS only.
+ * are marks, which hold no secret and no token), TLS only, and sent and received by the function role alone.
  */
 export function createRenewalQueue(scope: Construct, handler: lambda.Function): RenewalQueueResources {
   const deadLetters = new sqs.Queue(scope, 'RenewalDeadLetterQueue', {
@@ -55,6 +56,26 @@ export function createRenewalQueue(scope: Construct, handler: lambda.Function): 
     deadLetterQueue: { queue: deadLetters, maxReceiveCount: RENEWAL_MAX_RECEIVES },
   });
   queue.grantSendMessages(handler);
+  // Renewals are the function's alone: no other principal of the account sends a copy of a mark (it would
+  // be renewed at its time, charged to the caller that marked it) or reads one, whatever its IAM allows.
+  const functionRoleArn = handler.role?.roleArn;
+  if (functionRoleArn) {
+    queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'RenewalsAreTheFunctionsAlone',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: [
+          'sqs:SendMessage',
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:ChangeMessageVisibility',
+        ],
+        resources: [queue.queueArn],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': functionRoleArn } },
+      }),
+    );
+  }
   handler.addEnvironment(RENEWAL_QUEUE_ENVIRONMENT, queue.queueUrl);
   handler.addEventSource(
     new sources.SqsEventSource(queue, {
