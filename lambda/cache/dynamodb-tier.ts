@@ -20,7 +20,7 @@ import {
   TOKEN_ITEM,
   TOKEN_TABLE,
 } from '../contracts/token-table';
-import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
+import { classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
 import {
@@ -32,6 +32,17 @@ import {
   whatConfirmLeaves,
   whatEvictLeavesOverCorrupt,
 } from './evict-rule';
+import {
+  itemAfterLease,
+  type LeaseEnd,
+  leaseOnlyTtlSeconds,
+  leaseStillOurs,
+  sealFailureStands,
+  whatAbandonLeaves,
+  whatFailureLeaves,
+  whatLeaseWriteLeaves,
+  whatSealFailureLeaves,
+} from './lease-write-rule';
 import { servablePeerTokens } from './peer-rule';
 import type {
   EvictClaim,
@@ -44,9 +55,9 @@ import type {
   SharedTier,
   TierItem,
 } from './shared-tier';
-import { type ParsedItem, type RawItem, type Reading, readItem, TOKEN_ATTRIBUTES } from './table-item';
+import { type ParsedItem, type RawItem, type Reading, readItem } from './table-item';
 import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
-import { corruptFloorAndTtl, whatTokenWriteKeeps } from './write-rule';
+import { whatTokenWriteKeeps } from './write-rule';
 
 export {
   createTableClient,
@@ -55,15 +66,8 @@ export {
   TOKEN_TABLE,
 } from '../contracts/token-table';
 
-/** A key that has only ever been leased (its first fetch failed) still goes, by TTL, an hour later. */
-const LEASE_ONLY_TTL_SECONDS = 3600;
 /** Conditional writes one call makes at most before it gives up on a key others keep changing. */
 const MAX_WRITE_ATTEMPTS = 3;
-/**
- * How long a holder's failure to seal tells the other containers that the key service is down: they leave
- * the table alone (as their own failure would make them) instead of each taking the lease in turn.
- */
-const SEAL_FAILURE_NOTICE_MS = 10_000;
 /** The pause between them, times the attempt: the writers that raced spread out. */
 const WRITE_RETRY_PAUSE_MS = 20;
 /** Rounds of one read across regions: the keys BatchGetItem left unprocessed (throttling) are asked once more. */
@@ -133,6 +137,9 @@ function seenOverCorrupt(reading: Reading): { condition: string; values: RawItem
     ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
     : { condition: 'attribute_exists(#pk)', values: {} };
 }
+
+const numberValue = (value: number | undefined): AttributeValue | undefined =>
+  value === undefined ? undefined : { N: String(value) };
 
 /** An unprocessed own item after every round: as good as a throttled read for the caller. */
 class UnreadItemError extends Error {
@@ -248,7 +255,7 @@ export class DynamoDbTier implements SharedTier {
           ':evictClaim': { S: claim },
           ':evictClaimUntil': { N: String(nowMs + EVICT_CLAIM_MS) },
           ':rev': { S: randomUUID() },
-          ':claimTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
+          ':claimTtl': { N: String(leaseOnlyTtlSeconds(nowMs)) },
         },
       );
       if (result.applied) return { key, claim, evicted, evictedBy };
@@ -333,12 +340,7 @@ export class DynamoDbTier implements SharedTier {
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const nowMs = this.clock.now();
       const item = reading.item;
-      const sealFailedAt = item?.sealFailedAtMs;
-      if (
-        sealFailedAt !== undefined &&
-        sealFailedAt <= nowMs &&
-        nowMs - sealFailedAt < SEAL_FAILURE_NOTICE_MS
-      ) {
+      if (sealFailureStands(item?.sealFailedAtMs, nowMs)) {
         // Fetching under this lease would end the same way: seal, fail, give back, and the next in line waits.
         throw new SealingUnavailableError(
           'seal',
@@ -357,45 +359,22 @@ export class DynamoDbTier implements SharedTier {
       }
       const owner = randomUUID();
       const revision = randomUUID();
-      const { condition, values } = unchanged(item);
-      // A corrupt item keeps nothing it cannot vouch for: what was bad, and any token on it, goes.
-      // With regions its TTL and issued floor are kept as a corrupt item's rewrite must keep them.
-      const regionalCorrupt = reading.corrupt && this.keys.hasPeers ? corruptFloorAndTtl(reading) : undefined;
-      const cleared = reading.corrupt
-        ? [
-            ...new Set([
-              ...reading.corrupt,
-              ...TOKEN_ATTRIBUTES,
-              ...(regionalCorrupt?.dropFloor ? [TOKEN_ITEM.issuedFloor] : []),
-            ]),
-          ]
-        : [];
-      const leaseTtl = Math.max(
-        Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS,
-        regionalCorrupt?.ttlSeconds ?? 0,
-      );
-      const expiry = reading.corrupt
+      const leaves = whatLeaseWriteLeaves(reading, nowMs, leaseMs, { regional: this.keys.hasPeers });
+      const { condition, values } = reading.corrupt
+        ? { condition: 'attribute_exists(#pk)', values: {} }
+        : unchanged(item);
+      const expiry = leaves.overwriteTtl
         ? '#expiresAt = :leaseTtl'
         : '#expiresAt = if_not_exists(#expiresAt, :leaseTtl)';
-      // The first lease after an eviction takes the evictor's payment off the item: it pays for one renewal.
-      const written: ReadonlySet<string> = new Set([
-        TOKEN_ITEM.owner,
-        TOKEN_ITEM.leaseUntil,
-        TOKEN_ITEM.revision,
-        TOKEN_ITEM.expiresAt,
-      ]);
-      const remove = [...cleared.filter((name) => !written.has(name)), TOKEN_ITEM.evictedBy];
-      const update = `SET #owner = :owner, #leaseUntil = :leaseUntil, #rev = :rev, ${expiry} REMOVE ${[...new Set(remove)].map((name) => `#${name}`).join(', ')}`;
-      const leaseUntilMs = nowMs + boundedLeaseMs(leaseMs);
       const write = {
-        update,
-        condition: reading.corrupt ? `attribute_exists(#pk)` : condition,
+        update: `SET #owner = :owner, #leaseUntil = :leaseUntil, #rev = :rev, ${expiry} REMOVE ${leaves.remove.map((name) => `#${name}`).join(', ')}`,
+        condition,
         values: {
-          ...(reading.corrupt ? {} : values),
+          ...values,
           ':owner': { S: owner },
-          ':leaseUntil': { N: String(leaseUntilMs) },
+          ':leaseUntil': { N: String(leaves.leaseUntilMs) },
           ':rev': { S: revision },
-          ':leaseTtl': { N: String(leaseTtl) },
+          ':leaseTtl': { N: String(leaves.ttlSeconds) },
         },
       };
       const charges = toll ? await toll.charges(item?.evictedBy) : undefined;
@@ -407,24 +386,13 @@ export class DynamoDbTier implements SharedTier {
           : await this.conditionalUpdate('lease', key, write.update, write.condition, write.values);
       if (result.applied) {
         // What the lease's write left: the token's write names this revision without reading it first.
-        const basis: Reading | undefined = reading.corrupt
-          ? undefined
-          : {
-              item: {
-                ...(item ?? { generation: 0, floor: 0, failures: 0 }),
-                owner,
-                leaseUntilMs,
-                revision: { S: revision },
-                ttlSeconds: item?.ttlSeconds ?? leaseTtl,
-                evictedBy: undefined,
-              },
-            };
+        const basis = itemAfterLease(reading, leaves, owner, revision);
         const lease: TableLease = {
           key,
           owner,
           revision,
-          priorFailures: reading.corrupt ? 0 : (item?.failures ?? 0),
-          ...(item?.evictedBy === undefined ? {} : { paidBy: item.evictedBy }),
+          priorFailures: leaves.priorFailures,
+          ...(leaves.paidBy === undefined ? {} : { paidBy: leaves.paidBy }),
           ...(result === tolled ? { tollPaid: true } : {}),
           ...(basis ? { basis } : {}),
         };
@@ -443,21 +411,9 @@ export class DynamoDbTier implements SharedTier {
       await this.releaseWithToken(lease, outcome.token, outcome.providerId);
       return;
     }
-    if (outcome.kind === 'abandoned') {
-      await this.ifOwner(lease, 'REMOVE #owner, #leaseUntil', {});
-      return;
-    }
-    // The key's item keeps what the failure said of the provider (its backoff or Retry-After, decided per
-    // provider by the work), for the waiters and for whoever asks for the lease before it ends.
     await this.ifOwner(
       lease,
-      'SET #leaseUntil = :zero, #retryAt = :retryAt, #lastError = :lastError, #failedAt = :failedAt REMOVE #failures',
-      {
-        ':zero': { N: '0' },
-        ':retryAt': { N: String(outcome.retryAtMs ?? 0) },
-        ':lastError': { S: outcome.error },
-        ':failedAt': { N: String(this.clock.now()) },
-      },
+      outcome.kind === 'abandoned' ? whatAbandonLeaves() : whatFailureLeaves(outcome, this.clock.now()),
     );
   }
 
@@ -471,10 +427,10 @@ export class DynamoDbTier implements SharedTier {
     // The item as the lease left it: if anything wrote since, the write is refused and its refusal read.
     let reading = (isTableLease(lease) ? lease.basis : undefined) ?? (await this.get(lease.key));
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const ours =
-        isTableLease(lease) &&
-        reading.item?.owner === lease.owner &&
-        reading.item.revision?.S === lease.revision;
+      const ours = leaseStillOurs(reading.item, {
+        owner: lease.owner,
+        ...(isTableLease(lease) ? { revision: lease.revision } : {}),
+      });
       let write: { update: string; condition: string; values: RawItem };
       try {
         write = await this.tokenWrite(
@@ -487,9 +443,7 @@ export class DynamoDbTier implements SharedTier {
       } catch (error) {
         if (error instanceof SealingUnavailableError) {
           // The waiters of other containers learn from the item that they must fetch their own token.
-          await this.ifOwner(lease, 'SET #sealFailedAt = :sealFailedAt REMOVE #owner, #leaseUntil', {
-            ':sealFailedAt': { N: String(this.clock.now()) },
-          });
+          await this.ifOwner(lease, whatSealFailureLeaves(this.clock.now()));
         }
         throw error;
       }
@@ -683,13 +637,21 @@ export class DynamoDbTier implements SharedTier {
     return fresh && last.reading.item?.version === seenVersion ? last.reading : undefined;
   }
 
-  /** An update that applies only while the lease is still ours; false when someone else's it is now. */
-  private async ifOwner(lease: Lease, update: string, values: RawItem): Promise<boolean> {
-    const withRevision = update.startsWith('SET ')
-      ? `SET #rev = :rev, ${update.slice(4)}`
-      : `SET #rev = :rev ${update}`;
-    const result = await this.conditionalUpdate('release', lease.key, withRevision, '#owner = :owner', {
-      ...values,
+  /** Gives the lease back as `end` says, only while it is still ours; false when someone else's it is now. */
+  private async ifOwner(lease: Lease, end: LeaseEnd): Promise<boolean> {
+    const fields: [string, AttributeValue | undefined][] = [
+      [TOKEN_ITEM.leaseUntil, numberValue(end.leaseUntilMs)],
+      [TOKEN_ITEM.retryAt, numberValue(end.retryAtMs)],
+      [TOKEN_ITEM.lastError, end.lastError === undefined ? undefined : { S: end.lastError }],
+      [TOKEN_ITEM.failedAt, numberValue(end.failedAtMs)],
+      [TOKEN_ITEM.sealFailedAt, numberValue(end.sealFailedAtMs)],
+    ];
+    const set = fields.flatMap(([name, value]): [string, AttributeValue][] =>
+      value === undefined ? [] : [[name, value]],
+    );
+    const update = `SET ${['#rev = :rev', ...set.map(([name]) => `#${name} = :${name}`)].join(', ')} REMOVE ${end.remove.map((name) => `#${name}`).join(', ')}`;
+    const result = await this.conditionalUpdate('release', lease.key, update, '#owner = :owner', {
+      ...Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])),
       ':owner': { S: lease.owner },
       ':rev': { S: randomUUID() },
     });
