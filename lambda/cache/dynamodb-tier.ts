@@ -1,25 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type AttributeValue,
-  BatchGetItemCommand,
-  ConditionalCheckFailedException,
-  type DynamoDBClient,
-  GetItemCommand,
-  TransactionCanceledException,
-  TransactWriteItemsCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
 import { EVENTS } from '../contracts/metrics';
-import { type PeerItemKey, RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
-import {
-  boundedTableCall,
-  TABLE_CALL_TIMEOUT_MS,
-  type TableCharge,
-  TOKEN_ITEM,
-  TOKEN_TABLE,
-} from '../contracts/token-table';
+import { RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
+import { TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM } from '../contracts/token-table';
 import { classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
@@ -32,6 +17,7 @@ import {
   whatConfirmLeaves,
   whatEvictLeavesOverCorrupt,
 } from './evict-rule';
+import { leaseWithCharges } from './lease-transaction';
 import {
   itemAfterLease,
   type LeaseEnd,
@@ -44,6 +30,7 @@ import {
   whatSealFailureLeaves,
 } from './lease-write-rule';
 import { servablePeerTokens } from './peer-rule';
+import { type PeerItem, readAcrossRegions } from './regional-read';
 import type {
   EvictClaim,
   EvictedToken,
@@ -55,7 +42,16 @@ import type {
   SharedTier,
   TierItem,
 } from './shared-tier';
-import { type ParsedItem, type RawItem, type Reading, readItem } from './table-item';
+import type { ParsedItem, Reading } from './table-item';
+import {
+  type ItemWrite,
+  type Seen,
+  seenAsRead,
+  seenOverCorrupt,
+  TableItems,
+  unchanged,
+  type WriteResult,
+} from './table-items';
 import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
 import { whatTokenWriteKeeps } from './write-rule';
 
@@ -70,8 +66,6 @@ export {
 const MAX_WRITE_ATTEMPTS = 3;
 /** The pause between them, times the attempt: the writers that raced spread out. */
 const WRITE_RETRY_PAUSE_MS = 20;
-/** Rounds of one read across regions: the keys BatchGetItem left unprocessed (throttling) are asked once more. */
-const MAX_READ_ROUNDS = 2;
 /**
  * How long an own item as read stays the starting point of a lease taken on it (see `acquire`): the read of
  * the vend that found no token, moments before. Older, the lease reads the item again.
@@ -93,12 +87,6 @@ export interface DynamoDbTierOptions {
   readonly regions?: TableRegions;
 }
 
-/** Another region's item of the key, as replicated here. */
-interface PeerItem {
-  readonly region: string;
-  readonly item: ParsedItem;
-}
-
 /** A lease on the table: the revision its holder wrote, which every later write of the holder names. */
 interface TableLease extends Lease {
   readonly revision: string;
@@ -109,42 +97,8 @@ interface TableLease extends Lease {
 const isTableLease = (lease: Lease): lease is TableLease =>
   typeof (lease as Partial<TableLease>).revision === 'string';
 
-/** An expression's placeholders: `#name` for each attribute of the item's layout. */
-const NAMES: Record<string, string> = Object.fromEntries(
-  [...Object.values(TOKEN_ITEM), TOKEN_TABLE.partitionKey].map((name) => [`#${name}`, name]),
-);
-
-/** Only the names an expression uses may be passed with it. */
-function namesFor(...expressions: string[]): Record<string, string> {
-  const text = expressions.join(' ');
-  return Object.fromEntries(
-    Object.entries(NAMES).filter(([placeholder]) => new RegExp(`${placeholder}\\b`).test(text)),
-  );
-}
-
-/** The condition that the item is still the one read: its revision unchanged (or still absent). */
-function unchanged(item: { revision?: AttributeValue } | undefined): { condition: string; values: RawItem } {
-  if (item?.revision === undefined) return { condition: 'attribute_not_exists(#rev)', values: {} };
-  return { condition: '#rev = :seenRevision', values: { ':seenRevision': item.revision } };
-}
-
-/** The condition that a corrupt item is still the one read: its revision, when that is of a type to compare. */
-function seenOverCorrupt(reading: Reading): { condition: string; values: RawItem } {
-  const revision = reading.remains?.revision;
-  // A revision of the wrong type cannot be compared: the item's existence is all a condition can name.
-  const asRead = unchanged(reading.remains);
-  return revision === undefined || typeof revision.S === 'string'
-    ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
-    : { condition: 'attribute_exists(#pk)', values: {} };
-}
-
 const numberValue = (value: number | undefined): AttributeValue | undefined =>
   value === undefined ? undefined : { N: String(value) };
-
-/** An unprocessed own item after every round: as good as a throttled read for the caller. */
-class UnreadItemError extends Error {
-  override readonly name = 'ProvisionedThroughputExceededException';
-}
 
 /**
  * The shared tier on DynamoDB: one item per key, persisted and read; what its lease fields mean is decided
@@ -152,7 +106,7 @@ class UnreadItemError extends Error {
  *
  * Every write names the item's revision as last read (`rev`, random per write), so a condition never
  * depends on another attribute's type: a refusal means the item changed, and the refused write learns the
- * item as it is now from the refusal itself. Each attribute is read by type (see {@link readItem}); an item
+ * item as it is now from the refusal itself. Each attribute is read by type (see {@link TableItems.reading}); an item
  * with one of the wrong type or shape is corrupt: logged once per key and container, read as absent, and
  * overwritten by the next lease. Each call makes at most {@link MAX_WRITE_ATTEMPTS} conditional writes,
  * with a pause between them. Every call is bounded by `callTimeoutMs` ({@link TableTimeoutError} past it).
@@ -172,14 +126,10 @@ class UnreadItemError extends Error {
  * for the issued floor an evict leaves.
  */
 export class DynamoDbTier implements SharedTier {
-  private readonly client: DynamoDBClient;
-  private readonly tableName: string;
-  private readonly callTimeoutMs: number;
+  private readonly items: TableItems;
   private readonly sealer: TokenSealer;
   private readonly log: Log | undefined;
   private readonly clock: Clock;
-  /** Keys whose corrupt item this container has already reported: one line per key, not one per read. */
-  private readonly reportedCorrupt = new BoundedMap<string, true>(1000);
   /** Regions whose token this container could not open (key service failing) and said so: once each. */
   private readonly reportedUnopened = new BoundedMap<string, true>(100);
   private readonly keys: RegionOwnedKeys;
@@ -187,34 +137,38 @@ export class DynamoDbTier implements SharedTier {
   private readonly lastRead = new BoundedMap<string, { reading: Reading; atMs: number }>(1000);
 
   constructor(options: DynamoDbTierOptions) {
-    this.client = options.client;
-    this.tableName = options.tableName;
-    this.callTimeoutMs = options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
     this.sealer = options.sealer;
     this.log = options.log;
     this.clock = options.clock ?? systemClock;
     this.keys = new RegionOwnedKeys(options.regions);
+    this.items = new TableItems(
+      options.client,
+      options.tableName,
+      options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS,
+      this.keys,
+      options.log,
+    );
   }
 
   async read(key: string): Promise<TierItem | undefined> {
     if (!this.keys.hasPeers) {
-      const reading = await this.get(key);
+      const reading = await this.items.get(key);
       this.lastRead.set(key, { reading, atMs: this.clock.now() });
       return reading.item ? this.tierItemOf(key, reading.item) : undefined;
     }
-    const { own, peers } = await this.getAcrossRegions(key);
+    const { own, peers } = await readAcrossRegions(this.items, key);
     this.lastRead.set(key, { reading: own, atMs: this.clock.now() });
     if (!own.item && peers.length === 0) return undefined;
     return this.tierItemOf(key, own.item, peers);
   }
 
   async store(key: string, token: CachedToken, providerId: string): Promise<void> {
-    let reading = await this.get(key);
+    let reading = await this.items.get(key);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const write = await this.tokenWrite(key, token, providerId, reading, 'keep lease');
-      const result = await this.conditionalUpdate('store', key, write.update, write.condition, write.values);
+      const result = await this.items.update('store', key, write);
       if (result.applied) return;
-      reading = this.readRefused(key, result.current);
+      reading = this.items.reading(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
   }
@@ -232,10 +186,10 @@ export class DynamoDbTier implements SharedTier {
     if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region))
       return undefined;
     const claim = randomUUID();
-    let reading = await this.get(key);
+    let reading = await this.items.get(key);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const nowMs = this.clock.now();
-      let seen: { condition: string; values: RawItem };
+      let seen: Seen;
       if (reading.corrupt) {
         // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
         if (region === undefined || !this.keys.hasPeers || claimStands(reading.remains, nowMs))
@@ -245,21 +199,20 @@ export class DynamoDbTier implements SharedTier {
         if (!mayClaimEvict(reading.item, evicted, this.keys.hasPeers, nowMs)) return undefined;
         seen = unchanged(reading.item);
       }
-      const result = await this.conditionalUpdate(
-        'evict',
-        key,
-        'SET #evictClaim = :evictClaim, #evictClaimUntil = :evictClaimUntil, #rev = :rev, #expiresAt = if_not_exists(#expiresAt, :claimTtl)',
-        seen.condition,
-        {
+      const result = await this.items.update('evict', key, {
+        update:
+          'SET #evictClaim = :evictClaim, #evictClaimUntil = :evictClaimUntil, #rev = :rev, #expiresAt = if_not_exists(#expiresAt, :claimTtl)',
+        condition: seen.condition,
+        values: {
           ...seen.values,
           ':evictClaim': { S: claim },
           ':evictClaimUntil': { N: String(nowMs + EVICT_CLAIM_MS) },
           ':rev': { S: randomUUID() },
           ':claimTtl': { N: String(leaseOnlyTtlSeconds(nowMs)) },
         },
-      );
+      });
       if (result.applied) return { key, claim, evicted, evictedBy };
-      reading = this.readRefused(key, result.current);
+      reading = this.items.reading(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
     return undefined;
@@ -273,9 +226,9 @@ export class DynamoDbTier implements SharedTier {
    */
   async confirmEvict(claim: EvictClaim): Promise<boolean> {
     const { key, evicted, evictedBy } = claim;
-    let reading = await this.get(key);
+    let reading = await this.items.get(key);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      let result: { applied: true } | { applied: false; current?: RawItem };
+      let result: WriteResult;
       if (reading.corrupt) {
         if (reading.remains?.evictClaim !== claim.claim) return false;
         result = await this.evictOverCorrupt(key, reading, evicted, evictedBy);
@@ -288,7 +241,7 @@ export class DynamoDbTier implements SharedTier {
         result = await this.writeEvict(key, leaves, evictedBy, unchanged(reading.item));
       }
       if (result.applied) return true;
-      reading = this.readRefused(key, result.current);
+      reading = this.items.reading(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
     return false;
@@ -297,13 +250,11 @@ export class DynamoDbTier implements SharedTier {
   /** Takes the claim off the item while it is still this one: nothing else is written, the token stays. */
   async withdrawEvict(claim: EvictClaim): Promise<void> {
     // The claim is random per evict: naming it is naming the item as the claim left it, whatever else changed.
-    await this.conditionalUpdate(
-      'evict',
-      claim.key,
-      'SET #rev = :rev REMOVE #evictClaim, #evictClaimUntil',
-      '#evictClaim = :evictClaim',
-      { ':evictClaim': { S: claim.claim }, ':rev': { S: randomUUID() } },
-    );
+    await this.items.update('evict', claim.key, {
+      update: 'SET #rev = :rev REMOVE #evictClaim, #evictClaimUntil',
+      condition: '#evictClaim = :evictClaim',
+      values: { ':evictClaim': { S: claim.claim }, ':rev': { S: randomUUID() } },
+    });
   }
 
   /**
@@ -312,13 +263,13 @@ export class DynamoDbTier implements SharedTier {
    * token as the item now holds it, or undefined when refused.
    */
   async writeBack(key: string, token: CachedToken, providerId: string): Promise<TierItem | undefined> {
-    let reading = await this.get(key);
+    let reading = await this.items.get(key);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       if (reading.corrupt || !mayWriteBack(reading.item, token, this.clock.now())) return undefined;
       const write = await this.tokenWrite(key, token, providerId, reading, 'keep lease');
-      const result = await this.conditionalUpdate('store', key, write.update, write.condition, write.values);
+      const result = await this.items.update('store', key, write);
       if (result.applied) return { token, version: write.version, providerId, leaseUntilMs: 0 };
-      reading = this.readRefused(key, result.current);
+      reading = this.items.reading(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
     return undefined;
@@ -336,7 +287,7 @@ export class DynamoDbTier implements SharedTier {
     seenVersion: string | undefined,
     toll?: LeaseToll,
   ): Promise<LeaseResult> {
-    let reading = this.readJustNow(key, seenVersion) ?? (await this.get(key));
+    let reading = this.readJustNow(key, seenVersion) ?? (await this.items.get(key));
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const nowMs = this.clock.now();
       const item = reading.item;
@@ -360,9 +311,7 @@ export class DynamoDbTier implements SharedTier {
       const owner = randomUUID();
       const revision = randomUUID();
       const leaves = whatLeaseWriteLeaves(reading, nowMs, leaseMs, { regional: this.keys.hasPeers });
-      const { condition, values } = reading.corrupt
-        ? { condition: 'attribute_exists(#pk)', values: {} }
-        : unchanged(item);
+      const { condition, values } = seenAsRead(reading);
       const expiry = leaves.overwriteTtl
         ? '#expiresAt = :leaseTtl'
         : '#expiresAt = if_not_exists(#expiresAt, :leaseTtl)';
@@ -378,12 +327,10 @@ export class DynamoDbTier implements SharedTier {
         },
       };
       const charges = toll ? await toll.charges(item?.evictedBy) : undefined;
-      const tolled = charges?.length ? await this.leaseWithCharges(key, write, charges) : undefined;
+      const tolled = charges?.length ? await leaseWithCharges(this.items, key, write, charges) : undefined;
       if (tolled && 'refused' in tolled) return { kind: 'refused', reason: tolled.refused };
       const result =
-        tolled && !('undecided' in tolled)
-          ? tolled
-          : await this.conditionalUpdate('lease', key, write.update, write.condition, write.values);
+        tolled && !('undecided' in tolled) ? tolled : await this.items.update('lease', key, write);
       if (result.applied) {
         // What the lease's write left: the token's write names this revision without reading it first.
         const basis = itemAfterLease(reading, leaves, owner, revision);
@@ -399,7 +346,7 @@ export class DynamoDbTier implements SharedTier {
         return { kind: 'acquired', lease };
       }
       // The item changed since it was read: the refusal carries it as it is now.
-      reading = this.readRefused(key, result.current);
+      reading = this.items.reading(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
     // Others keep changing the key: the caller waits a moment as if it were held, then asks again.
@@ -425,13 +372,13 @@ export class DynamoDbTier implements SharedTier {
    */
   private async releaseWithToken(lease: Lease, token: CachedToken, providerId: string): Promise<void> {
     // The item as the lease left it: if anything wrote since, the write is refused and its refusal read.
-    let reading = (isTableLease(lease) ? lease.basis : undefined) ?? (await this.get(lease.key));
+    let reading = (isTableLease(lease) ? lease.basis : undefined) ?? (await this.items.get(lease.key));
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const ours = leaseStillOurs(reading.item, {
         owner: lease.owner,
         ...(isTableLease(lease) ? { revision: lease.revision } : {}),
       });
-      let write: { update: string; condition: string; values: RawItem };
+      let write: ItemWrite;
       try {
         write = await this.tokenWrite(
           lease.key,
@@ -447,15 +394,9 @@ export class DynamoDbTier implements SharedTier {
         }
         throw error;
       }
-      const result = await this.conditionalUpdate(
-        'release',
-        lease.key,
-        write.update,
-        write.condition,
-        write.values,
-      );
+      const result = await this.items.update('release', lease.key, write);
       if (result.applied) return;
-      reading = this.readRefused(lease.key, result.current);
+      reading = this.items.reading(lease.key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
   }
@@ -470,13 +411,11 @@ export class DynamoDbTier implements SharedTier {
     providerId: string,
     reading: Reading,
     lease: 'end lease' | 'keep lease',
-  ): Promise<{ update: string; condition: string; values: RawItem; version: string }> {
+  ): Promise<ItemWrite & { version: string }> {
     const keeps = whatTokenWriteKeeps(reading, token, { regional: this.keys.hasPeers, lease });
     const sealed = await this.sealer.seal(token, { key, providerId, generation: keeps.generation });
     const set = `SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev${keeps.tokenExpiresAt === undefined ? '' : ', #tokenExpiresAt = :tokenExpiresAt'}`;
-    const { condition, values } = reading.corrupt
-      ? { condition: 'attribute_exists(#pk)', values: {} }
-      : unchanged(reading.item);
+    const { condition, values } = seenAsRead(reading);
     const version = randomUUID();
     return {
       version,
@@ -538,7 +477,7 @@ export class DynamoDbTier implements SharedTier {
     reading: Reading,
     evicted: EvictedToken,
     evictedBy: string,
-  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
+  ): Promise<WriteResult> {
     return this.writeEvict(
       key,
       whatEvictLeavesOverCorrupt(reading, evicted),
@@ -551,12 +490,7 @@ export class DynamoDbTier implements SharedTier {
    * The evict's write on the region's own item: what {@link whatEvictLeaves} said, the evictor and a new
    * revision, under the caller's condition.
    */
-  private writeEvict(
-    key: string,
-    leaves: EvictWrite,
-    evictedBy: string,
-    seen: { condition: string; values: RawItem },
-  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
+  private writeEvict(key: string, leaves: EvictWrite, evictedBy: string, seen: Seen): Promise<WriteResult> {
     const set = [
       '#issuedFloor = :issuedFloor',
       '#evictedBy = :evictedBy',
@@ -567,65 +501,18 @@ export class DynamoDbTier implements SharedTier {
     // The evict ends its claim.
     const removed = new Set([...leaves.remove, TOKEN_ITEM.evictClaim, TOKEN_ITEM.evictClaimUntil]);
     const remove = ` REMOVE ${[...removed].map((name) => `#${name}`).join(', ')}`;
-    return this.conditionalUpdate('evict', key, `SET ${set.join(', ')}${remove}`, seen.condition, {
-      ...seen.values,
-      ':issuedFloor': { N: String(leaves.issuedFloor) },
-      ':evictedBy': { S: evictedBy },
-      ':rev': { S: randomUUID() },
-      ...(leaves.ttlSeconds === undefined ? {} : { ':ttl': { N: String(leaves.ttlSeconds) } }),
-      ...(leaves.generationFloor === undefined ? {} : { ':floor': { N: String(leaves.generationFloor) } }),
+    return this.items.update('evict', key, {
+      update: `SET ${set.join(', ')}${remove}`,
+      condition: seen.condition,
+      values: {
+        ...seen.values,
+        ':issuedFloor': { N: String(leaves.issuedFloor) },
+        ':evictedBy': { S: evictedBy },
+        ':rev': { S: randomUUID() },
+        ...(leaves.ttlSeconds === undefined ? {} : { ':ttl': { N: String(leaves.ttlSeconds) } }),
+        ...(leaves.generationFloor === undefined ? {} : { ':floor': { N: String(leaves.generationFloor) } }),
+      },
     });
-  }
-
-  /**
-   * The lease's write and its charges in one TransactWriteItems, each with its condition: the lease's refusal
-   * (the item changed) as a plain write's, with the item as it is now; a charge's refusal as its caller's
-   * error. Anything else that cancels it (another transaction on a counter at that moment, a counter this
-   * service never wrote) decides nothing: `undecided`, and the lease is taken alone, its holder charged after.
-   */
-  private async leaseWithCharges(
-    key: string,
-    write: { update: string; condition: string; values: RawItem },
-    charges: readonly TableCharge[],
-  ): Promise<
-    { applied: true } | { applied: false; current?: RawItem } | { refused: Error } | { undecided: true }
-  > {
-    try {
-      await this.bounded('lease', (abortSignal) =>
-        this.client.send(
-          new TransactWriteItemsCommand({
-            TransactItems: [
-              {
-                Update: {
-                  ...this.address(key),
-                  UpdateExpression: write.update,
-                  ConditionExpression: write.condition,
-                  ExpressionAttributeNames: namesFor(write.update, write.condition),
-                  ExpressionAttributeValues: write.values,
-                  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-                },
-              },
-              ...charges.map((charge) => ({ Update: charge.update })),
-            ],
-          }),
-          { abortSignal },
-        ),
-      );
-      return { applied: true };
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      const [lease, ...charged] = error.CancellationReasons ?? [];
-      if (lease?.Code === 'ConditionalCheckFailed') {
-        return lease.Item ? { applied: false, current: lease.Item } : { applied: false };
-      }
-      for (const [index, charge] of charges.entries()) {
-        const reason = charged[index];
-        if (reason?.Code !== 'ConditionalCheckFailed') continue;
-        const refused = charge.refusal(reason.Item);
-        if (refused) return { refused };
-      }
-      return { undecided: true };
-    }
   }
 
   /** The own item as read for `seenVersion` moments ago (once), or undefined: read it again. */
@@ -650,103 +537,16 @@ export class DynamoDbTier implements SharedTier {
       value === undefined ? [] : [[name, value]],
     );
     const update = `SET ${['#rev = :rev', ...set.map(([name]) => `#${name} = :${name}`)].join(', ')} REMOVE ${end.remove.map((name) => `#${name}`).join(', ')}`;
-    const result = await this.conditionalUpdate('release', lease.key, update, '#owner = :owner', {
-      ...Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])),
-      ':owner': { S: lease.owner },
-      ':rev': { S: randomUUID() },
+    const result = await this.items.update('release', lease.key, {
+      update,
+      condition: '#owner = :owner',
+      values: {
+        ...Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])),
+        ':owner': { S: lease.owner },
+        ':rev': { S: randomUUID() },
+      },
     });
     return result.applied;
-  }
-
-  /**
-   * One conditional UpdateItem: applied, or refused by its condition, with the item that refused it.
-   */
-  private async conditionalUpdate(
-    operation: string,
-    key: string,
-    update: string,
-    condition: string,
-    values: RawItem,
-    extraNames: Record<string, string> = {},
-  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
-    try {
-      await this.bounded(operation, (abortSignal) =>
-        this.client.send(
-          new UpdateItemCommand({
-            ...this.address(key),
-            UpdateExpression: update,
-            ConditionExpression: condition,
-            ExpressionAttributeNames: { ...namesFor(update, condition), ...extraNames },
-            ExpressionAttributeValues: values,
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-          { abortSignal },
-        ),
-      );
-      return { applied: true };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return error.Item ? { applied: false, current: error.Item } : { applied: false };
-    }
-  }
-
-  /** The key's item, read strongly consistent: an eviction, a token or a lease written a moment ago elsewhere shows. */
-  private async get(key: string): Promise<Reading> {
-    const { Item: raw } = await this.bounded('get', (abortSignal) =>
-      this.client.send(new GetItemCommand({ ...this.address(key), ConsistentRead: true }), { abortSignal }),
-    );
-    return this.readRefused(key, raw);
-  }
-
-  /**
-   * The own item and the other regions' items of the key in one BatchGetItem, each bounded. The own item
-   * read strongly consistent, as `get`; the others are replicas, as fresh as replication made them. A peer
-   * item left unprocessed is left out (a miss costs this region its own fetch); the own one is not.
-   */
-  private async getAcrossRegions(key: string): Promise<{ own: Reading; peers: PeerItem[] }> {
-    const ownKey = this.keys.own(key);
-    const peerKeys: PeerItemKey[] = this.keys.peers(key);
-    const found = new Map<string, RawItem>();
-    let pending = [ownKey, ...peerKeys.map((peer) => peer.partitionKey)];
-    for (let round = 1; round <= MAX_READ_ROUNDS && pending.length > 0; round++) {
-      const keys = pending.map((partitionKey) => ({ [TOKEN_TABLE.partitionKey]: { S: partitionKey } }));
-      const answer = await this.bounded('get', (abortSignal) =>
-        this.client.send(
-          new BatchGetItemCommand({
-            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
-          }),
-          { abortSignal },
-        ),
-      );
-      for (const raw of answer.Responses?.[this.tableName] ?? []) {
-        const partitionKey = raw[TOKEN_TABLE.partitionKey]?.S;
-        if (partitionKey !== undefined) found.set(partitionKey, raw);
-      }
-      pending = (answer.UnprocessedKeys?.[this.tableName]?.Keys ?? []).flatMap((unread) => {
-        const partitionKey = unread[TOKEN_TABLE.partitionKey]?.S;
-        return partitionKey === undefined ? [] : [partitionKey];
-      });
-    }
-    if (pending.includes(ownKey)) throw new UnreadItemError('the own item was left unprocessed');
-    const peers = peerKeys.flatMap(({ region, partitionKey }): PeerItem[] => {
-      const item = this.readRefused(partitionKey, found.get(partitionKey)).item;
-      return item ? [{ region, item }] : [];
-    });
-    return { own: this.readRefused(ownKey, found.get(ownKey)), peers };
-  }
-
-  private readRefused(key: string, raw: RawItem | undefined): Reading {
-    if (!raw) return {};
-    const reading = readItem(raw);
-    if (reading.kind === 'item') return { item: reading.item };
-    if (!this.reportedCorrupt.get(key)) {
-      this.reportedCorrupt.set(key, true);
-      this.log?.warn('an item in the table has attributes of the wrong type or shape; treated as absent', {
-        event: EVENTS.cacheItemCorrupt,
-        attributes: reading.bad.slice(0, 10),
-      });
-    }
-    return { corrupt: reading.bad, remains: reading.remains };
   }
 
   private async tierItemOf(
@@ -805,14 +605,5 @@ export class DynamoDbTier implements SharedTier {
       if (token && item.version) return { token, peer: { region, version: item.version } };
     }
     return undefined;
-  }
-
-  private bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    return boundedTableCall(operation, this.callTimeoutMs, call);
-  }
-
-  /** The table and key of one key's item. */
-  private address(key: string): { TableName: string; Key: RawItem } {
-    return { TableName: this.tableName, Key: { [TOKEN_TABLE.partitionKey]: { S: this.keys.own(key) } } };
   }
 }
