@@ -30,6 +30,7 @@ import {
   whatSealFailureLeaves,
 } from './lease-write-rule';
 import { servablePeerTokens } from './peer-rule';
+import { readStillFresh, tokenToOpen, whatReadReports } from './read-rule';
 import { type PeerItem, readAcrossRegions } from './regional-read';
 import type {
   EvictClaim,
@@ -66,11 +67,6 @@ export {
 const MAX_WRITE_ATTEMPTS = 3;
 /** The pause between them, times the attempt: the writers that raced spread out. */
 const WRITE_RETRY_PAUSE_MS = 20;
-/**
- * How long an own item as read stays the starting point of a lease taken on it (see `acquire`): the read of
- * the vend that found no token, moments before. Older, the lease reads the item again.
- */
-const READ_REUSE_MS = 1000;
 
 export interface DynamoDbTierOptions {
   readonly client: DynamoDBClient;
@@ -445,22 +441,17 @@ export class DynamoDbTier implements SharedTier {
    * regions' tokens are asked about at all is {@link servablePeerTokens}'s to say.
    */
   private async tokenOf(key: string, item: ParsedItem): Promise<CachedToken | undefined> {
-    const { sealed, provider, issuedAt, expiresAt, version } = item;
-    if (!sealed || !provider || issuedAt === undefined || expiresAt === undefined || !version)
-      return undefined;
-    if (expiresAt <= this.clock.now() / 1000) return undefined;
+    const found = tokenToOpen(item, this.clock.now());
+    if (found.kind === 'none') return undefined;
     try {
-      if (item.generation < item.floor) throw new SealError('a token below the floor an evict left');
-      return await this.sealer.open(
-        sealed,
-        { issuedAt, expiresAt },
-        { key, providerId: provider, generation: item.generation },
-      );
+      if (found.kind === 'refused') throw new SealError(found.reason);
+      const { providerId, generation } = found;
+      return await this.sealer.open(found.sealed, found.times, { key, providerId, generation });
     } catch (error) {
       if (!(error instanceof SealError)) throw error;
       this.log?.warn('a sealed token in the table does not open; treated as a miss', {
         event: EVENTS.sealedTokenRejected,
-        provider,
+        provider: found.providerId,
         reason: error.message,
       });
       return undefined;
@@ -520,8 +511,7 @@ export class DynamoDbTier implements SharedTier {
     const last = this.lastRead.peek(key);
     if (!last) return undefined;
     this.lastRead.delete(key);
-    const fresh = this.clock.now() - last.atMs <= READ_REUSE_MS;
-    return fresh && last.reading.item?.version === seenVersion ? last.reading : undefined;
+    return readStillFresh(last, seenVersion, this.clock.now()) ? last.reading : undefined;
   }
 
   /** Gives the lease back as `end` says, only while it is still ours; false when someone else's it is now. */
@@ -556,21 +546,11 @@ export class DynamoDbTier implements SharedTier {
   ): Promise<TierItem> {
     const own = item ? await this.tokenOf(key, item) : undefined;
     const fromPeer = await this.longerPeerToken(key, item, peers, own?.expiresAt ?? 0);
-    const token = fromPeer?.token ?? own;
-    const nowMs = this.clock.now();
-    // A lease is reported only while it means something (see the lease rule): live and within its bound.
-    const standing = classifyLease({ leaseUntilMs: item?.leaseUntilMs }, undefined, nowMs);
-    return {
-      leaseUntilMs: standing.kind === 'held' ? standing.leaseUntilMs : 0,
-      // The version stays visible when the token has expired, so the lease condition can still name it.
-      ...(item?.version ? { version: item.version } : {}),
-      ...(token ? { token } : {}),
-      ...(fromPeer ? { peer: fromPeer.peer } : {}),
-      ...(item?.issuedFloor === undefined ? {} : { evictedThrough: item.issuedFloor }),
-      ...(item?.failedAtMs === undefined ? {} : { failedAtMs: item.failedAtMs }),
-      ...(item?.lastError === undefined ? {} : { lastError: item.lastError }),
-      ...(item?.retryAtMs ? { retryAtMs: item.retryAtMs } : {}),
-    };
+    return whatReadReports(
+      item,
+      { token: fromPeer?.token ?? own, ...(fromPeer ? { peer: fromPeer.peer } : {}) },
+      this.clock.now(),
+    );
   }
 
   /**
