@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
-import { EVENTS } from '../contracts/metrics';
 import { RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
 import { TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM } from '../contracts/token-table';
 import { classifyLease } from '../lease/lease-rule';
@@ -29,9 +28,8 @@ import {
   whatLeaseWriteLeaves,
   whatSealFailureLeaves,
 } from './lease-write-rule';
-import { servablePeerTokens } from './peer-rule';
-import { readStillFresh, tokenToOpen, whatReadReports } from './read-rule';
-import { type PeerItem, readAcrossRegions } from './regional-read';
+import { readStillFresh } from './read-rule';
+import { readAcrossRegions } from './regional-read';
 import type {
   EvictClaim,
   EvictedToken,
@@ -39,11 +37,10 @@ import type {
   LeaseOutcome,
   LeaseResult,
   LeaseToll,
-  PeerToken,
   SharedTier,
   TierItem,
 } from './shared-tier';
-import type { ParsedItem, Reading } from './table-item';
+import type { Reading } from './table-item';
 import {
   type ItemWrite,
   type Seen,
@@ -53,7 +50,8 @@ import {
   unchanged,
   type WriteResult,
 } from './table-items';
-import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
+import { TokenReads } from './token-reads';
+import { SealingUnavailableError, type TokenSealer } from './token-sealer';
 import { whatTokenWriteKeeps } from './write-rule';
 
 export {
@@ -123,20 +121,18 @@ const numberValue = (value: number | undefined): AttributeValue | undefined =>
  */
 export class DynamoDbTier implements SharedTier {
   private readonly items: TableItems;
+  private readonly reads: TokenReads;
   private readonly sealer: TokenSealer;
-  private readonly log: Log | undefined;
   private readonly clock: Clock;
-  /** Regions whose token this container could not open (key service failing) and said so: once each. */
-  private readonly reportedUnopened = new BoundedMap<string, true>(100);
   private readonly keys: RegionOwnedKeys;
   /** The own item of each key as this container last read it, and when: the next lease's starting point. */
   private readonly lastRead = new BoundedMap<string, { reading: Reading; atMs: number }>(1000);
 
   constructor(options: DynamoDbTierOptions) {
     this.sealer = options.sealer;
-    this.log = options.log;
     this.clock = options.clock ?? systemClock;
     this.keys = new RegionOwnedKeys(options.regions);
+    this.reads = new TokenReads(this.sealer, this.clock, options.log);
     this.items = new TableItems(
       options.client,
       options.tableName,
@@ -150,12 +146,12 @@ export class DynamoDbTier implements SharedTier {
     if (!this.keys.hasPeers) {
       const reading = await this.items.get(key);
       this.lastRead.set(key, { reading, atMs: this.clock.now() });
-      return reading.item ? this.tierItemOf(key, reading.item) : undefined;
+      return reading.item ? this.reads.tierItemOf(key, reading.item) : undefined;
     }
     const { own, peers } = await readAcrossRegions(this.items, key);
     this.lastRead.set(key, { reading: own, atMs: this.clock.now() });
     if (!own.item && peers.length === 0) return undefined;
-    return this.tierItemOf(key, own.item, peers);
+    return this.reads.tierItemOf(key, own.item, peers);
   }
 
   async store(key: string, token: CachedToken, providerId: string): Promise<void> {
@@ -302,7 +298,9 @@ export class DynamoDbTier implements SharedTier {
         return { kind: 'backoff', retryAtMs: standing.retryAtMs, lastError: standing.lastError };
       }
       if (standing.kind === 'superseded') {
-        return item ? { kind: 'superseded', item: await this.tierItemOf(key, item) } : { kind: 'superseded' };
+        return item
+          ? { kind: 'superseded', item: await this.reads.tierItemOf(key, item) }
+          : { kind: 'superseded' };
       }
       const owner = randomUUID();
       const revision = randomUUID();
@@ -434,31 +432,6 @@ export class DynamoDbTier implements SharedTier {
   }
 
   /**
-   * The item's token, opened; undefined when there is none, it has expired (TTL deletes late), it is below
-   * the item's floor (evicted, then put back), or it does not open (copied from another key, tampered with,
-   * or sealed by another key): such a token is a miss, never served and never an error. A key service that
-   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token. Which other
-   * regions' tokens are asked about at all is {@link servablePeerTokens}'s to say.
-   */
-  private async tokenOf(key: string, item: ParsedItem): Promise<CachedToken | undefined> {
-    const found = tokenToOpen(item, this.clock.now());
-    if (found.kind === 'none') return undefined;
-    try {
-      if (found.kind === 'refused') throw new SealError(found.reason);
-      const { providerId, generation } = found;
-      return await this.sealer.open(found.sealed, found.times, { key, providerId, generation });
-    } catch (error) {
-      if (!(error instanceof SealError)) throw error;
-      this.log?.warn('a sealed token in the table does not open; treated as a miss', {
-        event: EVENTS.sealedTokenRejected,
-        provider: found.providerId,
-        reason: error.message,
-      });
-      return undefined;
-    }
-  }
-
-  /**
    * An evict of a peer token over a corrupt own item: what was bad and any own token go (as a lease's
    * overwrite does), the issued floor and TTL are written as on a sound item. Conditioned on the revision as
    * read, so of concurrent evictors one applies (the others find the floor and are refused).
@@ -537,53 +510,5 @@ export class DynamoDbTier implements SharedTier {
       },
     });
     return result.applied;
-  }
-
-  private async tierItemOf(
-    key: string,
-    item: ParsedItem | undefined,
-    peers: readonly PeerItem[] = [],
-  ): Promise<TierItem> {
-    const own = item ? await this.tokenOf(key, item) : undefined;
-    const fromPeer = await this.longerPeerToken(key, item, peers, own?.expiresAt ?? 0);
-    return whatReadReports(
-      item,
-      { token: fromPeer?.token ?? own, ...(fromPeer ? { peer: fromPeer.peer } : {}) },
-      this.clock.now(),
-    );
-  }
-
-  /**
-   * The longest-lived token of the other regions' items that outlives `thanExpiresAt` and opens: not one
-   * issued at or before the own item's issued floor (an evict here), nor one below its own item's floor.
-   * Only tokens that would win are opened. One the key service cannot open now is passed over (the next
-   * candidate, else the own token, is served): a peer's token is an extra, never a reason to fail a read.
-   */
-  private async longerPeerToken(
-    key: string,
-    own: ParsedItem | undefined,
-    peers: readonly PeerItem[],
-    thanExpiresAt: number,
-  ): Promise<{ token: CachedToken; peer: PeerToken } | undefined> {
-    for (const { region, item } of servablePeerTokens(own, peers, thanExpiresAt)) {
-      let token: CachedToken | undefined;
-      try {
-        token = await this.tokenOf(key, item);
-      } catch (error) {
-        if (!(error instanceof SealingUnavailableError)) throw error;
-        if (!this.reportedUnopened.get(region)) {
-          this.reportedUnopened.set(region, true);
-          this.log?.warn("another region's token could not be opened now; this region's own is served", {
-            event: EVENTS.peerTokenUnopened,
-            peer_region: region,
-            reason: error.message,
-          });
-        }
-        continue;
-      }
-      if (token) this.reportedUnopened.delete(region);
-      if (token && item.version) return { token, peer: { region, version: item.version } };
-    }
-    return undefined;
   }
 }
