@@ -17,6 +17,11 @@ import { type RawItem, type Reading, readItem } from './table-item';
  * and every item read by type (see {@link readItem}). It decides nothing about what it reads or writes.
  */
 
+/** Conditional writes one call makes at most before it gives up on a key others keep changing. */
+export const MAX_WRITE_ATTEMPTS = 3;
+/** The pause between them, times the attempt: the writers that raced spread out. */
+export const WRITE_RETRY_PAUSE_MS = 20;
+
 /** A conditional write's answer: applied, or refused by its condition, with the item that refused it. */
 export type WriteResult = { applied: true } | { applied: false; current?: RawItem };
 
