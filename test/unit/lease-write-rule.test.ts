@@ -180,6 +180,9 @@ describe('Function: sealFailureStands', () => {
       }),
     );
     assert.equal(sealFailureStands(undefined, NOW_MS), false);
+    assert.equal(sealFailureStands(NOW_MS - SEAL_FAILURE_NOTICE_MS + 1, NOW_MS), true, 'the last moment');
+    assert.equal(sealFailureStands(NOW_MS - SEAL_FAILURE_NOTICE_MS, NOW_MS), false, 'over');
+    assert.equal(sealFailureStands(NOW_MS + 1, NOW_MS), false, 'ahead of now');
   });
 });
 
