@@ -108,5 +108,8 @@ describe('Function: readStillFresh', () => {
       true,
       'no item, none seen',
     );
+    const at = (atMs: number) => ({ reading: { item: holding() }, atMs });
+    assert.equal(readStillFresh(at(NOW_MS - READ_REUSE_MS), 'v1', NOW_MS), true, 'the last moment');
+    assert.equal(readStillFresh(at(NOW_MS - READ_REUSE_MS - 1), 'v1', NOW_MS), false, 'too old');
   });
 });
