@@ -1,38 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type AttributeValue,
-  BatchGetItemCommand,
-  ConditionalCheckFailedException,
-  type DynamoDBClient,
-  GetItemCommand,
-  TransactionCanceledException,
-  TransactWriteItemsCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BoundedMap } from '../bounded-map';
 import { type Clock, systemClock } from '../clock';
-import { EVENTS } from '../contracts/metrics';
-import { type PeerItemKey, RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
-import {
-  boundedTableCall,
-  TABLE_CALL_TIMEOUT_MS,
-  type TableCharge,
-  TOKEN_ITEM,
-  TOKEN_TABLE,
-} from '../contracts/token-table';
-import { boundedLeaseMs, classifyLease } from '../lease/lease-rule';
+import { RegionOwnedKeys, type TableRegions } from '../contracts/region-owned-items';
+import { TABLE_CALL_TIMEOUT_MS, TOKEN_ITEM } from '../contracts/token-table';
+import { classifyLease } from '../lease/lease-rule';
 import type { Log } from '../logging';
 import type { CachedToken } from '../model';
+import { mayWriteBack } from './evict-rule';
+import { EvictWrites } from './evict-writes';
+import { leaseWithCharges } from './lease-transaction';
 import {
-  claimStands,
-  EVICT_CLAIM_MS,
-  type EvictWrite,
-  mayClaimEvict,
-  mayWriteBack,
-  whatConfirmLeaves,
-  whatEvictLeavesOverCorrupt,
-} from './evict-rule';
-import { servablePeerTokens } from './peer-rule';
+  itemAfterLease,
+  type LeaseEnd,
+  leaseStillOurs,
+  sealFailureStands,
+  whatAbandonLeaves,
+  whatFailureLeaves,
+  whatLeaseWriteLeaves,
+  whatSealFailureLeaves,
+} from './lease-write-rule';
+import { readStillFresh } from './read-rule';
+import { readAcrossRegions } from './regional-read';
 import type {
   EvictClaim,
   EvictedToken,
@@ -40,13 +29,20 @@ import type {
   LeaseOutcome,
   LeaseResult,
   LeaseToll,
-  PeerToken,
   SharedTier,
   TierItem,
 } from './shared-tier';
-import { type ParsedItem, type RawItem, type Reading, readItem, TOKEN_ATTRIBUTES } from './table-item';
-import { SealError, SealingUnavailableError, type TokenSealer } from './token-sealer';
-import { corruptFloorAndTtl, whatTokenWriteKeeps } from './write-rule';
+import type { Reading } from './table-item';
+import {
+  type ItemWrite,
+  MAX_WRITE_ATTEMPTS,
+  seenAsRead,
+  TableItems,
+  WRITE_RETRY_PAUSE_MS,
+} from './table-items';
+import { TokenReads } from './token-reads';
+import { SealingUnavailableError, type TokenSealer } from './token-sealer';
+import { whatTokenWriteKeeps } from './write-rule';
 
 export {
   createTableClient,
@@ -54,25 +50,6 @@ export {
   TableTimeoutError,
   TOKEN_TABLE,
 } from '../contracts/token-table';
-
-/** A key that has only ever been leased (its first fetch failed) still goes, by TTL, an hour later. */
-const LEASE_ONLY_TTL_SECONDS = 3600;
-/** Conditional writes one call makes at most before it gives up on a key others keep changing. */
-const MAX_WRITE_ATTEMPTS = 3;
-/**
- * How long a holder's failure to seal tells the other containers that the key service is down: they leave
- * the table alone (as their own failure would make them) instead of each taking the lease in turn.
- */
-const SEAL_FAILURE_NOTICE_MS = 10_000;
-/** The pause between them, times the attempt: the writers that raced spread out. */
-const WRITE_RETRY_PAUSE_MS = 20;
-/** Rounds of one read across regions: the keys BatchGetItem left unprocessed (throttling) are asked once more. */
-const MAX_READ_ROUNDS = 2;
-/**
- * How long an own item as read stays the starting point of a lease taken on it (see `acquire`): the read of
- * the vend that found no token, moments before. Older, the lease reads the item again.
- */
-const READ_REUSE_MS = 1000;
 
 export interface DynamoDbTierOptions {
   readonly client: DynamoDBClient;
@@ -89,12 +66,6 @@ export interface DynamoDbTierOptions {
   readonly regions?: TableRegions;
 }
 
-/** Another region's item of the key, as replicated here. */
-interface PeerItem {
-  readonly region: string;
-  readonly item: ParsedItem;
-}
-
 /** A lease on the table: the revision its holder wrote, which every later write of the holder names. */
 interface TableLease extends Lease {
   readonly revision: string;
@@ -105,39 +76,8 @@ interface TableLease extends Lease {
 const isTableLease = (lease: Lease): lease is TableLease =>
   typeof (lease as Partial<TableLease>).revision === 'string';
 
-/** An expression's placeholders: `#name` for each attribute of the item's layout. */
-const NAMES: Record<string, string> = Object.fromEntries(
-  [...Object.values(TOKEN_ITEM), TOKEN_TABLE.partitionKey].map((name) => [`#${name}`, name]),
-);
-
-/** Only the names an expression uses may be passed with it. */
-function namesFor(...expressions: string[]): Record<string, string> {
-  const text = expressions.join(' ');
-  return Object.fromEntries(
-    Object.entries(NAMES).filter(([placeholder]) => new RegExp(`${placeholder}\\b`).test(text)),
-  );
-}
-
-/** The condition that the item is still the one read: its revision unchanged (or still absent). */
-function unchanged(item: { revision?: AttributeValue } | undefined): { condition: string; values: RawItem } {
-  if (item?.revision === undefined) return { condition: 'attribute_not_exists(#rev)', values: {} };
-  return { condition: '#rev = :seenRevision', values: { ':seenRevision': item.revision } };
-}
-
-/** The condition that a corrupt item is still the one read: its revision, when that is of a type to compare. */
-function seenOverCorrupt(reading: Reading): { condition: string; values: RawItem } {
-  const revision = reading.remains?.revision;
-  // A revision of the wrong type cannot be compared: the item's existence is all a condition can name.
-  const asRead = unchanged(reading.remains);
-  return revision === undefined || typeof revision.S === 'string'
-    ? { condition: `attribute_exists(#pk) AND ${asRead.condition}`, values: asRead.values }
-    : { condition: 'attribute_exists(#pk)', values: {} };
-}
-
-/** An unprocessed own item after every round: as good as a throttled read for the caller. */
-class UnreadItemError extends Error {
-  override readonly name = 'ProvisionedThroughputExceededException';
-}
+const numberValue = (value: number | undefined): AttributeValue | undefined =>
+  value === undefined ? undefined : { N: String(value) };
 
 /**
  * The shared tier on DynamoDB: one item per key, persisted and read; what its lease fields mean is decided
@@ -145,7 +85,7 @@ class UnreadItemError extends Error {
  *
  * Every write names the item's revision as last read (`rev`, random per write), so a condition never
  * depends on another attribute's type: a refusal means the item changed, and the refused write learns the
- * item as it is now from the refusal itself. Each attribute is read by type (see {@link readItem}); an item
+ * item as it is now from the refusal itself. Each attribute is read by type (see {@link TableItems.reading}); an item
  * with one of the wrong type or shape is corrupt: logged once per key and container, read as absent, and
  * overwritten by the next lease. Each call makes at most {@link MAX_WRITE_ATTEMPTS} conditional writes,
  * with a pause between them. Every call is bounded by `callTimeoutMs` ({@link TableTimeoutError} past it).
@@ -165,138 +105,66 @@ class UnreadItemError extends Error {
  * for the issued floor an evict leaves.
  */
 export class DynamoDbTier implements SharedTier {
-  private readonly client: DynamoDBClient;
-  private readonly tableName: string;
-  private readonly callTimeoutMs: number;
+  private readonly items: TableItems;
+  private readonly reads: TokenReads;
+  private readonly evicts: EvictWrites;
   private readonly sealer: TokenSealer;
-  private readonly log: Log | undefined;
   private readonly clock: Clock;
-  /** Keys whose corrupt item this container has already reported: one line per key, not one per read. */
-  private readonly reportedCorrupt = new BoundedMap<string, true>(1000);
-  /** Regions whose token this container could not open (key service failing) and said so: once each. */
-  private readonly reportedUnopened = new BoundedMap<string, true>(100);
   private readonly keys: RegionOwnedKeys;
   /** The own item of each key as this container last read it, and when: the next lease's starting point. */
   private readonly lastRead = new BoundedMap<string, { reading: Reading; atMs: number }>(1000);
 
   constructor(options: DynamoDbTierOptions) {
-    this.client = options.client;
-    this.tableName = options.tableName;
-    this.callTimeoutMs = options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS;
     this.sealer = options.sealer;
-    this.log = options.log;
     this.clock = options.clock ?? systemClock;
     this.keys = new RegionOwnedKeys(options.regions);
+    this.reads = new TokenReads(this.sealer, this.clock, options.log);
+    this.items = new TableItems(
+      options.client,
+      options.tableName,
+      options.callTimeoutMs ?? TABLE_CALL_TIMEOUT_MS,
+      this.keys,
+      options.log,
+    );
+    this.evicts = new EvictWrites(this.items, this.clock);
   }
 
   async read(key: string): Promise<TierItem | undefined> {
     if (!this.keys.hasPeers) {
-      const reading = await this.get(key);
+      const reading = await this.items.get(key);
       this.lastRead.set(key, { reading, atMs: this.clock.now() });
-      return reading.item ? this.tierItemOf(key, reading.item) : undefined;
+      return reading.item ? this.reads.tierItemOf(key, reading.item) : undefined;
     }
-    const { own, peers } = await this.getAcrossRegions(key);
+    const { own, peers } = await readAcrossRegions(this.items, key);
     this.lastRead.set(key, { reading: own, atMs: this.clock.now() });
     if (!own.item && peers.length === 0) return undefined;
-    return this.tierItemOf(key, own.item, peers);
+    return this.reads.tierItemOf(key, own.item, peers);
   }
 
   async store(key: string, token: CachedToken, providerId: string): Promise<void> {
-    let reading = await this.get(key);
+    let reading = await this.items.get(key);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const write = await this.tokenWrite(key, token, providerId, reading, 'keep lease');
-      const result = await this.conditionalUpdate('store', key, write.update, write.condition, write.values);
+      const result = await this.items.update('store', key, write);
       if (result.applied) return;
-      reading = this.readRefused(key, result.current);
+      reading = this.items.reading(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
   }
 
-  /**
-   * An evict's claim, on the own item as read (its revision): written where {@link mayClaimEvict} allows it.
-   * Refused when the token was renewed or evicted by someone else since it was read, when another evict's
-   * claim stands, or when the item's token is not the named one (a caller's memory copy the read did not
-   * show): not the token the caller meant. With regions, a peer token over a corrupt own item is claimed on
-   * the item as it is (its confirm rewrites it: {@link evictOverCorrupt}); an own token named over a corrupt
-   * item is never the item's. The claim changes nothing a read serves.
-   */
-  async claimEvict(key: string, evicted: EvictedToken, evictedBy: string): Promise<EvictClaim | undefined> {
-    const { region } = evicted;
-    if (region !== undefined && !this.keys.peers(key).some((peer) => peer.region === region))
-      return undefined;
-    const claim = randomUUID();
-    let reading = await this.get(key);
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const nowMs = this.clock.now();
-      let seen: { condition: string; values: RawItem };
-      if (reading.corrupt) {
-        // It names no own token; a peer token is served past it, and no miss comes to overwrite it: the evict does.
-        if (region === undefined || !this.keys.hasPeers || claimStands(reading.remains, nowMs))
-          return undefined;
-        seen = seenOverCorrupt(reading);
-      } else {
-        if (!mayClaimEvict(reading.item, evicted, this.keys.hasPeers, nowMs)) return undefined;
-        seen = unchanged(reading.item);
-      }
-      const result = await this.conditionalUpdate(
-        'evict',
-        key,
-        'SET #evictClaim = :evictClaim, #evictClaimUntil = :evictClaimUntil, #rev = :rev, #expiresAt = if_not_exists(#expiresAt, :claimTtl)',
-        seen.condition,
-        {
-          ...seen.values,
-          ':evictClaim': { S: claim },
-          ':evictClaimUntil': { N: String(nowMs + EVICT_CLAIM_MS) },
-          ':rev': { S: randomUUID() },
-          ':claimTtl': { N: String(Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS) },
-        },
-      );
-      if (result.applied) return { key, claim, evicted, evictedBy };
-      reading = this.readRefused(key, result.current);
-      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
-    }
-    return undefined;
+  /** An evict's claim (see {@link EvictWrites.claim}). */
+  claimEvict(key: string, evicted: EvictedToken, evictedBy: string): Promise<EvictClaim | undefined> {
+    return this.evicts.claim(key, evicted, evictedBy);
   }
 
-  /**
-   * The evict whose claim stands, once its charge held, on the own item as read: what
-   * {@link whatConfirmLeaves} says, the evictor as payer, and the claim gone. A write that changed the item
-   * since the claim (a lease taken, a failure recorded) only makes it read again; a token renewed meanwhile
-   * ends it unevicted, and its claim is taken back.
-   */
-  async confirmEvict(claim: EvictClaim): Promise<boolean> {
-    const { key, evicted, evictedBy } = claim;
-    let reading = await this.get(key);
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      let result: { applied: true } | { applied: false; current?: RawItem };
-      if (reading.corrupt) {
-        if (reading.remains?.evictClaim !== claim.claim) return false;
-        result = await this.evictOverCorrupt(key, reading, evicted, evictedBy);
-      } else {
-        const leaves = whatConfirmLeaves(reading.item, claim.claim, evicted, this.keys.hasPeers);
-        if (!leaves) {
-          await this.withdrawEvict(claim);
-          return false;
-        }
-        result = await this.writeEvict(key, leaves, evictedBy, unchanged(reading.item));
-      }
-      if (result.applied) return true;
-      reading = this.readRefused(key, result.current);
-      await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
-    }
-    return false;
+  /** The evict whose claim stands, once its charge held (see {@link EvictWrites.confirm}). */
+  confirmEvict(claim: EvictClaim): Promise<boolean> {
+    return this.evicts.confirm(claim);
   }
 
-  /** Takes the claim off the item while it is still this one: nothing else is written, the token stays. */
-  async withdrawEvict(claim: EvictClaim): Promise<void> {
-    // The claim is random per evict: naming it is naming the item as the claim left it, whatever else changed.
-    await this.conditionalUpdate(
-      'evict',
-      claim.key,
-      'SET #rev = :rev REMOVE #evictClaim, #evictClaimUntil',
-      '#evictClaim = :evictClaim',
-      { ':evictClaim': { S: claim.claim }, ':rev': { S: randomUUID() } },
-    );
+  /** Takes the claim back (see {@link EvictWrites.withdraw}). */
+  withdrawEvict(claim: EvictClaim): Promise<void> {
+    return this.evicts.withdraw(claim);
   }
 
   /**
@@ -305,13 +173,13 @@ export class DynamoDbTier implements SharedTier {
    * token as the item now holds it, or undefined when refused.
    */
   async writeBack(key: string, token: CachedToken, providerId: string): Promise<TierItem | undefined> {
-    let reading = await this.get(key);
+    let reading = await this.items.get(key);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       if (reading.corrupt || !mayWriteBack(reading.item, token, this.clock.now())) return undefined;
       const write = await this.tokenWrite(key, token, providerId, reading, 'keep lease');
-      const result = await this.conditionalUpdate('store', key, write.update, write.condition, write.values);
+      const result = await this.items.update('store', key, write);
       if (result.applied) return { token, version: write.version, providerId, leaseUntilMs: 0 };
-      reading = this.readRefused(key, result.current);
+      reading = this.items.reading(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
     return undefined;
@@ -329,16 +197,11 @@ export class DynamoDbTier implements SharedTier {
     seenVersion: string | undefined,
     toll?: LeaseToll,
   ): Promise<LeaseResult> {
-    let reading = this.readJustNow(key, seenVersion) ?? (await this.get(key));
+    let reading = this.readJustNow(key, seenVersion) ?? (await this.items.get(key));
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const nowMs = this.clock.now();
       const item = reading.item;
-      const sealFailedAt = item?.sealFailedAtMs;
-      if (
-        sealFailedAt !== undefined &&
-        sealFailedAt <= nowMs &&
-        nowMs - sealFailedAt < SEAL_FAILURE_NOTICE_MS
-      ) {
+      if (sealFailureStands(item?.sealFailedAtMs, nowMs)) {
         // Fetching under this lease would end the same way: seal, fail, give back, and the next in line waits.
         throw new SealingUnavailableError(
           'seal',
@@ -353,85 +216,49 @@ export class DynamoDbTier implements SharedTier {
         return { kind: 'backoff', retryAtMs: standing.retryAtMs, lastError: standing.lastError };
       }
       if (standing.kind === 'superseded') {
-        return item ? { kind: 'superseded', item: await this.tierItemOf(key, item) } : { kind: 'superseded' };
+        return item
+          ? { kind: 'superseded', item: await this.reads.tierItemOf(key, item) }
+          : { kind: 'superseded' };
       }
       const owner = randomUUID();
       const revision = randomUUID();
-      const { condition, values } = unchanged(item);
-      // A corrupt item keeps nothing it cannot vouch for: what was bad, and any token on it, goes.
-      // With regions its TTL and issued floor are kept as a corrupt item's rewrite must keep them.
-      const regionalCorrupt = reading.corrupt && this.keys.hasPeers ? corruptFloorAndTtl(reading) : undefined;
-      const cleared = reading.corrupt
-        ? [
-            ...new Set([
-              ...reading.corrupt,
-              ...TOKEN_ATTRIBUTES,
-              ...(regionalCorrupt?.dropFloor ? [TOKEN_ITEM.issuedFloor] : []),
-            ]),
-          ]
-        : [];
-      const leaseTtl = Math.max(
-        Math.floor(nowMs / 1000) + LEASE_ONLY_TTL_SECONDS,
-        regionalCorrupt?.ttlSeconds ?? 0,
-      );
-      const expiry = reading.corrupt
+      const leaves = whatLeaseWriteLeaves(reading, nowMs, leaseMs, { regional: this.keys.hasPeers });
+      const { condition, values } = seenAsRead(reading);
+      const expiry = leaves.overwriteTtl
         ? '#expiresAt = :leaseTtl'
         : '#expiresAt = if_not_exists(#expiresAt, :leaseTtl)';
-      // The first lease after an eviction takes the evictor's payment off the item: it pays for one renewal.
-      const written: ReadonlySet<string> = new Set([
-        TOKEN_ITEM.owner,
-        TOKEN_ITEM.leaseUntil,
-        TOKEN_ITEM.revision,
-        TOKEN_ITEM.expiresAt,
-      ]);
-      const remove = [...cleared.filter((name) => !written.has(name)), TOKEN_ITEM.evictedBy];
-      const update = `SET #owner = :owner, #leaseUntil = :leaseUntil, #rev = :rev, ${expiry} REMOVE ${[...new Set(remove)].map((name) => `#${name}`).join(', ')}`;
-      const leaseUntilMs = nowMs + boundedLeaseMs(leaseMs);
       const write = {
-        update,
-        condition: reading.corrupt ? `attribute_exists(#pk)` : condition,
+        update: `SET #owner = :owner, #leaseUntil = :leaseUntil, #rev = :rev, ${expiry} REMOVE ${leaves.remove.map((name) => `#${name}`).join(', ')}`,
+        condition,
         values: {
-          ...(reading.corrupt ? {} : values),
+          ...values,
           ':owner': { S: owner },
-          ':leaseUntil': { N: String(leaseUntilMs) },
+          ':leaseUntil': { N: String(leaves.leaseUntilMs) },
           ':rev': { S: revision },
-          ':leaseTtl': { N: String(leaseTtl) },
+          ':leaseTtl': { N: String(leaves.ttlSeconds) },
         },
       };
       const charges = toll ? await toll.charges(item?.evictedBy) : undefined;
-      const tolled = charges?.length ? await this.leaseWithCharges(key, write, charges) : undefined;
+      const tolled = charges?.length ? await leaseWithCharges(this.items, key, write, charges) : undefined;
       if (tolled && 'refused' in tolled) return { kind: 'refused', reason: tolled.refused };
       const result =
-        tolled && !('undecided' in tolled)
-          ? tolled
-          : await this.conditionalUpdate('lease', key, write.update, write.condition, write.values);
+        tolled && !('undecided' in tolled) ? tolled : await this.items.update('lease', key, write);
       if (result.applied) {
         // What the lease's write left: the token's write names this revision without reading it first.
-        const basis: Reading | undefined = reading.corrupt
-          ? undefined
-          : {
-              item: {
-                ...(item ?? { generation: 0, floor: 0, failures: 0 }),
-                owner,
-                leaseUntilMs,
-                revision: { S: revision },
-                ttlSeconds: item?.ttlSeconds ?? leaseTtl,
-                evictedBy: undefined,
-              },
-            };
+        const basis = itemAfterLease(reading, leaves, owner, revision);
         const lease: TableLease = {
           key,
           owner,
           revision,
-          priorFailures: reading.corrupt ? 0 : (item?.failures ?? 0),
-          ...(item?.evictedBy === undefined ? {} : { paidBy: item.evictedBy }),
+          priorFailures: leaves.priorFailures,
+          ...(leaves.paidBy === undefined ? {} : { paidBy: leaves.paidBy }),
           ...(result === tolled ? { tollPaid: true } : {}),
           ...(basis ? { basis } : {}),
         };
         return { kind: 'acquired', lease };
       }
       // The item changed since it was read: the refusal carries it as it is now.
-      reading = this.readRefused(key, result.current);
+      reading = this.items.reading(key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
     // Others keep changing the key: the caller waits a moment as if it were held, then asks again.
@@ -443,21 +270,9 @@ export class DynamoDbTier implements SharedTier {
       await this.releaseWithToken(lease, outcome.token, outcome.providerId);
       return;
     }
-    if (outcome.kind === 'abandoned') {
-      await this.ifOwner(lease, 'REMOVE #owner, #leaseUntil', {});
-      return;
-    }
-    // The key's item keeps what the failure said of the provider (its backoff or Retry-After, decided per
-    // provider by the work), for the waiters and for whoever asks for the lease before it ends.
     await this.ifOwner(
       lease,
-      'SET #leaseUntil = :zero, #retryAt = :retryAt, #lastError = :lastError, #failedAt = :failedAt REMOVE #failures',
-      {
-        ':zero': { N: '0' },
-        ':retryAt': { N: String(outcome.retryAtMs ?? 0) },
-        ':lastError': { S: outcome.error },
-        ':failedAt': { N: String(this.clock.now()) },
-      },
+      outcome.kind === 'abandoned' ? whatAbandonLeaves() : whatFailureLeaves(outcome, this.clock.now()),
     );
   }
 
@@ -469,13 +284,13 @@ export class DynamoDbTier implements SharedTier {
    */
   private async releaseWithToken(lease: Lease, token: CachedToken, providerId: string): Promise<void> {
     // The item as the lease left it: if anything wrote since, the write is refused and its refusal read.
-    let reading = (isTableLease(lease) ? lease.basis : undefined) ?? (await this.get(lease.key));
+    let reading = (isTableLease(lease) ? lease.basis : undefined) ?? (await this.items.get(lease.key));
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const ours =
-        isTableLease(lease) &&
-        reading.item?.owner === lease.owner &&
-        reading.item.revision?.S === lease.revision;
-      let write: { update: string; condition: string; values: RawItem };
+      const ours = leaseStillOurs(reading.item, {
+        owner: lease.owner,
+        ...(isTableLease(lease) ? { revision: lease.revision } : {}),
+      });
+      let write: ItemWrite;
       try {
         write = await this.tokenWrite(
           lease.key,
@@ -487,21 +302,13 @@ export class DynamoDbTier implements SharedTier {
       } catch (error) {
         if (error instanceof SealingUnavailableError) {
           // The waiters of other containers learn from the item that they must fetch their own token.
-          await this.ifOwner(lease, 'SET #sealFailedAt = :sealFailedAt REMOVE #owner, #leaseUntil', {
-            ':sealFailedAt': { N: String(this.clock.now()) },
-          });
+          await this.ifOwner(lease, whatSealFailureLeaves(this.clock.now()));
         }
         throw error;
       }
-      const result = await this.conditionalUpdate(
-        'release',
-        lease.key,
-        write.update,
-        write.condition,
-        write.values,
-      );
+      const result = await this.items.update('release', lease.key, write);
       if (result.applied) return;
-      reading = this.readRefused(lease.key, result.current);
+      reading = this.items.reading(lease.key, result.current);
       await this.clock.sleep(WRITE_RETRY_PAUSE_MS * attempt);
     }
   }
@@ -516,13 +323,11 @@ export class DynamoDbTier implements SharedTier {
     providerId: string,
     reading: Reading,
     lease: 'end lease' | 'keep lease',
-  ): Promise<{ update: string; condition: string; values: RawItem; version: string }> {
+  ): Promise<ItemWrite & { version: string }> {
     const keeps = whatTokenWriteKeeps(reading, token, { regional: this.keys.hasPeers, lease });
     const sealed = await this.sealer.seal(token, { key, providerId, generation: keeps.generation });
     const set = `SET #sealed = :sealed, #issuedAt = :issuedAt, #expiresAt = :expiresAt, #version = :version, #provider = :provider, #generation = :generation, #rev = :rev${keeps.tokenExpiresAt === undefined ? '' : ', #tokenExpiresAt = :tokenExpiresAt'}`;
-    const { condition, values } = reading.corrupt
-      ? { condition: 'attribute_exists(#pk)', values: {} }
-      : unchanged(reading.item);
+    const { condition, values } = seenAsRead(reading);
     const version = randomUUID();
     return {
       version,
@@ -544,313 +349,36 @@ export class DynamoDbTier implements SharedTier {
     };
   }
 
-  /**
-   * The item's token, opened; undefined when there is none, it has expired (TTL deletes late), it is below
-   * the item's floor (evicted, then put back), or it does not open (copied from another key, tampered with,
-   * or sealed by another key): such a token is a miss, never served and never an error. A key service that
-   * cannot open it is {@link SealingUnavailableError}: nothing is known about the token. Which other
-   * regions' tokens are asked about at all is {@link servablePeerTokens}'s to say.
-   */
-  private async tokenOf(key: string, item: ParsedItem): Promise<CachedToken | undefined> {
-    const { sealed, provider, issuedAt, expiresAt, version } = item;
-    if (!sealed || !provider || issuedAt === undefined || expiresAt === undefined || !version)
-      return undefined;
-    if (expiresAt <= this.clock.now() / 1000) return undefined;
-    try {
-      if (item.generation < item.floor) throw new SealError('a token below the floor an evict left');
-      return await this.sealer.open(
-        sealed,
-        { issuedAt, expiresAt },
-        { key, providerId: provider, generation: item.generation },
-      );
-    } catch (error) {
-      if (!(error instanceof SealError)) throw error;
-      this.log?.warn('a sealed token in the table does not open; treated as a miss', {
-        event: EVENTS.sealedTokenRejected,
-        provider,
-        reason: error.message,
-      });
-      return undefined;
-    }
-  }
-
-  /**
-   * An evict of a peer token over a corrupt own item: what was bad and any own token go (as a lease's
-   * overwrite does), the issued floor and TTL are written as on a sound item. Conditioned on the revision as
-   * read, so of concurrent evictors one applies (the others find the floor and are refused).
-   */
-  private async evictOverCorrupt(
-    key: string,
-    reading: Reading,
-    evicted: EvictedToken,
-    evictedBy: string,
-  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
-    return this.writeEvict(
-      key,
-      whatEvictLeavesOverCorrupt(reading, evicted),
-      evictedBy,
-      seenOverCorrupt(reading),
-    );
-  }
-
-  /**
-   * The evict's write on the region's own item: what {@link whatEvictLeaves} said, the evictor and a new
-   * revision, under the caller's condition.
-   */
-  private writeEvict(
-    key: string,
-    leaves: EvictWrite,
-    evictedBy: string,
-    seen: { condition: string; values: RawItem },
-  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
-    const set = [
-      '#issuedFloor = :issuedFloor',
-      '#evictedBy = :evictedBy',
-      '#rev = :rev',
-      ...(leaves.ttlSeconds === undefined ? [] : ['#expiresAt = :ttl']),
-      ...(leaves.generationFloor === undefined ? [] : ['#floor = :floor']),
-    ];
-    // The evict ends its claim.
-    const removed = new Set([...leaves.remove, TOKEN_ITEM.evictClaim, TOKEN_ITEM.evictClaimUntil]);
-    const remove = ` REMOVE ${[...removed].map((name) => `#${name}`).join(', ')}`;
-    return this.conditionalUpdate('evict', key, `SET ${set.join(', ')}${remove}`, seen.condition, {
-      ...seen.values,
-      ':issuedFloor': { N: String(leaves.issuedFloor) },
-      ':evictedBy': { S: evictedBy },
-      ':rev': { S: randomUUID() },
-      ...(leaves.ttlSeconds === undefined ? {} : { ':ttl': { N: String(leaves.ttlSeconds) } }),
-      ...(leaves.generationFloor === undefined ? {} : { ':floor': { N: String(leaves.generationFloor) } }),
-    });
-  }
-
-  /**
-   * The lease's write and its charges in one TransactWriteItems, each with its condition: the lease's refusal
-   * (the item changed) as a plain write's, with the item as it is now; a charge's refusal as its caller's
-   * error. Anything else that cancels it (another transaction on a counter at that moment, a counter this
-   * service never wrote) decides nothing: `undecided`, and the lease is taken alone, its holder charged after.
-   */
-  private async leaseWithCharges(
-    key: string,
-    write: { update: string; condition: string; values: RawItem },
-    charges: readonly TableCharge[],
-  ): Promise<
-    { applied: true } | { applied: false; current?: RawItem } | { refused: Error } | { undecided: true }
-  > {
-    try {
-      await this.bounded('lease', (abortSignal) =>
-        this.client.send(
-          new TransactWriteItemsCommand({
-            TransactItems: [
-              {
-                Update: {
-                  ...this.address(key),
-                  UpdateExpression: write.update,
-                  ConditionExpression: write.condition,
-                  ExpressionAttributeNames: namesFor(write.update, write.condition),
-                  ExpressionAttributeValues: write.values,
-                  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-                },
-              },
-              ...charges.map((charge) => ({ Update: charge.update })),
-            ],
-          }),
-          { abortSignal },
-        ),
-      );
-      return { applied: true };
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      const [lease, ...charged] = error.CancellationReasons ?? [];
-      if (lease?.Code === 'ConditionalCheckFailed') {
-        return lease.Item ? { applied: false, current: lease.Item } : { applied: false };
-      }
-      for (const [index, charge] of charges.entries()) {
-        const reason = charged[index];
-        if (reason?.Code !== 'ConditionalCheckFailed') continue;
-        const refused = charge.refusal(reason.Item);
-        if (refused) return { refused };
-      }
-      return { undecided: true };
-    }
-  }
-
   /** The own item as read for `seenVersion` moments ago (once), or undefined: read it again. */
   private readJustNow(key: string, seenVersion: string | undefined): Reading | undefined {
     const last = this.lastRead.peek(key);
     if (!last) return undefined;
     this.lastRead.delete(key);
-    const fresh = this.clock.now() - last.atMs <= READ_REUSE_MS;
-    return fresh && last.reading.item?.version === seenVersion ? last.reading : undefined;
+    return readStillFresh(last, seenVersion, this.clock.now()) ? last.reading : undefined;
   }
 
-  /** An update that applies only while the lease is still ours; false when someone else's it is now. */
-  private async ifOwner(lease: Lease, update: string, values: RawItem): Promise<boolean> {
-    const withRevision = update.startsWith('SET ')
-      ? `SET #rev = :rev, ${update.slice(4)}`
-      : `SET #rev = :rev ${update}`;
-    const result = await this.conditionalUpdate('release', lease.key, withRevision, '#owner = :owner', {
-      ...values,
-      ':owner': { S: lease.owner },
-      ':rev': { S: randomUUID() },
+  /** Gives the lease back as `end` says, only while it is still ours; false when someone else's it is now. */
+  private async ifOwner(lease: Lease, end: LeaseEnd): Promise<boolean> {
+    const fields: [string, AttributeValue | undefined][] = [
+      [TOKEN_ITEM.leaseUntil, numberValue(end.leaseUntilMs)],
+      [TOKEN_ITEM.retryAt, numberValue(end.retryAtMs)],
+      [TOKEN_ITEM.lastError, end.lastError === undefined ? undefined : { S: end.lastError }],
+      [TOKEN_ITEM.failedAt, numberValue(end.failedAtMs)],
+      [TOKEN_ITEM.sealFailedAt, numberValue(end.sealFailedAtMs)],
+    ];
+    const set = fields.flatMap(([name, value]): [string, AttributeValue][] =>
+      value === undefined ? [] : [[name, value]],
+    );
+    const update = `SET ${['#rev = :rev', ...set.map(([name]) => `#${name} = :${name}`)].join(', ')} REMOVE ${end.remove.map((name) => `#${name}`).join(', ')}`;
+    const result = await this.items.update('release', lease.key, {
+      update,
+      condition: '#owner = :owner',
+      values: {
+        ...Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])),
+        ':owner': { S: lease.owner },
+        ':rev': { S: randomUUID() },
+      },
     });
     return result.applied;
-  }
-
-  /**
-   * One conditional UpdateItem: applied, or refused by its condition, with the item that refused it.
-   */
-  private async conditionalUpdate(
-    operation: string,
-    key: string,
-    update: string,
-    condition: string,
-    values: RawItem,
-    extraNames: Record<string, string> = {},
-  ): Promise<{ applied: true } | { applied: false; current?: RawItem }> {
-    try {
-      await this.bounded(operation, (abortSignal) =>
-        this.client.send(
-          new UpdateItemCommand({
-            ...this.address(key),
-            UpdateExpression: update,
-            ConditionExpression: condition,
-            ExpressionAttributeNames: { ...namesFor(update, condition), ...extraNames },
-            ExpressionAttributeValues: values,
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-          { abortSignal },
-        ),
-      );
-      return { applied: true };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return error.Item ? { applied: false, current: error.Item } : { applied: false };
-    }
-  }
-
-  /** The key's item, read strongly consistent: an eviction, a token or a lease written a moment ago elsewhere shows. */
-  private async get(key: string): Promise<Reading> {
-    const { Item: raw } = await this.bounded('get', (abortSignal) =>
-      this.client.send(new GetItemCommand({ ...this.address(key), ConsistentRead: true }), { abortSignal }),
-    );
-    return this.readRefused(key, raw);
-  }
-
-  /**
-   * The own item and the other regions' items of the key in one BatchGetItem, each bounded. The own item
-   * read strongly consistent, as `get`; the others are replicas, as fresh as replication made them. A peer
-   * item left unprocessed is left out (a miss costs this region its own fetch); the own one is not.
-   */
-  private async getAcrossRegions(key: string): Promise<{ own: Reading; peers: PeerItem[] }> {
-    const ownKey = this.keys.own(key);
-    const peerKeys: PeerItemKey[] = this.keys.peers(key);
-    const found = new Map<string, RawItem>();
-    let pending = [ownKey, ...peerKeys.map((peer) => peer.partitionKey)];
-    for (let round = 1; round <= MAX_READ_ROUNDS && pending.length > 0; round++) {
-      const keys = pending.map((partitionKey) => ({ [TOKEN_TABLE.partitionKey]: { S: partitionKey } }));
-      const answer = await this.bounded('get', (abortSignal) =>
-        this.client.send(
-          new BatchGetItemCommand({
-            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
-          }),
-          { abortSignal },
-        ),
-      );
-      for (const raw of answer.Responses?.[this.tableName] ?? []) {
-        const partitionKey = raw[TOKEN_TABLE.partitionKey]?.S;
-        if (partitionKey !== undefined) found.set(partitionKey, raw);
-      }
-      pending = (answer.UnprocessedKeys?.[this.tableName]?.Keys ?? []).flatMap((unread) => {
-        const partitionKey = unread[TOKEN_TABLE.partitionKey]?.S;
-        return partitionKey === undefined ? [] : [partitionKey];
-      });
-    }
-    if (pending.includes(ownKey)) throw new UnreadItemError('the own item was left unprocessed');
-    const peers = peerKeys.flatMap(({ region, partitionKey }): PeerItem[] => {
-      const item = this.readRefused(partitionKey, found.get(partitionKey)).item;
-      return item ? [{ region, item }] : [];
-    });
-    return { own: this.readRefused(ownKey, found.get(ownKey)), peers };
-  }
-
-  private readRefused(key: string, raw: RawItem | undefined): Reading {
-    if (!raw) return {};
-    const reading = readItem(raw);
-    if (reading.kind === 'item') return { item: reading.item };
-    if (!this.reportedCorrupt.get(key)) {
-      this.reportedCorrupt.set(key, true);
-      this.log?.warn('an item in the table has attributes of the wrong type or shape; treated as absent', {
-        event: EVENTS.cacheItemCorrupt,
-        attributes: reading.bad.slice(0, 10),
-      });
-    }
-    return { corrupt: reading.bad, remains: reading.remains };
-  }
-
-  private async tierItemOf(
-    key: string,
-    item: ParsedItem | undefined,
-    peers: readonly PeerItem[] = [],
-  ): Promise<TierItem> {
-    const own = item ? await this.tokenOf(key, item) : undefined;
-    const fromPeer = await this.longerPeerToken(key, item, peers, own?.expiresAt ?? 0);
-    const token = fromPeer?.token ?? own;
-    const nowMs = this.clock.now();
-    // A lease is reported only while it means something (see the lease rule): live and within its bound.
-    const standing = classifyLease({ leaseUntilMs: item?.leaseUntilMs }, undefined, nowMs);
-    return {
-      leaseUntilMs: standing.kind === 'held' ? standing.leaseUntilMs : 0,
-      // The version stays visible when the token has expired, so the lease condition can still name it.
-      ...(item?.version ? { version: item.version } : {}),
-      ...(token ? { token } : {}),
-      ...(fromPeer ? { peer: fromPeer.peer } : {}),
-      ...(item?.issuedFloor === undefined ? {} : { evictedThrough: item.issuedFloor }),
-      ...(item?.failedAtMs === undefined ? {} : { failedAtMs: item.failedAtMs }),
-      ...(item?.lastError === undefined ? {} : { lastError: item.lastError }),
-      ...(item?.retryAtMs ? { retryAtMs: item.retryAtMs } : {}),
-    };
-  }
-
-  /**
-   * The longest-lived token of the other regions' items that outlives `thanExpiresAt` and opens: not one
-   * issued at or before the own item's issued floor (an evict here), nor one below its own item's floor.
-   * Only tokens that would win are opened. One the key service cannot open now is passed over (the next
-   * candidate, else the own token, is served): a peer's token is an extra, never a reason to fail a read.
-   */
-  private async longerPeerToken(
-    key: string,
-    own: ParsedItem | undefined,
-    peers: readonly PeerItem[],
-    thanExpiresAt: number,
-  ): Promise<{ token: CachedToken; peer: PeerToken } | undefined> {
-    for (const { region, item } of servablePeerTokens(own, peers, thanExpiresAt)) {
-      let token: CachedToken | undefined;
-      try {
-        token = await this.tokenOf(key, item);
-      } catch (error) {
-        if (!(error instanceof SealingUnavailableError)) throw error;
-        if (!this.reportedUnopened.get(region)) {
-          this.reportedUnopened.set(region, true);
-          this.log?.warn("another region's token could not be opened now; this region's own is served", {
-            event: EVENTS.peerTokenUnopened,
-            peer_region: region,
-            reason: error.message,
-          });
-        }
-        continue;
-      }
-      if (token) this.reportedUnopened.delete(region);
-      if (token && item.version) return { token, peer: { region, version: item.version } };
-    }
-    return undefined;
-  }
-
-  private bounded<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    return boundedTableCall(operation, this.callTimeoutMs, call);
-  }
-
-  /** The table and key of one key's item. */
-  private address(key: string): { TableName: string; Key: RawItem } {
-    return { TableName: this.tableName, Key: { [TOKEN_TABLE.partitionKey]: { S: this.keys.own(key) } } };
   }
 }
