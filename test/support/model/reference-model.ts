@@ -145,9 +145,18 @@ export class ReferenceModel {
    * is in that container's fallback alone; and a container that asks while the table fails reads only its
    * own fallback (docs/design-notes.md, the dependency table: each container counts its own).
    */
+  /** How many times the provider's log was read: once per command, so the command a call belongs to. */
+  private observations = 0;
   private readonly retryAfterUntil = new Map<
     Region,
-    { readonly untilMs: number; readonly instance: string; readonly alone: boolean }
+    {
+      /** The command whose provider calls taught it (see {@link observeCalls}). */
+      readonly command: number;
+      readonly scope: Scope;
+      readonly untilMs: number;
+      readonly instance: string;
+      readonly alone: boolean;
+    }
   >();
   private readonly deadLeases: Array<{ region: Region; scope: Scope; untilMs: number }> = [];
   /** Provider calls made while their region's table or key service failed: counted by a fallback tier. */
@@ -198,6 +207,7 @@ export class ReferenceModel {
 
   /** Reads the provider calls made since the last look, checking each against the request invariants. */
   observeCalls(calls: readonly ProviderCall[], minTtlOfCommand?: number): void {
+    this.observations += 1;
     for (; this.seenCalls < calls.length; this.seenCalls++) {
       const call = calls[this.seenCalls] as ProviderCall;
       if (this.storageFailing(call.region, call.atMs, BYPASS_MS)) this.alone.add(call);
@@ -220,6 +230,8 @@ export class ReferenceModel {
       }
       if (call.retryAfterSeconds !== undefined) {
         this.retryAfterUntil.set(call.region, {
+          command: this.observations,
+          scope: call.scope,
           untilMs: call.atMs + Math.min(call.retryAfterSeconds, 30) * 1000,
           instance: call.instance,
           alone: this.alone.has(call),
@@ -449,8 +461,12 @@ export class ReferenceModel {
     const region = call.region;
     const story = `request for ${call.scope} from ${call.instance} (${call.cause}) at +${Math.round(call.atMs / 1000) % 100_000} s`;
     const learnt = this.retryAfterUntil.get(region);
+    // Keys asked at the same moment, before any failure was known, each ask once (docs/design-notes.md,
+    // issue 28): within the command that met the Retry-After only the same key asking again breaks it.
     const bound =
-      learnt !== undefined && (learnt.instance === call.instance || (!learnt.alone && !this.alone.has(call)));
+      learnt !== undefined &&
+      (learnt.command < this.observations || learnt.scope === call.scope) &&
+      (learnt.instance === call.instance || (!learnt.alone && !this.alone.has(call)));
     const retryUntil = bound ? learnt.untilMs : undefined;
     if (retryUntil !== undefined && call.atMs < retryUntil) {
       this.violate(
