@@ -119,22 +119,18 @@ export function composeService(parts: ServiceParts): {
   // One window for the table's users (tier and budget ledger), and the key service that seals its tokens.
   const bypass = new DependencyBypass({ log, clock });
   const { shared } = parts;
+  const tableTier = (table: SharedTable) =>
+    new DynamoDbTier({
+      client: table.dynamoDb,
+      tableName: table.tableName,
+      sealer: table.sealer,
+      log,
+      clock,
+      callTimeoutMs: table.callTimeoutMs,
+      regions: table.regions,
+    });
   // The table is shared by every container; when it fails or hangs, this container's own tier stands in.
-  const tier = shared
-    ? new FallbackTier(
-        new DynamoDbTier({
-          client: shared.dynamoDb,
-          tableName: shared.tableName,
-          sealer: shared.sealer,
-          log,
-          clock,
-          callTimeoutMs: shared.callTimeoutMs,
-          regions: shared.regions,
-        }),
-        local,
-        bypass,
-      )
-    : local;
+  const tier = shared ? new FallbackTier(tableTier(shared), local, bypass) : local;
   const periodSeconds = parts.refreshPeriodSeconds ?? REFRESH_PERIOD_SECONDS;
   // One counter key for the budget counters' names and the in-use marks' sealed principals.
   const counterKey = parts.counterKey ?? new RandomCounterKey();
@@ -190,16 +186,12 @@ export function composeService(parts: ServiceParts): {
         },
       }
     : {};
-  const vendor = composeVendor({
+  // What the vendor of requests and the vendor of renewals share: one container's ports.
+  const ports = {
     providers: parts.providers,
     anyCallerAccounts: parts.anyCallerAccounts ?? [],
     credentials,
     tokenClient,
-    // With a shared table, memory is trusted MEMORY_TRUST_SECONDS (evictions elsewhere show within it); alone, it is the cache.
-    memory:
-      parts.memory ??
-      new MemoryTokenStore({ clock, maxAgeSeconds: shared ? undefined : Number.POSITIVE_INFINITY }),
-    tier,
     log,
     clock,
     bypass,
@@ -208,6 +200,15 @@ export function composeService(parts: ServiceParts): {
     regions,
     budgetLedger,
     providerRecords,
+    ...prepareSeal,
+  };
+  const vendor = composeVendor({
+    ...ports,
+    // With a shared table, memory is trusted MEMORY_TRUST_SECONDS (evictions elsewhere show within it); alone, it is the cache.
+    memory:
+      parts.memory ??
+      new MemoryTokenStore({ clock, maxAgeSeconds: shared ? undefined : Number.POSITIVE_INFINITY }),
+    tier,
     inUse: new InUseMarker({
       index,
       queue,
@@ -218,36 +219,13 @@ export function composeService(parts: ServiceParts): {
       horizonSeconds: renewalHorizonSeconds(periodSeconds),
       leadSeconds: renewalLeadSeconds(shared?.regions),
     }),
-    ...prepareSeal,
   });
   // Renewals go to the table itself, never to this container's fallback: a renewal the table cannot take
   // (a failed read, seal or lease write) is a failed renewal, counted and retried, not a local copy.
   const renewalVendor = composeVendor({
-    providers: parts.providers,
-    anyCallerAccounts: parts.anyCallerAccounts ?? [],
-    credentials,
-    tokenClient,
+    ...ports,
     memory: new MemoryTokenStore({ clock }),
-    tier: shared
-      ? new DynamoDbTier({
-          client: shared.dynamoDb,
-          tableName: shared.tableName,
-          sealer: shared.sealer,
-          log,
-          clock,
-          callTimeoutMs: shared.callTimeoutMs,
-          regions: shared.regions,
-        })
-      : local,
-    log,
-    clock,
-    bypass,
-    evictFloorSeconds: parts.evictFloorSeconds,
-    counterKey,
-    regions,
-    budgetLedger,
-    providerRecords,
-    ...prepareSeal,
+    tier: shared ? tableTier(shared) : local,
   });
   const renewals = new RenewalWorker({
     vendor: renewalVendor,
