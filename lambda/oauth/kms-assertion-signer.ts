@@ -99,7 +99,8 @@ export class KmsAssertionSigner implements AssertionSigner {
     try {
       return await send();
     } catch (error) {
-      throw unavailable(operation, (error as Error).name);
+      // The SDK's error goes along as the cause (never into the message): an operator tool may read it.
+      throw Object.assign(unavailable(operation, (error as Error).name), { cause: error });
     }
   }
 }

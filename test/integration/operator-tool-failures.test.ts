@@ -217,6 +217,34 @@ describe('Operator tools fail in one line', () => {
     });
   });
 
+  describe('tvm-admin public-key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tvm-public-key-failures-'));
+    const providers = join(dir, 'providers.json');
+    writeFileSync(
+      providers,
+      JSON.stringify({
+        providers: [
+          {
+            id: 'signed',
+            tokenEndpoint: 'https://idp.example/token',
+            clientAuth: 'private_key_jwt',
+            secretId: 'tvm/signed',
+            signingKey: { kms: 'create', algorithm: 'ES256' },
+          },
+        ],
+      }),
+    );
+
+    it('no region: says so, not that the key is unavailable', async () => {
+      const outcome = await runTool(
+        TVM_ADMIN,
+        ['public-key', 'signed', '--env', 'production', '--providers', providers],
+        { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example', AWS_MAX_ATTEMPTS: '1' },
+      );
+      assertOneLine(outcome, /^tvm-admin: provider signed: no AWS region: set AWS_REGION/);
+    });
+  });
+
   describe('synth (the app cdk runs)', () => {
     const synth = (context: Record<string, string>, env: Record<string, string> = {}) =>
       runTool('infra/app.ts', [], {

@@ -11,6 +11,8 @@ export interface AwsCallContext {
   readonly resource?: string;
   /** The IAM action the credentials need on `resource`. */
   readonly action?: string;
+  /** What names the resource, to check when it is not found. @default the providers file (--providers) */
+  readonly names?: string;
 }
 
 interface SdkErrorShape {
@@ -69,8 +71,8 @@ export function describeAwsFailure(error: unknown, context: AwsCallContext): str
   if (name === 'ThrottlingException' || name === 'TooManyRequestsException' || status === 429) {
     return `throttled by ${context.operation}: wait a few seconds and run again`;
   }
-  if (name === 'ResourceNotFoundException') {
-    return `${context.resource ?? 'the resource'} does not exist in this account and region: deploy the stack first (it creates it), or check the providers file (--providers) and AWS_REGION`;
+  if (name === 'ResourceNotFoundException' || name === 'NotFoundException') {
+    return `${context.resource ?? 'the resource'} does not exist in this account and region: deploy the stack first (it creates it), or check ${context.names ?? 'the providers file (--providers)'} and AWS_REGION`;
   }
   return undefined;
 }

@@ -71,12 +71,18 @@ export async function publicKeyCommand(
     return 0;
   } catch (error) {
     if (!(error instanceof VendError)) throw error;
-    // The signer names only the SDK error's name (KMS messages carry the key ARN): enough for the hint.
+    // The signer's message names only the SDK error's name (KMS messages carry the key ARN); its cause is
+    // the SDK's error, which tells a missing region or alias from a key that is really unavailable.
     const name = /\(KMS \w+: (\w+)\)/.exec(error.message)?.[1];
     const line =
       name === undefined
         ? undefined
-        : describeAwsFailure({ name }, { operation: 'KMS', action: 'kms:GetPublicKey' });
+        : describeAwsFailure(error.cause ?? { name }, {
+            operation: 'KMS',
+            action: 'kms:GetPublicKey',
+            resource: `the signing key of ${provider.id}`,
+            names: `--env (the construct's environment, which names the key's alias) and --providers`,
+          });
     io.stderr(`tvm-admin: provider ${provider.id}: ${line ?? error.message}\n`);
     if (values.debug) io.stderr(`${error.stack ?? String(error)}\n`);
     return 1;
