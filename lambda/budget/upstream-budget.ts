@@ -11,6 +11,18 @@ import type { CallerCounterNames } from './caller-counter-names';
 import { QUOTA_WINDOW_MS, quotaBudget } from './quota-budget';
 
 const WINDOW_MS = 60_000;
+/** Where a quota's day counters differ in name from the minute's (`<provider>#day#all`). */
+const DAY_PERIOD = 'day#';
+
+/** One counter an upstream request is charged to, and what its caller is told past its limit. */
+interface Charge {
+  /** The caller's own counter (named by the counter key), or the provider's. */
+  readonly caller: boolean;
+  readonly period: '' | typeof DAY_PERIOD;
+  readonly windowMs: number;
+  readonly limit: number;
+  readonly refusal: (retryAfterSeconds: number) => VendError;
+}
 
 const callerSpent = (provider: ProviderConfig, limit: number, retryAfterSeconds: number) =>
   new VendError(
@@ -89,50 +101,68 @@ export class UpstreamBudget {
    * renews a token an evict removed, and that evict already paid this caller's share.
    */
   async charge(principal: string, provider: ProviderConfig, payment: 'charged' | 'prepaid'): Promise<void> {
-    const budget = this.budgetOf(provider);
-    const window = this.window();
-    if (
-      payment === 'charged' &&
-      !(await this.spendAsCaller(principal, provider, budget.perCallerPerMinute))
-    ) {
-      throw callerSpent(provider, budget.perCallerPerMinute, window.retryAfterSeconds);
+    for (const charge of this.chargesOf(provider, payment)) {
+      const { endsMs, retryAfterSeconds } = this.window(charge.windowMs);
+      const spent = charge.caller
+        ? await this.spendAsCaller(principal, provider, charge.limit, charge.windowMs)
+        : await this.spend(`${provider.id}#${charge.period}all`, charge.limit, endsMs);
+      if (!spent) throw charge.refusal(retryAfterSeconds);
     }
-    if (!(await this.spend(`${provider.id}#all`, budget.perMinute, window.endsMs))) {
-      throw providerSpent(provider, budget.perMinute, window.retryAfterSeconds);
-    }
-    await this.chargeQuota(principal, provider, payment);
   }
 
   /**
-   * A provider with a `tokenQuota` is also charged against the quota's day ({@link quotaBudget}): the
-   * caller's share of it, then the provider's. Past either, `throttled` until the UTC day turns, however
-   * the caller asks (a `min_ttl` that only a new token meets included).
+   * What one upstream request costs, in the order it is charged: the caller's minute (unless an evict
+   * prepaid it) and the provider's; with a `tokenQuota` ({@link quotaBudget}) also the caller's share of the
+   * quota's day and the provider's day — past either, `throttled` until the UTC day turns, however the
+   * caller asks (a `min_ttl` that only a new token meets included). {@link charge} spends them one by one,
+   * {@link toll} as the lease's transaction: one list, so the two cannot charge differently.
    */
-  private async chargeQuota(
-    principal: string,
-    provider: ProviderConfig,
-    payment: 'charged' | 'prepaid',
-  ): Promise<void> {
+  private chargesOf(provider: ProviderConfig, payment: 'charged' | 'prepaid'): Charge[] {
+    const budget = this.budgetOf(provider);
+    const charges: Charge[] = [];
+    if (payment === 'charged') {
+      charges.push({
+        caller: true,
+        period: '',
+        windowMs: WINDOW_MS,
+        limit: budget.perCallerPerMinute,
+        refusal: (after) => callerSpent(provider, budget.perCallerPerMinute, after),
+      });
+    }
+    charges.push({
+      caller: false,
+      period: '',
+      windowMs: WINDOW_MS,
+      limit: budget.perMinute,
+      refusal: (after) => providerSpent(provider, budget.perMinute, after),
+    });
     const quota = quotaBudget(provider, this.options.regions);
-    if (!quota) return;
-    const day = this.window(QUOTA_WINDOW_MS);
-    if (
-      payment === 'charged' &&
-      !(await this.spendAsCaller(principal, provider, quota.perCallerPerDay, QUOTA_WINDOW_MS))
-    ) {
-      throw callerDaySpent(provider, quota.perCallerPerDay, day.retryAfterSeconds);
+    if (!quota) return charges;
+    if (payment === 'charged') {
+      charges.push({
+        caller: true,
+        period: DAY_PERIOD,
+        windowMs: QUOTA_WINDOW_MS,
+        limit: quota.perCallerPerDay,
+        refusal: (after) => callerDaySpent(provider, quota.perCallerPerDay, after),
+      });
     }
-    if (!(await this.spend(`${provider.id}#day#all`, quota.perDay, day.endsMs))) {
-      throw providerDaySpent(provider, quota.perDay, day.retryAfterSeconds);
-    }
+    charges.push({
+      caller: false,
+      period: DAY_PERIOD,
+      windowMs: QUOTA_WINDOW_MS,
+      limit: quota.perDay,
+      refusal: (after) => providerDaySpent(provider, quota.perDay, after),
+    });
+    return charges;
   }
 
   /**
-   * The same charge as writes the key's lease carries in its transaction (see {@link LeaseToll}): the
-   * caller's counter (unless an evict prepaid it) and the provider's, each conditional on its limit, so a
-   * lease is taken only with both spends and neither is spent without the lease. Undefined when the ledger
-   * is not the table's; no writes while the table is left alone or the counter key cannot be read: the
-   * holder is then charged by {@link charge}, which counts in this container.
+   * The same charges as writes the key's lease carries in its transaction (see {@link LeaseToll}), each
+   * conditional on its limit, so a lease is taken only with every spend and none is spent without the lease.
+   * Undefined when the ledger is not the table's; no writes while the table is left alone, the counter key
+   * cannot be read, or a limit is nothing (a counter's first write of a window passes any limit): the holder
+   * is then charged by {@link charge}, which counts in this container or refuses.
    */
   toll(principal: string, provider: ProviderConfig): LeaseToll | undefined {
     const { ledger, bypass, names } = this.options;
@@ -141,58 +171,25 @@ export class UpstreamBudget {
     return {
       charges: async (paidBy) => {
         if (bypass.tableBypassed()) return undefined;
-        const budget = this.budgetOf(provider);
-        const { endsMs, retryAfterSeconds } = this.window();
-        const charges: TableCharge[] = [];
+        const charges = this.chargesOf(provider, paidBy === undefined ? 'charged' : 'prepaid');
+        if (charges.some((charge) => charge.limit < 1)) return undefined;
         let caller: string | undefined;
-        if (paidBy === undefined) {
+        if (charges.some((charge) => charge.caller)) {
           try {
             caller = await names.of(principal);
           } catch {
             return undefined;
           }
-          const write = spendWrite(`${provider.id}#caller#${caller}`, budget.perCallerPerMinute, endsMs);
-          charges.push({
+        }
+        return charges.map((charge): TableCharge => {
+          const { endsMs, retryAfterSeconds } = this.window(charge.windowMs);
+          const whose = charge.caller ? `caller#${caller}` : 'all';
+          const write = spendWrite(`${provider.id}#${charge.period}${whose}`, charge.limit, endsMs);
+          return {
             update: write.update,
-            refusal: (item) =>
-              write.spent(item)
-                ? callerSpent(provider, budget.perCallerPerMinute, retryAfterSeconds)
-                : undefined,
-          });
-        }
-        const write = spendWrite(`${provider.id}#all`, budget.perMinute, endsMs);
-        charges.push({
-          update: write.update,
-          refusal: (item) =>
-            write.spent(item) ? providerSpent(provider, budget.perMinute, retryAfterSeconds) : undefined,
+            refusal: (item) => (write.spent(item) ? charge.refusal(retryAfterSeconds) : undefined),
+          };
         });
-        // A quota's day goes in the same transaction: the caller's share (unless an evict prepaid it), then
-        // the provider's day, each with its own refusal, as {@link chargeQuota} charges them one by one.
-        const quota = quotaBudget(provider, this.options.regions);
-        if (quota) {
-          const day = this.window(QUOTA_WINDOW_MS);
-          if (caller !== undefined) {
-            const share = spendWrite(
-              `${provider.id}#day#caller#${caller}`,
-              quota.perCallerPerDay,
-              day.endsMs,
-            );
-            charges.push({
-              update: share.update,
-              refusal: (item) =>
-                share.spent(item)
-                  ? callerDaySpent(provider, quota.perCallerPerDay, day.retryAfterSeconds)
-                  : undefined,
-            });
-          }
-          const all = spendWrite(`${provider.id}#day#all`, quota.perDay, day.endsMs);
-          charges.push({
-            update: all.update,
-            refusal: (item) =>
-              all.spent(item) ? providerDaySpent(provider, quota.perDay, day.retryAfterSeconds) : undefined,
-          });
-        }
-        return charges;
       },
     };
   }
@@ -243,7 +240,9 @@ export class UpstreamBudget {
     const quota = quotaBudget(provider, this.options.regions);
     if (quota) {
       const day = this.window(QUOTA_WINDOW_MS);
-      if (!(await this.spend(`${provider.id}#day#caller#${caller}`, quota.perCallerPerDay, day.endsMs))) {
+      if (
+        !(await this.spend(`${provider.id}#${DAY_PERIOD}caller#${caller}`, quota.perCallerPerDay, day.endsMs))
+      ) {
         throw new VendError(
           'throttled',
           `This caller has made provider "${provider.id}" issue ${quota.perCallerPerDay} tokens today (UTC), its share of the provider's token quota; an eviction would make it issue another.`,
@@ -274,7 +273,7 @@ export class UpstreamBudget {
   ): Promise<boolean> {
     const { endsMs } = this.window(windowMs);
     // A quota's day counters have names of their own: a day ends on a minute's end too.
-    const period = windowMs === WINDOW_MS ? '' : 'day#';
+    const period = windowMs === WINDOW_MS ? '' : DAY_PERIOD;
     let caller: string;
     try {
       caller = await this.options.names.of(principal);

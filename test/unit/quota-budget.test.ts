@@ -2,9 +2,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { type BudgetLedger, InProcessBudgetLedger } from '../../lambda/budget/budget-ledger';
+import { CallerCounterNames, RandomCounterKey } from '../../lambda/budget/caller-counter-names';
 import { ANY_CALLER_SHARES, quotaBudget } from '../../lambda/budget/quota-budget';
+import { UpstreamBudget } from '../../lambda/budget/upstream-budget';
+import { DependencyBypass } from '../../lambda/cache/dependency-bypass';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import type { ProviderConfig } from '../../lambda/config/provider-schema';
+import { RecordingLog } from '../../local/recording-log';
 
 const entry = (tokenQuota: { tokens: number; periodDays: number }, callers: ProviderConfig['callers']) => {
   const [provider] = parseProviderConfig({
@@ -87,5 +92,55 @@ describe('Function: quotaBudget', () => {
         );
       }
     }
+  });
+});
+
+describe('Class: UpstreamBudget, the lease toll of a quota provider', () => {
+  /** A table ledger as far as the toll sees it: each spend it writes, by counter and limit. */
+  const ledger = () => {
+    const asked: Array<{ counter: string; limit: number }> = [];
+    const table: BudgetLedger = {
+      spend: async () => true,
+      spendWrite: (counter, limit) => {
+        asked.push({ counter, limit });
+        return { update: { TableName: 't', Key: {}, UpdateExpression: 'SET x = :x' }, spent: () => true };
+      },
+    };
+    return { asked, table };
+  };
+  const budget = (table: BudgetLedger, regions: number) => {
+    const log = new RecordingLog();
+    return new UpstreamBudget({
+      ledger: table,
+      fallback: new InProcessBudgetLedger(),
+      names: new CallerCounterNames(new RandomCounterKey()),
+      log,
+      bypass: new DependencyBypass({ log }),
+      regions,
+    });
+  };
+
+  it("carries the caller's minute and day and the provider's minute and day, as the holder's charge would", async () => {
+    const { asked, table } = ledger();
+    const toll = budget(table, 1).toll(role(0), entry({ tokens: 310, periodDays: 30 }, [role(0), role(1)]));
+    const charges = await toll?.charges(undefined);
+    assert.equal(charges?.length, 4);
+    assert.deepEqual(
+      asked.map(({ counter, limit }) => [counter.replace(/caller#[^#]+$/, 'caller#…'), limit]),
+      [
+        ['q#caller#…', 30],
+        ['q#all', 120],
+        ['q#day#caller#…', 5],
+        ['q#day#all', 10],
+      ],
+    );
+  });
+
+  it('goes without the lease when a region is left no token a day: a first write of a window passes any limit', async () => {
+    const { asked, table } = ledger();
+    // 40 a month over two regions: floor(40 / 31 / 2) = 0 a UTC day in each.
+    const toll = budget(table, 2).toll(role(0), entry({ tokens: 40, periodDays: 30 }, [role(0)]));
+    assert.equal(await toll?.charges(undefined), undefined);
+    assert.deepEqual(asked, []);
   });
 });
