@@ -320,6 +320,16 @@ export class ReferenceModel {
     startMs: number;
   }): void {
     const region = REGION_OF[answer.name];
+    // Whatever the table did, the container that took the DELETE drops its copies of the named token
+    // (docs/api.md); only a request refused before it is read (400, 403) leaves them.
+    const held = this.memory.get(`${answer.instance}/${answer.scope}`);
+    if (
+      answer.status !== 400 &&
+      answer.status !== 403 &&
+      held?.token.accessToken === answer.token.accessToken
+    ) {
+      this.memory.delete(`${answer.instance}/${answer.scope}`);
+    }
     if (answer.status !== 204 || answer.outcome !== 'evicted') return;
     const tableFailing = this.isOn(`table-hung:${region}`) || this.isOn(`table-throttled:${region}`);
     if (tableFailing) {
