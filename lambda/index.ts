@@ -108,23 +108,17 @@ export async function handler(
   context: Context,
 ): Promise<APIGatewayProxyResult | RefreshReport | SQSBatchResponse> {
   logger.addContext(context);
-  const remainingMs = () => context.getRemainingTimeInMillis();
+  // The invocation's time left, where the context can tell it (a test's plain context cannot).
+  const remainingMs =
+    typeof context.getRemainingTimeInMillis === 'function'
+      ? () => context.getRemainingTimeInMillis()
+      : undefined;
   // The stack's schedule invokes this same function once a minute to hand the keys due to the queue...
-  if (isScheduledEvent(event)) {
-    return refresher.refreshDueKeys(
-      undefined,
-      typeof context.getRemainingTimeInMillis === 'function' ? { remainingMs } : {},
-    );
-  }
+  if (isScheduledEvent(event)) return refresher.refreshDueKeys(undefined, remainingMs ? { remainingMs } : {});
   // ...and the queue's event source mapping delivers each renewal at its time.
   if (isSqsEvent(event)) {
     if (!renewalQueue) return { batchItemFailures: [] };
-    return renewDelivered(
-      event,
-      renewals,
-      renewalQueue,
-      typeof context.getRemainingTimeInMillis === 'function' ? remainingMs : undefined,
-    );
+    return renewDelivered(event, renewals, renewalQueue, remainingMs);
   }
   return apiHandler(event);
 }

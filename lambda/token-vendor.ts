@@ -389,10 +389,7 @@ export class TokenVendor {
       }
       if (answer.kind === 'done') return answer.value;
       if (answer.kind === 'backoff') {
-        const retryAfterSeconds = Math.min(
-          MAX_BACKOFF_MS / 1000,
-          Math.max(1, Math.ceil((answer.retryAtMs - clock.now()) / 1000)),
-        );
+        const retryAfterSeconds = retryAfterUntil(answer.retryAtMs, clock.now());
         const error = new VendError(
           'upstream_unavailable',
           `Provider "${context.provider.id}" failed repeatedly (${answer.lastError}); it is left alone until it recovers.`,
@@ -403,10 +400,7 @@ export class TokenVendor {
       if (answer.kind === 'failed') {
         // The holder's error is every waiter's answer: a provider that refuses is asked once, not once per caller.
         // The time nobody asks the provider, as the holder's failure recorded it; else a moment.
-        const retryAfterSeconds =
-          answer.retryAtMs !== undefined && answer.retryAtMs > clock.now()
-            ? Math.min(MAX_BACKOFF_MS / 1000, Math.ceil((answer.retryAtMs - clock.now()) / 1000))
-            : 1;
+        const retryAfterSeconds = retryAfterUntil(answer.retryAtMs ?? 0, clock.now());
         const error = new VendError(
           answer.error,
           `Fetching this token failed moments ago for another caller (${answer.error}).`,
@@ -547,6 +541,11 @@ export class TokenVendor {
   private nowSeconds(): number {
     return this.parts.clock.now() / 1000;
   }
+}
+
+/** A `Retry-After` for a time nobody asks the provider before: at least a second, at most the longest backoff. */
+function retryAfterUntil(retryAtMs: number, nowMs: number): number {
+  return Math.min(MAX_BACKOFF_MS / 1000, Math.max(1, Math.ceil((retryAtMs - nowMs) / 1000)));
 }
 
 /** An evict the shared table could not answer: nothing was evicted there; try again once it is tried again. */

@@ -17,12 +17,10 @@ import {
 } from '../contracts/token-table';
 import { ERROR_STATUS, type ErrorCode } from '../errors';
 import type { ProviderRecords } from '../lease/provider-backoff';
+import { MAX_WRITE_ATTEMPTS, WRITE_RETRY_PAUSE_MS } from './table-items';
 
 type RawItem = Record<string, AttributeValue>;
 
-/** Conditional writes one update makes at most before it gives up on a record others keep changing. */
-const MAX_WRITE_ATTEMPTS = 3;
-const WRITE_RETRY_PAUSE_MS = 20;
 /** A record goes by TTL this long after its last write: a provider's failures do not linger. */
 const RECORD_TTL_SECONDS = 3600;
 

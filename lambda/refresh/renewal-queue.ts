@@ -24,6 +24,10 @@ export interface RenewalQueue {
   send(marks: readonly InUseMark[], nowSeconds: number): Promise<readonly InUseMark[]>;
 }
 
+/** How long a renewal waits before it is delivered: until its mark's `renewAt`, within SQS's longest delay. */
+export const renewalDelaySeconds = (mark: InUseMark, nowSeconds: number): number =>
+  Math.min(Math.max(0, mark.renewAt - nowSeconds), MAX_RENEWAL_DELAY_SECONDS);
+
 /** A message's body: the mark itself, authenticated as a whole, so the consumer verifies it again. */
 export const renewalBody = (mark: InUseMark): string => encodeMark(mark);
 export const renewalOf = (body: string): InUseMark | undefined => decodeMark(body);
@@ -148,7 +152,7 @@ export class InProcessRenewalQueue implements RenewalQueue {
   async send(marks: readonly InUseMark[], nowSeconds: number): Promise<readonly InUseMark[]> {
     const room = Math.max(0, this.maxMessages - this.size);
     for (const mark of marks.slice(0, room)) {
-      const delay = Math.min(Math.max(0, mark.renewAt - nowSeconds), MAX_RENEWAL_DELAY_SECONDS);
+      const delay = renewalDelaySeconds(mark, nowSeconds);
       this.held.push({
         body: renewalBody(mark),
         availableAtMs: (nowSeconds + delay) * 1000,

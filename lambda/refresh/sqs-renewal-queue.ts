@@ -5,7 +5,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { InUseMark } from './in-use-index';
-import { MAX_RENEWAL_DELAY_SECONDS, type RenewalQueue, renewalBody } from './renewal-queue';
+import { type RenewalQueue, renewalBody, renewalDelaySeconds } from './renewal-queue';
 
 /** The renewal queue's URL in the function's environment (set by the stack). */
 export const RENEWAL_QUEUE_ENVIRONMENT = 'TVM_RENEWAL_QUEUE_URL';
@@ -39,7 +39,7 @@ export class SqsRenewalQueue implements RenewalQueue {
       const entries: SendMessageBatchRequestEntry[] = chunk.map((mark, index) => ({
         Id: String(index),
         MessageBody: renewalBody(mark),
-        DelaySeconds: Math.min(Math.max(0, mark.renewAt - nowSeconds), MAX_RENEWAL_DELAY_SECONDS),
+        DelaySeconds: renewalDelaySeconds(mark, nowSeconds),
       }));
       try {
         const answer = await this.options.client.send(
