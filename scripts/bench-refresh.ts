@@ -21,6 +21,7 @@ import { startDynamoDbLocal } from '../local/dynamodb-local';
 import { LocalDataKeys } from '../local/local-data-keys';
 import { localWrappingKey } from '../local/sealing';
 import { ensureTokenTable } from '../local/token-table';
+import { countingClient } from './counting-client';
 
 /**
  * The refresher's figures (issue 30), simulated: a stepped clock, a scripted provider (an in-process
@@ -102,25 +103,6 @@ const keyOf = (key: number, providerCount: number) => ({
 const credentials = new StaticCredentialSource({
   'bench/scripted': { client_id: 'scripted-client', client_secret: 'scripted-client-secret' },
 });
-
-/** Counts a table client's calls by command. */
-function countedClient(endpoint: string): { client: DynamoDBClient; calls: Map<string, number> } {
-  const calls = new Map<string, number>();
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const command = context.commandName ?? 'unknown';
-      calls.set(command, (calls.get(command) ?? 0) + 1);
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-  return { client, calls };
-}
 
 const isWait = (cache: string) => cache === 'miss' || cache === 'refresh';
 
@@ -357,6 +339,9 @@ interface TableSample {
   readonly waitsAfterFirst: number;
 }
 
+/** What a planner run makes once, whatever is due: the watermark's read and its move. */
+const PLANNER_CALLS_PER_RUN = ['GetItem', 'UpdateItem'] as const;
+
 /** The same shape on DynamoDB Local, `keys` keys (a fifth first used within two minutes), two instances. */
 async function tableSample(endpoint: string, keys: number): Promise<TableSample> {
   const clock = new SteppedClock(1_800_000_000_000);
@@ -364,8 +349,8 @@ async function tableSample(endpoint: string, keys: number): Promise<TableSample>
   const { provider, fetcher } = scriptedProvider(lifetime);
   const providerCount = Math.max(1, Math.ceil(keys / 250));
   const providers = providersFor(120, providerCount, Math.ceil(keys / providerCount));
-  const vendDb = countedClient(endpoint);
-  const refreshDb = countedClient(endpoint);
+  const vendDb = countingClient(endpoint);
+  const refreshDb = countingClient(endpoint);
   const tableName = 'bench-refresh-scale';
   await ensureTokenTable(vendDb.client, tableName);
   const dataKeys = new LocalDataKeys(localWrappingKey());
@@ -444,8 +429,8 @@ async function tableSample(endpoint: string, keys: number): Promise<TableSample>
   // A planner run reads the watermark (GetItem) and the buckets (BatchGetItem) and moves the watermark
   // (UpdateItem): those are the run's; what is left is the renewals'.
   const renewalCalls = new Map(refreshDb.calls);
-  renewalCalls.delete('BatchGetItemCommand');
-  for (const command of ['GetItemCommand', 'UpdateItemCommand']) {
+  renewalCalls.delete('BatchGetItem');
+  for (const command of PLANNER_CALLS_PER_RUN) {
     renewalCalls.set(command, (renewalCalls.get(command) ?? 0) - runs);
   }
   vendDb.client.destroy();
@@ -455,13 +440,12 @@ async function tableSample(endpoint: string, keys: number): Promise<TableSample>
     renewals,
     runs,
     callsPerRenewal: per(renewalCalls, Math.max(1, renewals)),
+    // The planner's own calls: its watermark's read and write once a run, and the buckets' reads.
     callsPerRun: per(
-      new Map(
-        [...refreshDb.calls].map(([command, count]) => [
-          command,
-          command === 'BatchGetItemCommand' ? count : Math.min(count, runs),
-        ]),
-      ),
+      new Map([
+        ...PLANNER_CALLS_PER_RUN.map((command): [string, number] => [command, runs]),
+        ['BatchGetItem', refreshDb.calls.get('BatchGetItem') ?? 0],
+      ]),
       runs,
     ),
     callsPerKeyInUse: per(vendDb.calls, keys),

@@ -30,6 +30,7 @@ import { ensureTokenTable } from '../local/token-table';
 import { benchRefresh } from './bench-refresh';
 import { benchSigning } from './bench-signing';
 import { bundleFunction } from './bundle-function';
+import { countingClient } from './counting-client';
 
 /**
  * `npm run bench`: figures from one run on this machine, each beside a baseline of the same operations
@@ -111,25 +112,6 @@ async function measurePair(
 ): Promise<[Figures, Figures]> {
   const [first, second] = await measureInterleaved(count, [subject, baseline], setup);
   return [first as Figures, second as Figures];
-}
-
-/** A client of the same table that counts the calls made through it, by command. */
-function countingClient(endpoint: string): { client: DynamoDBClient; calls: Map<string, number> } {
-  const calls = new Map<string, number>();
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = (context.commandName ?? '').replace(/Command$/, '');
-      calls.set(name, (calls.get(name) ?? 0) + 1);
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-  return { client, calls };
 }
 
 const vendEvent = (providerId: string, scope?: string) =>

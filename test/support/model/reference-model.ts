@@ -7,6 +7,7 @@ import {
   type ProviderCall,
   REGION_OF,
   type Region,
+  SCOPES,
   type Scope,
 } from './real-system';
 
@@ -361,14 +362,24 @@ export class ReferenceModel {
     report: { due: number; renewed: number; failed: number; current: number },
   ): void {
     const region = REGION_OF[name];
-    const failing =
-      this.isOn(`table-hung:${region}`) ||
-      this.isOn(`table-throttled:${region}`) ||
-      this.isOn(`kms-refused:${region}`);
+    const tableFailing = this.isOn(`table-hung:${region}`) || this.isOn(`table-throttled:${region}`);
+    const failing = tableFailing || this.isOn(`kms-refused:${region}`);
     if (!failing || report.renewed > 0 || report.failed > 0) return;
     // A run that found due keys and renewed none while its table or key service failed counted a failure
-    // as "current"; the model cannot see the index, so a run that found none is not judged.
-    if (report.current > 0) {
+    // as "current"; the model cannot see the index, so a run that found none is not judged. With only the
+    // key service failing, a key whose table holds no token (evicted, or expired) is current without KMS:
+    // there is nothing to open or renew, and the next vend's miss fetches it.
+    const withoutToken = tableFailing
+      ? 0
+      : SCOPES.filter((scope) => {
+          // A key that was ever vended here (so it may be marked due) and whose table holds no live token.
+          const vended = [...this.tokens.values()].some(
+            (token) => token.region === region && token.scope === scope,
+          );
+          const held = this.table.get(keyOf(region, scope));
+          return vended && (!held || held.servedUntilMs <= this.now());
+        }).length;
+    if (report.current > withoutToken) {
       this.violate(
         'refresher-counts-failures',
         `refresher on ${name} under a ${region} fault reported ${report.current} current, 0 failed, of ${report.due} due`,
