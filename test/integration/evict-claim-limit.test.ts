@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { tokenFingerprint } from '../../packages/client/src/wire-contract';
-import { createTestTable, type TestTable, tableThrough } from '../support/dynamodb';
+import { createTestTable, type GatedTable, gatedTable, type TestTable } from '../support/dynamodb';
 import { RecordingLog } from '../support/recording-log';
 import { BILLING, ORDERS, ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 
@@ -32,46 +31,31 @@ const PROVIDERS = (tokenEndpoint: string) => [
 describe('Known limit (low; docs/design-notes.md, "An evict is paid before it applies"): an over-budget evict claim blocks another caller for its moment', () => {
   let provider: FakeProvider;
   let table: TestTable;
-  let gated: TestTable;
+  let gated: GatedTable;
   let attackerSide: TestService;
   let victimSide: TestService;
   let now = Math.floor(Date.now() / 60_000) * 60_000 + 60_000 + 1000;
-  let gate: { reached: () => void; release: Promise<void> } | undefined;
 
   beforeAll(async () => {
     [provider, table] = await Promise.all([
       startFakeProvider((_request, index) => grant(`shared-${index}`)),
       createTestTable(),
     ]);
-    gated = tableThrough(table, (client: DynamoDBClient) =>
-      client.middlewareStack.add(
-        (next, context) => async (args) => {
-          const input = args.input as { Key?: { pk?: { S?: string } } };
-          const pk = input.Key?.pk?.S ?? '';
-          if (gate && context.commandName === 'UpdateItemCommand' && pk.includes('#evict#')) {
-            const { reached, release } = gate;
-            gate = undefined;
-            reached();
-            await release;
-          }
-          return next(args);
-        },
-        { step: 'initialize', name: 'gateEvictCharge' },
-      ),
-    );
+    // The evicting caller's eviction counter write: held while the evict's claim stands.
+    gated = gatedTable(table, (command, key) => command === 'UpdateItemCommand' && key.includes('#evict#'));
     const common = {
       providers: PROVIDERS(provider.tokenEndpoint),
       secrets: { 'tvm/shared': { client_id: 'shared', client_secret: 'shared-secret' } },
       now: () => now,
       callTimeoutMs: 10_000,
     };
-    attackerSide = await startTestService({ ...common, table: gated, log: new RecordingLog() });
+    attackerSide = await startTestService({ ...common, table: gated.table, log: new RecordingLog() });
     victimSide = await startTestService({ ...common, table, log: new RecordingLog() });
   });
 
   afterAll(async () => {
     await Promise.all([attackerSide.close(), victimSide.close()]);
-    await gated.dispose();
+    await gated.table.dispose();
     await Promise.all([provider.close(), table.dispose()]);
   });
 
@@ -96,20 +80,15 @@ describe('Known limit (low; docs/design-notes.md, "An evict is paid before it ap
     // The downstream API rejects T2. The attacker, past its budget, evicts it too; the victim evicts it while
     // the attacker's claim stands.
     now += 2000;
-    let reached!: () => void;
-    const atGate = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let release!: () => void;
-    gate = { reached, release: new Promise<void>((resolve) => (release = resolve)) };
+    const held = gated.arm();
     const attack = attackerSide.evict('shared', { token_fingerprint: tokenFingerprint(rejected) }, BILLING);
-    await atGate;
+    await held.reached;
     const victim = await victimSide.evict(
       'shared',
       { token_fingerprint: tokenFingerprint(rejected) },
       ORDERS,
     );
-    release();
+    held.release();
     const attacked = await attack;
     now += 2000;
     const after = await victimSide.vend('shared', undefined, ORDERS);

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { tokenFingerprint } from '../../packages/client/src/wire-contract';
-import { createTestTable, type TestTable, tableThrough } from '../support/dynamodb';
+import { createTestTable, type GatedTable, gatedTable, type TestTable } from '../support/dynamodb';
 import { RecordingLog } from '../support/recording-log';
 import { BILLING, ORDERS, ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
 
@@ -54,38 +53,23 @@ const PROVIDERS = (tokenEndpoint: string) => [
 describe('An evict whose charge is refused', () => {
   let provider: FakeProvider;
   let table: TestTable;
-  let gated: TestTable;
+  let gated: GatedTable;
   let service: TestService;
   /** Another container on the same table, not gated: what it serves is what the table holds. */
   let other: TestService;
   let now = Math.floor(Date.now() / DAY_MS) * DAY_MS + DAY_MS / 2;
-  let gate: { reached: () => void; release: Promise<void> } | undefined;
 
   beforeAll(async () => {
     [provider, table] = await Promise.all([
       startFakeProvider((_request, index) => grant(`quota-${index}`)),
       createTestTable(),
     ]);
-    gated = tableThrough(table, (client: DynamoDBClient) =>
-      client.middlewareStack.add(
-        (next, context) => async (args) => {
-          const input = args.input as { Key?: { pk?: { S?: string } } };
-          const pk = input.Key?.pk?.S ?? '';
-          if (gate && context.commandName === 'UpdateItemCommand' && pk.includes('#evict#')) {
-            const { reached, release } = gate;
-            gate = undefined;
-            reached();
-            await release;
-          }
-          return next(args);
-        },
-        { step: 'initialize', name: 'gateEvictCharge' },
-      ),
-    );
+    // The evicting caller's eviction counter write: held while the evict's claim stands.
+    gated = gatedTable(table, (command, key) => command === 'UpdateItemCommand' && key.includes('#evict#'));
     service = await startTestService({
       providers: PROVIDERS(provider.tokenEndpoint),
       secrets: { 'tvm/quota': { client_id: 'quota', client_secret: 'quota-secret' } },
-      table: gated,
+      table: gated.table,
       // The gate holds a counter write while a vend runs: a hold that outlasted the call's bound would move
       // the budgets into the container (a documented fault mode), which is not what this test is about.
       callTimeoutMs: 10_000,
@@ -109,7 +93,7 @@ describe('An evict whose charge is refused', () => {
 
   afterAll(async () => {
     await Promise.all([service.close(), other.close()]);
-    await gated.dispose();
+    await gated.table.dispose();
     await Promise.all([provider.close(), table.dispose()]);
   });
 
@@ -134,20 +118,15 @@ describe('An evict whose charge is refused', () => {
     // The token the table holds now (served from the cache, no charge).
     const current = await service.vend('shared-310', undefined, ORDERS);
     assert.equal(current.status, 200);
-    let reached!: () => void;
-    const atGate = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let release!: () => void;
-    gate = { reached, release: new Promise<void>((resolve) => (release = resolve)) };
+    const held = gated.arm();
     const evict = service.evict(
       'shared-310',
       { token_fingerprint: tokenFingerprint(String(current.json.access_token)) },
       ORDERS,
     );
-    await atGate;
+    await held.reached;
     const during = await service.vend('shared-310', undefined, ORDERS);
-    release();
+    held.release();
     const evicted = await evict;
     const minted = provider.requests.length - spent;
     // BILLING has spent nothing today: its share must still be there.
@@ -188,22 +167,16 @@ describe('An evict whose charge is refused', () => {
 
     // The second evict of the minute is refused; while it is charged, BILLING needs a newer token.
     now += 2000;
-    let reached!: () => void;
-    const atGate = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let release!: () => void;
-    gate = { reached, release: new Promise<void>((resolve) => (release = resolve)) };
+    const held = gated.arm();
     const evict = service.evict(
       'evict-once',
       { token_fingerprint: tokenFingerprint(String(current.json.access_token)) },
       ORDERS,
     );
-    await atGate;
+    await held.reached;
     const minted = await service.vend('evict-once', FORCING, BILLING);
-    release();
+    held.release();
     const evicted = await evict;
-    console.log(JSON.stringify(service.log.entries().slice(-12)));
     // Another container reads the table: it holds the token minted for BILLING.
     const elsewhere = await other.vend('evict-once', undefined, BILLING);
     assert.deepEqual(

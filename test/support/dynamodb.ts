@@ -160,3 +160,49 @@ export function watchLeaseRefusals(table: TestTable): WatchedTable {
         : new Promise<void>((resolve) => waiters.push({ count, resolve })),
   };
 }
+
+/** A table whose next matching call, once armed, waits at a gate the test opens. */
+export interface GatedTable {
+  readonly table: TestTable;
+  /** Arms the gate for the next matching call: `reached` resolves when it is held, `release` lets it on. */
+  arm(): { readonly reached: Promise<void>; release(): void };
+}
+
+/**
+ * The table through a client of its own (see {@link tableThrough}) whose next call that `holds` names (by
+ * command and item key), once armed, waits until the test releases it: a window held open explicitly,
+ * never by a delay that is hoped to be slow enough.
+ */
+export function gatedTable(
+  table: TestTable,
+  holds: (commandName: string, key: string) => boolean,
+): GatedTable {
+  let gate: { reached: () => void; release: Promise<void> } | undefined;
+  const through = tableThrough(table, (client) =>
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: { pk?: { S?: string } } }).Key?.pk?.S ?? '';
+        if (gate && holds(context.commandName ?? '', key)) {
+          const { reached, release } = gate;
+          gate = undefined;
+          reached();
+          await release;
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'gatedCall' },
+    ),
+  );
+  return {
+    table: through,
+    arm() {
+      let reached!: () => void;
+      const atGate = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      let release!: () => void;
+      gate = { reached, release: new Promise<void>((resolve) => (release = resolve)) };
+      return { reached: atGate, release };
+    },
+  };
+}
