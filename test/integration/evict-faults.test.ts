@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
-import { EnvelopeSealer } from '../../lambda/cache/token-sealer';
 import type { TableRegions } from '../../lambda/contracts/region-owned-items';
 import { type FaultProxy, startFaultProxy } from '../../local/fault-proxy';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { type KmsEndpoint, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
 import { EVICT_OUTCOME_HEADER, tokenFingerprint } from '../../packages/client/src/wire-contract';
 import { createTestTable, type TestTable, tableThrough } from '../support/dynamodb';
+import { kmsSealerAt } from '../support/kms-sealer';
 import { RecordingLog } from '../support/recording-log';
 import { deliver, recordWrites } from '../support/replication';
 import { ORDERS_ROLE, startTestService, type TestService } from '../support/test-service';
@@ -105,20 +103,7 @@ describe('An evict during a table or KMS fault', () => {
   };
 
   /** A sealer of its own on the loopback KMS through the fault proxy: no data key cached yet. */
-  const kmsSealer = () =>
-    new EnvelopeSealer({
-      dataKeys: new KmsDataKeys({
-        client: new KMSClient({
-          endpoint: kmsProxy.endpoint,
-          region: 'us-east-1',
-          credentials: kms.credentials,
-          maxAttempts: 1,
-          requestHandler: { connectionTimeout: 300, requestTimeout: 500 },
-        }),
-        keyId: kms.keyId,
-        timeoutMs: 500,
-      }),
-    });
+  const kmsSealer = () => kmsSealerAt(kmsProxy.endpoint, kms);
 
   async function service(
     providerEntry: Record<string, unknown>,

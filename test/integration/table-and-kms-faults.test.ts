@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict';
 import { type AttributeValue, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDbBudgetLedger, InProcessBudgetLedger } from '../../lambda/budget/budget-ledger';
 import { CallerCounterNames, RandomCounterKey } from '../../lambda/budget/caller-counter-names';
 import { UpstreamBudget } from '../../lambda/budget/upstream-budget';
 import { cacheKey } from '../../lambda/cache/cache-key';
 import { DependencyBypass } from '../../lambda/cache/dependency-bypass';
-import { KmsDataKeys } from '../../lambda/cache/kms-data-keys';
-import { EnvelopeSealer } from '../../lambda/cache/token-sealer';
 import { parseProviderConfig } from '../../lambda/config/load-providers';
 import { type FaultProxy, startFaultProxy } from '../../local/fault-proxy';
 import { type FakeProvider, grant, startFakeProvider } from '../../local/loopback/fake-provider';
 import { type KmsEndpoint, startKmsEndpoint } from '../../local/loopback/kms-endpoint';
 import { createTestTable, dynamoDbClient, type TestTable } from '../support/dynamodb';
 import { startInstances } from '../support/instances';
+import { kmsSealerAt } from '../support/kms-sealer';
 import { RecordingLog } from '../support/recording-log';
 import { ORDERS_ROLE, startTestService } from '../support/test-service';
 
@@ -50,20 +48,7 @@ describe('Table and KMS faults', () => {
     cacheKey({ providerId, tokenEndpoint: provider.tokenEndpoint, clientId: 'kms-faults-client', scopes });
 
   /** A sealer on the loopback KMS through the fault proxy, bounded as the function's is (shorter here). */
-  const kmsSealer = () =>
-    new EnvelopeSealer({
-      dataKeys: new KmsDataKeys({
-        client: new KMSClient({
-          endpoint: kmsProxy.endpoint,
-          region: 'us-east-1',
-          credentials: kms.credentials,
-          maxAttempts: 1,
-          requestHandler: { connectionTimeout: 300, requestTimeout: 500 },
-        }),
-        keyId: kms.keyId,
-        timeoutMs: 500,
-      }),
-    });
+  const kmsSealer = () => kmsSealerAt(kmsProxy.endpoint, kms);
 
   const start = async (
     log: RecordingLog,
